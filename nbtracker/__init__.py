@@ -1,0 +1,163 @@
+"""nbtracker: a notebook-native experiment tracker with a wandb-compatible API.
+
+>>> import nbtracker as wandb
+>>> run = wandb.init(project="mnist", config={"lr": 1e-3})
+>>> for step in range(100):
+...     wandb.log({"loss": 1 / (step + 1)})
+>>> wandb.finish()
+>>> nbtracker.Api().runs("mnist").to_pandas()
+
+Everything is stored locally first (see `nbtracker.store.layout`); nothing needs a server.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from ._version import __version__
+from .errors import Error, UsageError
+from .sdk import init as _init
+from .sdk.config import Config
+from .sdk.init import init
+from .sdk.media import Histogram, Html, Image, Table
+from .sdk.output import set_silent
+from .sdk.run import Run
+
+__all__ = [
+    "init", "log", "finish", "define_metric", "alert", "save", "watch", "login",
+    "Image", "Histogram", "Html", "Table", "Api", "Run", "Config", "Error", "UsageError",
+    "run", "config", "summary", "set_silent", "__version__",
+]
+
+
+def _current(fn: str):
+    run = _init.current()
+    if run is None:
+        raise UsageError(f"You must call nbtracker.init() before nbtracker.{fn}()")
+    return run
+
+
+def log(data: dict, step: int | None = None, commit: bool | None = None,
+        sync: bool | None = None, **kwargs: Any) -> None:
+    """Log a row of values to the current run. See `Run.log`."""
+    run = _init._active[-1] if _init._active else _current("log")
+    if kwargs:
+        run.log(data, step, commit, sync, **kwargs)
+    else:
+        run.log(data, step, commit)
+
+
+def finish(exit_code: int | None = None, quiet: bool | None = None,
+           timeout: float | None = None, **kwargs: Any) -> None:
+    """Finish the current run (no-op when there is none)."""
+    run = _init.current()
+    if run is not None:
+        run.finish(exit_code=exit_code, quiet=quiet, timeout=timeout, **kwargs)
+
+
+def define_metric(name: str, step_metric: str | None = None, step_sync: bool | None = None,
+                  hidden: bool | None = None, summary: str | None = None,
+                  goal: str | None = None, overwrite: bool | None = None, **kwargs: Any):
+    """Define how a metric is summarised and plotted. See `Run.define_metric`."""
+    return _current("define_metric").define_metric(
+        name, step_metric=step_metric, step_sync=step_sync, hidden=hidden, summary=summary,
+        goal=goal, overwrite=overwrite, **kwargs)
+
+
+def alert(title: str, text: str = "", level: Any = "INFO", wait_duration: Any = None,
+          **kwargs: Any) -> None:
+    """Record an alert in the current run. See `Run.alert`."""
+    _current("alert").alert(title, text, level=level, wait_duration=wait_duration, **kwargs)
+
+
+def save(glob_str: Any = None, base_path: str | None = None, policy: str = "live"):
+    """Keep files with the current run. See `Run.save`."""
+    return _current("save").save(glob_str, base_path=base_path, policy=policy)
+
+
+_watch_warned = False
+
+
+def watch(models: Any = None, criterion: Any = None, log: str | None = "gradients",
+          log_freq: int = 1000, **kwargs: Any) -> None:
+    """Accepted so wandb code runs; gradient and parameter histograms are not collected.
+    Log them explicitly with `nbtracker.Histogram`."""
+    global _watch_warned
+    if not _watch_warned:
+        _watch_warned = True
+        from .sdk.output import warn
+
+        warn("watch() does not collect gradients; log nbtracker.Histogram(...) values instead")
+
+
+def unwatch(models: Any = None) -> None:
+    """Counterpart of `watch`; does nothing."""
+
+
+def login(key: str | None = None, host: str | None = None, relogin: bool | None = None,
+          anonymous: str | None = None, **kwargs: Any) -> bool:
+    """Remember a server and API key for uploads (`nbtracker server`). With no server,
+    nbtracker works offline and `login()` has nothing to do; it returns True."""
+    if key is not None or host is not None:
+        from .sdk.settings import Settings, write_setting
+
+        values = {}
+        if key is not None:
+            values["api_key"] = key
+        if host is not None:
+            values["base_url"] = host.rstrip("/")
+        write_setting(Settings.resolve().root, **values)
+    return True
+
+
+class _PreInit:
+    """Stands in for `nbtracker.summary` before `init()`."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        raise UsageError(f"You must call nbtracker.init() before using nbtracker.{self._name}")
+
+    def __getitem__(self, key: Any) -> Any:
+        self.__getattr__("__getitem__")
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.__getattr__("__setitem__")
+
+    def __repr__(self) -> str:
+        return f"<nbtracker.{self._name} before init()>"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        return _init.current()
+    if name == "config":
+        run = _init.current()
+        return run.config if run is not None else _init.pending_config
+    if name == "summary":
+        run = _init.current()
+        return run.summary if run is not None else _PreInit("summary")
+    if name == "Api":
+        from .api import Api
+
+        return Api
+    raise AttributeError(f"module 'nbtracker' has no attribute {name!r}")
+
+
+class _Module(types.ModuleType):
+    # `nbtracker.config = {...}` (common in wandb code) updates the config instead of
+    # replacing the object, before or after init().
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "config":
+            target = _init.current()
+            cfg = target.config if target is not None else _init.pending_config
+            if value is not cfg:
+                cfg.update(value)
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Module

@@ -1,0 +1,471 @@
+"""Query runs after the fact, as wandb's `Api` does, from the local store.
+
+>>> api = nbtracker.Api()
+>>> runs = api.runs("mnist", filters={"config.lr": 1e-3, "state": "finished"})
+>>> runs.to_pandas()                          # one row per run: name, state, config.*, summary.*
+>>> df = runs[0].history()                     # one row per step, with a _step column
+>>> r = api.run("mnist/<run_id>"); r.config["note"] = "x"; r.update()
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .sdk.config import clean
+from .sdk.settings import Settings, resolve_root
+from .sdk.summary import Summary
+from .store import layout
+from .store.history import read_history, scan_history
+from .store.lock import RunInUse, RunLock
+from .store.recordlog import RecordWriter, nonfinite_name, repair_tail
+from .store.store import Store, StoredRun, replay
+
+ENTITY = "local"
+
+
+class Api:
+    """Read runs from the local store (`dir=` or NBTRACKER_DIR; default `~/.nbtracker`)."""
+
+    def __init__(self, overrides: dict | None = None, timeout: float | None = None,
+                 api_key: str | None = None, dir: str | None = None, **kwargs: Any):
+        overrides = overrides or {}
+        d = dir or overrides.get("dir")
+        root = resolve_root(d) if d else Settings.resolve().root
+        self.store = Store(root)
+        self.default_project = overrides.get("project") or Settings.resolve().project
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def _project(self, path: str | None) -> str | None:
+        if not path:
+            return None
+        parts = [p for p in str(path).split("/") if p]
+        return parts[-1] if parts else None
+
+    def projects(self, entity: str | None = None) -> list[Project]:
+        return [Project(p) for p in self.store.projects()]
+
+    def runs(self, path: str | None = None, filters: dict | None = None,
+             order: str = "-created_at", per_page: int | None = None,
+             **kwargs: Any) -> Runs:
+        """Runs of a project ("mnist" or "entity/mnist"; all projects when None), filtered with
+        MongoDB-style `filters` ({"config.lr": 1e-3}, {"summary.acc": {"$gt": 0.9}},
+        {"$or": [...]}, {"tags": {"$in": ["cnn"]}}, {"state": "finished"}) and sorted by
+        `order` ("-created_at", "+summary.loss", "config.lr")."""
+        project = self._project(path)
+        runs = [ApiRun(s, self.store) for s in self.store.runs(project)]
+        if filters:
+            runs = [r for r in runs if match(r._doc(), filters)]
+        runs = sort_runs(runs, order)
+        return Runs(runs)
+
+    def run(self, path: str) -> ApiRun:
+        """One run: "project/run_id", "entity/project/run_id" or "entity/project/runs/run_id"."""
+        parts = [p for p in str(path).split("/") if p]
+        if len(parts) >= 2 and parts[-2] == "runs":
+            parts = parts[:-2] + parts[-1:]
+        if not parts:
+            raise UsageError("Api.run() needs a path like 'project/run_id'")
+        run_id = parts[-1]
+        project = parts[-2] if len(parts) >= 2 else None
+        found = self.store.find(project, run_id)
+        if found is None:
+            where = f"project {project!r}" if project else "any project"
+            raise ValueError(f"no run {run_id!r} in {where} under {self.store.root}")
+        return ApiRun(found, self.store)
+
+    def reindex(self) -> int:
+        return len(self.store.reindex())
+
+
+class Project:
+    def __init__(self, name: str):
+        self.name = name
+        self.entity = ENTITY
+
+    def __repr__(self) -> str:
+        return f"<Project {self.name}>"
+
+
+class Runs(list):
+    """A list of runs that also turns into a DataFrame."""
+
+    def to_pandas(self, config: bool = True, summary: bool = True):
+        """One row per run: id, name, state, group, job_type, tags, created_at, runtime,
+        `config.<key>` (nested keys joined with '.') and `summary.<key>` columns."""
+        import pandas as pd
+
+        rows = []
+        for r in self:
+            row = {"id": r.id, "name": r.name, "project": r.project, "state": r.state,
+                   "group": r.group, "job_type": r.job_type, "tags": ", ".join(r.tags),
+                   "notes": r.notes, "created_at": pd.Timestamp(r.created, unit="s"),
+                   "runtime": r.runtime, "steps": r.last_step}
+            if config:
+                row.update({f"config.{k}": v for k, v in flatten(r.config, ".").items()})
+            if summary:
+                row.update({f"summary.{k}": v for k, v in r._summary_flat().items()
+                            if not isinstance(v, dict) or v.get("_type") is None})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    to_df = to_pandas
+
+    def histories(self, keys: Iterable[str] | None = None):
+        """All runs' histories in one DataFrame with `run_id` and `name` columns."""
+        import pandas as pd
+
+        frames = []
+        for r in self:
+            df = r.history(keys=keys)
+            df.insert(0, "run_id", r.id)
+            df.insert(1, "name", r.name)
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+class ApiFile:
+    def __init__(self, run_dir: Path, rec: dict):
+        self.name = rec["path"]
+        self.size = rec.get("size")
+        self.sha256 = rec.get("sha256")
+        self.path = run_dir / layout.FILES_DIR / self.name  # the stored copy
+
+    def download(self, root: str = ".", replace: bool = False) -> Path:
+        """Copy the stored file to `root/<name>`."""
+        import shutil
+
+        dst = Path(root) / self.name
+        if dst.exists() and not replace:
+            raise FileExistsError(f"{dst} exists; pass replace=True to overwrite it")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.path, dst)
+        return dst
+
+    def __repr__(self) -> str:
+        return f"<File {self.name} ({self.size} bytes)>"
+
+
+class ApiRun:
+    """A stored run. Edit `config`, `summary`, `name`, `tags`, `notes`, `group`, `job_type`,
+    then `update()` to record the edits in the run's log."""
+
+    def __init__(self, stored: StoredRun, store: Store):
+        self._store = store
+        self._load(stored)
+
+    def _load(self, stored: StoredRun) -> None:
+        s = stored.state
+        self._stored = stored
+        self.id = s.id
+        self.project = s.project
+        self.entity = ENTITY
+        self.name = s.name
+        self.group = s.group
+        self.job_type = s.job_type
+        self.tags = list(s.tags)
+        self.notes = s.notes
+        self.state = stored.status
+        self.config = copy.deepcopy(s.config)
+        self._summary_edits: dict = {}
+        self._summary_dels: list = []
+        self._orig = {"name": s.name, "group": s.group, "job_type": s.job_type,
+                      "tags": list(s.tags), "notes": s.notes, "config": copy.deepcopy(s.config)}
+        self.summary = Summary(self._summary_flat, self._summary_edits.update,
+                               self._summary_dels.extend)
+
+    # -- identity ----------------------------------------------------------------------
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+    @property
+    def path(self) -> list[str]:
+        return [self.entity, self.project, self.id]
+
+    @property
+    def storage_dir(self) -> str:
+        return str(self._stored.path)
+
+    @property
+    def created(self) -> float:
+        return self._stored.state.created
+
+    @property
+    def created_at(self) -> str:
+        return _dt.datetime.fromtimestamp(self.created, _dt.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S")
+
+    @property
+    def updated(self) -> float:
+        return self._stored.state.updated
+
+    @property
+    def runtime(self) -> float:
+        return self._stored.state.runtime_at(self._stored.state.updated)
+
+    @property
+    def last_step(self) -> int:
+        return max(self._stored.state.step - 1, 0) if self._stored.state.rows else 0
+
+    lastHistoryStep = last_step
+
+    @property
+    def metrics(self) -> list[dict]:
+        return list(self._stored.state.metrics)
+
+    @property
+    def alerts(self) -> list[dict]:
+        return list(self._stored.state.alerts)
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._stored.state.exit_code
+
+    def _summary_flat(self) -> dict:
+        d = self._stored.state.summary.to_dict()
+        for k in self._summary_dels:
+            d.pop(k, None)
+        d.update(self._summary_edits)
+        return d
+
+    @property
+    def summary_metrics(self) -> dict:
+        return self._summary_flat()
+
+    def _doc(self) -> dict:
+        return {"id": self.id, "name": self.name, "display_name": self.name,
+                "state": self.state, "group": self.group, "job_type": self.job_type,
+                "jobType": self.job_type, "tags": self.tags, "notes": self.notes,
+                "created_at": self.created_at, "createdAt": self.created_at,
+                "project": self.project, "config": self.config,
+                "summary": self._summary_flat(), "runtime": self.runtime}
+
+    # -- data --------------------------------------------------------------------------
+    def history(self, samples: int | None = None, keys: Iterable[str] | None = None,
+                x_axis: str = "_step", pandas: bool = True, **kwargs: Any):
+        """Every logged row (all of them unless `samples` asks for fewer) as a DataFrame with
+        `_step`, the metrics, `_runtime` and `_timestamp`."""
+        df = read_history(self._stored.path, self.created, keys=keys, samples=samples)
+        if x_axis != "_step" and x_axis in df.columns:
+            df = df.sort_values(x_axis, kind="stable").reset_index(drop=True)
+        return df if pandas else df.to_dict("records")
+
+    def scan_history(self, keys: Iterable[str] | None = None, page_size: int | None = None,
+                     min_step: int | None = None, max_step: int | None = None):
+        """Iterate rows as dicts, step by step, reading the log as it goes."""
+        for row in scan_history(self._stored.path, keys):
+            s = row["_step"]
+            if (min_step is None or s >= min_step) and (max_step is None or s < max_step):
+                yield row
+
+    def files(self) -> list[ApiFile]:
+        return [ApiFile(self._stored.path, rec) for rec in self._stored.state.files.values()]
+
+    def file(self, name: str) -> ApiFile:
+        rec = self._stored.state.files.get(name)
+        if rec is None:
+            raise KeyError(f"run {self.id} has no file {name!r}")
+        return ApiFile(self._stored.path, rec)
+
+    def media_path(self, ref: dict) -> Path:
+        """The file a media reference in the history points to (e.g. an image)."""
+        rel = Path(str(ref["path"]))
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ValueError(f"bad media path {ref['path']!r}")
+        return self._stored.path / rel
+
+    # -- editing -----------------------------------------------------------------------
+    def update(self) -> None:
+        """Record edits to config, summary, name, tags, notes, group and job_type."""
+        recs: list[dict] = []
+        meta = {}
+        for f in ("name", "group", "job_type", "notes"):
+            if getattr(self, f) != self._orig[f]:
+                meta[f] = getattr(self, f)
+        if list(self.tags) != self._orig["tags"]:
+            meta["tags"] = [str(t) for t in self.tags]
+        if meta:
+            recs.append({"t": "meta", **meta})
+        if self.config != self._orig["config"]:
+            new = {str(k): clean(v) for k, v in self.config.items()}
+            if set(self._orig["config"]) - set(new):
+                recs.append({"t": "config", "replace": True, "d": new})
+            else:
+                changed = {k: v for k, v in new.items() if self._orig["config"].get(k) != v
+                           or k not in self._orig["config"]}
+                recs.append({"t": "config", "d": changed})
+        if self._summary_edits:
+            d, nf = {}, {}
+            for k, v in self._summary_edits.items():
+                v = clean(v)
+                if isinstance(v, float) and not math.isfinite(v):
+                    nf[k], v = nonfinite_name(v), None
+                d[k] = v
+            rec = {"t": "summary", "d": d}
+            if nf:
+                rec["nf"] = nf
+            recs.append(rec)
+        if self._summary_dels:
+            recs.append({"t": "summary", "del": list(self._summary_dels)})
+        if not recs:
+            return
+        path = self._stored.path
+        lock = RunLock(path)
+        try:
+            lock.acquire(timeout=0.5)
+        except RunInUse:
+            raise UsageError(f"run {self.id} is still running; edit it after it finishes") from None
+        try:
+            repair_tail(path / layout.LOG_NAME)
+            state, _, _ = replay(path)
+            w = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1)
+            import time
+
+            for rec in recs:
+                rec["ts"] = time.time()
+                rec["src"] = "api"
+                w.append(rec)
+            w.close()
+        finally:
+            lock.release()
+        self.load()
+
+    def load(self, force: bool = True) -> ApiRun:
+        """Re-read the run from the store."""
+        path = self._stored.path
+        found = self._store.load(path, self._store._row(path))
+        if found is not None:
+            self._load(found)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Run {self.project}/{self.id} ({self.state})>"
+
+
+# -- filters and ordering ------------------------------------------------------------------
+
+def flatten(d: dict, sep: str = "/", prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and not v.get("_type"):
+            out.update(flatten(v, sep, key + sep))
+        else:
+            out[key] = v
+    return out
+
+
+_MISSING = object()
+
+
+def lookup(doc: dict, key: str) -> Any:
+    """Value of a filter key: "state", "config.lr", "summary.acc" / "summary_metrics.acc"."""
+    if key in doc and key not in ("config", "summary"):
+        return doc[key]
+    head, _, rest = key.partition(".")
+    if head in ("summary_metrics", "summaryMetrics"):
+        head = "summary"
+    if head not in ("config", "summary") or not rest:
+        return _MISSING
+    d = doc[head]
+    if rest.endswith(".value") and rest[:-6] in d:  # wandb's "config.lr.value"
+        rest = rest[:-6]
+    if rest in d:
+        return d[rest]
+    cur: Any = d
+    for part in re.split(r"[./]", rest):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def _cmp(a: Any, b: Any, op) -> bool:
+    try:
+        return a is not _MISSING and a is not None and op(a, b)
+    except TypeError:
+        return False
+
+
+def _match_value(v: Any, cond: Any) -> bool:
+    if isinstance(cond, dict) and any(str(k).startswith("$") for k in cond):
+        for op, arg in cond.items():
+            if op == "$eq" and not _eq(v, arg):
+                return False
+            if op == "$ne" and _eq(v, arg):
+                return False
+            if op == "$gt" and not _cmp(v, arg, lambda a, b: a > b):
+                return False
+            if op == "$gte" and not _cmp(v, arg, lambda a, b: a >= b):
+                return False
+            if op == "$lt" and not _cmp(v, arg, lambda a, b: a < b):
+                return False
+            if op == "$lte" and not _cmp(v, arg, lambda a, b: a <= b):
+                return False
+            if op == "$in" and not any(_eq(v, a) for a in arg):
+                return False
+            if op == "$nin" and any(_eq(v, a) for a in arg):
+                return False
+            if op == "$exists" and (v is not _MISSING) != bool(arg):
+                return False
+            if op == "$regex" and not (isinstance(v, str) and re.search(arg, v)):
+                return False
+            if op == "$not" and _match_value(v, arg):
+                return False
+            if op not in ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
+                          "$exists", "$regex", "$not"):
+                raise UsageError(f"unknown filter operator {op!r}")
+        return True
+    return _eq(v, cond)
+
+
+def _eq(v: Any, want: Any) -> bool:
+    if isinstance(v, (list, tuple)) and not isinstance(want, (list, tuple)):
+        return want in v  # {"tags": "cnn"} matches a run tagged cnn
+    if v is _MISSING:
+        return want is None
+    return v == want
+
+
+def match(doc: dict, filters: dict) -> bool:
+    for key, cond in filters.items():
+        if key == "$and":
+            if not all(match(doc, f) for f in cond):
+                return False
+        elif key == "$or":
+            if not any(match(doc, f) for f in cond):
+                return False
+        elif key == "$nor":
+            if any(match(doc, f) for f in cond):
+                return False
+        elif not _match_value(lookup(doc, key), cond):
+            return False
+    return True
+
+
+def sort_runs(runs: list, order: str | None) -> list:
+    if not order:
+        return runs
+    desc = order.startswith("-")
+    key = order.lstrip("+-")
+    key = {"created_at": "created", "createdAt": "created"}.get(key, key)
+
+    def k(r: ApiRun):
+        v = r.created if key == "created" else lookup(r._doc(), key)
+        missing = v is _MISSING or v is None or (isinstance(v, float) and math.isnan(v))
+        # missing values sort last either way
+        return (missing != desc, (0, v) if isinstance(v, (int, float)) and not missing
+                else (1, str(v)))
+
+    return sorted(runs, key=k, reverse=desc)

@@ -1,0 +1,9 @@
+"""Exceptions nbtracker raises on purpose (bad use, not bad values: those are warnings)."""
+
+
+class Error(Exception):
+    """Base class of nbtracker's errors."""
+
+
+class UsageError(Error):
+    """nbtracker was called in a way it cannot honour; the message says what to do instead."""

@@ -1,0 +1,1 @@
+"""The logging side: Run, Config, Summary, settings, value normalisation and media."""

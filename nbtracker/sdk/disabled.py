@@ -1,0 +1,72 @@
+"""The run `init(mode="disabled")` returns: every call is accepted and nothing is written, so
+the same training code runs with tracking switched off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import Config
+from .summary import Summary
+
+
+class DisabledRun:
+    disabled = True
+    offline = True
+    mode = "disabled"
+    resumed = False
+
+    def __init__(self, project: str, name: str | None, config: dict):
+        self.id = "disabled"
+        self.project = project
+        self.name = name or "disabled"
+        self.group = self.job_type = self.notes = None
+        self.tags: tuple = ()
+        self.step = 0
+        self.state = "running"
+        self.dir = self.storage_dir = ""
+        self.path = f"{project}/disabled"
+        self.config = Config(config)
+        self._summary: dict = {}
+        self.summary = Summary(lambda: self._summary, self._summary.update,
+                               lambda keys: [self._summary.pop(k, None) for k in keys])
+
+    def log(self, data: Any = None, step: int | None = None, commit: bool | None = None,
+            **kwargs: Any) -> None:
+        if step is not None:
+            self.step = step
+        elif commit is not False:
+            self.step += 1
+
+    def define_metric(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def save(self, *args: Any, **kwargs: Any) -> list:
+        return []
+
+    def add_listener(self, fn: Any) -> None:
+        return None
+
+    def remove_listener(self, fn: Any) -> None:
+        return None
+
+    def finish(self, *args: Any, **kwargs: Any) -> None:
+        if self.state == "running":
+            self.state = "finished"
+            from . import init
+
+            init._forget(self)
+
+    _finish = finish
+
+    def __enter__(self) -> DisabledRun:
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        self.finish()
+        return False
+
+    def __repr__(self) -> str:
+        return f"<DisabledRun {self.project} name={self.name!r}>"

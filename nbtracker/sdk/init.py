@@ -1,0 +1,242 @@
+"""`nbtracker.init()`: start (or resume) a run, and the process-wide notion of "the current run"."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..store import layout
+from ..store.columns import repair_blocks
+from ..store.index import RunIndex
+from ..store.lock import RunInUse, RunLock
+from ..store.recordlog import repair_tail
+from ..store.state import RunState
+from ..store.store import Store, replay
+from . import flusher, hooks, output
+from .config import Config, as_mapping, clean
+from .disabled import DisabledRun
+from .names import new_run_id, new_run_name
+from .run import Run
+from .settings import Settings, normalise_mode, write_setting
+
+_active: list = []
+pending_config = Config()
+
+# Arguments wandb.init accepts that have no meaning here: accepted, reported once.
+_IGNORED = ("entity", "anonymous", "force", "sync_tensorboard", "monitor_gym", "save_code",
+            "magic", "settings", "fork_from", "resume_from", "tensorboard")
+
+
+def current():
+    return _active[-1] if _active else None
+
+
+def active_runs() -> list:
+    return list(_active)
+
+
+def _forget(run) -> None:
+    if run in _active:
+        _active.remove(run)
+    flusher.unwatch(run)
+    global pending_config
+    if not _active:
+        pending_config = Config()
+
+
+def in_notebook() -> bool:
+    return "ipykernel" in sys.modules
+
+
+def init(project: str | None = None, name: str | None = None, group: str | None = None,
+         job_type: str | None = None, config: Any = None, tags: Sequence[str] | None = None,
+         notes: str | None = None, dir: str | os.PathLike | None = None, id: str | None = None,
+         resume: bool | str | None = None, reinit: bool | str | None = None,
+         mode: str | None = None, config_exclude_keys: Sequence[str] | None = None,
+         config_include_keys: Sequence[str] | None = None, allow_val_change: bool | None = None,
+         **kwargs: Any):
+    """Start a run and return it. Every argument is optional.
+
+    >>> run = nbtracker.init(project="mnist", config={"lr": 1e-3}, tags=["cnn"])
+
+    `dir` puts the run in `<dir>/nbtracker/` (the run index still finds it); `id` + `resume`
+    continue an earlier run; `reinit=True` finishes the current run first; `mode` is
+    "online", "offline" or "disabled".
+    """
+    for k in kwargs:
+        if k not in _IGNORED:
+            output.warn(f"init() ignores the unknown argument {k!r}")
+        elif k != "settings" or kwargs[k] is not None:
+            output.debug(f"init() ignores {k}", None)
+    settings = Settings.resolve(project=project, mode=normalise_mode(mode))
+
+    prev = current()
+    if prev is not None:
+        if reinit in (True, "finish_previous") or (reinit is None and in_notebook()):
+            prev.finish()
+        elif reinit == "create_new":
+            pass
+        else:
+            output.warn(f"a run is already active ({prev.name}); returning it. Pass reinit=True "
+                        "to finish it and start a new one.")
+            return prev
+
+    cfg = dict(pending_config.as_dict())
+    cfg.update(as_mapping(config))
+    if config_include_keys:
+        cfg = {k: v for k, v in cfg.items() if k in set(config_include_keys)}
+    if config_exclude_keys:
+        cfg = {k: v for k, v in cfg.items() if k not in set(config_exclude_keys)}
+    cfg = {str(k): clean(v) for k, v in cfg.items()}
+    tags_l = [str(t) for t in tags] if tags is not None else None
+
+    if settings.mode == "disabled":
+        run = DisabledRun(project=settings.project, name=name, config=cfg)
+        _active.append(run)
+        return run
+
+    project_name = layout.check_project(settings.project)
+    root = settings.root
+    base = Path(dir).expanduser().resolve() / "nbtracker" if dir is not None else root
+    index = RunIndex(base / "index.sqlite")
+
+    resume_mode = {True: "allow", "auto": "allow", False: None}.get(resume, resume)
+    if resume_mode not in (None, "allow", "must", "never"):
+        raise UsageError(f"resume must be True, False, 'allow', 'must', 'never' or 'auto', "
+                         f"not {resume!r}")
+    resume_key = f"{os.getcwd()}|{project_name}"
+    if resume_mode and id is None and resume in (True, "auto"):
+        id = _resume_file(root).get(resume_key)
+    if id is not None:
+        layout.check_run_id(str(id))
+        id = str(id)
+
+    existing = None
+    if id is not None:
+        found = Store(base).find(project_name, id)
+        if found is None and base != root:
+            found = Store(root).find(project_name, id)
+        existing = found
+    if existing is not None and resume_mode is None:
+        raise UsageError(f"run {project_name}/{id} already exists; pass resume='allow' to "
+                         "continue it, or choose another id")
+    if existing is not None and resume_mode == "never":
+        raise UsageError(f"run {project_name}/{id} already exists and resume='never'")
+    if existing is None and resume_mode == "must":
+        raise UsageError(f"resume='must' but there is no run {project_name}/{id} to resume")
+
+    now = time.time()
+    if existing is not None:
+        path = existing.path
+        lock = RunLock(path)
+        try:
+            lock.acquire()
+        except RunInUse:
+            raise UsageError(f"run {project_name}/{id} is still running in another process "
+                             "(finish it there first)") from None
+        repair_tail(path / layout.LOG_NAME)
+        repair_blocks(path)
+        state, _, report = replay(path)
+        if not report.clean:
+            output.warn(f"run {id}: {report.describe()}", path / layout.DEBUG_NAME)
+        meta = {"name": name or state.name, "group": group if group is not None else state.group,
+                "job_type": job_type if job_type is not None else state.job_type,
+                "tags": tags_l if tags_l is not None else state.tags,
+                "notes": notes if notes is not None else state.notes}
+        resumed = True
+    else:
+        run_id = id or new_run_id()
+        path = layout.run_dir(base, project_name, run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(path)
+        lock.acquire()
+        state = RunState()
+        if not name:
+            try:
+                name = new_run_name(index.count(project_name) + 1)
+            except Exception:
+                name = new_run_name(1)
+        meta = {"name": name, "group": group, "job_type": job_type, "tags": tags_l or [],
+                "notes": notes}
+        state.apply_run({"id": run_id, "project": project_name, "ts": now})
+        resumed = False
+
+    if base != root:
+        try:
+            RunIndex(root / "index.sqlite").add_root(base)
+        except Exception:
+            pass
+
+    run = Run(path=path, state=state, index=index, lock=lock, mode=settings.mode,
+              settings=settings, resumed=resumed, on_finish=_finished)
+    with run._mutex:
+        rec = {"t": "run", "id": state.id, "project": project_name, **meta,
+               "host": socket.gethostname(), "pid": os.getpid(), "cwd": os.getcwd(),
+               "argv": list(sys.argv), "python": platform.python_version()}
+        if resumed:
+            rec["resumed"] = True
+        run._append(rec)
+        state.apply_run(rec)
+    if cfg:
+        run.config.update(cfg, allow_val_change=bool(allow_val_change))
+    if allow_val_change:
+        object.__setattr__(run.config, "_allow_changes", True)
+    run._snapshot()
+
+    _active.append(run)
+    flusher.watch(run)
+    hooks.install(active_runs)
+    try:
+        files = _resume_file(root)
+        files[resume_key] = run.id
+        write_resume_file(root, files)
+    except OSError:
+        pass
+    where = "resumed" if resumed else "started"
+    output.say(f"run {run.name} ({run.id}) {where} in project {project_name} "
+               f"[{settings.mode}] — {path}", path / layout.DEBUG_NAME)
+    return run
+
+
+def _finished(run) -> None:
+    _forget(run)
+    if run.state == "finished":
+        root = run.settings.root
+        try:
+            files = _resume_file(root)
+            key = next((k for k, v in files.items() if v == run.id), None)
+            if key is not None:
+                del files[key]
+                write_resume_file(root, files)
+        except OSError:
+            pass
+
+
+def _resume_file(root: Path) -> dict:
+    try:
+        with open(root / "resume.json", encoding="utf-8") as f:
+            d = json.load(f)
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_resume_file(root: Path, d: dict) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f"resume.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(d), encoding="utf-8")
+    os.replace(tmp, root / "resume.json")
+
+
+def set_mode(mode: str, root: Path | None = None) -> Path:
+    """Persist the default mode (`nbtracker offline` / `nbtracker online`)."""
+    m = normalise_mode(mode)
+    return write_setting(root or Settings.resolve().root, mode=m)

@@ -1,0 +1,30 @@
+"""Run ids (random, short, URL-safe) and run names (two words and a counter)."""
+
+from __future__ import annotations
+
+import secrets
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+ADJECTIVES = (
+    "amber", "autumn", "bold", "brisk", "calm", "clever", "cosmic", "crisp", "dainty", "dawn",
+    "deep", "eager", "earthy", "fancy", "fiery", "fluent", "frosty", "gentle", "glad", "golden",
+    "grand", "happy", "hardy", "hidden", "icy", "jolly", "keen", "lively", "lucky", "lunar",
+    "mellow", "misty", "noble", "olive", "proud", "quiet", "rapid", "rosy", "royal", "rustic",
+    "sandy", "sharp", "silver", "snowy", "solar", "stellar", "sunny", "swift", "vivid", "wise",
+)
+NOUNS = (
+    "badger", "brook", "canyon", "cedar", "comet", "cloud", "coral", "crane", "delta", "dune",
+    "eagle", "ember", "falcon", "fern", "field", "fjord", "forest", "galaxy", "glade", "grove",
+    "harbor", "heron", "hill", "lake", "lantern", "leaf", "meadow", "moon", "moss", "nebula",
+    "ocean", "orbit", "otter", "owl", "pine", "planet", "pond", "river", "sea", "shadow",
+    "sky", "snow", "sound", "spark", "star", "stream", "sun", "thunder", "valley", "wave",
+)
+
+
+def new_run_id() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
+
+
+def new_run_name(counter: int) -> str:
+    return f"{secrets.choice(ADJECTIVES)}-{secrets.choice(NOUNS)}-{counter}"

@@ -1,0 +1,48 @@
+"""Text output: one line at init, one at finish, warnings once — or nothing when silent.
+
+Silence is read when a message is printed, so `%env WANDB_SILENT true` after import works.
+Everything, printed or not, also goes to the run's debug log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .settings import env, truthy
+
+_forced_silent: bool | None = None
+
+
+def set_silent(on: bool | None) -> None:
+    """Force silence on/off for this process (None: follow NBTRACKER_SILENT / WANDB_SILENT)."""
+    global _forced_silent
+    _forced_silent = on
+
+
+def silent() -> bool:
+    if _forced_silent is not None:
+        return _forced_silent
+    v = env("SILENT")
+    return v is not None and truthy(v)
+
+
+def say(msg: str, debug_path: str | os.PathLike | None = None) -> None:
+    debug(msg, debug_path)
+    if not silent():
+        print(f"nbtracker: {msg}", file=sys.stderr, flush=True)
+
+
+def warn(msg: str, debug_path: str | os.PathLike | None = None) -> None:
+    say(f"warning: {msg}", debug_path)
+
+
+def debug(msg: str, debug_path: str | os.PathLike | None) -> None:
+    if debug_path is None:
+        return
+    try:
+        with open(debug_path, "a", encoding="utf-8") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {msg}\n")
+    except OSError:
+        pass

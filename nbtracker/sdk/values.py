@@ -1,0 +1,142 @@
+"""Turning what users pass to `log()` into values a record can hold.
+
+Kept as they are: int, float, bool, str, None, lists of those. NaN and ±inf are kept (named in the
+record's `nf` map). Nested dicts are flattened to "a/b" keys. numpy/torch scalars and 0-d arrays
+become Python numbers via `.item()`; larger arrays become a histogram (or a list when small).
+Media objects write their file and leave a reference. Anything else is reported once per key and
+skipped: the training loop goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+MAX_KEY_LEN = 256
+RESERVED = frozenset({"_step", "_timestamp", "_runtime"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_INT64 = 2**63
+
+
+def key_problem(key: Any) -> str | None:
+    """Why `key` cannot be a metric name, or None when it can."""
+    if not isinstance(key, str):
+        return f"keys must be strings, not {type(key).__name__}"
+    if not key:
+        return "keys must not be empty"
+    if len(key) > MAX_KEY_LEN:
+        return f"keys must be at most {MAX_KEY_LEN} characters (this one has {len(key)})"
+    if _CONTROL.search(key):
+        return "keys must not contain control characters"
+    if key in RESERVED:
+        return f"{key!r} is reserved for nbtracker's own columns"
+    return None
+
+
+class Normaliser:
+    """Normalises one log() payload. `warn(key, message)` is called once per problem key."""
+
+    def __init__(self, warn: Callable[[str, str], None], bind_media: Callable[[str, Any], Any]):
+        self.warn = warn
+        self.bind_media = bind_media
+
+    def flatten(self, data: dict) -> tuple[dict, dict | None]:
+        flat: dict[str, Any] = {}
+        nf: dict[str, str] = {}
+        self._walk("", data, flat, nf)
+        return flat, (nf or None)
+
+    def _walk(self, prefix: str, data: dict, flat: dict, nf: dict) -> None:
+        for k, v in data.items():
+            if type(k) is not str and isinstance(k, (int, float)) and not isinstance(k, bool):
+                k = str(k)
+            problem = key_problem(k)
+            name = f"{prefix}{k}" if isinstance(k, str) else f"{prefix}{k!r}"
+            if problem is None and prefix and len(name) > MAX_KEY_LEN:
+                problem = f"keys must be at most {MAX_KEY_LEN} characters"
+            if problem is not None:
+                self.warn(name, f"log() skipped key {name!r}: {problem}")
+                continue
+            if isinstance(v, dict):
+                if v:
+                    self._walk(name + "/", v, flat, nf)
+                continue
+            self.value(name, v, flat, nf)
+
+    def value(self, key: str, v: Any, flat: dict, nf: dict) -> None:
+        t = type(v)
+        if t is float:
+            if not math.isfinite(v):
+                nf[key] = "nan" if v != v else ("inf" if v > 0 else "-inf")
+                v = None
+            flat[key] = v
+            return
+        if t is int:
+            flat[key] = v if -_INT64 <= v < _INT64 else float(v)
+            return
+        if t is str or t is bool or v is None:
+            flat[key] = v
+            return
+        if getattr(v, "_nbtracker_media", False):
+            try:
+                flat[key] = self.bind_media(key, v)
+            except Exception as e:  # a media object that cannot be written must not stop training
+                self.warn(key, f"log() skipped {type(v).__name__} at key {key!r}: {e}")
+            return
+        if isinstance(v, bool):
+            flat[key] = bool(v)
+            return
+        if isinstance(v, (int, float)):  # int/float subclasses, numpy float64
+            self.value(key, float(v) if isinstance(v, float) else int(v), flat, nf)
+            return
+        if isinstance(v, (list, tuple)):
+            items = []
+            for x in v:
+                if isinstance(x, (int, float, str, bool)) or x is None:
+                    if isinstance(x, float) and not math.isfinite(x):
+                        x = None
+                    items.append(x)
+                elif hasattr(x, "item") and getattr(x, "ndim", 0) == 0:
+                    items.append(x.item())
+                else:
+                    self.warn(key, f"log() skipped key {key!r}: lists may hold numbers and "
+                                   f"strings, not {type(x).__name__}")
+                    return
+            flat[key] = items
+            return
+        ndim = getattr(v, "ndim", None)
+        if ndim is not None and hasattr(v, "item"):
+            try:
+                if ndim == 0 or _numel(v) == 1:
+                    self.value(key, v.item(), flat, nf)
+                    return
+                arr = _to_numpy(v)
+            except Exception as e:
+                self.warn(key, f"log() skipped key {key!r}: could not read {type(v).__name__}: {e}")
+                return
+            if arr.size <= 32 and arr.ndim == 1:
+                self.value(key, arr.tolist(), flat, nf)
+            else:
+                from .media import Histogram
+                self.value(key, Histogram(arr), flat, nf)
+            return
+        self.warn(key, f"log() skipped key {key!r}: values of type {type(v).__module__}."
+                       f"{type(v).__qualname__} cannot be logged (use a number, string, dict, "
+                       "or nbtracker.Image / Histogram / Html / Table)")
+
+
+def _numel(v: Any) -> int:
+    n = getattr(v, "size", None)
+    if callable(n):  # torch: size() is a method; numel() the count
+        return v.numel()
+    return int(n) if n is not None else v.numel()
+
+
+def _to_numpy(v: Any):
+    import numpy as np
+
+    if hasattr(v, "detach"):  # torch tensor
+        v = v.detach().cpu().numpy()
+    return np.asarray(v)

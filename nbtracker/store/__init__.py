@@ -1,0 +1,2 @@
+"""The local store: record logs (the source of truth), run directories, the run index, and
+reading histories back."""

@@ -1,0 +1,64 @@
+"""Where things live on disk: the store root, run directories and their files.
+
+    <root>/settings.json                persisted settings (`nbtracker offline`, `login`)
+    <root>/index.sqlite                 run index, derived from the record logs
+    <root>/runs/<project>/<run_id>/     one directory per run
+        records.jsonl                   the record log (source of truth)
+        lock                            held (flock) while the run's process is alive
+        debug.log                       details that are not printed
+        files/                          files saved with `save()`; `run.dir`
+        media/                          images, html and tables logged with `log()`
+
+A run started with `init(dir=D)` lives in `D/nbtracker/runs/<project>/<run_id>/`; the index at the
+store root remembers where, so `Api()` finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+LOG_NAME = "records.jsonl"
+LOCK_NAME = "lock"
+DEBUG_NAME = "debug.log"
+FILES_DIR = "files"
+MEDIA_DIR = "media"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def default_root() -> Path:
+    return Path(os.path.expanduser("~")) / ".nbtracker"
+
+
+def check_project(project: str) -> str:
+    """Validate a project name; return it. Names may hold any printable text except '/'."""
+    if not isinstance(project, str) or not project.strip():
+        raise ValueError("project name must be a non-empty string")
+    if len(project) > 128:
+        raise ValueError(f"project name is {len(project)} characters long; the limit is 128")
+    if _CONTROL_RE.search(project) or "/" in project or "\\" in project or project.strip(".") == "":
+        raise ValueError(f"project name {project!r} may not contain '/', '\\' or control characters")
+    return project
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _ID_RE.match(run_id):
+        raise ValueError(
+            f"run id {run_id!r} is not valid: use 1-64 letters, digits, '-' or '_'"
+        )
+    return run_id
+
+
+def project_folder(project: str) -> str:
+    # quote() never emits '/', and check_project() rules out '.' and '..': the result is one
+    # path component whatever the project name holds.
+    return quote(check_project(project), safe="-_.~ ")
+
+
+def run_dir(base: Path, project: str, run_id: str) -> Path:
+    """Directory of a run under a store root or under the `nbtracker/` folder of `init(dir=)`."""
+    return Path(base) / "runs" / project_folder(project) / check_run_id(run_id)

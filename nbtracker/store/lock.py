@@ -1,0 +1,72 @@
+"""Liveness of a run: its process holds an exclusive flock on `<run dir>/lock` while it lives.
+
+The kernel drops the lock when the process dies, however it dies, so a reader that can take the
+lock knows the run is no longer running: a run left `running` in its log is then `crashed`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from pathlib import Path
+
+
+class RunInUse(RuntimeError):
+    pass
+
+
+class RunLock:
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / "lock"
+        self.fd = -1
+
+    def acquire(self, timeout: float = 2.0) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise RunInUse(
+                        f"the run in {self.path.parent} is in use by another process"
+                    ) from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self.fd)
+                self.fd = -1
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def is_live(run_dir: str | os.PathLike) -> bool:
+    """True while some process holds the run's lock."""
+    try:
+        fd = os.open(Path(run_dir) / "lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -24,7 +24,8 @@ from .sdk.summary import Summary
 from .store import layout
 from .store.history import read_history, scan_history
 from .store.lock import RunInUse, RunLock
-from .store.recordlog import RecordWriter, nonfinite_name, repair_tail
+from .sdk.output import warn
+from .store.recordlog import ReadReport, RecordWriter, nonfinite_name, repair_tail
 from .store.store import Store, StoredRun, replay
 
 ENTITY = "local"
@@ -255,7 +256,12 @@ class ApiRun:
                 x_axis: str = "_step", pandas: bool = True, **kwargs: Any):
         """Every logged row (all of them unless `samples` asks for fewer) as a DataFrame with
         `_step`, the metrics, `_runtime` and `_timestamp`."""
-        df = read_history(self._stored.path, self.created, keys=keys, samples=samples)
+        report = ReadReport()
+        df = read_history(self._stored.path, self.created, keys=keys, samples=samples,
+                          report=report)
+        if report.corrupt or report.gaps:
+            warn(f"run {self.project}/{self.id}: {report.describe()}",
+                 self._stored.path / layout.DEBUG_NAME)
         if x_axis != "_step" and x_axis in df.columns:
             df = df.sort_values(x_axis, kind="stable").reset_index(drop=True)
         return df if pandas else df.to_dict("records")

@@ -3,7 +3,7 @@
 Parsing JSON costs a few microseconds a line, too slow for million-row histories. So the writer
 also keeps runs of consecutive history records that hold only numbers, with the same keys, and
 writes each run as one block once it is full (or ends): a JSON header line, then the rows as
-row-major float64 (step, ts, value...). A header names the byte range and sequence numbers of the
+row-major float64 (step, ts, value...) with their CRC-32. A header names the byte range and sequence numbers of the
 log records it covers, so a reader takes the block instead of parsing those lines.
 
 The log stays the source of truth: a reader checks each block against the log (the records at
@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from array import array
 from itertools import chain
 from pathlib import Path
 
 COLS_NAME = "history.cols"
 BLOCK_ROWS = 8192
+MIN_BLOCK_ROWS = 64  # shorter runs of rows are cheaper to parse than to keep as a block
 
 
 class BlockWriter:
@@ -52,9 +54,9 @@ class BlockWriter:
         self.rows = []
         if self.sink is not None:
             self.sink(keys, rows[-1])
-        if self.broken:
-            return
         n = len(rows)
+        if self.broken or n < MIN_BLOCK_ROWS:
+            return
         header = {"n": n, "keys": list(keys), "seq0": self.seq0, "seq1": self.seq0 + n - 1,
                   "off0": self.off0, "off1": offset_end}
         try:
@@ -65,8 +67,9 @@ class BlockWriter:
             width = len(keys)
             header["ints"] = [keys[i] for i in range(width)
                               if all(type(r[i + 2]) is int for r in rows)]
-        head = json.dumps(header).encode() + b"\n"
         body = payload.tobytes()
+        header["crc"] = zlib.crc32(body)
+        head = json.dumps(header).encode() + b"\n"
         try:
             # One write per block: a torn block at the end of the file is detected by its length.
             os.write(self.fd, head + len(body).to_bytes(8, "little") + body)
@@ -102,9 +105,11 @@ def read_blocks(run_dir: Path):
         start = nl + 9
         if blen != n * width * 8 or start + blen > size:
             return
+        pos = start + blen
+        if zlib.crc32(memoryview(data)[start:pos]) != header.get("crc"):
+            continue  # a damaged block: those records are parsed from the log instead
         rows = np.frombuffer(data, dtype=np.float64, count=n * width, offset=start)
         yield header, rows.reshape(n, width)
-        pos = start + blen
 
 
 def repair_blocks(run_dir: Path) -> None:

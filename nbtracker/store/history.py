@@ -34,12 +34,13 @@ def _valid(h: dict, data: bytes, pos: int) -> bool:
             and _line_seq(data, max(last_start, off0), off1 - 1) == h["seq1"])
 
 
-def _records_frame(steps: list, tss: list, rows: list):
+def _records_frame(seqs: list, steps: list, tss: list, rows: list):
     import pandas as pd
 
     df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(index=range(len(steps)))
     df.insert(0, "_step", steps)
     df["_timestamp"] = tss
+    df["_seq"] = seqs
     return df
 
 
@@ -53,44 +54,57 @@ def _block_frame(h: dict, rows):
         df[k] = df[k].astype(np.int64)
     df.insert(0, "_step", rows[:, 0].astype(np.int64))
     df["_timestamp"] = rows[:, 1]
+    df["_seq"] = np.arange(h["seq0"], h["seq1"] + 1)
     return df
 
 
-def iter_history_pieces(run_dir: Path, report: ReadReport | None = None):
-    """Yield DataFrames, in log order, that together hold every history record."""
+def history_frames(run_dir: Path, report: ReadReport | None = None,
+                   first_seen: dict | None = None) -> list:
+    """DataFrames that together hold every history record, each with a `_seq` column: one
+    for the records parsed from the log, one per valid column block. `first_seen`, if given,
+    is filled with the sequence number at which each key first appears."""
+    first_seen = first_seen if first_seen is not None else {}
     report = report if report is not None else ReadReport()
     try:
         data = (Path(run_dir) / layout.LOG_NAME).read_bytes()
     except FileNotFoundError:
-        return
-    pos = 0
-    expect = None
+        return []
+    seqs: list = []
+    steps: list = []
+    tss: list = []
+    rows: list = []
+    frames = []
+    state = {"pos": 0, "expect": None}
 
-    def gap(a: int, b: int, first_seq):
-        steps, tss, rows = [], [], []
-        last = first_seq
-        for rec in parse(data, a, b, report, first_seq):
-            last = rec["seq"] + 1
+    def take(stop: int) -> None:
+        for rec in parse(data, state["pos"], stop, report, state["expect"]):
+            state["expect"] = rec["seq"] + 1
             if rec["t"] == "history":
+                seqs.append(rec["seq"])
                 steps.append(rec["step"])
                 tss.append(rec["ts"])
-                rows.append(history_values(rec))
-        return (_records_frame(steps, tss, rows) if steps else None), last
+                vals = history_values(rec)
+                rows.append(vals)
+                if vals.keys() - first_seen.keys():
+                    for k in vals:
+                        first_seen.setdefault(k, rec["seq"])
 
-    for h, rows in read_blocks(run_dir):
-        if not _valid(h, data, pos):
+    for h, block in read_blocks(run_dir):
+        if not _valid(h, data, state["pos"]):
             continue
-        df, expect = gap(pos, h["off0"], expect)
-        if df is not None:
-            yield df
-        if expect is not None and expect != h["seq0"]:
-            report.gaps.append((expect, h["seq0"]))
-        yield _block_frame(h, rows)
-        pos = h["off1"]
-        expect = h["seq1"] + 1
-    df, _ = gap(pos, len(data), expect)
-    if df is not None:
-        yield df
+        take(h["off0"])
+        if state["expect"] is not None and state["expect"] != h["seq0"]:
+            report.gaps.append((state["expect"], h["seq0"]))
+        frames.append(_block_frame(h, block))
+        for k in h["keys"]:
+            if first_seen.get(k, h["seq0"]) >= h["seq0"]:
+                first_seen[k] = h["seq0"]
+        state["pos"] = h["off1"]
+        state["expect"] = h["seq1"] + 1
+    take(len(data))
+    if seqs:
+        frames.append(_records_frame(seqs, steps, tss, rows))
+    return frames
 
 
 def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None = None,
@@ -99,18 +113,26 @@ def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None
     import numpy as np
     import pandas as pd
 
-    pieces = list(iter_history_pieces(run_dir, report))
-    if not pieces:
+    first_seen: dict = {}
+    frames = history_frames(run_dir, report, first_seen)
+    if not frames:
         return pd.DataFrame(columns=list(_META))
-    df = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True, sort=False)
+    if len(frames) == 1:
+        df = frames[0]
+    else:
+        df = pd.concat(frames, ignore_index=True, sort=False)
+        seq = df["_seq"].to_numpy()
+        if not (np.diff(seq) > 0).all():
+            df = df.iloc[np.argsort(seq, kind="stable")].reset_index(drop=True)
     steps = df["_step"].to_numpy()
     if len(steps) > 1 and not (np.diff(steps) > 0).all():
         # several records per step (log(..., commit=False) or step=): one row per step,
         # the last value of each column winning
         df = df.groupby("_step", sort=True, as_index=False).last()
-    df["_runtime"] = df["_timestamp"] - created if created else df["_timestamp"] - df[
-        "_timestamp"].iloc[0]
-    cols = [c for c in df.columns if c not in _META]
+    df["_runtime"] = df["_timestamp"] - (created or df["_timestamp"].iloc[0])
+    cols = [c for c in df.columns if c not in _META and c != "_seq"]
+    if len(frames) > 1:  # columns in the order they were first logged
+        cols.sort(key=lambda c: first_seen.get(c, 0))
     if keys is not None:
         keys = list(keys)
         cols = [k for k in keys if k in df.columns]

@@ -19,12 +19,12 @@ from typing import Any
 
 from .errors import UsageError
 from .sdk.config import clean
+from .sdk.output import warn
 from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
 from .store.history import read_history, scan_history
 from .store.lock import RunInUse, RunLock
-from .sdk.output import warn
 from .store.recordlog import ReadReport, RecordWriter, nonfinite_name, repair_tail
 from .store.store import Store, StoredRun, replay
 

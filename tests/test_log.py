@@ -187,9 +187,9 @@ def test_summary_rules():
     nbtracker.define_metric("noise", summary="none")
     nbtracker.define_metric("both", summary="min,max")
     losses = [0.9, 0.3, 0.5, 0.4]
-    for i, l in enumerate(losses):
-        nbtracker.log({"loss": l, "acc": 1 - l, "lr": 0.1 / (i + 1), "t": i, "val/f1": l,
-                       "noise": i, "both": l, "plain": l})
+    for i, v in enumerate(losses):
+        nbtracker.log({"loss": v, "acc": 1 - v, "lr": 0.1 / (i + 1), "t": i, "val/f1": v,
+                       "noise": i, "both": v, "plain": v})
     s = run.summary
     assert s["loss"] == 0.3 and s["acc"] == pytest.approx(0.7) and s["lr"] == 0.1
     assert s["t"] == pytest.approx(1.5) and s["val/f1"] == 0.9 and "noise" not in s

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
-_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+# 32 symbols, so a random byte maps onto them without bias
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 
 ADJECTIVES = (
     "amber", "autumn", "bold", "brisk", "calm", "clever", "cosmic", "crisp", "dainty", "dawn",
@@ -23,8 +24,10 @@ NOUNS = (
 
 
 def new_run_id() -> str:
-    return "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    """8 random characters from [a-z2-7]: 40 bits."""
+    return "".join(_ALPHABET[b & 31] for b in os.urandom(8))
 
 
 def new_run_name(counter: int) -> str:
-    return f"{secrets.choice(ADJECTIVES)}-{secrets.choice(NOUNS)}-{counter}"
+    a, n = os.urandom(2)
+    return f"{ADJECTIVES[a % len(ADJECTIVES)]}-{NOUNS[n % len(NOUNS)]}-{counter}"

@@ -3,12 +3,13 @@
 Parsing JSON costs a few microseconds a line, too slow for million-row histories. So the writer
 also keeps runs of consecutive history records that hold only numbers, with the same keys, and
 writes each run as one block once it is full (or ends): a JSON header line, then the rows as
-row-major float64 (step, ts, value...) with their CRC-32. A header names the byte range and sequence numbers of the
-log records it covers, so a reader takes the block instead of parsing those lines.
+row-major float64 (step, ts, value...). The header names the byte range and the sequence
+numbers of the log records the block covers, and the CRC-32 of its rows; a reader takes the
+block instead of parsing those lines.
 
 The log stays the source of truth: a reader checks each block against the log (the records at
-both ends must carry the sequence numbers the header names) and parses the log wherever there
-is no valid block. Losing or damaging this file costs speed, never data.
+both ends must carry the sequence numbers the header names, the rows their checksum) and parses
+the log wherever there is no valid block. Losing or damaging this file costs speed, never data.
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ from .sdk.run import Run
 __all__ = [
     "init", "log", "finish", "define_metric", "alert", "save", "watch", "login",
     "Image", "Histogram", "Html", "Table", "Api", "Run", "Config", "Error", "UsageError",
-    "run", "config", "summary", "set_silent", "__version__",
+    "run", "config", "summary", "set_silent", "compare", "runs_table", "diff",
+    "load_ipython_extension", "__version__",
 ]
 
 
@@ -112,6 +113,19 @@ def login(key: str | None = None, host: str | None = None, relogin: bool | None 
     return True
 
 
+def load_ipython_extension(ip: Any) -> None:
+    """`%load_ext nbtracker`: the %tracker magics and offline charts."""
+    from .notebook import load_ipython_extension as load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    from .notebook import unload_ipython_extension as unload
+
+    unload(ip)
+
+
 class _PreInit:
     """Stands in for `nbtracker.summary` before `init()`."""
 
@@ -144,6 +158,10 @@ def __getattr__(name: str) -> Any:
         from .api import Api
 
         return Api
+    if name in ("compare", "runs_table", "diff"):
+        from . import notebook
+
+        return getattr(notebook, name)
     raise AttributeError(f"module 'nbtracker' has no attribute {name!r}")
 
 

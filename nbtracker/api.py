@@ -84,6 +84,28 @@ class Api:
             raise ValueError(f"no run {run_id!r} in {where} under {self.store.root}")
         return ApiRun(found, self.store)
 
+    def find(self, ref: Any) -> ApiRun:
+        """A run from a run object, "project/id", an id, or a unique run name."""
+        if isinstance(ref, ApiRun):
+            return ref
+        if hasattr(ref, "project") and hasattr(ref, "id"):  # a Run from init()
+            return self.run(f"{ref.project}/{ref.id}")
+        ref = str(ref)
+        if "/" in ref:
+            return self.run(ref)
+        try:
+            layout.check_run_id(ref)
+            return self.run(ref)
+        except ValueError:
+            pass
+        named = [r for r in self.runs() if r.name == ref]
+        if len(named) == 1:
+            return named[0]
+        if named:
+            raise ValueError(f"{len(named)} runs are named {ref!r}; use project/id: "
+                             + ", ".join(f"{r.project}/{r.id}" for r in named))
+        raise ValueError(f"no run {ref!r} (use project/id, an id or a run name)")
+
     def reindex(self) -> int:
         return len(self.store.reindex())
 

@@ -26,23 +26,10 @@ def _api(args: argparse.Namespace):
 
 
 def _find(api, ref: str):
-    """A run from "project/id", "id", or a run name (when it is unique)."""
-    from .store import layout
-
-    if "/" in ref:
-        return api.run(ref)
     try:
-        layout.check_run_id(ref)
-        return api.run(ref)
-    except ValueError:
-        pass
-    named = [r for r in api.runs() if r.name == ref]
-    if len(named) == 1:
-        return named[0]
-    if len(named) > 1:
-        raise SystemExit(f"nbtracker: {len(named)} runs are named {ref!r}; use project/id: "
-                         + ", ".join(f"{r.project}/{r.id}" for r in named))
-    raise SystemExit(f"nbtracker: no run {ref!r} (use project/id or an id; see `nbtracker runs`)")
+        return api.find(ref)
+    except ValueError as e:
+        raise SystemExit(f"nbtracker: {e} (see `nbtracker runs`)") from None
 
 
 def _fmt(v: Any) -> str:

@@ -11,6 +11,7 @@ import glob as _glob
 import hashlib
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,7 +59,8 @@ class Run:
         self._mutex = threading.RLock()
         self._warned: set[str] = set()
         self._good_keys: set[str] = set()
-        self._listeners: list[Callable[[int, dict], None]] = []
+        self._listeners: list[Callable[[tuple, tuple], None]] = []
+        self._finish_hooks: list[Callable[[Run], None]] = []
         self._saved: dict[str, tuple[Path, str]] = {}
         self._done = False
         self._sync_metrics = False
@@ -235,7 +237,8 @@ class Run:
                         if n != len(buf):
                             w._keep(buf[n:], OSError("short write"))
                 rows = blk.rows
-                rows.append((s, ts, *data.values()))
+                row = (s, ts, *data.values())
+                rows.append(row)
                 if has_int:
                     blk.has_int = True
                 if len(rows) >= BLOCK_ROWS:
@@ -248,13 +251,14 @@ class Run:
                 if commit is True or (step is None and commit is not False):
                     self._step = s + 1
                 if self._listeners:
-                    self._notify(s, data)
+                    self._notify(blk.keys, row)
                 return
             self._blocks.flush(w.offset)
             flat, nf = self._normalise(data, s)
             if not flat:
                 return
-            rec = {"t": "history", "seq": seq, "ts": _time(), "step": s, "d": flat}
+            ts = _time()
+            rec = {"t": "history", "seq": seq, "ts": ts, "step": s, "d": flat}
             if nf:
                 rec["nf"] = nf
             try:
@@ -274,7 +278,7 @@ class Run:
             if commit is True or (step is None and commit is not False):
                 self._step = s + 1
             if self._listeners:
-                self._notify(s, values)
+                self._notify(tuple(values), (s, ts, *values.values()))
 
     def _coerce_step(self, step: Any) -> int | None:
         try:
@@ -324,21 +328,27 @@ class Run:
     def _bind_media(self, key: str, media: Any) -> dict:
         return media.bind(self._path / layout.MEDIA_DIR)
 
-    def _notify(self, step: int, values: dict) -> None:
+    def _notify(self, keys: tuple, row: tuple) -> None:
         for fn in list(self._listeners):
             try:
-                fn(step, values)
+                fn(keys, row)
             except Exception as e:  # a broken display must not stop training
                 self._warn_once(f"listener:{id(fn)}", f"a live view failed and was detached: {e}")
                 self._listeners.remove(fn)
 
-    def add_listener(self, fn: Callable[[int, dict], None]) -> None:
-        """Call `fn(step, values)` after every logged row (from the logging thread)."""
+    def add_listener(self, fn: Callable[[tuple, tuple], None]) -> None:
+        """Call `fn(keys, row)` after every logged record, from the logging thread, where
+        `row` is `(step, timestamp, *values)` in the order of `keys`. Both are immutable
+        snapshots; keep the call cheap (append and return) — it runs inside `log()`."""
         self._listeners.append(fn)
 
-    def remove_listener(self, fn: Callable[[int, dict], None]) -> None:
+    def remove_listener(self, fn: Callable[[tuple, tuple], None]) -> None:
         if fn in self._listeners:
             self._listeners.remove(fn)
+
+    def add_finish_hook(self, fn: Callable[[Run], None]) -> None:
+        """Call `fn(run)` once the run has finished (its log closed), in the finishing thread."""
+        self._finish_hooks.append(fn)
 
     # -- metrics, summary, config --------------------------------------------------------
     def define_metric(self, name: str, step_metric: str | None = None,
@@ -560,6 +570,11 @@ class Run:
             self._lock.release()
         if self._on_finish is not None:
             self._on_finish(self)
+        for fn in self._finish_hooks:
+            try:
+                fn(self)
+            except Exception as e:  # a display hook must not break finish()
+                output.debug(f"finish hook failed: {e}", self._debug_path)
         if not quiet:
             if self._writer.dropped or self._writer.pending:
                 output.warn(f"{self._writer.dropped + self._writer.pending} record(s) could not "
@@ -634,6 +649,14 @@ class Run:
     def _closed_call(self, what: str) -> None:
         self._warn_once(f"closed:{what}", f"run {self.name} ({self.id}) is finished; "
                         f"{what} is ignored (start a new run with nbtracker.init())")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """In a notebook, a run shows its live panel."""
+        if "ipykernel" not in sys.modules:
+            return None
+        from ..notebook.live import panel_for
+
+        return panel_for(self)._repr_mimebundle_()
 
     def _repr_pretty_(self, p, cycle) -> None:
         p.text(repr(self))

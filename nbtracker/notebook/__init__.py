@@ -1,0 +1,188 @@
+"""nbtracker in the notebook: `%load_ext nbtracker`, live panels, run tables, config diffs and
+run comparison — all drawn with the bundled charting library, with no network.
+
+>>> nbtracker.runs_table("mnist")                      # sortable, filterable; select and compare
+>>> nbtracker.compare("mnist/ab12cd34", "mnist/ef56gh78", metrics=["loss"], smooth=0.6)
+>>> nbtracker.diff("baseline", "bigger-lr")           # differing config keys highlighted
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from .widgets import ChartView, ConfigDiff, LivePanel, RunTable, jsonable
+
+__all__ = ["compare", "runs_table", "diff", "chart_view", "LivePanel", "RunTable", "ConfigDiff",
+           "ChartView", "load_ipython_extension"]
+
+_X_AXES = {"step": "_step", "time": "_runtime", "runtime": "_runtime"}
+
+
+def _api(api: Any = None):
+    if api is not None:
+        return api
+    from ..api import Api
+
+    return Api()
+
+
+def _runs(refs: Iterable[Any], api: Any = None) -> list:
+    a = _api(api)
+    runs = [a.find(r) for r in refs]
+    if not runs:
+        raise ValueError("name at least one run")
+    return runs
+
+
+def compare(*runs: Any, metrics: list[str] | None = None, group_by: str | None = None,
+            smooth: float = 0.0, x: str = "step", api: Any = None):
+    """Overlaid curves of several runs as an altair chart (restyle it, `.save()` it).
+
+    Runs are run objects, "project/id", ids or unique names. `group_by` ("group",
+    "config.lr", ...) draws one mean line with a ±std band per group; `smooth` is
+    TensorBoard's debiased EMA weight; `x` is "step", "time" or a logged metric ("epoch").
+    """
+    from ..charts import compare_chart
+
+    return compare_chart(_runs(runs, api), metrics=metrics, group_by=group_by, smooth=smooth,
+                         x=_X_AXES.get(x, x))
+
+
+def diff_rows(runs: list, show_all: bool = True) -> tuple[list[str], list[dict]]:
+    """(run labels, rows) for the ConfigDiff widget: every flattened config key with each run's
+    value, whether it is missing there, and whether the runs differ."""
+    from ..charts import MISSING, config_diff
+
+    df = config_diff(runs, show_all=show_all)
+    labels = [c for c in df.columns if c != "differs"]
+    rows = []
+    for key, row in df.iterrows():
+        values, missing = [], []
+        for c in labels:
+            v = row[c]
+            gone = v is MISSING or (isinstance(v, str) and v == MISSING)
+            missing.append(bool(gone))
+            values.append(None if gone else jsonable(v))
+        rows.append({"key": str(key), "values": values, "missing": missing,
+                     "differs": bool(row["differs"])})
+    return labels, rows
+
+
+def diff(*runs: Any, show_all: bool = False, api: Any = None) -> ConfigDiff:
+    """The config of several runs side by side: differing keys highlighted, nested keys
+    flattened, missing keys shown as missing; a toggle shows the equal keys too."""
+    labels, rows = diff_rows(_runs(runs, api), show_all=True)
+    return ConfigDiff(runs=labels, rows=rows, show_all=show_all)
+
+
+def chart_view(chart: Any) -> ChartView:
+    """Draw an altair chart (or a vega-lite dict) with the bundled library."""
+    spec = chart.to_dict() if hasattr(chart, "to_dict") else dict(chart)
+    return ChartView(spec=spec)
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if v != v else str(v)
+    return jsonable(v)
+
+
+def run_rows(runs: list) -> tuple[list[dict], list[dict]]:
+    """Columns and rows of a RunTable for these runs."""
+    from ..api import flatten
+
+    base = [("name", "name", "text"), ("state", "state", "text"), ("group", "group", "text"),
+            ("tags", "tags", "text"), ("created", "created", "text"),
+            ("runtime", "runtime (s)", "number"), ("steps", "steps", "number")]
+    config_keys: dict[str, str] = {}
+    summary_keys: dict[str, str] = {}
+    rows = []
+    for r in runs:
+        row = {"id": r.id, "project": r.project, "name": r.name, "state": r.state,
+               "group": r.group or "", "tags": ", ".join(r.tags),
+               "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)),
+               "runtime": round(r.runtime, 1), "steps": r.last_step + 1 if r._stored.state.rows else 0}
+        for k, v in flatten(r.config, ".").items():
+            row[f"config.{k}"] = _cell(v)
+            config_keys.setdefault(f"config.{k}", "number" if isinstance(v, (int, float))
+                                   and not isinstance(v, bool) else "text")
+        for k, v in r.summary_metrics.items():
+            if isinstance(v, dict):
+                continue
+            row[f"summary.{k}"] = _cell(v)
+            summary_keys.setdefault(f"summary.{k}", "number" if isinstance(v, (int, float))
+                                    and not isinstance(v, bool) else "text")
+        rows.append(row)
+    columns = [{"key": k, "label": label, "kind": kind} for k, label, kind in base]
+    columns += [{"key": k, "label": k, "kind": kind} for k, kind in config_keys.items()]
+    columns += [{"key": k, "label": k, "kind": kind} for k, kind in summary_keys.items()]
+    return columns, rows
+
+
+def runs_table(project: str | None = None, filters: dict | None = None,
+               order: str = "-created_at", api: Any = None) -> RunTable:
+    """A table widget of runs: click a header to sort, type to filter, tick runs and press
+    Compare for their curves and config diff."""
+    a = _api(api)
+    runs = list(a.runs(project, filters=filters, order=order))
+    columns, rows = run_rows(runs)
+    key = order.lstrip("+-")
+    key = {"created_at": "created", "createdAt": "created"}.get(key, key)
+    table = RunTable(columns=columns, rows=rows, sort_key=key, sort_desc=order.startswith("-"))
+    by_id = {r.id: r for r in runs}
+
+    def on_msg(widget: RunTable, content: dict, buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "compare":
+            return
+        chosen = [by_id[i] for i in content.get("ids", []) if i in by_id]
+        if not chosen:
+            table.comparison = {"runs": [], "error": "select runs to compare"}
+            return
+        try:
+            from ..charts import compare_chart
+
+            spec = compare_chart(chosen).to_dict()
+        except Exception as e:  # e.g. runs with no numeric history
+            spec = None
+            error = str(e)
+        else:
+            error = None
+        labels, diff = diff_rows(chosen, show_all=False)
+        table.selected = [r.id for r in chosen]
+        table.comparison = {"runs": [r.id for r in chosen], "spec": spec, "error": error,
+                            "diff": {"runs": labels, "rows": diff}}
+
+    table.on_msg(on_msg)
+    return table
+
+
+def _altair_renderer(spec: dict, **metadata: Any):
+    return ChartView(spec=spec)._repr_mimebundle_()
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """`%load_ext nbtracker`: the %tracker magics, and altair charts drawn offline."""
+    from .magics import TrackerMagics
+
+    ip.register_magics(TrackerMagics)
+    try:
+        import altair as alt
+
+        alt.renderers.register("nbtracker", _altair_renderer)
+        alt.renderers.enable("nbtracker")
+    except Exception:
+        pass
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    try:
+        import altair as alt
+
+        if alt.renderers.active == "nbtracker":
+            alt.renderers.enable("default")
+    except Exception:
+        pass
+

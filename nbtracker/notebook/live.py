@@ -1,0 +1,244 @@
+"""LiveFeed: streams a run's logged values into its LivePanel.
+
+`log()` only appends an immutable `(keys, row)` pair to a deque (the run's listener call).
+A background thread drains it a few times a second, turns the rows into columns with numpy,
+downsamples each series with a bounded min/max decimator and sends the browser only what
+changed (custom messages, never whole lists). Every few seconds, and at finish, the points are
+also written to the panel's `snapshot` trait so a reloaded or saved notebook shows them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any
+
+from ..charts.downsample import StreamingMinMax
+from .widgets import LivePanel, jsonable
+
+INTERVAL = 0.25  # seconds between updates sent to the browser
+CHECKPOINT = 5.0  # seconds between snapshots
+MAX_BUCKETS = 1000  # per series: the browser holds at most 2 * MAX_BUCKETS + 2 points
+
+_panels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def panel_for(run: Any) -> LivePanel:
+    """The live panel of a run (one per run; displaying it twice shows two views of it)."""
+    panel = _panels.get(run)
+    if panel is None or panel.comm is None:
+        panel = LivePanel()
+        LiveFeed(run, panel)
+        _panels[run] = panel
+    return panel
+
+
+def _pairs(xs, ys) -> list:
+    return [xs.tolist() if hasattr(xs, "tolist") else list(xs),
+            ys.tolist() if hasattr(ys, "tolist") else list(ys)]
+
+
+class LiveFeed:
+    def __init__(self, run: Any, panel: LivePanel, max_buckets: int = MAX_BUCKETS):
+        self.run = run
+        self.panel = panel
+        self.max_buckets = max_buckets
+        self._queue: deque = deque()
+        self._series: dict[str, StreamingMinMax] = {}
+        self._mirror: dict[str, list] = {}  # key -> [committed xs, committed ys, tail xs, tail ys]
+        self._xkey: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_step = -1
+        self._dirty_snapshot = False
+        self._send_info()
+        done = getattr(run, "_done", True)
+        if done or getattr(run, "disabled", False):
+            self._load_finished()
+            return
+        self._load_existing()
+        run.add_listener(self._on_row)
+        run.add_finish_hook(self._on_finish)
+        self._thread = threading.Thread(target=self._loop, name="nbtracker-live", daemon=True)
+        self._thread.start()
+
+    # -- the logging thread --------------------------------------------------------------
+    def _on_row(self, keys: tuple, row: tuple) -> None:
+        self._queue.append((keys, row))
+
+    # -- the feed thread -----------------------------------------------------------------
+    def _loop(self) -> None:
+        last_checkpoint = time.monotonic()
+        while not self._stop.wait(INTERVAL):
+            if self.panel.comm is None:  # the widget was closed
+                self.run.remove_listener(self._on_row)
+                return
+            try:
+                self.flush()
+                if self._dirty_snapshot and time.monotonic() - last_checkpoint >= CHECKPOINT:
+                    self.checkpoint()
+                    last_checkpoint = time.monotonic()
+            except Exception as e:  # never let a display problem reach the training loop
+                self.panel.info = {**self.panel.info, "error": str(e)}
+
+    def _x_for(self, key: str) -> str | None:
+        if key not in self._xkey:
+            state = getattr(self.run, "_summary_state", None)
+            d = state.definition(key) if state is not None else None
+            self._xkey[key] = d.get("step_metric") if d else None
+        return self._xkey[key]
+
+    def _columns(self, batch: list) -> dict[str, tuple[list, list]]:
+        """Group rows by key set and split them into per-metric (x, y) arrays."""
+        import numpy as np
+
+        out: dict[str, tuple[list, list]] = {}
+        i, n = 0, len(batch)
+        while i < n:
+            keys = batch[i][0]
+            j = i + 1
+            while j < n and (batch[j][0] is keys or batch[j][0] == keys):
+                j += 1
+            rows = [r for _, r in batch[i:j]]
+            try:
+                arr = np.array(rows, dtype=np.float64)
+                numeric = range(len(keys))
+            except (TypeError, ValueError):
+                arr = np.array([[_num(v) for v in r] for r in rows], dtype=np.float64)
+                numeric = [k for k in range(len(keys)) if not np.isnan(arr[:, 2 + k]).all()]
+            for k in numeric:
+                key = keys[k]
+                xk = self._x_for(key)
+                x = arr[:, 0]
+                if xk is not None and xk in keys:
+                    x = arr[:, 2 + keys.index(xk)]
+                xs, ys = out.setdefault(key, ([], []))
+                xs.append(x)
+                ys.append(arr[:, 2 + k])
+            i = j
+        return out
+
+    def flush(self) -> None:
+        """Send what was logged since the last flush."""
+        import numpy as np
+
+        with self._lock:
+            batch = []
+            q = self._queue
+            while q:
+                batch.append(q.popleft())
+            step = self.run.step
+            if batch:
+                changes = {}
+                for key, (xs, ys) in self._columns(batch).items():
+                    x = np.concatenate(xs) if len(xs) > 1 else xs[0]
+                    y = np.concatenate(ys) if len(ys) > 1 else ys[0]
+                    changes[key] = self._push(key, x, y)
+                changes = {k: v for k, v in changes.items() if v is not None}
+                if changes:
+                    self.panel.send({"type": "points", "series": changes})
+                    self._dirty_snapshot = True
+            if step != self._last_step:
+                self._last_step = step
+                self._send_info()
+
+    def _push(self, key: str, x, y) -> dict | None:
+        s = self._series.get(key)
+        if s is None:
+            s = self._series[key] = StreamingMinMax(self.max_buckets)
+            self._mirror[key] = [[], [], [], []]
+            xk = self._x_for(key)
+            if xk:
+                self.panel.xlabels = {**self.panel.xlabels, key: xk}
+        res = s.push(x, y)
+        m = self._mirror[key]
+        msg: dict = {"append": None, "reset": None}
+        if res.get("reset") is not None:
+            m[0], m[1] = _pairs(*res["reset"])
+            msg["reset"] = [m[0], m[1]]
+        elif res.get("append") is not None and len(res["append"][0]):
+            ax, ay = _pairs(*res["append"])
+            m[0].extend(ax)
+            m[1].extend(ay)
+            msg["append"] = [ax, ay]
+        tx, ty = _pairs(*res["tail"]) if res.get("tail") is not None else ([], [])
+        if msg["reset"] is None and msg["append"] is None and (tx, ty) == (m[2], m[3]):
+            return None
+        m[2], m[3] = tx, ty
+        msg["tail"] = [tx, ty]
+        return msg
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self.panel.snapshot = {k: {"c": [m[0], m[1]], "t": [m[2], m[3]]}
+                                   for k, m in self._mirror.items()}
+            self._dirty_snapshot = False
+
+    def _send_info(self, final: bool = False) -> None:
+        run = self.run
+        info = {"name": run.name, "id": run.id, "project": run.project, "state": run.state,
+                "step": run.step, "started": getattr(run, "start_time", 0) or time.time(),
+                "updated": time.time(), "mode": getattr(run, "mode", "")}
+        if final:
+            try:
+                info["summary"] = jsonable({k: v for k, v in dict(run.summary).items()
+                                            if not isinstance(v, dict) or "_type" not in v})
+            except Exception:
+                pass
+        self.panel.info = info
+
+    # -- finishing and finished runs ---------------------------------------------------
+    def _on_finish(self, run: Any) -> None:
+        self._stop.set()
+        run.remove_listener(self._on_row)
+        self.flush()
+        self.checkpoint()
+        self._send_info(final=True)
+
+    def _history_frame(self):
+        from ..api import Api
+
+        try:
+            return Api(dir=str(self.run.settings.root)).run(
+                f"{self.run.project}/{self.run.id}").history()
+        except Exception:
+            return None
+
+    def _load_existing(self) -> None:
+        """A resumed run (or one displayed late) starts from what its log already holds."""
+        if getattr(self.run, "_rows", 0) == 0:
+            return
+        self._load_frame(self._history_frame())
+
+    def _load_finished(self) -> None:
+        if not getattr(self.run, "disabled", False):
+            self._load_frame(self._history_frame())
+        self.checkpoint()
+        self._send_info(final=True)
+
+    def _load_frame(self, df) -> None:
+        if df is None or df.empty:
+            return
+        import numpy as np
+
+        for col in df.columns:
+            if col.startswith("_"):
+                continue
+            y = df[col]
+            if y.dtype == object or str(y.dtype) == "bool":
+                continue
+            xk = self._x_for(col)
+            x = df[xk] if xk and xk in df.columns else df["_step"]
+            ok = np.isfinite(y.to_numpy(dtype=np.float64)) & np.isfinite(x.to_numpy(dtype=np.float64))
+            if ok.any():
+                self._push(col, x.to_numpy(dtype=np.float64)[ok], y.to_numpy(dtype=np.float64)[ok])
+        self._dirty_snapshot = True
+
+
+def _num(v: Any) -> float:
+    t = type(v)
+    if t is float or t is int or t is bool:
+        return float(v)
+    return float("nan")

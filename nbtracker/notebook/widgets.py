@@ -1,0 +1,112 @@
+"""The notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView (anywidget classes).
+
+Their front-end is one small module (`static/widgets.js`, from `js/`). The charting library
+(vega, vega-lite, vega-embed) is not in it: one ChartLibrary widget per kernel carries it, and
+the other widgets name that widget in their `lib` trait, so the page — and a saved notebook —
+holds a single copy however many charts there are.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets as t
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _asset(name: str) -> str:
+    try:
+        return (STATIC / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RuntimeError(
+            f"nbtracker's widget bundle ({STATIC / name}) is missing: install nbtracker from a "
+            "wheel, or build it with `cd js && npm install && node build.mjs`") from None
+
+
+def jsonable(v: Any) -> Any:
+    """A value the front-end can take: JSON has no NaN/infinity, so they become text."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if v is None or isinstance(v, (str, int, bool)):
+        return v
+    if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:
+        return jsonable(v.item())
+    return str(v)
+
+
+class _Widget(anywidget.AnyWidget):
+    _esm = _asset("widgets.js")
+    _css = _asset("widgets.css")
+    _kind = t.Unicode("").tag(sync=True)
+    lib = t.Unicode("").tag(sync=True)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        if self._kind != "library":
+            self.lib = "IPY_MODEL_" + chart_library().model_id
+
+
+class ChartLibrary(_Widget):
+    """Carries the charting library to the page once; never displayed."""
+
+    _kind = t.Unicode("library").tag(sync=True)
+    code = t.Unicode("").tag(sync=True)
+
+
+_library: ChartLibrary | None = None
+
+
+def chart_library() -> ChartLibrary:
+    global _library
+    if _library is None or _library.comm is None:
+        _library = ChartLibrary(code=_asset("vega.js"))
+    return _library
+
+
+class LivePanel(_Widget):
+    """A run's live view: name, state, step, elapsed time, one chart per metric grouped by
+    prefix (`train/`, `val/`). Fed by `nbtracker.notebook.live.LiveFeed`."""
+
+    _kind = t.Unicode("live").tag(sync=True)
+    info = t.Dict().tag(sync=True)
+    # per metric: {"c": [[x...], [y...]], "t": [[x...], [y...]]}, committed points and the tail;
+    # written at checkpoints and at finish so a reloaded or saved notebook shows the charts
+    snapshot = t.Dict().tag(sync=True)
+    xlabels = t.Dict().tag(sync=True)
+
+
+class ConfigDiff(_Widget):
+    """Config of several runs side by side; only differing keys unless `show_all`."""
+
+    _kind = t.Unicode("diff").tag(sync=True)
+    runs = t.List(t.Unicode()).tag(sync=True)
+    rows = t.List(t.Dict()).tag(sync=True)
+    show_all = t.Bool(False).tag(sync=True)
+
+
+class ChartView(_Widget):
+    """A vega-lite spec (for instance `altair_chart.to_dict()`) drawn with the bundled library."""
+
+    _kind = t.Unicode("chart").tag(sync=True)
+    spec = t.Dict().tag(sync=True)
+
+
+class RunTable(_Widget):
+    """Runs as a sortable, filterable table; selecting runs and pressing Compare shows their
+    curves and config diff below."""
+
+    _kind = t.Unicode("runs").tag(sync=True)
+    columns = t.List(t.Dict()).tag(sync=True)
+    rows = t.List(t.Dict()).tag(sync=True)
+    selected = t.List(t.Unicode()).tag(sync=True)
+    comparison = t.Dict().tag(sync=True)
+    sort_key = t.Unicode("created").tag(sync=True)
+    sort_desc = t.Bool(True).tag(sync=True)

@@ -36,7 +36,7 @@ class MagicUsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        raise MagicUsageError(f"{message}\nusage: {self.format_usage().strip()[7:]}")
+        raise MagicUsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:
         raise MagicUsageError(message or "")
@@ -91,7 +91,7 @@ def parse_config(items: list[str]) -> dict:
 
 _OPS = {"==": "$eq", "=": "$eq", "!=": "$ne", ">=": "$gte", "<=": "$lte", ">": "$gt", "<": "$lt",
         "=~": "$regex"}
-_CLAUSE = re.compile(r"^\s*([^\s=!<>~]+)\s*(==|!=|>=|<=|=~|=|>|<)\s*(.+?)\s*$")
+_CLAUSE = re.compile(r"^\s*([^\s=!<>~]+)\s*(==|!=|>=|<=|=~|=|>|<)\s*([^=!<>~\s].*?)\s*$")
 
 
 def parse_filter(expr: str | None) -> dict | None:

@@ -55,19 +55,18 @@ class SummaryState:
                 self._seed(k, self.last[k])
 
     def definition(self, key: str) -> dict | None:
-        """The definition that governs `key`: an exact name beats a glob; later beats earlier."""
-        found = None
-        for d in self.defs:
-            name = d["name"]
-            if name == key:
-                found = d
-        if found is not None:
-            return found
-        for d in self.defs:
-            name = d["name"]
-            if ("*" in name or "?" in name) and fnmatch.fnmatchcase(key, name):
-                found = d
-        return found
+        """What the definitions say about `key`, merged: globs first, then exact names, later
+        definitions overriding earlier ones field by field (so `define_metric("val/*",
+        step_metric="epoch")` and `define_metric("val/loss", summary="min")` both apply)."""
+        merged: dict | None = None
+        for exact in (False, True):
+            for d in self.defs:
+                name = d["name"]
+                hit = name == key if exact else (
+                    name != key and ("*" in name or "?" in name) and fnmatch.fnmatchcase(key, name))
+                if hit:
+                    merged = {**(merged or {}), **d}
+        return merged
 
     def rules_for(self, key: str) -> tuple | None:
         try:

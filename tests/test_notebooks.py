@@ -1,0 +1,93 @@
+"""The example notebooks run headless (nbclient) without error, and save their widget state."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nbformat
+import pytest
+from conftest import REPO
+
+nbclient = pytest.importorskip("nbclient")
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+def execute(path, tmp_path):
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     store_widget_state=True,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    return nb
+
+
+def errors(nb) -> list[str]:
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                found.append(f"{out.get('ename')}: {out.get('evalue')}")
+            elif out.get("output_type") == "stream" and "Traceback" in out.get("text", ""):
+                found.append(out["text"])
+    return found
+
+
+def widget_models(nb) -> dict:
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    return state.get("state", {})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_example_notebook_runs_clean(path, tmp_path):
+    nb = execute(path, tmp_path)
+    assert errors(nb) == []
+    models = widget_models(nb)
+    kinds = [m["state"].get("_kind") for m in models.values()]
+    assert kinds.count("library") == 1  # the charting library travels once
+    if path.name == "quickstart.ipynb":
+        live = [m["state"] for m in models.values() if m["state"].get("_kind") == "live"]
+        assert len(live) == 1
+        snap = live[0]["snapshot"]
+        assert set(snap) >= {"train/loss", "train/acc", "val/loss"}
+        assert live[0]["info"]["state"] == "finished"
+        # downsampled, but complete at both ends: the steps the store holds for train/loss
+        import nbtracker
+
+        run = nbtracker.Api().runs("quickstart")[0]
+        steps = run.history(keys=["train/loss"])["_step"]
+        xs = snap["train/loss"]["c"][0] + snap["train/loss"]["t"][0]
+        assert min(xs) == steps.min() == 0 and max(xs) == steps.max() > 999
+        assert live[0]["xlabels"].get("val/loss") == "epoch"
+
+
+def test_saved_size_per_extra_panel(tmp_path):
+    """Twenty live panels must not carry twenty copies of the charting library."""
+    def notebook(n):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell("%load_ext nbtracker")]
+        for i in range(n):
+            nb.cells.append(nbformat.v4.new_code_cell(
+                f"%tracker init --project size --name p{i}\n"
+                "import nbtracker\n"
+                "for s in range(50): nbtracker.log({'loss': 1 / (s + 1)})\n"))
+            nb.cells.append(nbformat.v4.new_code_cell("%tracker finish"))
+        return nb
+
+    sizes = {}
+    for n in (1, 20):
+        path = tmp_path / f"n{n}.ipynb"
+        nbformat.write(notebook(n), path)
+        nb = execute(path, tmp_path)
+        assert errors(nb) == []
+        nbformat.write(nb, path)
+        sizes[n] = path.stat().st_size
+    per_panel = (sizes[20] - sizes[1]) / 19
+    print(f"saved notebook: 1 panel {sizes[1]} bytes, 20 panels {sizes[20]} bytes, "
+          f"{per_panel:.0f} bytes per extra panel")
+    assert sizes[1] > 800_000  # the library is saved once...
+    assert per_panel < 60_000  # ...and each further panel costs kilobytes, not a megabyte
+    shutil.copy(tmp_path / "n20.ipynb", tmp_path / "keep.ipynb")
+    json.loads((tmp_path / "keep.ipynb").read_text())

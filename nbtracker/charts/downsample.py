@@ -62,7 +62,8 @@ class StreamingMinMax:
     Points fall in buckets of x width W (starting at 1); each bucket keeps its minimum and
     maximum point. When more than `max_buckets` buckets are complete, W doubles and neighbours
     merge, so a front-end never holds more than `2 * max_buckets + 2` points, however long the
-    run. `push()` returns what changed:
+    run. The open bucket (the tail) also shows the newest point. `push()` returns what
+    changed:
 
         {"append": (xs, ys), "tail": (xs, ys)}   new complete buckets' points to append; the
                                                  tail (the open bucket) replaces the last tail
@@ -77,6 +78,7 @@ class StreamingMinMax:
         self._id = np.empty(0, np.int64)
         self._b = np.empty((0, 4))  # minx, miny, maxx, maxy
         self._open: tuple[int, np.ndarray] | None = None  # (id, [minx, miny, maxx, maxy])
+        self._last: tuple[float, float] | None = None  # the newest point, always in the tail
 
     def __len__(self) -> int:
         return len(self._id) + (self._open is not None)
@@ -102,6 +104,7 @@ class StreamingMinMax:
             return {"append": (np.empty(0), np.empty(0)), "tail": self._tail()}
         if self.x0 is None:
             self.x0 = float(x[0])
+        self._last = (float(x[-1]), float(y[-1]))
         ids, b = self._buckets_of(x, y)
         if self._open is not None:
             oid, ob = self._open
@@ -140,9 +143,15 @@ class StreamingMinMax:
         self._id, self._b = ids, merged
 
     def _tail(self) -> tuple[np.ndarray, np.ndarray]:
+        """The open bucket's min and max points, and the newest point (a live chart should
+        end where the run is now)."""
         if self._open is None:
             return np.empty(0), np.empty(0)
-        return _points(*self._open[1][:, None])
+        xs, ys = _points(*self._open[1][:, None])
+        lx, ly = self._last
+        if not any(a == lx and b == ly for a, b in zip(xs, ys)):  # at most two points
+            xs, ys = np.append(xs, lx), np.append(ys, ly)
+        return xs, ys
 
     def committed(self) -> tuple[np.ndarray, np.ndarray]:
         return _points(*self._b.T)

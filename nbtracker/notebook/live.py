@@ -222,12 +222,13 @@ class LiveFeed:
         if df is None or df.empty:
             return
         import numpy as np
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
         for col in df.columns:
             if col.startswith("_"):
                 continue
             y = df[col]
-            if y.dtype == object or str(y.dtype) == "bool":
+            if not is_numeric_dtype(y) or is_bool_dtype(y):
                 continue
             xk = self._x_for(col)
             x = df[xk] if xk and xk in df.columns else df["_step"]

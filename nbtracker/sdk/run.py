@@ -223,6 +223,7 @@ class Run:
                 if new_block:
                     blk.flush(w.offset)
                     blk.begin(ks, w.offset, seq)
+                keys = blk.keys
                 w.next_seq = seq + 1
                 if w._pending:
                     w.write_encoded(buf)
@@ -251,7 +252,7 @@ class Run:
                 if commit is True or (step is None and commit is not False):
                     self._step = s + 1
                 if self._listeners:
-                    self._notify(blk.keys, row)
+                    self._notify(keys, row)
                 return
             self._blocks.flush(w.offset)
             flat, nf = self._normalise(data, s)

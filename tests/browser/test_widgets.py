@@ -1,0 +1,174 @@
+"""The widgets in a real browser: JupyterLab and Notebook 7 in headless Chromium, on loopback."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from nbdriver import foreign_requests, open_and_run, sample, screenshot, wait_idle
+
+import nbtracker
+from nbtracker.charts import StreamingMinMax
+from nbtracker.notebook.live import MAX_BUCKETS
+
+POINTS = "() => { const e = document.querySelector('.nbt-live'); return e ? +e.dataset.points : -1 }"
+STATE = "() => { const e = document.querySelector('.nbt-live'); return e ? e.dataset.state : '' }"
+
+LIVE_CELLS = [
+    "%load_ext nbtracker",
+    "%tracker init --project live --name growing lr=0.1",
+    """import math, time
+import nbtracker
+for i in range(900):
+    nbtracker.log({"train/loss": math.exp(-i / 300), "val/acc": i / 900})
+    if i % 30 == 0:
+        time.sleep(0.1)""",
+    "%tracker finish",
+]
+
+
+def _live_panel_grows(page, server, name):
+    t0 = time.monotonic()
+    open_and_run(page, server, name, LIVE_CELLS)
+    page.wait_for_selector(".nbt-live", timeout=30_000)
+    shown = time.monotonic() - t0
+    seen = sample(page, POINTS, seconds=2.5, interval=0.1)
+    wait_idle(page)
+    page.wait_for_function(f"() => ({STATE})() === 'finished'", timeout=20_000)
+    page.wait_for_function(f"() => ({POINTS})() === 1800", timeout=20_000)
+    growing = [v for v in seen if 0 < v < 1800]
+    # the chart grew while the cell ran: several distinct, increasing partial counts
+    assert len(set(growing)) >= 3, seen
+    assert growing == sorted(growing), seen
+    charts = page.locator(".nbt-live .nbt-chart")
+    assert charts.count() == 2
+    assert page.locator(".nbt-live canvas").count() == 2
+    assert page.locator(".nbt-live .nbt-section-title").all_inner_texts() == ["train/", "val/"]
+    assert "lr" not in page.locator(".nbt-live .nbt-summary").inner_text()
+    assert "val/acc" in page.locator(".nbt-live .nbt-summary").inner_text()
+    assert foreign_requests(page) == []
+    return shown
+
+
+def test_live_panel_grows_in_jupyterlab(lab_server, page):
+    shown = _live_panel_grows(page, lab_server, "live_lab.ipynb")
+    screenshot(page.locator(".nbt-live"), "live-panel-lab")
+    print(f"notebook opened, kernel started and panel shown in {shown:.1f}s")
+    run = nbtracker.Api(dir=str(lab_server.store)).runs("live")[0]
+    assert run.state == "finished" and len(run.history()) == 900
+
+
+def test_live_panel_grows_in_notebook7(notebook7_server, page):
+    _live_panel_grows(page, notebook7_server, "live_nb7.ipynb")
+    screenshot(page.locator(".nbt-live"), "live-panel-notebook7")
+
+
+def test_long_run_is_bounded_and_background_thread_updates(lab_server, page):
+    """300,000 steps logged from a thread that outlives its cell: the chart keeps updating
+    while the kernel is idle, and holds a bounded number of points."""
+    steps = 300_000
+    cells = [
+        "%load_ext nbtracker",
+        "%tracker init --project long --name long",
+        f"""import threading, math, nbtracker
+def train():
+    for i in range({steps}):
+        nbtracker.log({{"loss": math.sin(i / 5000) + (i % 97) / 97}})
+    nbtracker.finish()
+threading.Thread(target=train).start()""",
+    ]
+    open_and_run(page, lab_server, "long.ipynb", cells)
+    page.wait_for_selector(".nbt-live", timeout=30_000)
+    page.wait_for_function(f"() => ({STATE})() === 'finished'", timeout=120_000)
+    x = np.arange(steps, dtype=float)
+    y = np.sin(x / 5000) + (x % 97) / 97
+    expected = StreamingMinMax(MAX_BUCKETS)
+    expected.push(x, y)
+    want = len(expected.points()[0])
+    page.wait_for_function(f"() => ({POINTS})() === {want}", timeout=20_000)
+    assert want <= 2 * MAX_BUCKETS + 2
+    screenshot(page.locator(".nbt-live"), "live-panel-long")
+
+
+TABLE_CELLS = [
+    "%load_ext nbtracker",
+    """import nbtracker
+for name, lr in [("beta", 0.1), ("alpha", 0.3), ("gamma", 0.01)]:
+    with nbtracker.init(project="tbl", name=name, config={"lr": lr, "epochs": 5, "note": "<b>x</b>"}) as r:
+        for i in range(50):
+            r.log({"loss": lr * (50 - i)})""",
+    "%tracker runs tbl",
+]
+
+
+def test_run_table_sorts_filters_and_compares(lab_server, page):
+    open_and_run(page, lab_server, "table.ipynb", TABLE_CELLS)
+    page.wait_for_selector(".nbt-runs tr.nbt-run", timeout=30_000)
+    wait_idle(page)
+    names = lambda: page.locator(".nbt-runs tr.nbt-run td:nth-child(2)").all_inner_texts()  # noqa: E731
+    assert sorted(names()) == ["alpha", "beta", "gamma"]
+    page.click('.nbt-runs th[data-key="config.lr"]')
+    assert names() == ["gamma", "beta", "alpha"]  # ascending lr
+    page.click('.nbt-runs th[data-key="config.lr"]')
+    assert names() == ["alpha", "beta", "gamma"]  # descending
+    page.click('.nbt-runs th[data-key="name"]')
+    assert names() == ["alpha", "beta", "gamma"]
+    # user text is shown as text, never as markup
+    assert page.locator(".nbt-runs b").count() == 0
+    assert "<b>x</b>" in page.locator(".nbt-runs").inner_text()
+    page.fill(".nbt-runs input.nbt-filter", "gam")
+    assert names() == ["gamma"]
+    page.fill(".nbt-runs input.nbt-filter", "")
+    boxes = page.locator(".nbt-runs input.nbt-select")
+    boxes.nth(0).check()
+    boxes.nth(2).check()
+    page.click(".nbt-runs button.nbt-compare")
+    page.wait_for_selector(".nbt-comparison .nbt-compare-chart canvas", timeout=20_000)
+    differing = page.locator(".nbt-comparison tr.nbt-differs").evaluate_all(
+        "rows => rows.map(r => r.dataset.key)")
+    assert differing == ["lr"]
+    screenshot(page.locator(".nbt-runs"), "run-table")
+    assert foreign_requests(page) == []
+
+
+def test_config_diff_highlights_and_toggles(lab_server, page):
+    cells = [
+        "%load_ext nbtracker",
+        """import nbtracker
+a = nbtracker.init(project="diff", name="a", config={"lr": 0.1, "epochs": 5, "model": {"width": 64}})
+a.finish()
+b = nbtracker.init(project="diff", name="b",
+                   config={"lr": 0.2, "epochs": 5, "model": {"width": 64, "depth": 2}})
+b.finish()""",
+        "nbtracker.diff(a, b)",
+    ]
+    open_and_run(page, lab_server, "diff.ipynb", cells)
+    page.wait_for_selector(".nbt-diff tr[data-key]", timeout=30_000)
+    keys = page.locator(".nbt-diff tr[data-key]").evaluate_all("rows => rows.map(r => r.dataset.key)")
+    assert keys == ["lr", "model.depth"]
+    assert page.locator('.nbt-diff tr.nbt-differs[data-key="lr"]').count() == 1
+    assert page.locator('.nbt-diff tr[data-key="model.depth"] td.nbt-missing').count() == 1
+    page.check(".nbt-diff input.nbt-show-all")
+    keys = page.locator(".nbt-diff tr[data-key]").evaluate_all("rows => rows.map(r => r.dataset.key)")
+    assert keys == ["lr", "model.depth", "epochs", "model.width"]
+    assert page.locator('.nbt-diff tr.nbt-differs[data-key="epochs"]').count() == 0
+    screenshot(page.locator(".nbt-diff"), "config-diff")
+    assert foreign_requests(page) == []
+
+
+def test_compare_chart_renders_offline(lab_server, page):
+    cells = [
+        "%load_ext nbtracker",
+        """import nbtracker
+runs = []
+for g, lr in [("a", 0.1), ("a", 0.12), ("b", 0.3), ("b", 0.32)]:
+    with nbtracker.init(project="cmp", group=g, config={"lr": lr}) as r:
+        for i in range(200):
+            r.log({"loss": 1 / (1 + lr * i)})
+    runs.append(r)""",
+        'nbtracker.compare(*runs, group_by="group", smooth=0.5)',
+    ]
+    open_and_run(page, lab_server, "compare.ipynb", cells)
+    page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=30_000)
+    screenshot(page.locator(".nbt-chartview"), "compare-chart")
+    assert foreign_requests(page) == []

@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# JupyterLab on the quickstart notebook, offline, on the local default store (~/.nbtracker)
 run: $(STAMP)
-	$(BIN)/python notebooks/quickstart.py
+	$(BIN)/jupyter lab notebooks/quickstart.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -207,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, sqlite3.Error) as e:
         print(f"nbtracker: {e}", file=sys.stderr)
         return 1
     except BrokenPipeError:

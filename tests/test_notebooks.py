@@ -7,7 +7,7 @@ import shutil
 
 import nbformat
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 nbclient = pytest.importorskip("nbclient")
 

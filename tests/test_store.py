@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, run_python
+from helpers import REPO, run_python
 
 import nbtracker
 from nbtracker.store.columns import COLS_NAME
@@ -274,3 +274,12 @@ def test_record_log_is_plain_json_lines():
     assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1))
     assert [r["t"] for r in recs] == ["run", "config", "history", "exit"]
     assert recs[2]["d"] == {"loss": 0.5, "x": None} and recs[2]["nf"] == {"x": "inf"}
+
+
+def test_damaged_index_is_started_again(store):
+    run = nbtracker.init(project="idx")
+    nbtracker.log({"acc": 0.5})
+    run.finish()
+    (store / "index.sqlite").write_bytes(b"not a database" * 100)
+    runs = nbtracker.Api().runs("idx")
+    assert [r.id for r in runs] == [run.id] and runs[0].summary["acc"] == 0.5

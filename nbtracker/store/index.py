@@ -45,11 +45,29 @@ class RunIndex:
         con = getattr(self._local, "con", None)
         if con is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            try:
+                con = self._open()
+            except sqlite3.DatabaseError:
+                # a damaged index (or one deleted under its -wal file) is only a cache of the
+                # record logs: start it again, and it fills up as runs are read
+                for suffix in ("", "-wal", "-shm"):
+                    try:
+                        os.remove(f"{self.path}{suffix}")
+                    except FileNotFoundError:
+                        pass
+                con = self._open()
+            self._local.con = con
+        return con
+
+    def _open(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.executescript(SCHEMA)
-            self._local.con = con
+        except sqlite3.DatabaseError:
+            con.close()
+            raise
         return con
 
     def close(self) -> None:

@@ -6,6 +6,8 @@ from the record log. Records that share a step are merged into one row, later va
 
 from __future__ import annotations
 
+import mmap
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -44,18 +46,20 @@ def _records_frame(seqs: list, steps: list, tss: list, rows: list):
     return df
 
 
-def _block_frame(h: dict, rows):
+def _block_frame(h: dict, rows, contiguous: bool = True):
     import numpy as np
     import pandas as pd
 
     keys = h["keys"]
-    df = pd.DataFrame(rows[:, 2:], columns=keys, copy=False)
-    for k in h.get("ints", ()):
-        df[k] = df[k].astype(np.int64)
-    df.insert(0, "_step", rows[:, 0].astype(np.int64))
-    df["_timestamp"] = rows[:, 1]
-    df["_seq"] = np.arange(h["seq0"], h["seq1"] + 1)
-    return df
+    ints = set(h.get("ints", ()))
+    cols = {"_step": rows[:, 0].astype(np.int64)}
+    for i, k in enumerate(keys):
+        c = rows[:, 2 + i]
+        cols[k] = c.astype(np.int64) if k in ints else c
+    cols["_timestamp"] = rows[:, 1]
+    # blocks of one run of the log carry consecutive sequence numbers
+    cols["_seq"] = np.arange(h["seq1"] - len(rows) + 1, h["seq1"] + 1)
+    return pd.DataFrame(cols, copy=False)
 
 
 def history_frames(run_dir: Path, report: ReadReport | None = None,
@@ -66,9 +70,22 @@ def history_frames(run_dir: Path, report: ReadReport | None = None,
     first_seen = first_seen if first_seen is not None else {}
     report = report if report is not None else ReadReport()
     try:
-        data = (Path(run_dir) / layout.LOG_NAME).read_bytes()
+        with open(Path(run_dir) / layout.LOG_NAME, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            # mapped, not read: where column blocks cover the log its pages are never touched
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
     except FileNotFoundError:
         return []
+    try:
+        return _frames(run_dir, data, report, first_seen)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+def _frames(run_dir: Path, data, report: ReadReport, first_seen: dict) -> list:
+    import numpy as np
+
     seqs: list = []
     steps: list = []
     tss: list = []
@@ -89,18 +106,32 @@ def history_frames(run_dir: Path, report: ReadReport | None = None,
                     for k in vals:
                         first_seen.setdefault(k, rec["seq"])
 
+    run: list = []  # consecutive blocks with the same keys become one frame
+
+    def close_run() -> None:
+        if run:
+            h = dict(run[0][0], seq1=run[-1][0]["seq1"],
+                     ints=[k for k in run[0][0].get("ints", ())
+                           if all(k in b[0].get("ints", ()) for b in run)])
+            rows = run[0][1] if len(run) == 1 else np.concatenate([b[1] for b in run])
+            frames.append(_block_frame(h, rows, contiguous=len(run) == 1))
+            run.clear()
+
     for h, block in read_blocks(run_dir):
         if not _valid(h, data, state["pos"]):
             continue
+        if h["off0"] != state["pos"] or (run and run[0][0]["keys"] != h["keys"]):
+            close_run()
         take(h["off0"])
         if state["expect"] is not None and state["expect"] != h["seq0"]:
             report.gaps.append((state["expect"], h["seq0"]))
-        frames.append(_block_frame(h, block))
+        run.append((h, block))
         for k in h["keys"]:
             if first_seen.get(k, h["seq0"]) >= h["seq0"]:
                 first_seen[k] = h["seq0"]
         state["pos"] = h["off1"]
         state["expect"] = h["seq1"] + 1
+    close_run()
     take(len(data))
     if seqs:
         frames.append(_records_frame(seqs, steps, tss, rows))

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# A separate virtualenv with the trackers nbtracker is compared against (never dependencies of
+# nbtracker itself): bench/.venv-peers. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+if [ ! -x .venv-peers/bin/python ]; then
+  "$PY" -m venv .venv-peers
+fi
+.venv-peers/bin/pip install -q --upgrade pip
+.venv-peers/bin/pip install -q wandb trackio mlflow-skinny tensorboardX tensorboard orjson numpy pandas
+.venv-peers/bin/python -c "import wandb, trackio, mlflow, tensorboardX; print('peers ready:', wandb.__version__, trackio.__version__, mlflow.__version__, tensorboardX.__version__)"

@@ -15,6 +15,8 @@ def _finite(x, y) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     ok = np.isfinite(x) & np.isfinite(y)
+    if ok.all():
+        return x, y
     return x[ok], y[ok]
 
 
@@ -61,7 +63,7 @@ class StreamingMinMax:
 
     Points fall in buckets of x width W (starting at 1); each bucket keeps its minimum and
     maximum point. When more than `max_buckets` buckets are complete, W doubles and neighbours
-    merge, so a front-end never holds more than `2 * max_buckets + 2` points, however long the
+    merge, so a front-end never holds more than `2 * max_buckets + 3` points, however long the
     run. The open bucket (the tail) also shows the newest point. `push()` returns what
     changed:
 
@@ -105,6 +107,12 @@ class StreamingMinMax:
         if self.x0 is None:
             self.x0 = float(x[0])
         self._last = (float(x[-1]), float(y[-1]))
+        had = len(self._id) > 0 or self._open is not None
+        widened = False
+        # widen first, so that a large batch never makes more buckets than it may keep
+        while (x[-1] - self.x0) / self.width >= self.max_buckets + 1:
+            self._widen()
+            widened = True
         ids, b = self._buckets_of(x, y)
         if self._open is not None:
             oid, ob = self._open
@@ -118,28 +126,31 @@ class StreamingMinMax:
         self._open = (int(ids[-1]), b[-1])
         self._id = np.concatenate([self._id, new_ids])
         self._b = np.vstack([self._b, new_b])
-        if len(self._id) > self.max_buckets:
-            while len(self._id) > self.max_buckets:
-                self._widen()
+        while len(self._id) > self.max_buckets:
+            self._widen()
+            widened = True
+        if widened and had:
             return {"reset": _points(*self._b.T), "tail": self._tail()}
         return {"append": _points(*new_b.T), "tail": self._tail()}
 
     def _widen(self) -> None:
         self.width *= 2
-        ids = self._id // 2
-        starts = np.flatnonzero(np.diff(ids, prepend=ids[0] - 1))
-        b = self._b
-        # per merged bucket: the min of the mins and the max of the maxes, with their x
-        imin, _ = _group_extremes(b[:, 1], starts)
-        _, imax = _group_extremes(b[:, 3], starts)
-        merged = np.column_stack([b[imin, 0], b[imin, 1], b[imax, 2], b[imax, 3]])
-        ids = ids[starts]
-        oid, ob = self._open
-        oid //= 2
-        if len(ids) and ids[-1] == oid:  # the last complete bucket now lies in the open one
-            ob = self._merge(merged[-1], ob)
-            ids, merged = ids[:-1], merged[:-1]
-        self._open = (oid, ob)
+        ids, merged = self._id // 2, self._b
+        if len(ids):
+            starts = np.flatnonzero(np.diff(ids, prepend=ids[0] - 1))
+            b = self._b
+            # per merged bucket: the min of the mins and the max of the maxes, with their x
+            imin, _ = _group_extremes(b[:, 1], starts)
+            _, imax = _group_extremes(b[:, 3], starts)
+            merged = np.column_stack([b[imin, 0], b[imin, 1], b[imax, 2], b[imax, 3]])
+            ids = ids[starts]
+        if self._open is not None:
+            oid, ob = self._open
+            oid //= 2
+            if len(ids) and ids[-1] == oid:  # the last complete bucket now lies in the open one
+                ob = self._merge(merged[-1], ob)
+                ids, merged = ids[:-1], merged[:-1]
+            self._open = (oid, ob)
         self._id, self._b = ids, merged
 
     def _tail(self) -> tuple[np.ndarray, np.ndarray]:

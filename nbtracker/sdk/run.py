@@ -61,6 +61,7 @@ class Run:
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
         self._finish_hooks: list[Callable[[Run], None]] = []
+        self._queues: list = []
         self._saved: dict[str, tuple[Path, str]] = {}
         self._done = False
         self._sync_metrics = False
@@ -251,6 +252,9 @@ class Run:
                     self._summary_update(data)
                 if commit is True or (step is None and commit is not False):
                     self._step = s + 1
+                if self._queues:
+                    for q in self._queues:
+                        q.append((keys, row))
                 if self._listeners:
                     self._notify(keys, row)
                 return
@@ -278,8 +282,12 @@ class Run:
             self._summary_update(values)
             if commit is True or (step is None and commit is not False):
                 self._step = s + 1
-            if self._listeners:
-                self._notify(tuple(values), (s, ts, *values.values()))
+            if self._queues or self._listeners:
+                keys, row = tuple(values), (s, ts, *values.values())
+                for q in self._queues:
+                    q.append((keys, row))
+                if self._listeners:
+                    self._notify(keys, row)
 
     def _coerce_step(self, step: Any) -> int | None:
         try:
@@ -330,12 +338,12 @@ class Run:
         return media.bind(self._path / layout.MEDIA_DIR)
 
     def _notify(self, keys: tuple, row: tuple) -> None:
-        for fn in list(self._listeners):
-            try:
+        try:
+            for fn in self._listeners:
                 fn(keys, row)
-            except Exception as e:  # a broken display must not stop training
-                self._warn_once(f"listener:{id(fn)}", f"a live view failed and was detached: {e}")
-                self._listeners.remove(fn)
+        except Exception as e:  # a broken display must not stop training
+            self._warn_once(f"listener:{id(fn)}", f"a live view failed and was detached: {e}")
+            self.remove_listener(fn)
 
     def add_listener(self, fn: Callable[[tuple, tuple], None]) -> None:
         """Call `fn(keys, row)` after every logged record, from the logging thread, where
@@ -346,6 +354,15 @@ class Run:
     def remove_listener(self, fn: Callable[[tuple, tuple], None]) -> None:
         if fn in self._listeners:
             self._listeners.remove(fn)
+
+    def add_queue(self, q) -> None:
+        """Append `(keys, row)` (as for listeners) to the deque `q` after every logged record:
+        the cheapest way to watch a run from another thread, which pops from `q`."""
+        self._queues.append(q)
+
+    def remove_queue(self, q) -> None:
+        if q in self._queues:
+            self._queues.remove(q)
 
     def add_finish_hook(self, fn: Callable[[Run], None]) -> None:
         """Call `fn(run)` once the run has finished (its log closed), in the finishing thread."""

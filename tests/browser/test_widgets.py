@@ -86,7 +86,7 @@ threading.Thread(target=train).start()""",
     expected.push(x, y)
     want = len(expected.points()[0])
     page.wait_for_function(f"() => ({POINTS})() === {want}", timeout=20_000)
-    assert want <= 2 * MAX_BUCKETS + 2
+    assert want <= 2 * MAX_BUCKETS + 3
     screenshot(page.locator(".nbt-live"), "live-panel-long")
 
 

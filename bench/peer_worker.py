@@ -112,6 +112,7 @@ class Mlflow(Tracker):
 
         self.mlflow = mlflow
         mlflow.set_tracking_uri(f"sqlite:///{d}/mlflow.db")
+        mlflow.set_registry_uri(f"file://{d}/registry")  # no model registry needed here
         mlflow.set_experiment("bench")
         self.run = mlflow.start_run()
 

@@ -8,5 +8,5 @@ if [ ! -x .venv-peers/bin/python ]; then
   "$PY" -m venv .venv-peers
 fi
 .venv-peers/bin/pip install -q --upgrade pip
-.venv-peers/bin/pip install -q wandb trackio mlflow-skinny tensorboardX tensorboard orjson numpy pandas
+.venv-peers/bin/pip install -q wandb trackio mlflow-skinny sqlalchemy alembic tensorboardX tensorboard orjson numpy pandas
 .venv-peers/bin/python -c "import wandb, trackio, mlflow, tensorboardX; print('peers ready:', wandb.__version__, trackio.__version__, mlflow.__version__, tensorboardX.__version__)"

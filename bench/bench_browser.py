@@ -26,7 +26,8 @@ RUN_CELL = """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
 VISIBLE = """(n) => { const p = document.querySelectorAll('.nbt-live'); const e = p[n - 1];
   return !!e && e.querySelector('.nbt-name').textContent.length > 0 && e.offsetHeight > 0; }"""
 FRAMES = """() => { window.__frames = []; window.__stop = false; let last = performance.now();
-  const f = (t) => { window.__frames.push(t - last); last = t; if (!window.__stop) requestAnimationFrame(f); };
+  const f = (t) => { window.__frames.push(t - last); last = t;
+    if (!window.__stop) requestAnimationFrame(f); };
   requestAnimationFrame(f); }"""
 
 

@@ -283,3 +283,23 @@ def test_damaged_index_is_started_again(store):
     (store / "index.sqlite").write_bytes(b"not a database" * 100)
     runs = nbtracker.Api().runs("idx")
     assert [r.id for r in runs] == [run.id] and runs[0].summary["acc"] == 0.5
+
+
+def test_torn_column_file_is_repaired_on_resume():
+    from nbtracker.store.columns import read_blocks
+
+    run = nbtracker.init(project="cols", id="tornc")
+    for i in range(9000):
+        nbtracker.log({"i": i})
+    run.finish()
+    cols = f"{run.storage_dir}/{COLS_NAME}"
+    with open(cols, "ab") as f:
+        f.write(b'{"n": 5, "keys": ["i"]')  # a block cut short by a crash
+    run = nbtracker.init(project="cols", id="tornc", resume="must")
+    for i in range(9000, 18000):
+        nbtracker.log({"i": i})
+    run.finish()
+    blocks = list(read_blocks(run.storage_dir))
+    assert blocks[-1][0]["seq1"] > blocks[0][0]["seq1"]  # blocks after the resume are readable
+    assert sum(len(rows) for _, rows in blocks) >= 16000
+    assert api_run("cols/tornc").history()["i"].tolist() == list(range(18000))

@@ -84,6 +84,27 @@ class BlockWriter:
             self.fd = -1
 
 
+def _frames(data: bytes):
+    """Yield (header, start, end) for each whole block: the rows are data[start:end]. Stops at
+    the first block that is not whole (a torn end, or garbage)."""
+    pos, size = 0, len(data)
+    while pos < size:
+        nl = data.find(b"\n", pos)
+        if nl == -1 or nl + 9 > size:
+            return
+        try:
+            header = json.loads(data[pos:nl])
+            need = int(header["n"]) * (len(header["keys"]) + 2) * 8
+        except (ValueError, KeyError, TypeError):
+            return
+        blen = int.from_bytes(data[nl + 1:nl + 9], "little")
+        start = nl + 9
+        if blen != need or start + blen > size:
+            return
+        pos = start + blen
+        yield header, start, pos
+
+
 def read_blocks(run_dir: Path):
     """Yield (header, rows as a float64 ndarray of shape (n, 2 + len(keys))) for whole blocks."""
     import numpy as np
@@ -92,23 +113,10 @@ def read_blocks(run_dir: Path):
         data = (Path(run_dir) / COLS_NAME).read_bytes()
     except OSError:
         return
-    pos, size = 0, len(data)
-    while pos < size:
-        nl = data.find(b"\n", pos)
-        if nl == -1 or nl + 9 > size:
-            return
-        try:
-            header = json.loads(data[pos:nl])
-            n, width = int(header["n"]), len(header["keys"]) + 2
-        except (ValueError, KeyError, TypeError):
-            return
-        blen = int.from_bytes(data[nl + 1:nl + 9], "little")
-        start = nl + 9
-        if blen != n * width * 8 or start + blen > size:
-            return
-        pos = start + blen
-        if zlib.crc32(memoryview(data)[start:pos]) != header.get("crc"):
+    for header, start, end in _frames(data):
+        if zlib.crc32(memoryview(data)[start:end]) != header.get("crc"):
             continue  # a damaged block: those records are parsed from the log instead
+        n, width = int(header["n"]), len(header["keys"]) + 2
         rows = np.frombuffer(data, dtype=np.float64, count=n * width, offset=start)
         yield header, rows.reshape(n, width)
 
@@ -120,20 +128,7 @@ def repair_blocks(run_dir: Path) -> None:
         data = path.read_bytes()
     except OSError:
         return
-    pos, size = 0, len(data)
-    while pos < size:
-        nl = data.find(b"\n", pos)
-        if nl == -1 or nl + 9 > size:
-            break
-        try:
-            header = json.loads(data[pos:nl])
-            need = int(header["n"]) * (len(header["keys"]) + 2) * 8
-        except (ValueError, KeyError, TypeError):
-            break
-        blen = int.from_bytes(data[nl + 1:nl + 9], "little")
-        if blen != need or nl + 9 + blen > size:
-            break
-        pos = nl + 9 + blen
-    if pos < size:
+    end = max((frame[2] for frame in _frames(data)), default=0)
+    if end < len(data):
         with open(path, "rb+") as f:
-            f.truncate(pos)
+            f.truncate(end)

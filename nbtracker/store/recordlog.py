@@ -124,7 +124,7 @@ def parse(data: bytes, pos: int, stop: int, report: ReadReport, first_seq: int |
 
 
 def history_values(rec: dict) -> dict:
-    """The values of a history record, with NaN/infinity restored."""
+    """The values (`d`) of a history or summary record, with NaN/infinity restored."""
     d = rec["d"]
     nf = rec.get("nf")
     if nf:

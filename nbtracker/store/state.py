@@ -8,10 +8,9 @@ run reads back exactly as it was written.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
-from .recordlog import NONFINITE, history_values
+from .recordlog import history_values
 from .summary import SummaryState
 
 STATES = ("running", "finished", "failed", "crashed", "interrupted")
@@ -78,13 +77,7 @@ class RunState:
             self.summary.define(d)
         elif t == "summary":
             if "d" in rec:
-                d = rec["d"]
-                nf = rec.get("nf")
-                if nf:
-                    d = dict(d)
-                    for k, name in nf.items():
-                        d[k] = NONFINITE.get(name, math.nan)
-                self.summary.set_manual(d)
+                self.summary.set_manual(history_values(rec))
             if "del" in rec:
                 self.summary.delete_manual(rec["del"])
         elif t == "file":

@@ -29,6 +29,7 @@ from .settings import Settings, normalise_mode, write_setting
 
 _active: list = []
 pending_config = Config()
+_warned_kwargs: set[str] = set()
 
 # Arguments wandb.init accepts that have no meaning here: accepted, reported once.
 _IGNORED = ("entity", "anonymous", "force", "sync_tensorboard", "monitor_gym", "save_code",
@@ -71,11 +72,14 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
     continue an earlier run; `reinit=True` finishes the current run first; `mode` is
     "online", "offline" or "disabled".
     """
-    for k in kwargs:
-        if k not in _IGNORED:
+    for k, v in kwargs.items():
+        if k in _warned_kwargs or (k in _IGNORED and v is None):
+            continue
+        _warned_kwargs.add(k)
+        if k in _IGNORED:
+            output.warn(f"init() accepts {k!r} for compatibility; it has no effect here")
+        else:
             output.warn(f"init() ignores the unknown argument {k!r}")
-        elif k != "settings" or kwargs[k] is not None:
-            output.debug(f"init() ignores {k}", None)
     settings = Settings.resolve(project=project, mode=normalise_mode(mode))
 
     prev = current()

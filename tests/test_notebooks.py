@@ -91,3 +91,23 @@ def test_saved_size_per_extra_panel(tmp_path):
     assert per_panel < 60_000  # ...and each further panel costs kilobytes, not a megabyte
     shutil.copy(tmp_path / "n20.ipynb", tmp_path / "keep.ipynb")
     json.loads((tmp_path / "keep.ipynb").read_text())
+
+
+def test_run_as_last_expression_shows_its_panel(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import nbtracker\nrun = nbtracker.init(project='expr', name='shown')\n"
+        "for i in range(10): nbtracker.log({'x': i})\nrun"),
+        nbformat.v4.new_code_cell("run.finish()\nrun")]
+    path = tmp_path / "expr.ipynb"
+    nbformat.write(nb, path)
+    nb = execute(path, tmp_path)
+    assert errors(nb) == []
+    views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"]
+             for c in nb.cells for o in c.outputs
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 2 and views[0] == views[1]  # one panel per run, shown twice
+    state = widget_models(nb)[views[0]]["state"]
+    assert state["_kind"] == "live" and state["info"]["name"] == "shown"
+    assert state["info"]["state"] == "finished"
+    assert state["snapshot"]["x"]["c"][0] + state["snapshot"]["x"]["t"][0] == list(range(10))

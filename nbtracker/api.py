@@ -62,6 +62,8 @@ class Api:
         MongoDB-style `filters` ({"config.lr": 1e-3}, {"summary.acc": {"$gt": 0.9}},
         {"$or": [...]}, {"tags": {"$in": ["cnn"]}}, {"state": "finished"}) and sorted by
         `order` ("-created_at", "+summary.loss", "config.lr")."""
+        if filters is not None and not isinstance(filters, dict):
+            raise UsageError(f"filters must be a dict (a JSON object), not {type(filters).__name__}")
         project = self._project(path)
         runs = [ApiRun(s, self.store) for s in self.store.runs(project)]
         if filters:
@@ -132,7 +134,7 @@ class Runs(list):
             row = {"id": r.id, "name": r.name, "project": r.project, "state": r.state,
                    "group": r.group, "job_type": r.job_type, "tags": ", ".join(r.tags),
                    "notes": r.notes, "created_at": pd.Timestamp(r.created, unit="s"),
-                   "runtime": r.runtime, "steps": r.last_step}
+                   "runtime": r.runtime, "steps": r.steps}
             if config:
                 row.update({f"config.{k}": v for k, v in flatten(r.config, ".").items()})
             if summary:
@@ -243,6 +245,11 @@ class ApiRun:
     lastHistoryStep = last_step
 
     @property
+    def steps(self) -> int:
+        """How many steps the run logged rows at (0 before the first row)."""
+        return self.last_step + 1 if self._stored.state.rows else 0
+
+    @property
     def metrics(self) -> list[dict]:
         return list(self._stored.state.metrics)
 
@@ -291,9 +298,11 @@ class ApiRun:
     def scan_history(self, keys: Iterable[str] | None = None, page_size: int | None = None,
                      min_step: int | None = None, max_step: int | None = None):
         """Iterate rows as dicts, step by step, reading the log as it goes."""
+        created = self.created
         for row in scan_history(self._stored.path, keys):
             s = row["_step"]
             if (min_step is None or s >= min_step) and (max_step is None or s < max_step):
+                row["_runtime"] = row["_timestamp"] - created
                 yield row
 
     def files(self) -> list[ApiFile]:
@@ -467,6 +476,8 @@ def _eq(v: Any, want: Any) -> bool:
 
 
 def match(doc: dict, filters: dict) -> bool:
+    if not isinstance(filters, dict):
+        raise UsageError(f"a filter must be an object, not {filters!r}")
     for key, cond in filters.items():
         if key == "$and":
             if not all(match(doc, f) for f in cond):

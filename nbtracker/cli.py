@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from . import __version__
+from .errors import UsageError
 
 
 def _api(args: argparse.Namespace):
@@ -72,7 +74,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in runs:
         rows.append([r.id, r.project, r.name, r.state, r.group or "",
                      time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
-                     str(r.last_step + 1 if r._stored.state.rows else 0),
+                     str(r.steps),
                      f"{r.runtime:.1f}s"])
     _table(rows)
     return 0
@@ -121,6 +123,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.output
     if args.format == "parquet":
         out = out or f"{r.id}.parquet"
+        for c in df.columns:  # a column holding text and numbers is written as text
+            if df[c].dtype == object and df[c].map(type).nunique() > 1:
+                df[c] = df[c].map(lambda v: None if v is None else str(v))
         try:
             df.to_parquet(out, index=False)
         except ImportError:
@@ -208,11 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, OSError, sqlite3.Error) as e:
+    except BrokenPipeError:
+        # the reader went away (`nbtracker runs | head`): not an error
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except (ValueError, OSError, sqlite3.Error, UsageError) as e:
         print(f"nbtracker: {e}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":

@@ -111,3 +111,22 @@ def test_run_as_last_expression_shows_its_panel(tmp_path):
     assert state["_kind"] == "live" and state["info"]["name"] == "shown"
     assert state["info"]["state"] == "finished"
     assert state["snapshot"]["x"]["c"][0] + state["snapshot"]["x"]["t"][0] == list(range(10))
+
+
+def test_kernel_restart_leaves_an_unfinished_run_crashed():
+    from jupyter_client.manager import start_new_kernel
+
+    import nbtracker
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        reply = kc.execute_interactive(
+            "import nbtracker\nrun = nbtracker.init(project='restart')\n"
+            "nbtracker.log({'a': 1})\nprint(run.path)", timeout=60)
+        assert reply["content"]["status"] == "ok"
+        km.restart_kernel(now=False)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    run = nbtracker.Api().runs("restart")[0]
+    assert run.state == "crashed" and run.history()["a"].tolist() == [1]

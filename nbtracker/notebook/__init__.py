@@ -104,7 +104,7 @@ def run_rows(runs: list) -> tuple[list[dict], list[dict]]:
         row = {"id": r.id, "project": r.project, "name": r.name, "state": r.state,
                "group": r.group or "", "tags": ", ".join(r.tags),
                "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)),
-               "runtime": round(r.runtime, 1), "steps": r.last_step + 1 if r._stored.state.rows else 0}
+               "runtime": round(r.runtime, 1), "steps": r.steps}
         for k, v in flatten(r.config, ".").items():
             row[f"config.{k}"] = _cell(v)
             config_keys.setdefault(f"config.{k}", "number" if isinstance(v, (int, float))

@@ -1,6 +1,7 @@
 """Process exit: runs still open when the interpreter exits are finished — `failed` after an
-uncaught exception, `interrupted` after Ctrl-C, `finished` otherwise. A process that is killed
-leaves its runs `running` in the log; readers see them as `crashed` (see store.lock)."""
+uncaught exception, `interrupted` after Ctrl-C, `finished` otherwise; in a notebook kernel that
+shuts down (a restart), `crashed`. A process that is killed leaves its runs `running` in the
+log; readers see them as `crashed` (see store.lock)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ def install(active_runs) -> None:
     sys.excepthook = excepthook
 
     def at_exit():
-        if _uncaught is None:
+        if "ipykernel" in sys.modules:
+            # a notebook kernel that shuts down (restart, or closing the notebook) leaves its
+            # unfinished runs behind: they did not end, so they are crashed, not finished
+            state, code = "crashed", None
+        elif _uncaught is None:
             state, code = "finished", None
         elif issubclass(_uncaught, KeyboardInterrupt):
             state, code = "interrupted", 255

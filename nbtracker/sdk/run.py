@@ -63,6 +63,7 @@ class Run:
         self._finish_hooks: list[Callable[[Run], None]] = []
         self._queues: list = []
         self._saved: dict[str, tuple[Path, str]] = {}
+        self._save_globs: list[tuple[str, str, str]] = []
         self._done = False
         self._sync_metrics = False
         self._has_rules = bool(state.summary.defs)
@@ -498,22 +499,28 @@ class Run:
         pattern = os.fspath(glob_str)
         if base_path is None:
             base_path = os.path.dirname(pattern) if os.path.isabs(pattern) else "."
-        matches = sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        if not matches:
-            self._warn_once(f"save:{pattern}", f"save({pattern!r}) matched no files yet")
-            return []
+        # relative to where save() was called, also when matched again at finish()
+        pattern, base_path = os.path.abspath(pattern), os.path.abspath(base_path)
+        with self._mutex:
+            if self._done:
+                self._closed_call("save")
+                return []
+            if policy != "now":  # files that match later are kept at finish()
+                self._save_globs.append((pattern, base_path, policy))
+            saved = self._save_matches(pattern, base_path, policy)
+        if not saved:
+            output.debug(f"save({glob_str!r}) matched no files yet", self._debug_path)
+        return saved
+
+    def _save_matches(self, pattern: str, base_path: str, policy: str) -> list[str]:
         saved = []
-        for m in matches:
-            rel = os.path.relpath(os.path.abspath(m), os.path.abspath(base_path))
+        for m in sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p)):
+            rel = os.path.relpath(os.path.abspath(m), base_path)
             if rel.startswith("..") or os.path.isabs(rel):
                 rel = os.path.basename(m)
             rel = rel.replace(os.sep, "/")
-            with self._mutex:
-                if self._done:
-                    self._closed_call("save")
-                    return saved
-                self._saved[rel] = (Path(m).resolve(), policy)
-                self._copy_file(rel, Path(m))
+            self._saved[rel] = (Path(m).resolve(), policy)
+            self._copy_file(rel, Path(m))
             saved.append(rel)
         return saved
 
@@ -545,6 +552,8 @@ class Run:
         self._state.files[rel] = rec
 
     def _final_files(self) -> None:
+        for pattern, base_path, policy in self._save_globs:
+            self._save_matches(pattern, base_path, policy)
         for rel, (src, policy) in list(self._saved.items()):
             if policy != "now" and src.is_file():
                 self._copy_file(rel, src)

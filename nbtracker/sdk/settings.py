@@ -30,7 +30,7 @@ def truthy(v) -> bool:
 
 def root_from_env() -> Path:
     d = env("DIR")
-    return Path(d).expanduser() if d else layout.default_root()
+    return Path(d).expanduser().resolve() if d else layout.default_root()
 
 
 def resolve_root(path: str | os.PathLike) -> Path:
@@ -91,7 +91,7 @@ class Settings:
     @classmethod
     def resolve(cls, project: str | None = None, mode: str | None = None,
                 root: str | os.PathLike | None = None) -> Settings:
-        root_p = Path(root).expanduser() if root is not None else root_from_env()
+        root_p = Path(root).expanduser().resolve() if root is not None else root_from_env()
         f = read_file(root_p)
         base_url = env("BASE_URL") or f.get("base_url")
         m = normalise_mode(mode) or normalise_mode(env("MODE")) or normalise_mode(f.get("mode"))

@@ -42,14 +42,15 @@ def replay(path: Path, state: RunState | None = None, start: int = 0) -> tuple[R
 
 class Store:
     def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+        # absolute, as the index records run paths: a relative root would name runs twice
+        self.root = Path(root).expanduser().resolve()
         self.index = RunIndex(self.root / "index.sqlite")
 
     # -- finding run directories -------------------------------------------------------
     def bases(self) -> list[Path]:
         bases = [self.root]
         try:
-            bases += [Path(p) for p in self.index.roots()]
+            bases += [Path(p) for p in self.index.roots() if Path(p) != self.root]
         except Exception:  # an unreadable index must not hide the runs
             pass
         return bases

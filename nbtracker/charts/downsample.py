@@ -36,9 +36,11 @@ def minmax_downsample(x, y, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """At most `2 * n_buckets + 2` points of (x, y): per bucket of consecutive points, its
     minimum and maximum, plus the first and last points. x ascending; non-finite points are
     dropped; a series short enough is returned whole."""
+    if n_buckets < 1:
+        raise ValueError(f"n_buckets must be at least 1, not {n_buckets}")
     x, y = _finite(x, y)
     n = len(x)
-    if n <= 2 * n_buckets or n_buckets < 1:
+    if n <= 2 * n_buckets:
         return x, y
     starts = np.unique(np.linspace(0, n, n_buckets + 1).astype(np.int64)[:-1])
     imin, imax = _group_extremes(y, starts)
@@ -64,8 +66,9 @@ class StreamingMinMax:
     Points fall in buckets of x width W (starting at 1); each bucket keeps its minimum and
     maximum point. When more than `max_buckets` buckets are complete, W doubles and neighbours
     merge, so a front-end never holds more than `2 * max_buckets + 3` points, however long the
-    run. The open bucket (the tail) also shows the newest point. `push()` returns what
-    changed:
+    run. The open bucket (the tail) also shows the newest point. Non-finite points, and points
+    that step back in x (a custom x that restarted), are skipped. `push()` returns what
+    changed, as pairs of float64 arrays:
 
         {"append": (xs, ys), "tail": (xs, ys)}   new complete buckets' points to append; the
                                                  tail (the open bucket) replaces the last tail
@@ -73,6 +76,8 @@ class StreamingMinMax:
     """
 
     def __init__(self, max_buckets: int = 1000):
+        if max_buckets < 1:
+            raise ValueError(f"max_buckets must be at least 1, not {max_buckets}")
         self.max_buckets = int(max_buckets)
         self.width = 1.0
         self.x0: float | None = None
@@ -101,7 +106,14 @@ class StreamingMinMax:
         return out
 
     def push(self, x, y) -> dict:
+        """Add a batch of points; return what a front-end must change (see the class doc)."""
         x, y = _finite(x, y)
+        if len(x):
+            # buckets assume x never goes back; a point that does would land in a closed bucket
+            floor = -np.inf if self._last is None else self._last[0]
+            ahead = x >= np.maximum(np.maximum.accumulate(x), floor)
+            if not ahead.all():
+                x, y = x[ahead], y[ahead]
         if not len(x):
             return {"append": (np.empty(0), np.empty(0)), "tail": self._tail()}
         if self.x0 is None:
@@ -165,6 +177,7 @@ class StreamingMinMax:
         return xs, ys
 
     def committed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The complete buckets' points (everything but the tail)."""
         return _points(*self._b.T)
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:

@@ -141,12 +141,15 @@ def wait_idle(page, timeout: float = 60) -> None:
     page.wait_for_function(KERNEL_IDLE, timeout=timeout * 1000)
 
 
-def sample(page, expr: str, seconds: float, interval: float = 0.1) -> list:
-    """Evaluate a JS expression repeatedly for `seconds`; the values seen."""
+def sample(page, expr: str, seconds: float, interval: float = 0.1, until=None) -> list:
+    """Evaluate a JS expression repeatedly for at most `seconds` (or until it equals `until`);
+    the values seen."""
     out = []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         out.append(page.evaluate(expr))
+        if until is not None and out[-1] == until:
+            break
         page.wait_for_timeout(interval * 1000)
     return out
 

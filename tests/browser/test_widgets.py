@@ -22,7 +22,7 @@ import nbtracker
 for i in range(900):
     nbtracker.log({"train/loss": math.exp(-i / 300), "val/acc": i / 900})
     if i % 30 == 0:
-        time.sleep(0.1)""",
+        time.sleep(0.15)""",
     "%tracker finish",
 ]
 
@@ -32,7 +32,7 @@ def _live_panel_grows(page, server, name):
     open_and_run(page, server, name, LIVE_CELLS)
     page.wait_for_selector(".nbt-live", timeout=30_000)
     shown = time.monotonic() - t0
-    seen = sample(page, POINTS, seconds=2.5, interval=0.1)
+    seen = sample(page, POINTS, seconds=15, interval=0.1, until=1800)
     wait_idle(page)
     page.wait_for_function(f"() => ({STATE})() === 'finished'", timeout=20_000)
     page.wait_for_function(f"() => ({POINTS})() === 1800", timeout=20_000)

@@ -13,6 +13,7 @@ import copy
 import datetime as _dt
 import math
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -366,8 +367,6 @@ class ApiRun:
             repair_tail(path / layout.LOG_NAME)
             state, _, _ = replay(path)
             w = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1)
-            import time
-
             for rec in recs:
                 rec["ts"] = time.time()
                 rec["src"] = "api"

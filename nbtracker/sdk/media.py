@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import struct
 import zlib
 from collections.abc import Sequence
@@ -208,8 +207,3 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, Media):
         return {"_type": type(v).__name__.lower()}
     return str(v)
-
-
-def copy_file(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst)

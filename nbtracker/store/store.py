@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 from . import layout
@@ -140,7 +141,6 @@ class Store:
     def _row(self, path: Path):
         try:
             con = self.index.db
-            import sqlite3
             con.row_factory = sqlite3.Row
             return con.execute("SELECT * FROM runs WHERE path = ?", (str(path),)).fetchone()
         except Exception:

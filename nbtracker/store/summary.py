@@ -9,7 +9,6 @@ the record log equals the one the run showed.
 from __future__ import annotations
 
 import fnmatch
-import math
 from typing import Any
 
 RULES = ("min", "max", "mean", "first", "last", "best", "none", "copy")
@@ -174,7 +173,3 @@ class SummaryState:
         s.defs = d.get("defs", [])
         s.manual = d.get("manual", {})
         return s
-
-
-def is_finite_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

@@ -26,7 +26,7 @@ from .sdk.summary import Summary
 from .store import layout
 from .store.history import read_history, scan_history
 from .store.lock import RunInUse, RunLock
-from .store.recordlog import ReadReport, RecordWriter, nonfinite_name, repair_tail
+from .store.recordlog import ReadReport, RecordWriter, pack, repair_tail
 from .store.store import Store, StoredRun, replay
 
 ENTITY = "local"
@@ -337,18 +337,17 @@ class ApiRun:
         if self.config != self._orig["config"]:
             new = {str(k): clean(v) for k, v in self.config.items()}
             if set(self._orig["config"]) - set(new):
-                recs.append({"t": "config", "replace": True, "d": new})
+                rec = {"t": "config", "replace": True, "d": new}
             else:
-                changed = {k: v for k, v in new.items() if self._orig["config"].get(k) != v
-                           or k not in self._orig["config"]}
-                recs.append({"t": "config", "d": changed})
+                rec = {"t": "config", "d": {k: v for k, v in new.items()
+                                            if self._orig["config"].get(k) != v
+                                            or k not in self._orig["config"]}}
+            rec["d"], nf = pack(rec["d"])
+            if nf:
+                rec["nf"] = nf
+            recs.append(rec)
         if self._summary_edits:
-            d, nf = {}, {}
-            for k, v in self._summary_edits.items():
-                v = clean(v)
-                if isinstance(v, float) and not math.isfinite(v):
-                    nf[k], v = nonfinite_name(v), None
-                d[k] = v
+            d, nf = pack({str(k): clean(v) for k, v in self._summary_edits.items()})
             rec = {"t": "summary", "d": d}
             if nf:
                 rec["nf"] = nf

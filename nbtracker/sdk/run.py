@@ -24,7 +24,7 @@ from ..store import layout
 from ..store.columns import BLOCK_ROWS, COLS_NAME, BlockWriter
 from ..store.index import RunIndex
 from ..store.lock import RunLock
-from ..store.recordlog import NONFINITE, RecordWriter, nonfinite_name
+from ..store.recordlog import NONFINITE, RecordWriter, nonfinite_name, pack
 from ..store.state import STATES, RunState, deep_update
 from ..store.summary import parse_rules
 from . import output
@@ -429,21 +429,13 @@ class Run:
             if self._done:
                 self._closed_call("summary update")
                 return
-            flat = {}
-            nf = {}
-            for k, v in values.items():
-                v = clean(v)
-                if isinstance(v, float) and not math.isfinite(v):
-                    nf[str(k)] = nonfinite_name(v)
-                    flat[str(k)] = None
-                else:
-                    flat[str(k)] = v
-            rec: dict[str, Any] = {"t": "summary", "d": flat}
+            flat = {str(k): clean(v) for k, v in values.items()}
+            d, nf = pack(flat)
+            rec: dict[str, Any] = {"t": "summary", "d": d}
             if nf:
                 rec["nf"] = nf
             self._append(rec)
-            self._summary_state.set_manual({k: (NONFINITE[nf[k]] if k in nf else v)
-                                            for k, v in flat.items()})
+            self._summary_state.set_manual(flat)
 
     def _delete_summary(self, keys: list) -> None:
         with self._mutex:
@@ -457,7 +449,11 @@ class Run:
             if self._done:
                 self._closed_call("config update")
                 return
-            self._append({"t": "config", "d": changed})
+            d, nf = pack(changed)
+            rec: dict[str, Any] = {"t": "config", "d": d}
+            if nf:
+                rec["nf"] = nf
+            self._append(rec)
             deep_update(self._state.config, changed)
 
     # -- alerts and files --------------------------------------------------------------

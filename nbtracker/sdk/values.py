@@ -17,7 +17,6 @@ from typing import Any
 MAX_KEY_LEN = 256
 RESERVED = frozenset({"_step", "_timestamp", "_runtime"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_INT64 = 2**63
 
 
 def key_problem(key: Any) -> str | None:
@@ -74,7 +73,7 @@ class Normaliser:
             flat[key] = v
             return
         if t is int:
-            flat[key] = v if -_INT64 <= v < _INT64 else float(v)
+            flat[key] = v  # exact at any size: the record log names big ones in `nf`
             return
         if t is str or t is bool or v is None:
             flat[key] = v

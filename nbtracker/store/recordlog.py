@@ -11,7 +11,9 @@ A history record looks like
     {"t":"history","seq":7,"ts":1732000000.5,"step":3,"d":{"loss":0.25,"acc":0.9}}
 
 where `d` holds the logged values with nested dicts flattened to "a/b" keys. JSON has no NaN or
-infinity: such values are written as null in `d` and named in `nf`, e.g. `"nf":{"loss":"nan"}`.
+infinity, and integers outside [-2**63, 2**64) are not written as numbers: such values are
+null in `d` and named in `nf` at the same place, e.g. `"nf":{"loss":"nan"}` or
+`"nf":{"n":"1267650600228229401496703205376"}` (see `pack`; config and summary records nest).
 Records with the same `step` belong to one history row (later values win).
 
 Durability: `RecordWriter.append` hands the encoded record to the kernel with one `os.write` on a
@@ -30,6 +32,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -123,15 +126,86 @@ def parse(data: bytes, pos: int, stop: int, report: ReadReport, first_seq: int |
         yield rec
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
+
+
+def pack(value: Any) -> tuple[Any, Any]:
+    """Split `value` into what JSON holds and the `nf` map of what it cannot.
+
+    NaN and ±inf become null, integers outside [-2**63, 2**64) become null, and `nf` names
+    them at the same place: `"nan"`, `"inf"`, `"-inf"`, or the integer's decimal digits. For a
+    dict or list `nf` mirrors its shape (list positions as "0", "1", ...), holding only the
+    places that need it; None when nothing does.
+
+    >>> pack({"a": 1.0, "b": float("nan"), "c": {"d": 2**70}})
+    ({'a': 1.0, 'b': None, 'c': {'d': None}}, {'b': 'nan', 'c': {'d': '1180591620717411303424'}})
+    """
+    t = type(value)
+    if t is float:
+        if value - value == 0.0:
+            return value, None
+        return None, nonfinite_name(value)
+    if t is int:
+        if _INT_MIN <= value <= _INT_MAX:
+            return value, None
+        return None, str(value)
+    if t is dict:
+        out, nf = {}, {}
+        for k, v in value.items():
+            out[k], n = pack(v)
+            if n is not None:
+                nf[k] = n
+        return out, (nf or None)
+    if t is list or t is tuple:
+        items, nf = [], {}
+        for i, v in enumerate(value):
+            x, n = pack(v)
+            items.append(x)
+            if n is not None:
+                nf[str(i)] = n
+        return items, (nf or None)
+    return value, None
+
+
+def unpack(value: Any, nf: Any) -> Any:
+    """The inverse of `pack`: `value` with the places `nf` names restored (copies, never
+    changes `value`). A malformed `nf` entry leaves its place as it is."""
+    if nf is None:
+        return value
+    if type(nf) is str:
+        special = NONFINITE.get(nf)
+        if special is not None:
+            return special
+        try:
+            return int(nf)
+        except ValueError:
+            return value
+    if type(nf) is not dict:
+        return value
+    if type(value) is dict:
+        out = dict(value)
+        for k, n in nf.items():
+            if k in out:
+                out[k] = unpack(out[k], n)
+        return out
+    if type(value) is list:
+        items = list(value)
+        for k, n in nf.items():
+            try:
+                i = int(k)
+            except ValueError:
+                continue
+            if 0 <= i < len(items):
+                items[i] = unpack(items[i], n)
+        return items
+    return value
+
+
 def history_values(rec: dict) -> dict:
-    """The values (`d`) of a history or summary record, with NaN/infinity restored."""
-    d = rec["d"]
+    """The values (`d`) of a history, summary or config record, with what `nf` names restored."""
+    d = rec.get("d", {})
     nf = rec.get("nf")
-    if nf:
-        d = dict(d)
-        for k, name in nf.items():
-            d[k] = NONFINITE.get(name, math.nan)
-    return d
+    return unpack(d, nf) if nf else d
 
 
 class RecordWriter:

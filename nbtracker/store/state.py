@@ -63,10 +63,11 @@ class RunState:
         elif t == "run":
             self.apply_run(rec)
         elif t == "config":
+            d = history_values(rec)
             if rec.get("replace"):
-                self.config = dict(rec.get("d", {}))
+                self.config = dict(d)
             else:
-                deep_update(self.config, rec.get("d", {}))
+                deep_update(self.config, d)
         elif t == "meta":
             for f in META_FIELDS:
                 if f in rec:

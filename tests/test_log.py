@@ -34,21 +34,23 @@ def test_log_without_step_commits_and_advances():
     assert df["x"].tolist() == [0, 2, 4, 6, 8]
 
 
-def test_step_argument_accumulates_and_lower_step_is_dropped(capsys):
+def test_step_argument_accumulates_and_a_lower_step_is_kept_at_its_step(capsys):
     run = nbtracker.init(project="p")
     nbtracker.log({"a": 1}, step=3)
     nbtracker.log({"b": 2}, step=3)
     nbtracker.log({"c": 3}, step=7)
-    nbtracker.log({"d": 4}, step=5)  # lower than 7: dropped with a warning
-    nbtracker.log({"d": 5}, step=6)  # also lower: dropped, warned only once
+    nbtracker.log({"d": 4}, step=5)  # lower than 7: kept at step 5, one note
+    nbtracker.log({"e": 5}, step=3)  # also lower: joins step 3's row, no second note
+    nbtracker.log({"f": 6})  # the current step is still 7
     run.finish()
     err = capsys.readouterr().err
     assert err.count("lower than the current step") == 1
     df = history(run)
-    assert df["_step"].tolist() == [3, 7]
+    assert df["_step"].tolist() == [3, 5, 7]
     row3 = df[df["_step"] == 3].iloc[0]
-    assert row3["a"] == 1 and row3["b"] == 2 and math.isnan(row3["c"])
-    assert "d" not in df.columns
+    assert row3["a"] == 1 and row3["b"] == 2 and row3["e"] == 5 and math.isnan(row3["c"])
+    assert df[df["_step"] == 5].iloc[0]["d"] == 4
+    assert df[df["_step"] == 7].iloc[0]["f"] == 6
 
 
 def test_commit_false_accumulates_then_log_commits():

@@ -3,6 +3,7 @@ seconds) and keeps the run index fresh, so `log()` itself only does one `os.writ
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 
@@ -32,10 +33,7 @@ def _loop() -> None:
         tick += 1
         for run in list(_runs):
             try:
-                if tick % SNAPSHOT_EVERY == 0:
-                    run._tick()
-                else:
-                    run._writer.sync()
+                run._tick(snapshot=tick % SNAPSHOT_EVERY == 0)
             except Exception:
                 pass
 
@@ -43,3 +41,15 @@ def _loop() -> None:
 def unwatch(run) -> None:
     with _guard:
         _runs.discard(run)
+
+
+def _after_fork_in_child() -> None:
+    # the parent's thread does not exist here and its runs are not this process's to sync
+    global _runs, _thread, _wake, _guard
+    _runs = weakref.WeakSet()
+    _thread = None
+    _wake = threading.Event()
+    _guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -18,7 +18,6 @@ from ..store.columns import repair_blocks
 from ..store.index import RunIndex
 from ..store.lock import RunInUse, RunLock
 from ..store.recordlog import repair_tail
-from ..store.state import RunState
 from ..store.store import Store, replay
 from . import flusher, hooks, output
 from .config import Config, as_mapping, clean
@@ -82,6 +81,7 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
             output.warn(f"init() ignores the unknown argument {k!r}")
     settings = Settings.resolve(project=project, mode=normalise_mode(mode))
 
+    _active[:] = [r for r in _active if not getattr(r, "_forked", False)]
     prev = current()
     if prev is not None:
         if reinit in (True, "finish_previous") or (reinit is None and in_notebook()):
@@ -123,46 +123,28 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
         layout.check_run_id(str(id))
         id = str(id)
 
-    existing = None
+    # Where the run would live: an existing run wherever it is, else a new folder. Whether it
+    # exists is decided only once its lock is held, so two processes starting one id at the same
+    # moment cannot both create it.
+    path = None
     if id is not None:
         found = Store(base).find(project_name, id)
         if found is None and base != root:
             found = Store(root).find(project_name, id)
-        existing = found
-    if existing is not None and resume_mode is None:
-        raise UsageError(f"run {project_name}/{id} already exists; pass resume='allow' to "
-                         "continue it, or choose another id")
-    if existing is not None and resume_mode == "never":
-        raise UsageError(f"run {project_name}/{id} already exists and resume='never'")
-    if existing is None and resume_mode == "must":
-        raise UsageError(f"resume='must' but there is no run {project_name}/{id} to resume")
-
+        if found is not None:
+            path = found.path
+    run_id = id or new_run_id()
+    if path is None:
+        path = layout.run_dir(base, project_name, run_id)
+    lock, state = _open_locked(path, project_name, run_id, resume_mode)
+    resumed = bool(state.id)
     now = time.time()
-    if existing is not None:
-        path = existing.path
-        lock = RunLock(path)
-        try:
-            lock.acquire()
-        except RunInUse:
-            raise UsageError(f"run {project_name}/{id} is still running in another process "
-                             "(finish it there first)") from None
-        repair_tail(path / layout.LOG_NAME)
-        repair_blocks(path)
-        state, _, report = replay(path)
-        if not report.clean:
-            output.warn(f"run {id}: {report.describe()}", path / layout.DEBUG_NAME)
+    if resumed:
         meta = {"name": name or state.name, "group": group if group is not None else state.group,
                 "job_type": job_type if job_type is not None else state.job_type,
                 "tags": tags_l if tags_l is not None else state.tags,
                 "notes": notes if notes is not None else state.notes}
-        resumed = True
     else:
-        run_id = id or new_run_id()
-        path = layout.run_dir(base, project_name, run_id)
-        path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(path)
-        lock.acquire()
-        state = RunState()
         if not name:
             try:
                 name = new_run_name(index.count(project_name) + 1)
@@ -171,7 +153,6 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
         meta = {"name": name, "group": group, "job_type": job_type, "tags": tags_l or [],
                 "notes": notes}
         state.apply_run({"id": run_id, "project": project_name, "ts": now})
-        resumed = False
 
     if base != root:
         try:
@@ -208,6 +189,37 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
     output.say(f"run {run.name} ({run.id}) {where} in project {project_name} "
                f"[{settings.mode}] — {path}", path / layout.DEBUG_NAME)
     return run
+
+
+def _open_locked(path: Path, project: str, run_id: str, resume_mode: str | None):
+    """Take the run's lock, then replay what is there: (lock, state), where `state.id` is empty
+    for a run that does not exist yet. Raises UsageError when `resume_mode` forbids what it
+    finds, or when another process holds the run."""
+    path.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(path)
+    try:
+        lock.acquire()
+    except RunInUse:
+        raise UsageError(f"run {project}/{run_id} is still running in another process (finish it "
+                         "there first, or choose another id)") from None
+    try:
+        repair_tail(path / layout.LOG_NAME)
+        repair_blocks(path)
+        state, _, report = replay(path)
+        if state.id:
+            if not report.clean:
+                output.warn(f"run {run_id}: {report.describe()}", path / layout.DEBUG_NAME)
+            if resume_mode is None:
+                raise UsageError(f"run {project}/{run_id} already exists; pass resume='allow' "
+                                 "to continue it, or choose another id")
+            if resume_mode == "never":
+                raise UsageError(f"run {project}/{run_id} already exists and resume='never'")
+        elif resume_mode == "must":
+            raise UsageError(f"resume='must' but there is no run {project}/{run_id} to resume")
+    except BaseException:
+        lock.release()
+        raise
+    return lock, state
 
 
 def _finished(run) -> None:

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import glob as _glob
 import hashlib
-import math
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ..store import layout
-from ..store.columns import BLOCK_ROWS, COLS_NAME, BlockWriter
+from ..store.columns import COLS_NAME, BlockWriter
 from ..store.index import RunIndex
 from ..store.lock import RunLock
-from ..store.recordlog import NONFINITE, RecordWriter, nonfinite_name, pack
+from ..store.recordlog import ClosedError, RecordWriter, pack
 from ..store.state import STATES, RunState, deep_update
 from ..store.summary import parse_rules
 from . import output
@@ -32,8 +30,6 @@ from .config import Config, clean
 from .summary import Summary
 from .values import Normaliser
 
-_dumps = orjson.dumps
-_OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 _time = time.time
 
 
@@ -56,7 +52,6 @@ class Run:
         self.settings = settings
         self.resumed = resumed
         self._on_finish = on_finish
-        self._mutex = threading.RLock()
         self._warned: set[str] = set()
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
@@ -64,7 +59,8 @@ class Run:
         self._queues: list = []
         self._saved: dict[str, tuple[Path, str]] = {}
         self._save_globs: list[tuple[str, str, str]] = []
-        self._done = False
+        self._done = False  # finished, or the parent's run seen from a forked child
+        self._forked = False
         self._sync_metrics = False
         self._has_rules = bool(state.summary.defs)
         self._debug_path = path / layout.DEBUG_NAME
@@ -74,9 +70,10 @@ class Run:
         self._summary_state = state.summary
         self._summary_update = state.summary.update
         self._writer = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1,
-                                    on_error=self._write_error)
-        self._blocks = BlockWriter(path / COLS_NAME)
-        self._blocks.sink = self._absorb_last
+                                    on_error=self._write_error,
+                                    blocks=BlockWriter(path / COLS_NAME))
+        # one lock orders sequence numbers, bytes, steps and summaries (the fsync thread too)
+        self._mutex = self._writer.lock
         self._normaliser = Normaliser(self._warn_key, self._bind_media)
         self.config = Config(state.config, on_change=self._config_changed, warn=self._warn_key)
         self.summary = Summary(self._summary_dict, self._set_summary, self._delete_summary)
@@ -84,6 +81,7 @@ class Run:
             if d.get("step_metric"):
                 self._sync_metrics = True
         (path / layout.FILES_DIR).mkdir(exist_ok=True)
+        _runs.add(self)
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -167,9 +165,18 @@ class Run:
     # -- logging -----------------------------------------------------------------------
     def log(self, data: dict, step: int | None = None, commit: bool | None = None,
             sync: bool | None = None, **kwargs: Any) -> None:
-        """Record a row of values. Without `step`, the row is committed and the step advances;
-        with `step=s` (s >= the current step) values accumulate into step s; `commit=False`
-        accumulates without advancing. Bad values are reported once and skipped, never raised.
+        """Record a row of values.
+
+        Args:
+            data: metric name -> value (numbers, strings, None, NaN/inf, nested dicts, arrays,
+                media). Bad values are reported once per key and skipped, never raised.
+            step: the step the values belong to. Without it the row goes to the current step,
+                which then advances. A step above the current one moves there; a step below it
+                is kept too and joins that step's row (wandb drops such values).
+            commit: False accumulates into the current step without advancing.
+
+        >>> run.log({"loss": 0.25, "acc": 0.9})
+        >>> run.log({"val/loss": 0.3}, step=run.step - 1)
         """
         if kwargs:
             self._unknown_kwargs("log", kwargs)
@@ -183,112 +190,74 @@ class Run:
                 return
             data = dict(data)
         with self._mutex:
+            cur = self._step
             if step is None:
-                s = self._step
+                s = cur
             else:
                 s = step if type(step) is int else self._coerce_step(step)
                 if s is None:
-                    s = self._step
-                elif s < self._step:
+                    s = cur
+                elif s < cur:
                     self._warn_once("step-order", f"log() step {s} is lower than the current "
-                                    f"step {self._step}; such calls are dropped (steps only go "
-                                    "forward)")
-                    return
+                                    f"step {cur}; the values are kept at step {s}")
                 else:
-                    self._step = s
-            has_int = False
-            ks = tuple(data)
-            blk = self._blocks
-            new_block = ks != blk.keys
-            fast = not new_block or data.keys() <= self._good_keys
-            if fast:
-                for v in data.values():
-                    t = type(v)
-                    if t is not float:
-                        if t is not int:
-                            fast = False
-                            break
-                        has_int = True
-            w = self._writer
-            seq = w.next_seq
-            if fast:
-                ts = _time()
-                try:
-                    buf = _dumps({"t": "history", "seq": seq, "ts": ts, "step": s, "d": data},
-                                 option=_OPT)
-                except TypeError:  # an int beyond 64 bits
-                    fast = False
-                else:
-                    if b":null" in buf:  # NaN or infinity: name them in "nf"
-                        fast = False
-            if fast:
-                if new_block:
-                    blk.flush(w.offset)
-                    blk.begin(ks, w.offset, seq)
-                keys = blk.keys
-                w.next_seq = seq + 1
-                if w._pending:
-                    w.write_encoded(buf)
-                else:
-                    try:
-                        n = os.write(w.fd, buf)
-                    except OSError as e:
-                        w._keep(buf, e)
-                    else:
-                        w.offset += n
-                        w.dirty = True
-                        if n != len(buf):
-                            w._keep(buf[n:], OSError("short write"))
-                rows = blk.rows
-                row = (s, ts, *data.values())
-                rows.append(row)
-                if has_int:
-                    blk.has_int = True
-                if len(rows) >= BLOCK_ROWS:
-                    blk.flush(w.offset)
-                self._rows += 1
-                if self._has_rules:
-                    # rules such as min/max need every value; the plain "last" rule is
-                    # brought up to date from the block's last row when it is read
-                    self._summary_update(data)
-                if commit is True or (step is None and commit is not False):
-                    self._step = s + 1
-                if self._queues:
-                    for q in self._queues:
-                        q.append((keys, row))
-                if self._listeners:
-                    self._notify(keys, row)
-                return
-            self._blocks.flush(w.offset)
-            flat, nf = self._normalise(data, s)
-            if not flat:
-                return
-            ts = _time()
-            rec = {"t": "history", "seq": seq, "ts": ts, "step": s, "d": flat}
-            if nf:
-                rec["nf"] = nf
+                    self._step = cur = s
+            advance = s >= cur and (commit is True or (step is None and commit is not False))
+            new_step = s + 1 if advance else cur
+            rows = self._rows + 1
+            seq = self._writer.next_seq
             try:
-                buf = _dumps(rec, option=_OPT)
-            except TypeError as e:
-                self._warn_once("encode", f"log() dropped a row it could not encode: {e}")
+                row = self._writer.append_row(s, data, self._good_keys)
+                if row is not None:
+                    self._summary_update(data)
+                    keys = None
+                else:
+                    keys, row = self._log_general(s, data)
+                    if row is None:
+                        return
+                self._rows = rows
+                self._step = new_step
+            except ClosedError:  # finish() from another thread won the race
+                self._closed_call("log")
                 return
-            values = flat
-            if nf:
-                values = dict(flat)
-                for k, name in nf.items():
-                    values[k] = NONFINITE[name]
-            w.next_seq = seq + 1
-            w.write_encoded(buf)
-            self._rows += 1
-            self._summary_update(values)
-            if commit is True or (step is None and commit is not False):
-                self._step = s + 1
+            except BaseException:
+                # Ctrl-C mid-call: the writer has settled whether the record is in; if it is,
+                # so is its row, or the next row would merge into it
+                if self._writer.next_seq > seq:
+                    self._rows = rows
+                    self._step = new_step
+                raise
             if self._queues or self._listeners:
-                keys, row = tuple(values), (s, ts, *values.values())
-                for q in self._queues:
-                    q.append((keys, row))
-                if self._listeners:
-                    self._notify(keys, row)
+                self._publish(keys or tuple(data), row)
+
+    def _log_general(self, s: int, data: dict) -> tuple[tuple, tuple | None]:
+        """Everything `append_row` does not take: normalise, name what JSON cannot hold, write.
+        Returns (keys, row) as listeners see them; row is None when nothing was logged."""
+        flat = self._normaliser.flatten(data)
+        if self._sync_metrics:
+            self._add_step_metrics(flat)
+        if not flat:
+            return (), None
+        for k, v in flat.items():
+            if k not in self._good_keys and type(v) in (int, float) and not self._needs_sync(k):
+                self._good_keys.add(k)
+        d, nf = pack(flat)
+        rec = {"t": "history", "step": s, "d": d}
+        if nf:
+            rec["nf"] = nf
+        try:
+            self._writer.append(rec)
+        except TypeError as e:
+            self._warn_once("encode", f"log() dropped a row it could not encode: {e}")
+            return (), None
+        self._summary_update(flat)
+        return tuple(flat), (s, rec["ts"], *flat.values())
+
+    def _publish(self, keys: tuple, row: tuple) -> None:
+        for q in self._queues:
+            q.append((keys, row))
+        if self._listeners:
+            self._notify(keys, row)
 
     def _coerce_step(self, step: Any) -> int | None:
         try:
@@ -302,22 +271,6 @@ class Run:
             self._warn_once("step-type", f"log() step must be a non-negative integer, not "
                             f"{step!r}; the current step is used instead")
             return None
-
-    def _normalise(self, data: dict, step: int) -> tuple[dict, dict | None]:
-        flat, nf = self._normaliser.flatten(data)
-        if nf is None:
-            # values that arrived as numpy/torch floats are plain floats by now
-            for k, v in flat.items():
-                if type(v) is float and not math.isfinite(v):
-                    nf = nf or {}
-                    nf[k] = nonfinite_name(v)
-                    flat[k] = None
-        if self._sync_metrics:
-            self._add_step_metrics(flat)
-        for k, v in flat.items():
-            if k not in self._good_keys and type(v) in (int, float) and not self._needs_sync(k):
-                self._good_keys.add(k)
-        return flat, nf
 
     def _needs_sync(self, key: str) -> bool:
         if not self._sync_metrics:
@@ -411,17 +364,11 @@ class Run:
             if step_metric:
                 self._sync_metrics = True
                 self._good_keys.clear()  # keys it governs now take the step-sync path
+                self._writer.forget_row_keys()
         return d
-
-    def _absorb_last(self, keys: tuple, row: tuple) -> None:
-        """Fold the newest row of the open column block into the summary's last values."""
-        self._summary_state.last.update(zip(keys, row[2:]))
 
     def _summary_dict(self) -> dict:
         with self._mutex:
-            blk = self._blocks
-            if blk.rows:
-                self._absorb_last(blk.keys, blk.rows[-1])
             return self._summary_state.to_dict()
 
     def _set_summary(self, values: dict) -> None:
@@ -586,7 +533,6 @@ class Run:
             self._append(rec)
             self._state.apply({"t": "exit", "ts": rec["ts"], "seq": rec["seq"], "state": state,
                                "exit_code": rec.get("exit_code")})
-            self._blocks.close(self._writer.offset)
             self._writer.close()
             self._done = True
             self._snapshot()
@@ -623,8 +569,6 @@ class Run:
     # -- plumbing ----------------------------------------------------------------------
     def _append(self, rec: dict) -> None:
         """Append a non-history record (caller holds the mutex)."""
-        rec["ts"] = _time()
-        self._blocks.flush(self._writer.offset)
         self._writer.append(rec)
 
     def _snapshot(self) -> None:
@@ -634,8 +578,6 @@ class Run:
             if w.pending:
                 return
             st = self._state
-            if self._blocks.rows:
-                self._absorb_last(self._blocks.keys, self._blocks.rows[-1])
             st.step, st.rows, st.last_seq = self._step, self._rows, w.next_seq - 1
             st.updated = _time()
             info, blob, end = st.info(), st.dump(), w.offset
@@ -644,15 +586,16 @@ class Run:
         except Exception as e:
             output.debug(f"index update failed: {e}", self._debug_path)
 
-    def _tick(self) -> None:
-        """Periodic work from the flusher thread: fsync, then refresh the index snapshot."""
+    def _tick(self, snapshot: bool = True) -> None:
+        """Periodic work from the flusher thread: fsync (writing any backlog first), and now and
+        then a fresh index snapshot."""
         if self._done:
             return
         self._writer.sync()
-        self._snapshot()
+        if snapshot:
+            self._snapshot()
 
     def _write_error(self, err: Exception) -> None:
-        self._blocks.broken = True  # byte offsets are no longer known: the log alone serves
         output.warn(f"cannot write to {self._writer.path} ({err}); records are kept in memory "
                     "and written when space is available", self._debug_path)
 
@@ -669,7 +612,27 @@ class Run:
         for k in kwargs:
             self._warn_once(f"kw:{fn}:{k}", f"{fn}() ignores the argument {k!r}")
 
+    def _leave_after_fork(self) -> None:
+        """In a child made by fork() (DataLoader workers, multiprocessing pools): the run is the
+        parent's. Write nothing to it, finish nothing, unlock nothing; only close the child's
+        copies of its descriptors (closing never releases the parent's flock, LOCK_UN would)."""
+        self._forked = True
+        self._done = True
+        # a thread of the parent may have held the lock at the fork: it would never be freed
+        self._writer.lock = self._mutex = threading.RLock()
+        self._writer.abandon()
+        self._lock.abandon()
+        self._listeners.clear()
+        self._queues.clear()
+        self._finish_hooks.clear()
+        self._on_finish = None
+
     def _closed_call(self, what: str) -> None:
+        if self._forked:
+            self._warn_once(f"forked:{what}", f"run {self.name} ({self.id}) belongs to the process "
+                            f"that forked this one; {what} is ignored here (call nbtracker.init() "
+                            "in this process for a run of its own)")
+            return
         self._warn_once(f"closed:{what}", f"run {self.name} ({self.id}) is finished; "
                         f"{what} is ignored (start a new run with nbtracker.init())")
 
@@ -686,3 +649,14 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} name={self.name!r} state={self.state}>"
+
+
+_runs: weakref.WeakSet[Run] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for run in list(_runs):
+        run._leave_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

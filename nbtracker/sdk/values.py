@@ -1,7 +1,8 @@
 """Turning what users pass to `log()` into values a record can hold.
 
-Kept as they are: int, float, bool, str, None, lists of those. NaN and ±inf are kept (named in the
-record's `nf` map). Nested dicts are flattened to "a/b" keys. numpy/torch scalars and 0-d arrays
+Kept as they are: int, float, bool, str, None, lists of those. NaN, ±inf and ints of any size are
+kept (the record log names them in its `nf` map, see `store.recordlog.pack`). Nested dicts are
+flattened to "a/b" keys. numpy/torch scalars and 0-d arrays
 become Python numbers via `.item()`; larger arrays become a histogram (or a list when small).
 Media objects write their file and leave a reference. Anything else is reported once per key and
 skipped: the training loop goes on.
@@ -9,7 +10,6 @@ skipped: the training loop goes on.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -41,13 +41,13 @@ class Normaliser:
         self.warn = warn
         self.bind_media = bind_media
 
-    def flatten(self, data: dict) -> tuple[dict, dict | None]:
+    def flatten(self, data: dict) -> dict:
+        """`data` with nested dicts flattened to "a/b" keys and every value made loggable."""
         flat: dict[str, Any] = {}
-        nf: dict[str, str] = {}
-        self._walk("", data, flat, nf)
-        return flat, (nf or None)
+        self._walk("", data, flat)
+        return flat
 
-    def _walk(self, prefix: str, data: dict, flat: dict, nf: dict) -> None:
+    def _walk(self, prefix: str, data: dict, flat: dict) -> None:
         for k, v in data.items():
             if type(k) is not str and isinstance(k, (int, float)) and not isinstance(k, bool):
                 k = str(k)
@@ -60,20 +60,14 @@ class Normaliser:
                 continue
             if isinstance(v, dict):
                 if v:
-                    self._walk(name + "/", v, flat, nf)
+                    self._walk(name + "/", v, flat)
                 continue
-            self.value(name, v, flat, nf)
+            self.value(name, v, flat)
 
-    def value(self, key: str, v: Any, flat: dict, nf: dict) -> None:
+    def value(self, key: str, v: Any, flat: dict) -> None:
         t = type(v)
-        if t is float:
-            if not math.isfinite(v):
-                nf[key] = "nan" if v != v else ("inf" if v > 0 else "-inf")
-                v = None
+        if t is float or t is int:
             flat[key] = v
-            return
-        if t is int:
-            flat[key] = v  # exact at any size: the record log names big ones in `nf`
             return
         if t is str or t is bool or v is None:
             flat[key] = v
@@ -88,15 +82,15 @@ class Normaliser:
             flat[key] = bool(v)
             return
         if isinstance(v, (int, float)):  # int/float subclasses, numpy float64
-            self.value(key, float(v) if isinstance(v, float) else int(v), flat, nf)
+            self.value(key, float(v) if isinstance(v, float) else int(v), flat)
             return
         if isinstance(v, (list, tuple)):
             items = []
             for x in v:
-                if isinstance(x, (int, float, str, bool)) or x is None:
-                    if isinstance(x, float) and not math.isfinite(x):
-                        x = None
+                if isinstance(x, (str, bool)) or x is None:
                     items.append(x)
+                elif isinstance(x, (int, float)):
+                    items.append(float(x) if isinstance(x, float) else int(x))
                 elif hasattr(x, "item") and getattr(x, "ndim", 0) == 0:
                     items.append(x.item())
                 else:
@@ -109,17 +103,17 @@ class Normaliser:
         if ndim is not None and hasattr(v, "item"):
             try:
                 if ndim == 0 or _numel(v) == 1:
-                    self.value(key, v.item(), flat, nf)
+                    self.value(key, v.item(), flat)
                     return
                 arr = _to_numpy(v)
             except Exception as e:
                 self.warn(key, f"log() skipped key {key!r}: could not read {type(v).__name__}: {e}")
                 return
             if arr.size <= 32 and arr.ndim == 1:
-                self.value(key, arr.tolist(), flat, nf)
+                self.value(key, arr.tolist(), flat)
             else:
                 from .media import Histogram
-                self.value(key, Histogram(arr), flat, nf)
+                self.value(key, Histogram(arr), flat)
             return
         self.warn(key, f"log() skipped key {key!r}: values of type {type(v).__module__}."
                        f"{type(v).__qualname__} cannot be logged (use a number, string, dict, "

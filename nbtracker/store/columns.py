@@ -27,7 +27,7 @@ MIN_BLOCK_ROWS = 64  # shorter runs of rows are cheaper to parse than to keep as
 
 
 class BlockWriter:
-    __slots__ = ("fd", "keys", "rows", "off0", "seq0", "has_int", "broken", "sink")
+    __slots__ = ("fd", "keys", "rows", "off0", "seq0", "has_int", "broken", "sink", "end")
 
     def __init__(self, path: str | os.PathLike):
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -38,6 +38,21 @@ class BlockWriter:
         self.has_int = False
         self.broken = False
         self.sink = None  # called with (keys, last row) whenever a block ends
+        self.end = -1  # log byte offset just past the newest row
+
+    def add(self, keys: tuple, row: tuple, seq: int, off: int, end: int, ints: bool) -> None:
+        """Take one history record of plain numbers: `row` is (step, ts, *values) in the order
+        of `keys` (`ints`: some are ints); the record is `seq` and lies at log bytes [off, end)."""
+        if keys != self.keys or off != self.end:
+            self.flush(self.end)
+            self.begin(keys, off, seq)
+        rows = self.rows
+        rows.append(row)
+        self.end = end
+        if ints:
+            self.has_int = True
+        if len(rows) >= BLOCK_ROWS:
+            self.flush(end)
 
     def begin(self, keys: tuple, offset: int, seq: int) -> None:
         self.keys = keys
@@ -77,9 +92,16 @@ class BlockWriter:
         except OSError:
             self.broken = True
 
-    def close(self, offset_end: int) -> None:
+    def close(self) -> None:
         if self.fd >= 0:
-            self.flush(offset_end)
+            self.flush(self.end)
+            os.close(self.fd)
+            self.fd = -1
+
+    def abandon(self) -> None:
+        """In a forked child: close the file without writing what is open."""
+        self.rows = []
+        if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 

@@ -40,12 +40,13 @@ class RunLock:
         self.fd = fd
 
     def release(self) -> None:
+        """Let go by closing the descriptor. (LOCK_UN would also free a copy a forked child
+        still holds; closing frees the lock only with the last descriptor of it.)"""
         if self.fd >= 0:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_UN)
-            finally:
-                os.close(self.fd)
-                self.fd = -1
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+    abandon = release  # in a forked child: the same close, which leaves the parent's lock held
 
     def __enter__(self) -> RunLock:
         self.acquire()

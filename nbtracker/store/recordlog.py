@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,88 +209,219 @@ def history_values(rec: dict) -> dict:
     return unpack(d, nf) if nf else d
 
 
-class RecordWriter:
-    """The one writer of a run's record log.
+_BLOCK_INT = 2**53  # integers a float64 column block holds exactly
+_CHUNK = 1 << 20  # how much of a backlog one os.write hands the kernel
+_time = time.time
 
-    Not thread-safe by itself: the Run serialises calls. `append` never raises on I/O errors:
-    records that could not be written are kept (bounded) and retried on the next append, and
-    the error is reported once through `on_error`.
+
+class RecordWriter:
+    """The one writer of a run's record log: encodes, numbers, writes, keeps what the disk
+    refused, knows every record's byte range, and feeds the column blocks.
+
+    Every method runs under `lock` (re-entrant), which the owner of the writer (the `Run`) also
+    holds around its own bookkeeping and the fsync thread takes for `sync()`, so the order of
+    sequence numbers, bytes and blocks is one order.
+
+    Failures: `append` never raises on I/O errors. Bytes the kernel did not take are kept in a
+    backlog (bounded by `MAX_BACKLOG`) and written, in order, before anything newer, by the next
+    append or `sync()`. Byte offsets count the backlog, so they stay exact across a full disk.
+    Only when the backlog overflows are records lost (counted in `dropped`, reported once);
+    the column blocks then stop, as later offsets are no longer known.
+
+    Interruptions: a KeyboardInterrupt (or any exception) raised in the middle of an append
+    leaves the writer as if the append had wholly happened or not at all: `settle` asks the
+    file how far it got (the writer is the only one appending to it).
     """
 
-    MAX_PENDING = 64 * 1024 * 1024
+    MAX_BACKLOG = 256 * 1024 * 1024
 
-    def __init__(self, path: str | os.PathLike, next_seq: int = 1, on_error=None):
+    def __init__(self, path: str | os.PathLike, next_seq: int = 1, on_error=None, blocks=None):
         self.path = Path(path)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.lock = threading.RLock()
         self.next_seq = next_seq
-        self.offset = os.fstat(self.fd).st_size
+        self.offset = os.fstat(self.fd).st_size  # end of what was accepted, backlog included
         self.dirty = False
         self.dropped = 0
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
+        self.blocks = blocks
+        self._backlog = bytearray()
+        self._row_keys: tuple | None = None  # keys of the last row append_row took
         self._on_error = on_error
         self._error_reported = False
-        self._lock = threading.Lock()  # guards fd against close() from another thread
 
+    # -- appending ------------------------------------------------------------------------
     def append(self, record: dict) -> int:
-        """Give `record` the next sequence number, encode it and write it. Returns its seq."""
-        seq = record["seq"] = self.next_seq
-        self.next_seq = seq + 1
-        self.write_encoded(encode(record))
-        return seq
+        """Give `record` the next sequence number and a time (unless it has one), encode it and
+        write it. Values in `d` must be JSON-safe already (see `pack`). Returns its seq."""
+        with self.lock:
+            self._check_open()
+            seq = self.next_seq
+            record["seq"] = seq
+            if "ts" not in record:
+                record["ts"] = _time()
+            buf = encode(record)
+            start = self.offset
+            try:
+                self._write(buf)
+                self.next_seq = seq + 1
+            except BaseException:
+                self.settle(start, buf, seq)
+                raise
+            return seq
 
-    def write_encoded(self, buf: bytes) -> None:
-        if self._pending:
-            self._pending.append(buf)
-            self._pending_bytes += len(buf)
-            self._flush_pending()
+    def append_row(self, step: int, data: dict, known: set) -> tuple | None:
+        """The fast path of `log()`: a history record of plain floats and ints under keys in
+        `known` (keys the caller has vetted). The caller holds `lock`.
+
+        Returns `(step, ts, *values)` once the record is written, or None — writing nothing —
+        when `data` needs the general path (a new key, NaN/±inf, an int beyond 64 bits,
+        another type)."""
+        keys = tuple(data)
+        if keys != self._row_keys:
+            if not data.keys() <= known:
+                return None
+            self._row_keys = keys
+        eligible = True
+        ints = False
+        for v in data.values():
+            t = type(v)
+            if t is not float:
+                if t is not int:
+                    return None
+                ints = True
+                if v > _BLOCK_INT or v < -_BLOCK_INT:
+                    eligible = False
+        if self.fd < 0:
+            raise ClosedError(f"the record log {self.path} is closed")
+        seq = self.next_seq
+        ts = _time()
+        try:
+            buf = dumps({"t": "history", "seq": seq, "ts": ts, "step": step, "d": data},
+                        option=_OPT)
+        except TypeError:  # an int beyond 64 bits
+            return None
+        if b":null" in buf:  # NaN or infinity: they need naming in "nf"
+            return None
+        start = self.offset
+        try:
+            if self._backlog:
+                self._write(buf)
+            else:
+                n = os.write(self.fd, buf)
+                self.offset = start + len(buf)
+                self.dirty = True
+                if n != len(buf):
+                    self._keep(memoryview(buf)[n:], OSError("short write (is the disk full?)"))
+            self.next_seq = seq + 1
+            row = (step, ts, *data.values())
+            if eligible and self.blocks is not None:
+                self.blocks.add(keys, row, seq, start, self.offset, ints)
+        except OSError as e:
+            self.offset = start + len(buf)
+            self.next_seq = seq + 1
+            self._keep(buf, e)
+            return (step, ts, *data.values())
+        except BaseException:
+            self.settle(start, buf, seq)
+            raise
+        return row
+
+    def forget_row_keys(self) -> None:
+        """The caller's set of vetted keys shrank: check the next row's keys again."""
+        self._row_keys = None
+
+    def settle(self, start: int, buf: bytes, seq: int) -> bool:
+        """After an append starting at byte `start` was interrupted: make the writer agree with
+        what reached the file (or the backlog), completing a torn record, and return whether
+        the record is in."""
+        with self.lock:
+            if self.fd < 0:
+                return False
+            end = os.fstat(self.fd).st_size + len(self._backlog)
+            if end <= start:
+                self.offset = start
+                self.next_seq = seq
+                return False
+            if end < start + len(buf):  # torn: finish it, or the next record would be unreadable
+                self._backlog += buf[end - start:]
+            self.offset = start + len(buf)
+            self.next_seq = max(self.next_seq, seq + 1)
+            return True
+
+    def _check_open(self) -> None:
+        if self.fd < 0:
+            raise ClosedError(f"the record log {self.path} is closed")
+
+    def _write(self, buf: bytes) -> None:
+        if self._backlog:
+            self._backlog += buf
+            self.offset += len(buf)
+            self._drain()
             return
         try:
             n = os.write(self.fd, buf)
         except OSError as e:
-            self._keep(buf, e)
-            return
-        self.offset += n
-        self.dirty = True
-        if n != len(buf):  # short write: the disk filled up mid-record
-            self._keep(buf[n:], OSError("short write"))
-
-    def _keep(self, buf: bytes, err: Exception) -> None:
-        if self._pending_bytes + len(buf) > self.MAX_PENDING:
-            self.dropped += 1
+            n = 0
+            err: Exception | None = e
         else:
-            self._pending.append(buf)
-            self._pending_bytes += len(buf)
+            err = None if n == len(buf) else OSError("short write (is the disk full?)")
+        self.offset += len(buf)
+        self.dirty = True
+        if err is not None:
+            self._keep(memoryview(buf)[n:], err)
+
+    def _keep(self, rest, err: Exception) -> None:
+        if len(self._backlog) + len(rest) > self.MAX_BACKLOG:
+            self.dropped += 1
+            self.offset -= len(rest)
+            if self.blocks is not None:
+                self.blocks.broken = True
+        else:
+            self._backlog += rest
         if not self._error_reported and self._on_error is not None:
             self._error_reported = True
             self._on_error(err)
 
-    def _flush_pending(self) -> None:
-        while self._pending:
-            buf = self._pending[0]
-            try:
-                n = os.write(self.fd, buf)
-            except OSError:
-                return
-            self.offset += n
-            self.dirty = True
-            self._pending_bytes -= n
-            if n < len(buf):
-                self._pending[0] = buf[n:]
-                return
-            self._pending.pop(0)
+    def _drain(self) -> bool:
+        """Write the backlog out in large chunks (linear in its size); True when it is empty."""
+        backlog = self._backlog
+        base = os.fstat(self.fd).st_size
+        view = memoryview(backlog)
+        try:
+            pos = 0
+            while pos < len(backlog):
+                try:
+                    n = os.write(self.fd, view[pos:pos + _CHUNK])
+                except OSError:
+                    break
+                if n <= 0:
+                    break
+                pos += n
+        finally:
+            view.release()
+            # the file, not a local count, says what went out: exact even when interrupted
+            done = min(max(os.fstat(self.fd).st_size - base, 0), len(backlog))
+            del backlog[:done]
+            if done:
+                self.dirty = True
+        if backlog:
+            return False
         self._error_reported = False
+        return True
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Bytes accepted but not yet handed to the kernel (a full disk)."""
+        return len(self._backlog)
 
+    # -- durability -----------------------------------------------------------------------
     def sync(self) -> None:
-        with self._lock:
+        """Write any backlog, then fsync. Called every few seconds and at close."""
+        with self.lock:
             if self.fd < 0:
                 return
-            if self._pending:
-                self._flush_pending()
+            if self._backlog:
+                self._drain()
             if self.dirty:
                 self.dirty = False
                 try:
@@ -298,11 +430,28 @@ class RecordWriter:
                     pass
 
     def close(self) -> None:
-        self.sync()
-        with self._lock:
-            if self.fd >= 0:
-                os.close(self.fd)
-                self.fd = -1
+        with self.lock:
+            if self.fd < 0:
+                return
+            if self.blocks is not None:
+                self.blocks.close()
+            self.sync()
+            os.close(self.fd)
+            self.fd = -1
+
+    def abandon(self) -> None:
+        """In a forked child: let go of the parent's log without writing or syncing anything."""
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+        self.fd = -1
+        if self.blocks is not None:
+            self.blocks.abandon()
+
+
+class ClosedError(RuntimeError):
+    """An append to a record log that was closed (its run finished)."""
 
 
 def repair_tail(path: str | os.PathLike) -> int:

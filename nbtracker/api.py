@@ -162,21 +162,57 @@ class Runs(list):
 
 
 class ApiFile:
+    """A file kept with a run (a `file` record in its log; the copy is in the run's `files/`).
+
+    The record log may come from elsewhere, so its `path` is not trusted: `download` refuses a
+    name that is absolute or climbs out with `..`, and a stored copy that is a symlink or lies
+    outside `files/`; it never writes outside `root`."""
+
     def __init__(self, run_dir: Path, rec: dict):
-        self.name = rec["path"]
+        self.name = str(rec.get("path", ""))
         self.size = rec.get("size")
         self.sha256 = rec.get("sha256")
-        self.path = run_dir / layout.FILES_DIR / self.name  # the stored copy
+        self._files = run_dir / layout.FILES_DIR
+        self.path = self._files / self.name  # the stored copy (checked in download)
+
+    def _relative(self) -> Path:
+        rel = Path(self.name)
+        if not self.name or "\0" in self.name or rel.is_absolute() or ".." in rel.parts \
+                or rel == Path("."):
+            raise UsageError(f"file {self.name!r} of this run has a name that is not a path "
+                             "inside the run; not downloading it")
+        return rel
+
+    def _source(self, rel: Path) -> Path:
+        src = self._files / rel
+        cur = self._files
+        for part in rel.parts:  # no symlink anywhere between files/ and the copy
+            cur = cur / part
+            if cur.is_symlink():
+                raise UsageError(f"file {self.name!r}: the stored copy {cur} is a symlink; "
+                                 "not following it")
+        if not src.is_file():
+            raise FileNotFoundError(f"file {self.name!r}: no stored copy at {src}")
+        return src
 
     def download(self, root: str = ".", replace: bool = False) -> Path:
         """Copy the stored file to `root/<name>`."""
         import shutil
 
-        dst = Path(root) / self.name
+        rel = self._relative()
+        src = self._source(rel)
+        base = Path(root).resolve()
+        dst = base / rel
+        # a symlink already in root (root/sub -> elsewhere) must not carry the copy outside
+        if not dst.parent.resolve().is_relative_to(base) or dst.is_symlink():
+            raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
         if dst.exists() and not replace:
             raise FileExistsError(f"{dst} exists; pass replace=True to overwrite it")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.path, dst)
+        if not dst.parent.resolve().is_relative_to(base):
+            raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
+        shutil.copyfile(src, dst)
+        shutil.copystat(src, dst)
         return dst
 
     def __repr__(self) -> str:

@@ -1,6 +1,17 @@
 """Settings: keyword arguments > environment > settings file > defaults.
 
-Environment variables are read as NBTRACKER_<NAME>, falling back to WANDB_<NAME> for drop-in use.
+Environment variables are read as NBTRACKER_<NAME>, falling back to WANDB_<NAME> for drop-in use:
+
+    PROJECT, MODE, BASE_URL, API_KEY, STRICT, SILENT     process-wide settings
+    RUN_ID, RESUME, NAME, NOTES, TAGS, RUN_GROUP, JOB_TYPE  defaults of the same `init()` arguments
+                                                        (TAGS comma-separated; RESUME one of
+                                                        allow, must, never, auto, true, false)
+
+Two are not pairs, because they mean different things: NBTRACKER_DIR is the store root
+(default `~/.nbtracker`), while wandb's WANDB_DIR is where a run's files go, so it is the
+default of `init(dir=...)`: the run lives in `$WANDB_DIR/nbtracker/` and the index at the store
+root remembers it.
+
 The settings file is `<store root>/settings.json`, written by `nbtracker offline|online` and `login`.
 """
 
@@ -8,9 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..errors import UsageError
 from ..store import layout
 
 MODES = ("online", "offline", "disabled")
@@ -29,8 +43,31 @@ def truthy(v) -> bool:
 
 
 def root_from_env() -> Path:
-    d = env("DIR")
+    d = os.environ.get("NBTRACKER_DIR")  # not WANDB_DIR: see the module docstring
     return Path(d).expanduser().resolve() if d else layout.default_root()
+
+
+_RESUME = {"allow": "allow", "must": "must", "never": "never", "auto": "auto"}
+
+
+def resume_from_env() -> bool | str | None:
+    v = env("RESUME")
+    if v is None:
+        return None
+    low = v.strip().lower()
+    if low in _RESUME:
+        return _RESUME[low]
+    if low in _TRUE:
+        return True
+    if low in ("0", "false", "no", "off", "n", "f"):
+        return None
+    name = "NBTRACKER_RESUME" if os.environ.get("NBTRACKER_RESUME") else "WANDB_RESUME"
+    raise UsageError(f"{name}={v!r}: use allow, must, never or auto")
+
+
+def tags_from_env() -> list[str] | None:
+    v = env("TAGS")
+    return None if v is None else [t.strip() for t in v.split(",") if t.strip()]
 
 
 def resolve_root(path: str | os.PathLike) -> Path:
@@ -87,10 +124,25 @@ class Settings:
     base_url: str | None
     api_key: str | None
     strict: bool
+    # init() arguments, each the keyword given or else its environment default
+    name: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+    tags: Sequence[str] | None = None
+    notes: str | None = None
+    dir: str | os.PathLike | None = None
+    run_id: str | None = None
+    resume: bool | str | None = None
 
     @classmethod
     def resolve(cls, project: str | None = None, mode: str | None = None,
-                root: str | os.PathLike | None = None) -> Settings:
+                root: str | os.PathLike | None = None, *, name: str | None = None,
+                group: str | None = None, job_type: str | None = None,
+                tags: Sequence[str] | None = None, notes: str | None = None,
+                dir: str | os.PathLike | None = None, id: Any = None,
+                resume: bool | str | None = None) -> Settings:
+        """Settings for `init()` (or `Api()`): keyword arguments, else the environment, else
+        `settings.json`, else defaults."""
         root_p = Path(root).expanduser().resolve() if root is not None else root_from_env()
         f = read_file(root_p)
         base_url = env("BASE_URL") or f.get("base_url")
@@ -104,4 +156,12 @@ class Settings:
             base_url=base_url,
             api_key=env("API_KEY") or f.get("api_key"),
             strict=truthy(env("STRICT") or f.get("strict") or ""),
+            name=name if name is not None else env("NAME"),
+            group=group if group is not None else env("RUN_GROUP"),
+            job_type=job_type if job_type is not None else env("JOB_TYPE"),
+            tags=tags if tags is not None else tags_from_env(),
+            notes=notes if notes is not None else env("NOTES"),
+            dir=dir if dir is not None else (os.environ.get("WANDB_DIR") or None),
+            run_id=id if id is not None else env("RUN_ID"),
+            resume=resume if resume is not None else resume_from_env(),
         )

@@ -127,23 +127,31 @@ class Project:
 class Runs(list):
     """A list of runs that also turns into a DataFrame."""
 
-    def to_pandas(self, config: bool = True, summary: bool = True):
-        """One row per run: id, name, state, group, job_type, tags, created_at, runtime,
-        `config.<key>` (nested keys joined with '.') and `summary.<key>` columns."""
-        import pandas as pd
-
+    def records(self, config: bool = True, summary: bool = True) -> list[dict]:
+        """One dict per run: id, name, project, state, group, job_type, tags, notes, created
+        (Unix time), runtime, steps, `config.<key>` (nested keys joined with '.') and
+        `summary.<key>`, values as stored."""
         rows = []
         for r in self:
             row = {"id": r.id, "name": r.name, "project": r.project, "state": r.state,
                    "group": r.group, "job_type": r.job_type, "tags": ", ".join(r.tags),
-                   "notes": r.notes, "created_at": pd.Timestamp(r.created, unit="s"),
-                   "runtime": r.runtime, "steps": r.steps}
+                   "notes": r.notes, "created": r.created, "runtime": r.runtime,
+                   "steps": r.steps}
             if config:
                 row.update({f"config.{k}": v for k, v in flatten(r.config, ".").items()})
             if summary:
                 row.update({f"summary.{k}": v for k, v in r._summary_flat().items()
                             if not isinstance(v, dict) or v.get("_type") is None})
             rows.append(row)
+        return rows
+
+    def to_pandas(self, config: bool = True, summary: bool = True):
+        """`records()` as a DataFrame, `created` turned into a `created_at` timestamp."""
+        import pandas as pd
+
+        rows = [{(k if k != "created" else "created_at"):
+                 (v if k != "created" else pd.Timestamp(v, unit="s")) for k, v in row.items()}
+                for row in self.records(config, summary)]
         return pd.DataFrame(rows)
 
     to_df = to_pandas

@@ -104,12 +104,8 @@ def _table(rows: list[list[str]], out=None) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     api = _api(args)
     runs = api.runs(args.project, filters=_filters(args.filter), order=args.sort)
-    if args.format == "json":
-        df = runs.to_pandas()
-        sys.stdout.write(df.to_json(orient="records", date_format="iso", lines=True))
-        return 0
-    if args.format == "csv":
-        runs.to_pandas().to_csv(sys.stdout, index=False)
+    if args.format in ("json", "csv"):
+        _write_records([_with_created_at(row) for row in runs.records()], args.format, sys.stdout)
         return 0
     if not runs:
         where = f"project {args.project!r}" if args.project else "the store"
@@ -203,6 +199,35 @@ def _write_rows(r, fmt: str, out) -> int:
             out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
             n += 1
     return n
+
+
+def _with_created_at(row: dict) -> dict:
+    """A run's record with `created` (Unix time) as an ISO 8601 UTC `created_at`."""
+    import datetime as dt
+
+    out = {}
+    for k, v in row.items():
+        if k == "created":
+            t = dt.datetime.fromtimestamp(v, dt.timezone.utc)
+            out["created_at"] = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        else:
+            out[k] = v
+    return out
+
+
+def _write_records(rows: list[dict], fmt: str, out) -> None:
+    """Rows with the union of their keys as columns, values written exactly (see export)."""
+    cols: dict[str, None] = {}
+    for row in rows:
+        cols.update(dict.fromkeys(row))
+    if fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(cols)
+        for row in rows:
+            w.writerow([_csv_cell(row.get(c)) for c in cols])
+    else:
+        for row in rows:
+            out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

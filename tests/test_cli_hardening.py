@@ -170,3 +170,24 @@ def test_runs_and_show_escape_control_characters():
     assert_clean(p.stdout)
     assert "renamed\\x1b[31m" in p.stdout
 
+
+
+def test_runs_json_and_csv_keep_config_and_summary_exact():
+    run = nbtracker.init(project="exact", name="r", config={"lr": 0.1 + 0.2, "n": 2**63 + 5,
+                                                          "x": math.nan, "big": 2**70})
+    nbtracker.log({"acc": 1 / 3, "loss": math.inf})
+    run.summary["best"] = 2 / 3
+    run.finish()
+    p = run_cli("runs", "exact", "--format", "json")
+    (row,) = [json.loads(line) for line in p.stdout.splitlines()]
+    assert row["config.lr"] == 0.1 + 0.2 and row["config.n"] == 2**63 + 5
+    assert row["config.big"] == 2**70 and math.isnan(row["config.x"])
+    assert row["summary.acc"] == 1 / 3 and row["summary.best"] == 2 / 3
+    assert row["summary.loss"] == math.inf
+    assert row["name"] == "r" and row["created_at"].endswith("Z")
+
+    p = run_cli("runs", "exact", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(p.stdout)))
+    assert row["config.lr"] == "0.30000000000000004" and row["config.big"] == str(2**70)
+    assert row["config.n"] == str(2**63 + 5) and row["config.x"] == "nan"
+    assert row["summary.acc"] == repr(1 / 3) and row["summary.loss"] == "inf"

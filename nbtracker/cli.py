@@ -76,7 +76,7 @@ def _say(text: str = "") -> None:
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return repr(v)  # every digit: show must not round what the log holds
     if isinstance(v, (dict, list)):
         return json.dumps(v, default=str)
     return "" if v is None else str(v)

@@ -191,3 +191,14 @@ def test_runs_json_and_csv_keep_config_and_summary_exact():
     assert row["config.lr"] == "0.30000000000000004" and row["config.big"] == str(2**70)
     assert row["config.n"] == str(2**63 + 5) and row["config.x"] == "nan"
     assert row["summary.acc"] == repr(1 / 3) and row["summary.loss"] == "inf"
+
+
+def test_show_prints_values_exactly():
+    run = nbtracker.init(project="exact", name="s", config={"lr": 0.1 + 0.2, "big": 2**70,
+                                                          "x": -math.inf})
+    nbtracker.log({"acc": 1 / 3, "n": 2**63 + 1})
+    run.finish()
+    out = run_cli("show", run.id).stdout
+    for line in ("lr = 0.30000000000000004", f"big = {2**70}", "x = -inf",
+                 f"acc = {1 / 3!r}", f"n = {2**63 + 1}"):
+        assert f"  {line}\n" in out, (line, out)

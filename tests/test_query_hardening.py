@@ -257,6 +257,9 @@ def test_wandb_environment_variables(monkeypatch):
     monkeypatch.setenv("WANDB_RESUME", "sometimes")
     with pytest.raises(nbtracker.UsageError, match="WANDB_RESUME"):
         nbtracker.init(project="env")
+    # queries do not start runs: a bad resume setting does not stop them
+    assert [r.id for r in nbtracker.Api().runs("env")] == ["envrun1"]
+    assert "envrun1" in run_cli("runs", "env").stdout
 
 
 def test_nbtracker_names_win_over_wandb_and_keywords_win_over_both(monkeypatch):

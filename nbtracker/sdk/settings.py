@@ -136,32 +136,49 @@ class Settings:
 
     @classmethod
     def resolve(cls, project: str | None = None, mode: str | None = None,
-                root: str | os.PathLike | None = None, *, name: str | None = None,
-                group: str | None = None, job_type: str | None = None,
+                root: str | os.PathLike | None = None, *, for_run: bool = False,
+                name: str | None = None, group: str | None = None, job_type: str | None = None,
                 tags: Sequence[str] | None = None, notes: str | None = None,
                 dir: str | os.PathLike | None = None, id: Any = None,
                 resume: bool | str | None = None) -> Settings:
-        """Settings for `init()` (or `Api()`): keyword arguments, else the environment, else
-        `settings.json`, else defaults."""
+        """Settings: keyword arguments, else the environment, else `settings.json`, else
+        defaults. `for_run=True` (init) also fills the run's arguments from the environment;
+        `Api()` and the CLI leave them, so a bad NBTRACKER_RESUME cannot stop a query."""
         root_p = Path(root).expanduser().resolve() if root is not None else root_from_env()
         f = read_file(root_p)
         base_url = env("BASE_URL") or f.get("base_url")
         m = normalise_mode(mode) or normalise_mode(env("MODE")) or normalise_mode(f.get("mode"))
         if m is None:
             m = "online" if base_url else "offline"
-        return cls(
+        s = cls(
             root=root_p,
             project=project or env("PROJECT") or f.get("project") or "uncategorized",
             mode=m,
             base_url=base_url,
             api_key=env("API_KEY") or f.get("api_key"),
             strict=truthy(env("STRICT") or f.get("strict") or ""),
-            name=name if name is not None else env("NAME"),
-            group=group if group is not None else env("RUN_GROUP"),
-            job_type=job_type if job_type is not None else env("JOB_TYPE"),
-            tags=tags if tags is not None else tags_from_env(),
-            notes=notes if notes is not None else env("NOTES"),
-            dir=dir if dir is not None else (os.environ.get("WANDB_DIR") or None),
-            run_id=id if id is not None else env("RUN_ID"),
-            resume=resume if resume is not None else resume_from_env(),
+            name=name, group=group, job_type=job_type, tags=tags, notes=notes, dir=dir,
+            run_id=id, resume=resume,
         )
+        if for_run:
+            s.fill_run_from_env()
+        return s
+
+    def fill_run_from_env(self) -> None:
+        """Give each run argument that is None its environment default."""
+        if self.name is None:
+            self.name = env("NAME")
+        if self.group is None:
+            self.group = env("RUN_GROUP")
+        if self.job_type is None:
+            self.job_type = env("JOB_TYPE")
+        if self.tags is None:
+            self.tags = tags_from_env()
+        if self.notes is None:
+            self.notes = env("NOTES")
+        if self.dir is None:
+            self.dir = os.environ.get("WANDB_DIR") or None
+        if self.run_id is None:
+            self.run_id = env("RUN_ID")
+        if self.resume is None:
+            self.resume = resume_from_env()

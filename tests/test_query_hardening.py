@@ -325,3 +325,13 @@ def test_alert_level_enum():
     alerts = nbtracker.Api().run(f"al/{run.id}").alerts
     assert [(a["title"], a["level"]) for a in alerts] == [("t1", "WARN"), ("t2", "ERROR"),
                                                           ("t3", "INFO")]
+
+
+def test_magic_init_into_an_unwritable_place_is_one_line(shell, capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    shell.run_line_magic("tracker", f"init --project p --dir {blocker / 'sub'} --no-panel")
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nbtracker:") and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert nbtracker.run is None

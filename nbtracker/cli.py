@@ -183,13 +183,32 @@ def _csv_cell(v: Any) -> Any:
     return v
 
 
+class _SafeWriter:
+    """A csv writer for a terminal: text cells with control characters escaped. (JSON output
+    escapes them by itself; csv written to a file or a pipe keeps the text as it is.)"""
+
+    def __init__(self, out):
+        self._w = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, cells) -> None:
+        self._w.writerow([safe(c) if isinstance(c, str) else c for c in cells])
+
+
+def _csv_writer(out):
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return _SafeWriter(out) if tty else csv.writer(out, lineterminator="\n")
+
+
 def _write_rows(r, fmt: str, out) -> int:
     """Write the history as a plain replay of the record log gives it, row by row (the
     DataFrame path would turn large integers and columns with gaps into rounded floats)."""
     cols = _export_columns(r)
     n = 0
     if fmt == "csv":
-        w = csv.writer(out, lineterminator="\n")
+        w = _csv_writer(out)
         w.writerow(cols)
         for row in r.scan_history():
             w.writerow([_csv_cell(row.get(c)) for c in cols])
@@ -221,7 +240,7 @@ def _write_records(rows: list[dict], fmt: str, out) -> None:
     for row in rows:
         cols.update(dict.fromkeys(row))
     if fmt == "csv":
-        w = csv.writer(out, lineterminator="\n")
+        w = _csv_writer(out)
         w.writerow(cols)
         for row in rows:
             w.writerow([_csv_cell(row.get(c)) for c in cols])

@@ -202,3 +202,44 @@ def test_show_prints_values_exactly():
     for line in ("lr = 0.30000000000000004", f"big = {2**70}", "x = -inf",
                  f"acc = {1 / 3!r}", f"n = {2**63 + 1}"):
         assert f"  {line}\n" in out, (line, out)
+
+
+def run_cli_on_a_terminal(*args: str) -> str:
+    """The CLI's stdout when it is a terminal (a pseudo-terminal here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "nbtracker", *args], stdout=slave,
+                         stderr=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert p.wait(timeout=60) == 0
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_csv_on_a_terminal_is_escaped_but_exact_in_a_pipe():
+    run = nbtracker.init(project="tty", name="n" + EVIL, config={"c": "v" + EVIL})
+    nbtracker.log({"text": "s" + EVIL})
+    run.finish()
+    for args in (("runs", "tty", "--format", "csv"), ("export", run.id, "--format", "csv")):
+        shown = run_cli_on_a_terminal(*args)
+        assert_clean(shown)
+        assert "\\x1b]0;owned" in shown
+        piped = run_cli(*args).stdout
+        assert EVIL.replace("\r\n", "") in piped.replace("\r\n", "")  # data kept as it is

@@ -181,14 +181,19 @@ class ApiFile:
         self.size = rec.get("size")
         self.sha256 = rec.get("sha256")
         self._files = run_dir / layout.FILES_DIR
-        self.path = self._files / self.name  # the stored copy (checked in download)
+
+    @property
+    def path(self) -> Path:
+        """Where the stored copy is: inside the run's `files/` (UsageError for a name that
+        would lead elsewhere)."""
+        return self._files / self._relative()
 
     def _relative(self) -> Path:
         rel = Path(self.name)
         if not self.name or "\0" in self.name or rel.is_absolute() or ".." in rel.parts \
                 or rel == Path("."):
             raise UsageError(f"file {self.name!r} of this run has a name that is not a path "
-                             "inside the run; not downloading it")
+                             "inside the run; not using it")
         return rel
 
     def _source(self, rel: Path) -> Path:

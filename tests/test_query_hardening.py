@@ -335,3 +335,16 @@ def test_magic_init_into_an_unwritable_place_is_one_line(shell, capsys, tmp_path
     assert err.startswith("nbtracker:") and "Traceback" not in err
     assert len(err.splitlines()) == 1, err
     assert nbtracker.run is None
+
+
+def test_file_path_never_points_outside_the_run(tmp_path):
+    run = nbtracker.init(project="files", name="h")
+    run.finish()
+    run_dir = Path(run.dir).parent
+    add_file_record(run_dir, "/etc/passwd")
+    add_file_record(run_dir, "../records.jsonl")
+    files = {f.name: f for f in nbtracker.Api().run(f"files/{run.id}").files()}
+    for name in ("/etc/passwd", "../records.jsonl"):
+        with pytest.raises(nbtracker.UsageError):
+            files[name].path.read_bytes()
+    assert "/etc/passwd" in run_cli("show", run.id).stdout  # listed, never opened

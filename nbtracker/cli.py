@@ -12,7 +12,9 @@ arguments, a filter that is not valid JSON or uses an unknown operator). Errors 
 stderr starting with "nbtracker: ".
 
 Text that comes from runs (names, tags, notes, config, summary, alerts) is printed with control
-characters shown escaped (`\\x1b`, `\\u202e`), so a run cannot drive the terminal.
+characters shown escaped (`\\x1b`, `\\u202e`), so a run cannot drive the terminal; csv is
+escaped so only when stdout is a terminal (into a file or a pipe it is the data as stored), and
+json escapes them by itself.
 
 `export` writes numbers exactly as the record log holds them: floats with all their digits
 (`repr`), integers of any size. json is JSON Lines as Python's json module writes it, NaN and

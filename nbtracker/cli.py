@@ -241,12 +241,12 @@ def _write_records(rows: list[dict], fmt: str, out) -> None:
     cols: dict[str, None] = {}
     for row in rows:
         cols.update(dict.fromkeys(row))
-    if fmt == "csv":
+    if fmt == "csv" and cols:  # no runs: no header either
         w = _csv_writer(out)
         w.writerow(cols)
         for row in rows:
             w.writerow([_csv_cell(row.get(c)) for c in cols])
-    else:
+    elif fmt == "json":
         for row in rows:
             out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
 

@@ -12,6 +12,7 @@ Everything is stored locally first (see `nbtracker.store.layout`); nothing needs
 
 from __future__ import annotations
 
+import enum
 import sys
 import types
 from typing import Any
@@ -26,7 +27,7 @@ from .sdk.output import set_silent
 from .sdk.run import Run
 
 __all__ = [
-    "init", "log", "finish", "define_metric", "alert", "save", "watch", "login",
+    "init", "log", "finish", "define_metric", "alert", "AlertLevel", "save", "watch", "login",
     "Image", "Histogram", "Html", "Table", "Api", "Run", "Config", "Error", "UsageError",
     "run", "config", "summary", "set_silent", "compare", "runs_table", "diff",
     "load_ipython_extension", "__version__",
@@ -65,6 +66,14 @@ def define_metric(name: str, step_metric: str | None = None, step_sync: bool | N
     return _current("define_metric").define_metric(
         name, step_metric=step_metric, step_sync=step_sync, hidden=hidden, summary=summary,
         goal=goal, overwrite=overwrite, **kwargs)
+
+
+class AlertLevel(enum.Enum):
+    """Alert levels, as wandb's: `nbtracker.alert(title, text, level=AlertLevel.WARN)`."""
+
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
 
 
 def alert(title: str, text: str = "", level: Any = "INFO", wait_duration: Any = None,

@@ -65,6 +65,8 @@ class Api:
         `order` ("-created_at", "+summary.loss", "config.lr")."""
         if filters is not None and not isinstance(filters, dict):
             raise UsageError(f"filters must be a dict (a JSON object), not {type(filters).__name__}")
+        if filters:
+            check_filters(filters)
         project = self._project(path)
         runs = [ApiRun(s, self.store) for s in self.store.runs(project)]
         if filters:
@@ -125,23 +127,31 @@ class Project:
 class Runs(list):
     """A list of runs that also turns into a DataFrame."""
 
-    def to_pandas(self, config: bool = True, summary: bool = True):
-        """One row per run: id, name, state, group, job_type, tags, created_at, runtime,
-        `config.<key>` (nested keys joined with '.') and `summary.<key>` columns."""
-        import pandas as pd
-
+    def records(self, config: bool = True, summary: bool = True) -> list[dict]:
+        """One dict per run: id, name, project, state, group, job_type, tags, notes, created
+        (Unix time), runtime, steps, `config.<key>` (nested keys joined with '.') and
+        `summary.<key>`, values as stored."""
         rows = []
         for r in self:
             row = {"id": r.id, "name": r.name, "project": r.project, "state": r.state,
                    "group": r.group, "job_type": r.job_type, "tags": ", ".join(r.tags),
-                   "notes": r.notes, "created_at": pd.Timestamp(r.created, unit="s"),
-                   "runtime": r.runtime, "steps": r.steps}
+                   "notes": r.notes, "created": r.created, "runtime": r.runtime,
+                   "steps": r.steps}
             if config:
                 row.update({f"config.{k}": v for k, v in flatten(r.config, ".").items()})
             if summary:
                 row.update({f"summary.{k}": v for k, v in r._summary_flat().items()
                             if not isinstance(v, dict) or v.get("_type") is None})
             rows.append(row)
+        return rows
+
+    def to_pandas(self, config: bool = True, summary: bool = True):
+        """`records()` as a DataFrame, `created` turned into a `created_at` timestamp."""
+        import pandas as pd
+
+        rows = [{(k if k != "created" else "created_at"):
+                 (v if k != "created" else pd.Timestamp(v, unit="s")) for k, v in row.items()}
+                for row in self.records(config, summary)]
         return pd.DataFrame(rows)
 
     to_df = to_pandas
@@ -160,21 +170,62 @@ class Runs(list):
 
 
 class ApiFile:
+    """A file kept with a run (a `file` record in its log; the copy is in the run's `files/`).
+
+    The record log may come from elsewhere, so its `path` is not trusted: `download` refuses a
+    name that is absolute or climbs out with `..`, and a stored copy that is a symlink or lies
+    outside `files/`; it never writes outside `root`."""
+
     def __init__(self, run_dir: Path, rec: dict):
-        self.name = rec["path"]
+        self.name = str(rec.get("path", ""))
         self.size = rec.get("size")
         self.sha256 = rec.get("sha256")
-        self.path = run_dir / layout.FILES_DIR / self.name  # the stored copy
+        self._files = run_dir / layout.FILES_DIR
+
+    @property
+    def path(self) -> Path:
+        """Where the stored copy is: inside the run's `files/` (UsageError for a name that
+        would lead elsewhere)."""
+        return self._files / self._relative()
+
+    def _relative(self) -> Path:
+        rel = Path(self.name)
+        if not self.name or "\0" in self.name or rel.is_absolute() or ".." in rel.parts \
+                or rel == Path("."):
+            raise UsageError(f"file {self.name!r} of this run has a name that is not a path "
+                             "inside the run; not using it")
+        return rel
+
+    def _source(self, rel: Path) -> Path:
+        src = self._files / rel
+        cur = self._files
+        for part in rel.parts:  # no symlink anywhere between files/ and the copy
+            cur = cur / part
+            if cur.is_symlink():
+                raise UsageError(f"file {self.name!r}: the stored copy {cur} is a symlink; "
+                                 "not following it")
+        if not src.is_file():
+            raise FileNotFoundError(f"file {self.name!r}: no stored copy at {src}")
+        return src
 
     def download(self, root: str = ".", replace: bool = False) -> Path:
         """Copy the stored file to `root/<name>`."""
         import shutil
 
-        dst = Path(root) / self.name
+        rel = self._relative()
+        src = self._source(rel)
+        base = Path(root).resolve()
+        dst = base / rel
+        # a symlink already in root (root/sub -> elsewhere) must not carry the copy outside
+        if not dst.parent.resolve().is_relative_to(base) or dst.is_symlink():
+            raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
         if dst.exists() and not replace:
             raise FileExistsError(f"{dst} exists; pass replace=True to overwrite it")
         dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(self.path, dst)
+        if not dst.parent.resolve().is_relative_to(base):
+            raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
+        shutil.copyfile(src, dst)
+        shutil.copystat(src, dst)
         return dst
 
     def __repr__(self) -> str:
@@ -433,8 +484,81 @@ def _cmp(a: Any, b: Any, op) -> bool:
         return False
 
 
+# Filters are checked whole before any run is matched, so a mistake is one UsageError naming
+# it (whatever the runs hold), never an exception from deep inside the matching.
+_VALUE_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex",
+              "$options", "$not")
+_LOGIC_OPS = ("$and", "$or", "$nor")
+_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+
+def _is_ops(cond: Any) -> bool:
+    return isinstance(cond, dict) and any(str(k).startswith("$") for k in cond)
+
+
+def _regex_flags(options: Any) -> int:
+    """MongoDB's `$options` letters (i, m, s, x) as `re` flags."""
+    if not isinstance(options, str):
+        raise UsageError(f"$options must be a string of letters (i, m, s, x), not {options!r}")
+    flags = 0
+    for ch in options:
+        if ch not in _REGEX_FLAGS:
+            raise UsageError(f"$options {options!r}: unknown option {ch!r}; use i, m, s or x")
+        flags |= _REGEX_FLAGS[ch]
+    return flags
+
+
+def check_filters(filters: Any) -> None:
+    """Raise UsageError on the first thing in `filters` that cannot be matched: an unknown
+    operator, `$in`/`$nin` without a list, a `$regex` that does not compile, `$options`
+    without `$regex` or with unknown letters, `$and`/`$or`/`$nor` without a list of filters."""
+    if not isinstance(filters, dict):
+        raise UsageError(f"a filter must be an object, not {filters!r}")
+    for key, cond in filters.items():
+        if key in _LOGIC_OPS:
+            if not isinstance(cond, (list, tuple)) or not cond:
+                raise UsageError(f"{key} takes a non-empty list of filters, not {cond!r}")
+            for f in cond:
+                check_filters(f)
+        elif str(key).startswith("$"):
+            raise UsageError(f"unknown filter operator {key!r}; at the top level use a key "
+                             f"(config.lr, summary.acc, state, ...) or {', '.join(_LOGIC_OPS)}")
+        else:
+            _check_condition(key, cond)
+
+
+def _check_condition(key: str, cond: Any) -> None:
+    if not _is_ops(cond):
+        return
+    for op, arg in cond.items():
+        if op not in _VALUE_OPS:
+            raise UsageError(f"unknown filter operator {op!r} on {key!r}; use one of "
+                             + ", ".join(_VALUE_OPS))
+        if op in ("$in", "$nin") and not isinstance(arg, (list, tuple)):
+            raise UsageError(f"{op} on {key!r} takes a list of values, not {arg!r}")
+        if op == "$options" and "$regex" not in cond:
+            raise UsageError(f"$options on {key!r} needs a $regex next to it")
+        if op == "$regex":
+            if not isinstance(arg, str):
+                raise UsageError(f"$regex on {key!r} takes a string, not {arg!r}")
+            flags = _regex_flags(cond["$options"]) if "$options" in cond else 0
+            try:
+                re.compile(arg, flags)
+            except re.error as e:
+                raise UsageError(f"$regex {arg!r} on {key!r} is not a valid pattern: {e}") from None
+        if op == "$not":
+            _check_condition(key, arg)
+
+
+def _regex_match(v: Any, pattern: str, options: Any) -> bool:
+    flags = _regex_flags(options) if options is not None else 0
+    if isinstance(v, (list, tuple)):  # as MongoDB: an array matches when an element does
+        return any(isinstance(x, str) and re.search(pattern, x, flags) for x in v)
+    return isinstance(v, str) and re.search(pattern, v, flags) is not None
+
+
 def _match_value(v: Any, cond: Any) -> bool:
-    if isinstance(cond, dict) and any(str(k).startswith("$") for k in cond):
+    if _is_ops(cond):
         for op, arg in cond.items():
             if op == "$eq" and not _eq(v, arg):
                 return False
@@ -454,28 +578,31 @@ def _match_value(v: Any, cond: Any) -> bool:
                 return False
             if op == "$exists" and (v is not _MISSING) != bool(arg):
                 return False
-            if op == "$regex" and not (isinstance(v, str) and re.search(arg, v)):
+            if op == "$regex" and not _regex_match(v, arg, cond.get("$options")):
                 return False
             if op == "$not" and _match_value(v, arg):
                 return False
-            if op not in ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin",
-                          "$exists", "$regex", "$not"):
+            if op not in _VALUE_OPS:
                 raise UsageError(f"unknown filter operator {op!r}")
         return True
     return _eq(v, cond)
 
 
+def _isnan(x: Any) -> bool:
+    return type(x) is float and x != x
+
+
 def _eq(v: Any, want: Any) -> bool:
     if isinstance(v, (list, tuple)) and not isinstance(want, (list, tuple)):
-        return want in v  # {"tags": "cnn"} matches a run tagged cnn
+        return any(_eq(x, want) for x in v)  # {"tags": "cnn"} matches a run tagged cnn
     if v is _MISSING:
         return want is None
-    return v == want
+    # NaN is stored and read back as NaN: a filter asking for NaN finds it
+    return v == want or (_isnan(v) and _isnan(want))
 
 
 def match(doc: dict, filters: dict) -> bool:
-    if not isinstance(filters, dict):
-        raise UsageError(f"a filter must be an object, not {filters!r}")
+    """Whether a run's document matches `filters` (checked first with `check_filters`)."""
     for key, cond in filters.items():
         if key == "$and":
             if not all(match(doc, f) for f in cond):

@@ -6,13 +6,30 @@
     nbtracker reindex                        rebuild the run index from the record logs
     nbtracker offline | online               persist the default mode
     nbtracker version
+
+Exit codes: 0 done, 1 the command failed (no such run, unreadable store), 2 bad usage (bad
+arguments, a filter that is not valid JSON or uses an unknown operator). Errors are one line on
+stderr starting with "nbtracker: ".
+
+Text that comes from runs (names, tags, notes, config, summary, alerts) is printed with control
+characters shown escaped (`\\x1b`, `\\u202e`), so a run cannot drive the terminal; csv is
+escaped so only when stdout is a terminal (into a file or a pipe it is the data as stored), and
+json escapes them by itself.
+
+`export` writes numbers exactly as the record log holds them: floats with all their digits
+(`repr`), integers of any size. json is JSON Lines as Python's json module writes it, NaN and
+infinities as the tokens `NaN`, `Infinity`, `-Infinity` (read by `json.loads` and
+`pandas.read_json(lines=True)`); csv writes them as `nan`, `inf`, `-inf` and a missing value as
+an empty field.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -32,21 +49,55 @@ def _find(api, ref: str):
     try:
         return api.find(ref)
     except ValueError as e:
-        raise SystemExit(f"nbtracker: {e} (see `nbtracker runs`)") from None
+        raise SystemExit(safe(f"nbtracker: {e} (see `nbtracker runs`)")) from None
+
+
+# C0 and C1 controls, DEL, and the invisible marks that reorder or break lines (bidi
+# embeddings, overrides and isolates, line/paragraph separators): a terminal acts on them.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                     "\u202a-\u202e\u2066-\u2069]")
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match) -> str:
+    c = m.group()
+    o = ord(c)
+    return _SHORT.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}")
+
+
+def safe(text: Any) -> str:
+    """`text` for a terminal: control characters written as escapes (`\\x1b`, `\\u202e`)."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def _say(text: str = "") -> None:
+    print(safe(text))
 
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return repr(v)  # every digit: show must not round what the log holds
     if isinstance(v, (dict, list)):
         return json.dumps(v, default=str)
     return "" if v is None else str(v)
+
+
+def _filters(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"--filter is not valid JSON ({e}): {text!r}") from None
 
 
 def _table(rows: list[list[str]], out=None) -> None:
     out = out or sys.stdout
     if not rows:
         return
+    rows = [[safe(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         out.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
@@ -54,18 +105,13 @@ def _table(rows: list[list[str]], out=None) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     api = _api(args)
-    filters = json.loads(args.filter) if args.filter else None
-    runs = api.runs(args.project, filters=filters, order=args.sort)
-    if args.format == "json":
-        df = runs.to_pandas()
-        sys.stdout.write(df.to_json(orient="records", date_format="iso", lines=True))
-        return 0
-    if args.format == "csv":
-        runs.to_pandas().to_csv(sys.stdout, index=False)
+    runs = api.runs(args.project, filters=_filters(args.filter), order=args.sort)
+    if args.format in ("json", "csv"):
+        _write_records([_with_created_at(row) for row in runs.records()], args.format, sys.stdout)
         return 0
     if not runs:
         where = f"project {args.project!r}" if args.project else "the store"
-        print(f"no runs in {where} ({api.root})")
+        _say(f"no runs in {where} ({api.root})")
         return 0
     import time
 
@@ -84,44 +130,135 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .api import flatten
 
     r = _find(_api(args), args.run)
-    print(f"run      {r.project}/{r.id}")
-    print(f"name     {r.name}")
-    print(f"state    {r.state}")
+    _say(f"run      {r.project}/{r.id}")
+    _say(f"name     {r.name}")
+    _say(f"state    {r.state}")
     for f in ("group", "job_type", "notes"):
         if getattr(r, f):
-            print(f"{f:<8} {getattr(r, f)}")
+            _say(f"{f:<8} {getattr(r, f)}")
     if r.tags:
-        print(f"tags     {', '.join(r.tags)}")
-    print(f"created  {r.created_at} UTC   runtime {r.runtime:.1f}s   steps {r.last_step + 1}")
-    print(f"stored   {r.storage_dir}")
+        _say(f"tags     {', '.join(r.tags)}")
+    _say(f"created  {r.created_at} UTC   runtime {r.runtime:.1f}s   steps {r.last_step + 1}")
+    _say(f"stored   {r.storage_dir}")
     sections = [("config", flatten(r.config, ".")), ("summary", r.summary_metrics),
                 ("last values", dict(r._stored.state.summary.last))]
     for title, d in sections:
-        print(f"\n{title}:")
+        print()
+        _say(f"{title}:")
         if not d:
-            print("  (none)")
+            _say("  (none)")
         for k in sorted(d):
-            print(f"  {k} = {_fmt(d[k])}")
+            _say(f"  {k} = {_fmt(d[k])}")
     files = r.files()
     if files:
-        print("\nfiles:")
+        print()
+        _say("files:")
         for f in files:
-            print(f"  {f.name} ({f.size} bytes)")
+            _say(f"  {f.name} ({f.size} bytes)")
     if r.alerts:
-        print("\nalerts:")
+        print()
+        _say("alerts:")
         for a in r.alerts:
-            print(f"  [{a.get('level')}] {a.get('title')}: {a.get('text')}")
+            _say(f"  [{a.get('level')}] {a.get('title')}: {a.get('text')}")
     return 0
+
+
+_META = ("_step", "_runtime", "_timestamp")
+
+
+def _export_columns(r) -> list[str]:
+    """`_step`, the logged keys in the order they first appear, `_runtime`, `_timestamp`."""
+    keys: dict[str, None] = {}
+    for row in r.scan_history():
+        for k in row:
+            keys.setdefault(k, None)
+    return ["_step", *(k for k in keys if k not in _META), "_runtime", "_timestamp"]
+
+
+def _csv_cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)  # shortest text that reads back as the same float: nan, inf, -inf too
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return v
+
+
+class _SafeWriter:
+    """A csv writer for a terminal: text cells with control characters escaped. (JSON output
+    escapes them by itself; csv written to a file or a pipe keeps the text as it is.)"""
+
+    def __init__(self, out):
+        self._w = csv.writer(out, lineterminator="\n")
+
+    def writerow(self, cells) -> None:
+        self._w.writerow([safe(c) if isinstance(c, str) else c for c in cells])
+
+
+def _csv_writer(out):
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return _SafeWriter(out) if tty else csv.writer(out, lineterminator="\n")
+
+
+def _write_rows(r, fmt: str, out) -> int:
+    """Write the history as a plain replay of the record log gives it, row by row (the
+    DataFrame path would turn large integers and columns with gaps into rounded floats)."""
+    cols = _export_columns(r)
+    n = 0
+    if fmt == "csv":
+        w = _csv_writer(out)
+        w.writerow(cols)
+        for row in r.scan_history():
+            w.writerow([_csv_cell(row.get(c)) for c in cols])
+            n += 1
+    else:
+        for row in r.scan_history():
+            out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
+            n += 1
+    return n
+
+
+def _with_created_at(row: dict) -> dict:
+    """A run's record with `created` (Unix time) as an ISO 8601 UTC `created_at`."""
+    import datetime as dt
+
+    out = {}
+    for k, v in row.items():
+        if k == "created":
+            t = dt.datetime.fromtimestamp(v, dt.timezone.utc)
+            out["created_at"] = t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        else:
+            out[k] = v
+    return out
+
+
+def _write_records(rows: list[dict], fmt: str, out) -> None:
+    """Rows with the union of their keys as columns, values written exactly (see export)."""
+    cols: dict[str, None] = {}
+    for row in rows:
+        cols.update(dict.fromkeys(row))
+    if fmt == "csv" and cols:  # no runs: no header either
+        w = _csv_writer(out)
+        w.writerow(cols)
+        for row in rows:
+            w.writerow([_csv_cell(row.get(c)) for c in cols])
+    elif fmt == "json":
+        for row in rows:
+            out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     r = _find(_api(args), args.run)
-    df = r.history()
-    for c in df.columns:
-        if df[c].dtype == object:
-            df[c] = df[c].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
     out = args.output
     if args.format == "parquet":
+        df = r.history()
+        for c in df.columns:
+            if df[c].dtype == object:
+                df[c] = df[c].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
         out = out or f"{r.id}.parquet"
         for c in df.columns:  # a column holding text and numbers is written as text
             if df[c].dtype == object and df[c].map(type).nunique() > 1:
@@ -131,17 +268,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ImportError:
             raise SystemExit("nbtracker: parquet export needs pyarrow: pip install "
                              "'nbtracker[parquet]'") from None
-    elif args.format == "csv":
-        df.to_csv(out or sys.stdout, index=False)
+        n = len(df)
+    elif out:
+        with open(out, "w", encoding="utf-8", newline="") as f:
+            n = _write_rows(r, args.format, f)
     else:
-        text = df.to_json(orient="records", lines=True)
-        if out:
-            with open(out, "w", encoding="utf-8") as f:
-                f.write(text)
-        else:
-            sys.stdout.write(text)
+        n = _write_rows(r, args.format, sys.stdout)
     if out:
-        print(f"wrote {len(df)} rows to {out}", file=sys.stderr)
+        print(f"wrote {n} rows to {out}", file=sys.stderr)
     return 0
 
 
@@ -189,9 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_show)
 
     s = sub.add_parser("export", help="export a run's history",
-                       description="Write a run's full history (one row per step).")
+                       description="Write a run's full history (one row per step), value for "
+                       "value as the record log holds it.")
     s.add_argument("run", help="project/id, id, or a unique run name")
-    s.add_argument("--format", choices=("csv", "parquet", "json"), default="csv")
+    s.add_argument("--format", choices=("csv", "parquet", "json"), default="csv",
+                   help="csv: floats with all their digits, nan/inf/-inf, an empty field where "
+                   "a step has no value; json: JSON Lines, one object per step, NaN, Infinity "
+                   "and -Infinity as tokens (as Python's json module writes and reads them); "
+                   "integers exact at any size in both")
     s.add_argument("-o", "--output", help="file to write (default: stdout; <id>.parquet)")
     s.set_defaults(fn=cmd_export)
 
@@ -220,8 +359,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return 0
-    except (ValueError, OSError, sqlite3.Error, UsageError) as e:
-        print(f"nbtracker: {e}", file=sys.stderr)
+    except UsageError as e:
+        print(safe(f"nbtracker: {e}"), file=sys.stderr)
+        return 2
+    except (ValueError, OSError, sqlite3.Error) as e:
+        print(safe(f"nbtracker: {e}"), file=sys.stderr)
         return 1
 
 

@@ -94,6 +94,16 @@ _OPS = {"==": "$eq", "=": "$eq", "!=": "$ne", ">=": "$gte", "<=": "$lte", ">": "
 _CLAUSE = re.compile(r"^\s*([^\s=!<>~]+)\s*(==|!=|>=|<=|=~|=|>|<)\s*([^=!<>~\s].*?)\s*$")
 
 
+_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "+inf": float("inf"),
+              "-inf": float("-inf")}
+
+
+def _filter_value(text: str) -> Any:
+    """A clause's value: as `parse_value`, and nan, inf, -inf as the floats they name."""
+    special = _NONFINITE.get(text.lower())
+    return special if special is not None else parse_value(text)
+
+
 def parse_filter(expr: str | None) -> dict | None:
     """`{"config.lr": 0.001}` (JSON), or `config.lr > 0.001 and state == finished`."""
     if not expr:
@@ -111,7 +121,7 @@ def parse_filter(expr: str | None) -> dict | None:
             raise MagicUsageError(f"cannot read filter clause {part!r}; write KEY OP VALUE "
                                   "with OP one of == != > >= < <= =~")
         key, op, value = m.groups()
-        v = value if op == "=~" else parse_value(value.strip("'\""))
+        v = value if op == "=~" else _filter_value(value.strip("'\""))
         clauses.append({key: {_OPS[op]: v}})
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
@@ -140,7 +150,8 @@ class TrackerMagics(Magics):
             msg = str(e).strip()
             if msg:
                 print(f"nbtracker: {msg}", file=sys.stderr)
-        except (ValueError, nbtracker.UsageError) as e:
+        except (ValueError, OSError, nbtracker.UsageError) as e:
+            # e.g. a store that cannot be written: one line, as for bad arguments
             print(f"nbtracker: {e}", file=sys.stderr)
         return None
 

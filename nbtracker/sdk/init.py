@@ -79,7 +79,12 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
             output.warn(f"init() accepts {k!r} for compatibility; it has no effect here")
         else:
             output.warn(f"init() ignores the unknown argument {k!r}")
-    settings = Settings.resolve(project=project, mode=normalise_mode(mode))
+    settings = Settings.resolve(project=project, mode=normalise_mode(mode), for_run=True,
+                                name=name, group=group, job_type=job_type, tags=tags,
+                                notes=notes, dir=dir, id=id, resume=resume)
+    name, group, job_type, tags, notes = (settings.name, settings.group, settings.job_type,
+                                          settings.tags, settings.notes)
+    dir, id, resume = settings.dir, settings.run_id, settings.resume
 
     _active[:] = [r for r in _active if not getattr(r, "_forked", False)]
     prev = current()

@@ -1,6 +1,17 @@
 """Settings: keyword arguments > environment > settings file > defaults.
 
-Environment variables are read as NBTRACKER_<NAME>, falling back to WANDB_<NAME> for drop-in use.
+Environment variables are read as NBTRACKER_<NAME>, falling back to WANDB_<NAME> for drop-in use:
+
+    PROJECT, MODE, BASE_URL, API_KEY, STRICT, SILENT     process-wide settings
+    RUN_ID, RESUME, NAME, NOTES, TAGS, RUN_GROUP, JOB_TYPE  defaults of the same `init()` arguments
+                                                        (TAGS comma-separated; RESUME one of
+                                                        allow, must, never, auto, true, false)
+
+Two are not pairs, because they mean different things: NBTRACKER_DIR is the store root
+(default `~/.nbtracker`), while wandb's WANDB_DIR is where a run's files go, so it is the
+default of `init(dir=...)`: the run lives in `$WANDB_DIR/nbtracker/` and the index at the store
+root remembers it.
+
 The settings file is `<store root>/settings.json`, written by `nbtracker offline|online` and `login`.
 """
 
@@ -8,9 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..errors import UsageError
 from ..store import layout
 
 MODES = ("online", "offline", "disabled")
@@ -29,8 +43,31 @@ def truthy(v) -> bool:
 
 
 def root_from_env() -> Path:
-    d = env("DIR")
+    d = os.environ.get("NBTRACKER_DIR")  # not WANDB_DIR: see the module docstring
     return Path(d).expanduser().resolve() if d else layout.default_root()
+
+
+_RESUME = {"allow": "allow", "must": "must", "never": "never", "auto": "auto"}
+
+
+def resume_from_env() -> bool | str | None:
+    v = env("RESUME")
+    if v is None:
+        return None
+    low = v.strip().lower()
+    if low in _RESUME:
+        return _RESUME[low]
+    if low in _TRUE:
+        return True
+    if low in ("0", "false", "no", "off", "n", "f"):
+        return None
+    name = "NBTRACKER_RESUME" if os.environ.get("NBTRACKER_RESUME") else "WANDB_RESUME"
+    raise UsageError(f"{name}={v!r}: use allow, must, never or auto")
+
+
+def tags_from_env() -> list[str] | None:
+    v = env("TAGS")
+    return None if v is None else [t.strip() for t in v.split(",") if t.strip()]
 
 
 def resolve_root(path: str | os.PathLike) -> Path:
@@ -87,21 +124,61 @@ class Settings:
     base_url: str | None
     api_key: str | None
     strict: bool
+    # init() arguments, each the keyword given or else its environment default
+    name: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+    tags: Sequence[str] | None = None
+    notes: str | None = None
+    dir: str | os.PathLike | None = None
+    run_id: str | None = None
+    resume: bool | str | None = None
 
     @classmethod
     def resolve(cls, project: str | None = None, mode: str | None = None,
-                root: str | os.PathLike | None = None) -> Settings:
+                root: str | os.PathLike | None = None, *, for_run: bool = False,
+                name: str | None = None, group: str | None = None, job_type: str | None = None,
+                tags: Sequence[str] | None = None, notes: str | None = None,
+                dir: str | os.PathLike | None = None, id: Any = None,
+                resume: bool | str | None = None) -> Settings:
+        """Settings: keyword arguments, else the environment, else `settings.json`, else
+        defaults. `for_run=True` (init) also fills the run's arguments from the environment;
+        `Api()` and the CLI leave them, so a bad NBTRACKER_RESUME cannot stop a query."""
         root_p = Path(root).expanduser().resolve() if root is not None else root_from_env()
         f = read_file(root_p)
         base_url = env("BASE_URL") or f.get("base_url")
         m = normalise_mode(mode) or normalise_mode(env("MODE")) or normalise_mode(f.get("mode"))
         if m is None:
             m = "online" if base_url else "offline"
-        return cls(
+        s = cls(
             root=root_p,
             project=project or env("PROJECT") or f.get("project") or "uncategorized",
             mode=m,
             base_url=base_url,
             api_key=env("API_KEY") or f.get("api_key"),
             strict=truthy(env("STRICT") or f.get("strict") or ""),
+            name=name, group=group, job_type=job_type, tags=tags, notes=notes, dir=dir,
+            run_id=id, resume=resume,
         )
+        if for_run:
+            s.fill_run_from_env()
+        return s
+
+    def fill_run_from_env(self) -> None:
+        """Give each run argument that is None its environment default."""
+        if self.name is None:
+            self.name = env("NAME")
+        if self.group is None:
+            self.group = env("RUN_GROUP")
+        if self.job_type is None:
+            self.job_type = env("JOB_TYPE")
+        if self.tags is None:
+            self.tags = tags_from_env()
+        if self.notes is None:
+            self.notes = env("NOTES")
+        if self.dir is None:
+            self.dir = os.environ.get("WANDB_DIR") or None
+        if self.run_id is None:
+            self.run_id = env("RUN_ID")
+        if self.resume is None:
+            self.resume = resume_from_env()

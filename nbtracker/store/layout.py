@@ -11,10 +11,17 @@
 
 A run started with `init(dir=D)` lives in `D/nbtracker/runs/<project>/<run_id>/`; the index at the
 store root remembers where, so `Api()` finds it.
+
+`<project>` is the project name percent-encoded as UTF-8 (`mnist`, `%E4%B8%AD%E6%96%87`). File
+systems limit a name to 255 bytes and the encoding takes up to 9 bytes per character, so an
+encoded name longer than FOLDER_MAX bytes is cut (at a character) and given a hash of the whole
+name: `<encoded prefix>~<16 hex digits of sha256(name)>`. The real name is in the record log;
+the folder only has to be found again from it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -25,6 +32,9 @@ LOCK_NAME = "lock"
 DEBUG_NAME = "debug.log"
 FILES_DIR = "files"
 MEDIA_DIR = "media"
+
+FOLDER_MAX = 255  # NAME_MAX: names that fit keep the plain encoding they always had
+_HASH_LEN = 16
 
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -54,9 +64,25 @@ def check_run_id(run_id: str) -> str:
 
 
 def project_folder(project: str) -> str:
+    """The folder name of a project under `runs/` (see the module docstring)."""
     # quote() never emits '/', and check_project() rules out '.' and '..': the result is one
     # path component whatever the project name holds.
-    return quote(check_project(project), safe="-_.~ ")
+    folder = _quote(check_project(project))
+    if len(folder) <= FOLDER_MAX:  # quote() output is ASCII: characters are bytes
+        return folder
+    digest = hashlib.sha256(project.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LEN]
+    keep = FOLDER_MAX - _HASH_LEN - 1
+    prefix = ""
+    for ch in project:
+        q = _quote(ch)
+        if len(prefix) + len(q) > keep:
+            break
+        prefix += q
+    return f"{prefix}~{digest}"
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe="-_.~ ", errors="surrogatepass")
 
 
 def run_dir(base: Path, project: str, run_id: str) -> Path:

@@ -157,13 +157,15 @@ def test_two_processes_starting_one_id_at_once_never_both_create_it(trial):
 
 def test_ctrl_c_inside_log_leaves_every_row_wholly_in_or_out():
     p = run_python("""
-        import signal, nbtracker
+        import random, signal, nbtracker
         def interrupt(*_):
             raise KeyboardInterrupt
+        def arm():  # one Ctrl-C at a random moment soon, as a person would press it
+            signal.setitimer(signal.ITIMER_REAL, random.uniform(5e-5, 3e-4))
         run = nbtracker.init(project="ctrlc", id="int1")
         done, cut, i = [], 0, 0
         signal.signal(signal.SIGALRM, interrupt)
-        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.000137)
+        arm()
         while True:
             try:
                 while i < 30000:
@@ -172,11 +174,12 @@ def test_ctrl_c_inside_log_leaves_every_row_wholly_in_or_out():
                         done.append(i)
                     except KeyboardInterrupt:
                         cut += 1
+                        arm()
                     i += 1
                 signal.signal(signal.SIGALRM, signal.SIG_IGN)
                 break
             except KeyboardInterrupt:  # landed outside log(): nothing to check there
-                pass
+                arm()
         signal.setitimer(signal.ITIMER_REAL, 0, 0)
         nbtracker.finish()
         print(cut, len(done))

@@ -112,6 +112,40 @@ def panel_overhead(steps: int) -> dict:
             "added_us_per_call": (res["1"] - res["0"]) / steps * 1e6}
 
 
+BACKLOG_CHILD = """
+import os, resource, signal, sys, time, nbtracker
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+n = int(sys.argv[1])
+run = nbtracker.init(project="disk", dir=sys.argv[2])
+nbtracker.log({"i": -1})
+log = os.path.join(run.storage_dir, "records.jsonl")
+soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(log), hard))  # the disk is full
+row = {f"m{i}": 0.0 for i in range(10)}
+t = time.perf_counter()
+for i in range(n):
+    row["m0"] = float(i)
+    nbtracker.log(row)
+full = time.perf_counter() - t
+resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+t = time.perf_counter()
+run.save()  # writes the backlog back, as the fsync thread would
+drain = time.perf_counter() - t
+nbtracker.finish()
+print(full / n * 1e6, drain)
+"""
+
+
+def backlog(n: int) -> tuple[float, float]:
+    """µs per log() while the disk is full, and seconds to write `n` kept records back."""
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.run([sys.executable, "-c", BACKLOG_CHILD, str(n), d], capture_output=True,
+                           text=True, check=True,
+                           env=dict(os.environ, PYTHONPATH=str(REPO), NBTRACKER_SILENT="true"))
+    us, drain = p.stdout.split()
+    return float(us), float(drain)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10_000)
@@ -119,6 +153,7 @@ def main() -> None:
     ap.add_argument("--peers", action="store_true")
     ap.add_argument("--mem-steps", type=int, default=2_000_000)
     ap.add_argument("--panel-steps", type=int, default=200_000)
+    ap.add_argument("--backlog-steps", type=int, default=1_000_000)
     a = ap.parse_args()
 
     results = [worker(sys.executable, "floor", a.steps, a.repeats),
@@ -153,11 +188,17 @@ def main() -> None:
     print(f"live panel attached: {panel['added_us_per_call']:.2f} µs added per log() call "
           f"(loop+finish {panel['without_s']:.3f}s → {panel['with_s']:.3f}s, {a.panel_steps:,} steps)")
 
+    full_us, drain_s = backlog(a.backlog_steps)
+    print(f"disk full for {a.backlog_steps:,} log() calls: {full_us:.2f} µs per call while full, "
+          f"{drain_s:.2f} s to write the backlog back once there is space")
+
     big = worker(sys.executable, "nbtracker", 1_000_000, 1)
     print(f"1,000,000-step history read back into pandas: {big['read_s']:.2f} s")
 
     out = {"results": results, "import_ms": imp, "memory": mem, "panel": panel,
-           "read_1m_s": big["read_s"], "steps": a.steps, "repeats": a.repeats,
+           "read_1m_s": big["read_s"],
+           "backlog": {"steps": a.backlog_steps, "us_per_call_full": full_us, "drain_s": drain_s},
+           "steps": a.steps, "repeats": a.repeats,
            "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "latest.json").write_text(json.dumps(out, indent=2))

@@ -211,7 +211,9 @@ def history_values(rec: dict) -> dict:
 
 _BLOCK_INT = 2**53  # integers a float64 column block holds exactly
 _CHUNK = 1 << 20  # how much of a backlog one os.write hands the kernel
+_RETRY_EVERY = 0.05  # seconds between attempts to write a backlog from append
 _time = time.time
+_monotonic = time.monotonic
 
 
 class RecordWriter:
@@ -245,6 +247,7 @@ class RecordWriter:
         self.dropped = 0
         self.blocks = blocks
         self._backlog = bytearray()
+        self._next_drain = 0.0
         self._row_keys: tuple | None = None  # keys of the last row append_row took
         self._on_error = on_error
         self._error_reported = False
@@ -356,7 +359,10 @@ class RecordWriter:
         if self._backlog:
             self._backlog += buf
             self.offset += len(buf)
-            self._drain()
+            now = _monotonic()
+            if now >= self._next_drain:  # a full disk is asked again now and then, not per call
+                self._next_drain = now + _RETRY_EVERY
+                self._drain()
             return
         try:
             n = os.write(self.fd, buf)

@@ -205,16 +205,36 @@ def test_streaming_minmax_one_large_batch_and_then_small_ones():
     assert min(p[1] for p in front.points) == -3.0 and max(p[1] for p in front.points) == 7.0
 
 
-def test_streaming_minmax_skips_what_it_cannot_place():
+def test_streaming_minmax_places_points_that_step_back_and_skips_non_finite():
     s = StreamingMinMax(max_buckets=10)
     front = FrontEnd()
     front.apply(s.push([0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0]))
-    front.apply(s.push([1, 2, 5], [9.0, 9.0, 8.0]))  # x went back: 1 and 2 are skipped
-    front.apply(s.push([4, 6, 6], [0.0, 1.0, np.inf]))  # 4 < 5 is skipped, and so is inf
+    r = s.push([1, 2, 5], [9.0, 0.5, 8.0])  # x went back: 1 and 2 join the buckets of x 1, 2
+    assert "reset" in r
+    front.apply(r)
+    # bucket 1 holds (1, 2.0) and (1, 9.0); bucket 2 holds (2, 3.0) and (2, 0.5)
+    assert front.points == held(s) == [(0, 1.0), (1, 2.0), (1, 9.0), (2, 0.5), (2, 3.0),
+                                       (3, 4.0), (5, 8.0)]
+    front.apply(s.push([4, 6, 6], [0.0, 1.0, np.inf]))  # 4 < 5 is placed at 4, inf skipped
     front.apply(s.push([], []))
-    assert front.points == held(s) == [(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0), (5, 8.0), (6, 1.0)]
+    assert front.points == held(s) == [(0, 1.0), (1, 2.0), (1, 9.0), (2, 0.5), (2, 3.0),
+                                       (3, 4.0), (4, 0.0), (5, 8.0), (6, 1.0)]
     with pytest.raises(ValueError, match="max_buckets"):
         StreamingMinMax(max_buckets=0)
+
+
+def test_streaming_minmax_stays_bounded_when_points_keep_stepping_back():
+    s = StreamingMinMax(max_buckets=20)
+    front = FrontEnd()
+    rng = np.random.default_rng(3)
+    for b in range(200):
+        x = np.arange(b * 10, (b + 1) * 10, dtype=float)
+        front.apply(s.push(x, rng.normal(size=10)))
+        back = rng.uniform(-50, b * 10, size=2)  # earlier x, some before the first point
+        front.apply(s.push(back, [100.0 + b, -100.0 - b]))
+        assert len(front.points) <= 2 * 20 + 3 and front.points == held(s)
+    px, py = s.points()
+    assert py.max() == 100.0 + 199 and py.min() == -100.0 - 199  # nothing placed was lost
 
 
 def test_downsample_module_does_not_import_altair():

@@ -66,9 +66,10 @@ class StreamingMinMax:
     Points fall in buckets of x width W (starting at 1); each bucket keeps its minimum and
     maximum point. When more than `max_buckets` buckets are complete, W doubles and neighbours
     merge, so a front-end never holds more than `2 * max_buckets + 3` points, however long the
-    run. The open bucket (the tail) also shows the newest point. Non-finite points, and points
-    that step back in x (a custom x that restarted), are skipped. `push()` returns what
-    changed, as pairs of float64 arrays:
+    run. The open bucket (the tail) also shows the newest point. Non-finite points are skipped;
+    a point that steps back in x (a value logged at an earlier step) joins the bucket of its x,
+    and everything is sent again (rare, and at most `2 * max_buckets + 3` points). `push()`
+    returns what changed, as pairs of float64 arrays:
 
         {"append": (xs, ys), "tail": (xs, ys)}   new complete buckets' points to append; the
                                                  tail (the open bucket) replaces the last tail
@@ -109,11 +110,33 @@ class StreamingMinMax:
         """Add a batch of points; return what a front-end must change (see the class doc)."""
         x, y = _finite(x, y)
         if len(x):
-            # buckets assume x never goes back; a point that does would land in a closed bucket
+            # points at an x below one already seen belong to earlier buckets: placed after
             floor = -np.inf if self._last is None else self._last[0]
             ahead = x >= np.maximum(np.maximum.accumulate(x), floor)
             if not ahead.all():
-                x, y = x[ahead], y[ahead]
+                self._push_ahead(x[ahead], y[ahead])
+                self._place_behind(x[~ahead], y[~ahead])
+                return {"reset": _points(*self._b.T), "tail": self._tail()}
+        return self._push_ahead(x, y)
+
+    def _place_behind(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Merge points whose x lies before the newest one into the buckets of their x."""
+        ids = np.floor((x - self.x0) / self.width).astype(np.int64)
+        for i, xi, yi in zip(ids.tolist(), x.tolist(), y.tolist()):
+            pt = np.array([xi, yi, xi, yi])
+            if self._open is not None and i >= self._open[0]:
+                self._open = (self._open[0], self._merge(self._open[1], pt))
+                continue
+            j = int(np.searchsorted(self._id, i))
+            if j < len(self._id) and self._id[j] == i:
+                self._b[j] = self._merge(self._b[j], pt)
+            else:
+                self._id = np.insert(self._id, j, i)
+                self._b = np.insert(self._b, j, pt, axis=0)
+        while len(self._id) > self.max_buckets:
+            self._widen()
+
+    def _push_ahead(self, x: np.ndarray, y: np.ndarray) -> dict:
         if not len(x):
             return {"append": (np.empty(0), np.empty(0)), "tail": self._tail()}
         if self.x0 is None:

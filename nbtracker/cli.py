@@ -29,7 +29,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -37,6 +36,7 @@ from typing import Any
 
 from . import __version__
 from .errors import UsageError
+from .sdk.output import safe
 
 
 def _api(args: argparse.Namespace):
@@ -54,24 +54,6 @@ def _find(api, ref: str):
 
 # C0 and C1 controls, DEL, and the invisible marks that reorder or break lines (bidi
 # embeddings, overrides and isolates, line/paragraph separators): a terminal acts on them.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
-                     "\u202a-\u202e\u2066-\u2069]")
-
-
-_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape(m: re.Match) -> str:
-    c = m.group()
-    o = ord(c)
-    return _SHORT.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}")
-
-
-def safe(text: Any) -> str:
-    """`text` for a terminal: control characters written as escapes (`\\x1b`, `\\u202e`)."""
-    return _UNSAFE.sub(_escape, str(text))
-
-
 def _say(text: str = "") -> None:
     print(safe(text))
 

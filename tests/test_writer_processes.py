@@ -272,3 +272,13 @@ def test_full_disk_backlog_is_written_back_in_order_under_the_fsync_lock():
     df = r.history()
     assert df["i"].tolist() == list(range(-1, 50000))
     pd.testing.assert_frame_equal(df, history_without_blocks(r))
+
+
+def test_run_names_reach_the_terminal_without_escape_sequences():
+    p = run_python("""
+        import nbtracker
+        run = nbtracker.init(project="esc", name="evil\\x1b[31mred\\x1b]0;title\\x07")
+        nbtracker.finish()
+    """, env={"NBTRACKER_SILENT": ""})
+    assert "\x1b" not in p.stderr and "\x07" not in p.stderr
+    assert "evil\\x1b[31mred" in p.stderr

@@ -7,8 +7,10 @@ Everything, printed or not, also goes to the run's debug log.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
+from typing import Any
 
 from .settings import env, truthy
 
@@ -31,7 +33,26 @@ def silent() -> bool:
 def say(msg: str, debug_path: str | os.PathLike | None = None) -> None:
     debug(msg, debug_path)
     if not silent():
-        print(f"nbtracker: {msg}", file=sys.stderr, flush=True)
+        # messages quote run names, keys and paths: no escape sequence reaches the terminal
+        print(f"nbtracker: {safe(msg)}", file=sys.stderr, flush=True)
+
+
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                     "\u202a-\u202e\u2066-\u2069]")
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match) -> str:
+    c = m.group()
+    o = ord(c)
+    return _SHORT.get(c) or (f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}")
+
+
+def safe(text: Any) -> str:
+    """`text` for a terminal: control characters written as escapes (`\\x1b`, `\\u202e`)."""
+    return _UNSAFE.sub(_escape, str(text))
 
 
 def warn(msg: str, debug_path: str | os.PathLike | None = None) -> None:

@@ -19,7 +19,7 @@ from ..store.index import RunIndex
 from ..store.lock import RunInUse, RunLock
 from ..store.recordlog import repair_tail
 from ..store.state import RunState
-from ..store.store import Store, replay
+from ..store.store import Store, add_root, fold_edits, replay
 from . import flusher, hooks, output
 from .config import Config, as_mapping, clean
 from .disabled import DisabledRun
@@ -149,6 +149,7 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
         repair_tail(path / layout.LOG_NAME)
         repair_blocks(path)
         state, _, report = replay(path)
+        fold_edits(path, state)  # edits made while it was away: the log alone is complete again
         if not report.clean:
             output.warn(f"run {id}: {report.describe()}", path / layout.DEBUG_NAME)
         meta = {"name": name or state.name, "group": group if group is not None else state.group,
@@ -175,7 +176,7 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
 
     if base != root:
         try:
-            RunIndex(root / "index.sqlite").add_root(base)
+            add_root(root, base)
         except Exception:
             pass
 

@@ -12,7 +12,6 @@ import sqlite3
 import threading
 import time
 
-import pytest
 from helpers import run_cli, run_python
 
 import nbtracker
@@ -69,7 +68,6 @@ RESUMER = """
 """
 
 
-@pytest.mark.slow
 def test_edits_of_a_run_live_in_another_process(store, tmp_path):
     env = {"STOP": str(tmp_path / "stop"), "READY": str(tmp_path / "ready"),
            "NBTRACKER_SILENT": "1"}
@@ -146,6 +144,51 @@ def test_an_edit_wins_over_the_live_runs_own_write_until_the_run_is_reopened(sto
     again.config.update({"lr": 4}, allow_val_change=True)
     again.finish()
     assert nbtracker.Api().run(run.path).config == {"lr": 4}
+
+
+def test_pending_edits_survive_a_kill_and_are_folded_on_resume(store):
+    p = run_python("""
+        import os, nbtracker
+        run = nbtracker.init(project="edits", id="kill1", config={"lr": 1})
+        run.log({"loss": 0.5, "acc": 0.25})
+        r = nbtracker.Api().run(run.path)  # this process holds the run: it is live
+        r.config["lr"] = 2
+        r.tags = ["t"]
+        del r.summary["loss"]
+        r.update()
+        nbtracker.save()
+        os.kill(os.getpid(), 9)
+    """, env={"NBTRACKER_SILENT": "1"}, check=False)
+    assert p.returncode == -9, p.stderr
+    r = nbtracker.Api().run("edits/kill1")
+    assert r.state == "crashed" and r.config == {"lr": 2} and r.tags == ["t"]
+    assert "loss" not in r.summary and r.summary["acc"] == 0.25
+    assert views(store, "edits/kill1") == [view(r)] * 3
+
+    again = nbtracker.init(project="edits", id="kill1", resume="allow")
+    assert again.config["lr"] == 2 and again.tags == ("t",) and "loss" not in again.summary
+    again.finish()
+    assert [rec["eseq"] for rec in records(again.storage_dir) if "eseq" in rec] == [1, 2, 3]
+    got = views(store, "edits/kill1")
+    assert got == [got[0]] * 3 and json.loads(got[0])["config"] == {"lr": 2}
+
+
+def test_a_torn_edit_is_ignored_and_cut_off_by_the_next_one():
+    run = nbtracker.init(project="edits", config={"lr": 1})
+    r = nbtracker.Api().run(run.path)
+    r.notes = "first"
+    r.update()
+    with open(os.path.join(run.storage_dir, "edits.jsonl"), "a") as f:
+        f.write('{"t":"meta","notes":"torn","seq":2')  # an editor killed mid-write
+    assert nbtracker.Api().run(run.path).notes == "first"
+    r = nbtracker.Api().run(run.path)
+    r.name = "second"
+    r.update()
+    got = nbtracker.Api().run(run.path)
+    assert (got.notes, got.name) == ("first", "second")
+    with open(os.path.join(run.storage_dir, "edits.jsonl")) as f:
+        assert [json.loads(line)["seq"] for line in f] == [1, 2]
+    run.finish()
 
 
 def test_edits_of_a_finished_run_go_into_its_log():

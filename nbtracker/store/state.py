@@ -224,9 +224,6 @@ class RunState:
         ts = rec.get("ts")
         if ts:
             self.updated = ts
-        eseq = rec.get("eseq")
-        if type(eseq) is int and eseq > self.eseq:
-            self.eseq = eseq
         if t == "history":
             if type(rec.get("step")) is int:
                 self.apply_history(rec["step"], history_values(rec))
@@ -234,6 +231,9 @@ class RunState:
             self.apply_run(rec)
         elif t in EDIT_TYPES:
             self._apply_edit_body(t, rec)
+            eseq = rec.get("eseq")  # an edit folded in from edits.jsonl
+            if type(eseq) is int and eseq > self.eseq:
+                self.eseq = eseq
         elif t == "metric":
             d = {k: v for k, v in rec.items() if k not in ("t", "seq", "ts")}
             self.metrics.append(d)

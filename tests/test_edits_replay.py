@@ -267,6 +267,27 @@ def test_config_and_summary_nan_inf_and_big_ints_survive_the_index(store):
         assert d["config"]["big"] == 2**70 and d["summary"]["s"] == math.inf
 
 
+def test_nan_inf_and_big_ints_in_edits_pending_and_folded(store):
+    run = nbtracker.init(project="cfg", id="nanedit", config={"lr": 1})
+    r = nbtracker.Api().run(run.path)
+    r.config["x"] = {"a": float("nan"), "b": 2**70}
+    r.summary["s"] = float("-inf")
+    r.update()  # pending: the run is live here
+
+    def check(got: str) -> None:
+        d = json.loads(got, parse_constant=float)
+        assert math.isnan(d["config"]["x"]["a"]) and d["config"]["x"]["b"] == 2**70
+        assert d["summary"]["s"] == -math.inf
+
+    for got in views(store, run.path):
+        check(got)
+    run.finish()
+    nbtracker.init(project="cfg", id="nanedit", resume="allow").finish()  # folds them
+    assert any("eseq" in rec for rec in records(run.storage_dir))
+    for got in views(store, run.path):
+        check(got)
+
+
 # -- 4. step counts ----------------------------------------------------------------------------------
 
 def test_steps_count_distinct_steps_with_rows_everywhere(store):
@@ -363,3 +384,17 @@ def test_runs_under_init_dir_are_found_without_the_index(store, tmp_path):
     os.remove(store / "index.sqlite")
     assert "indexed 1 run(s)" in run_cli("reindex").stdout
     assert [r.id for r in nbtracker.Api().runs("far")] == [run.id]
+
+
+def test_reindex_after_the_index_file_is_deleted_under_a_live_run(store):
+    run = nbtracker.init(project="idx", config={"lr": 0.5})
+    nbtracker.log({"acc": 0.75})
+    run._snapshot()  # the live writer's connection keeps index.sqlite-wal and -shm
+    os.remove(store / "index.sqlite")
+    assert nbtracker.Api().run(run.path).summary["acc"] == 0.75  # a new index file
+    nbtracker.log({"acc": 0.8})
+    run.finish()
+    assert nbtracker.Api().reindex() == 1
+    assert "indexed 1 run(s)" in run_cli("reindex").stdout
+    r = nbtracker.Api().run(run.path)
+    assert r.config == {"lr": 0.5} and r.summary["acc"] == 0.8 and r.steps == 2

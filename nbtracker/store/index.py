@@ -75,11 +75,7 @@ class RunIndex:
             except sqlite3.DatabaseError:
                 # a damaged index (or one deleted under its -wal file) is only a cache of the
                 # record logs: start it again, and it fills up as runs are read
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.remove(f"{self.path}{suffix}")
-                    except FileNotFoundError:
-                        pass
+                self._remove_files()
                 con = self._open()
             self._local.con = con
         return con
@@ -110,6 +106,13 @@ class RunIndex:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.remove(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -151,4 +154,11 @@ class RunIndex:
             return []
 
     def clear(self) -> None:
-        self.db.execute("DELETE FROM runs")
+        """Empty the runs table. An index that cannot be written (e.g. its file was deleted
+        while another connection kept its -wal and -shm files) is started again instead."""
+        try:
+            self.db.execute("DELETE FROM runs")
+        except sqlite3.DatabaseError:
+            self.close()
+            self._remove_files()
+            self.db.execute("DELETE FROM runs")

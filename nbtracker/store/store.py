@@ -245,7 +245,10 @@ class Store:
                 if run is not None:
                     out.append(run)
             elif key not in seen:
-                self.index.delete(r["project"], r["id"])
+                try:
+                    self.index.delete(r["project"], r["id"])
+                except Exception:
+                    pass  # a read-only or busy index only keeps a stale row
         out.sort(key=lambda r: r.state.created)
         return out
 

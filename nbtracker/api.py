@@ -13,7 +13,6 @@ import copy
 import datetime as _dt
 import math
 import re
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,8 @@ from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
 from .store.history import read_history, scan_history
-from .store.lock import RunInUse, RunLock
-from .store.recordlog import ReadReport, RecordWriter, pack, repair_tail
-from .store.store import Store, StoredRun, replay
+from .store.recordlog import ReadReport, pack
+from .store.store import Store, StoredRun, append_edits
 
 ENTITY = "local"
 
@@ -292,14 +290,16 @@ class ApiRun:
 
     @property
     def last_step(self) -> int:
-        return max(self._stored.state.step - 1, 0) if self._stored.state.rows else 0
+        """The largest step that holds a history row (0 before the first row)."""
+        last = self._stored.state.steps.last
+        return 0 if last is None else last
 
     lastHistoryStep = last_step
 
     @property
     def steps(self) -> int:
-        """How many steps the run logged rows at (0 before the first row)."""
-        return self.last_step + 1 if self._stored.state.rows else 0
+        """How many distinct steps hold a history row (gaps in the steps are not counted)."""
+        return self._stored.state.steps.count
 
     @property
     def metrics(self) -> list[dict]:
@@ -407,23 +407,11 @@ class ApiRun:
             recs.append({"t": "summary", "del": list(self._summary_dels)})
         if not recs:
             return
+        # Never a second writer on the log: the edits go to edits.jsonl, and into the log now
+        # only if the run is not live (else its writer folds them in when it is next opened).
         path = self._stored.path
-        lock = RunLock(path)
-        try:
-            lock.acquire(timeout=0.5)
-        except RunInUse:
-            raise UsageError(f"run {self.id} is still running; edit it after it finishes") from None
-        try:
-            repair_tail(path / layout.LOG_NAME)
-            state, _, _ = replay(path)
-            w = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1)
-            for rec in recs:
-                rec["ts"] = time.time()
-                rec["src"] = "api"
-                w.append(rec)
-            w.close()
-        finally:
-            lock.release()
+        append_edits(path, recs, after=self._stored.base.eseq)
+        self._store.fold_pending_edits(path)
         self.load()
 
     def load(self, force: bool = True) -> ApiRun:

@@ -249,15 +249,15 @@ def test_edits_persist(sweep):
     assert target.id in run_cli("show", "renamed").stdout
 
 
-def test_update_of_a_run_still_running_here_is_refused():
+def test_update_of_a_run_still_running_here_is_kept_beside_its_log():
     live = nbtracker.init(project="api", name="live", config={"lr": 1})
     nbtracker.log({"loss": 1.0})
     r = nbtracker.Api().run(live.path)
     r.config["lr"] = 2
-    with pytest.raises(nbtracker.UsageError, match="still running"):
-        r.update()
+    r.update()  # edits of a live run go to edits.jsonl (tests/test_edits_replay.py)
+    assert nbtracker.Api().run(live.path).config == {"lr": 2}
     live.finish()
-    assert nbtracker.Api().run(live.path).config == {"lr": 1}
+    assert nbtracker.Api().run(live.path).config == {"lr": 2}
 
 
 # -- files, alerts, media --------------------------------------------------------------------

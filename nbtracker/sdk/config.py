@@ -6,10 +6,16 @@
 A value once set keeps its value: changing it needs `update(..., allow_val_change=True)`;
 otherwise the change is reported and the recorded value stays, so the config always says what
 the run was started with.
+
+An update replaces each top-level key it names as a whole (`update({"opt": {"lr": 1}})` leaves
+no other key under "opt"), the rule the record log replays (`store.state.merge_config`). What
+`on_change` receives is a copy: changing a nested value in place (`config["opt"]["lr"] = 5`)
+records nothing, and reaches nothing else either.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -59,7 +65,7 @@ class Config:
     def __init__(self, items: dict | None = None,
                  on_change: Callable[[dict], None] | None = None,
                  warn: Callable[[str, str], None] | None = None):
-        object.__setattr__(self, "_items", dict(items or {}))
+        object.__setattr__(self, "_items", copy.deepcopy(dict(items or {})))
         object.__setattr__(self, "_on_change", on_change)
         object.__setattr__(self, "_warn", warn)
         object.__setattr__(self, "_allow_changes", False)
@@ -85,7 +91,7 @@ class Config:
             self._items[k] = v
             changed[k] = v
         if changed and self._on_change is not None:
-            self._on_change(changed)
+            self._on_change(copy.deepcopy(changed))
 
     def setdefaults(self, d: Any) -> None:
         self.update({k: v for k, v in as_mapping(d).items() if k not in self._items})

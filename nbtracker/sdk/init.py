@@ -18,7 +18,7 @@ from ..store.columns import repair_blocks
 from ..store.index import RunIndex
 from ..store.lock import RunInUse, RunLock
 from ..store.recordlog import repair_tail
-from ..store.store import Store, replay
+from ..store.store import Store, add_root, fold_edits, replay
 from . import flusher, hooks, output
 from .config import Config, as_mapping, clean
 from .disabled import DisabledRun
@@ -161,7 +161,7 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
 
     if base != root:
         try:
-            RunIndex(root / "index.sqlite").add_root(base)
+            add_root(root, base)
         except Exception:
             pass
 
@@ -212,6 +212,7 @@ def _open_locked(path: Path, project: str, run_id: str, resume_mode: str | None)
         repair_blocks(path)
         state, _, report = replay(path)
         if state.id:
+            fold_edits(path, state)  # edits made while it was away: the log alone is whole again
             if not report.clean:
                 output.warn(f"run {run_id}: {report.describe()}", path / layout.DEBUG_NAME)
             if resume_mode is None:

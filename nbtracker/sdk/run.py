@@ -23,7 +23,7 @@ from ..store.columns import COLS_NAME, BlockWriter
 from ..store.index import RunIndex
 from ..store.lock import RunLock
 from ..store.recordlog import ClosedError, RecordWriter, pack
-from ..store.state import STATES, RunState, deep_update
+from ..store.state import STATES, RunState, merge_config
 from ..store.summary import parse_rules
 from . import output
 from .config import Config, clean
@@ -387,9 +387,7 @@ class Run:
     def _delete_summary(self, keys: list) -> None:
         with self._mutex:
             self._append({"t": "summary", "del": list(keys)})
-            self._summary_state.delete_manual(keys)
-            for k in keys:
-                self._summary_state.last.pop(k, None)
+            self._summary_state.delete(keys)
 
     def _config_changed(self, changed: dict) -> None:
         with self._mutex:
@@ -401,7 +399,7 @@ class Run:
             if nf:
                 rec["nf"] = nf
             self._append(rec)
-            deep_update(self._state.config, changed)
+            merge_config(self._state.config, changed)
 
     # -- alerts and files --------------------------------------------------------------
     def alert(self, title: str, text: str = "", level: Any = "INFO",

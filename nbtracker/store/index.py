@@ -1,8 +1,13 @@
 """RunIndex: a SQLite table of runs (identity, state, config, summary) derived from record logs.
 
 It is a cache: each row remembers how far into the run's log it has replayed (`log_end`) and the
-replay state at that point, so bringing it up to date reads only what was appended since. Delete
-the file and `nbtracker reindex` (or the next read) rebuilds it from the logs.
+replay state at that point (`blob`), so bringing it up to date reads only what was appended
+since. The identity columns (name, tags, ...) show the run with its pending edits overlaid, as of
+`edits_end` bytes of its `edits.jsonl`. The distinct steps (`steps_blob`: a StepSet with the
+sequence number and byte offset it is folded up to, and its `steps` count and `last_step`) are
+kept by readers only: the writer's snapshots (`put` without steps) leave them as they are.
+Delete the file and `nbtracker reindex` (or the next read) rebuilds it from the logs; nothing
+lives only here (extra store roots are listed in the `roots` file, see `store.py`).
 """
 
 from __future__ import annotations
@@ -14,24 +19,44 @@ import threading
 import time
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    project   TEXT NOT NULL,
-    id        TEXT NOT NULL,
-    path      TEXT NOT NULL,
-    name      TEXT,
-    grp       TEXT,
-    job_type  TEXT,
-    tags      TEXT,
-    state     TEXT,
-    created   REAL,
-    updated   REAL,
-    log_end   INTEGER NOT NULL DEFAULT 0,
-    blob      TEXT,
+VERSION = 2  # PRAGMA user_version; an index of another version is started again
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+    project    TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    name       TEXT,
+    grp        TEXT,
+    job_type   TEXT,
+    tags       TEXT,
+    state      TEXT,
+    created    REAL,
+    updated    REAL,
+    log_end    INTEGER NOT NULL DEFAULT 0,
+    blob       TEXT,
+    edits_end  INTEGER NOT NULL DEFAULT 0,
+    steps      INTEGER,
+    last_step  INTEGER,
+    steps_blob TEXT,
     PRIMARY KEY (project, id)
-);
-CREATE INDEX IF NOT EXISTS runs_created ON runs (project, created);
-CREATE TABLE IF NOT EXISTS roots (path TEXT PRIMARY KEY);
+)""",
+    "CREATE INDEX IF NOT EXISTS runs_created ON runs (project, created)",
+)
+_PUT = """
+INSERT INTO runs (project, id, path, name, grp, job_type, tags, state, created, updated, log_end,
+                  blob, edits_end, steps, last_step, steps_blob)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+ON CONFLICT (project, id) DO UPDATE SET
+    path = excluded.path, name = excluded.name, grp = excluded.grp,
+    job_type = excluded.job_type, tags = excluded.tags, state = excluded.state,
+    created = excluded.created, updated = excluded.updated, log_end = excluded.log_end,
+    blob = excluded.blob, edits_end = excluded.edits_end,
+    steps = CASE WHEN excluded.steps_blob IS NOT NULL THEN excluded.steps
+                 WHEN runs.path = excluded.path THEN runs.steps END,
+    last_step = CASE WHEN excluded.steps_blob IS NOT NULL THEN excluded.last_step
+                     WHEN runs.path = excluded.path THEN runs.last_step END,
+    steps_blob = CASE WHEN excluded.steps_blob IS NOT NULL THEN excluded.steps_blob
+                      WHEN runs.path = excluded.path THEN runs.steps_blob END
 """
 
 
@@ -50,11 +75,7 @@ class RunIndex:
             except sqlite3.DatabaseError:
                 # a damaged index (or one deleted under its -wal file) is only a cache of the
                 # record logs: start it again, and it fills up as runs are read
-                for suffix in ("", "-wal", "-shm"):
-                    try:
-                        os.remove(f"{self.path}{suffix}")
-                    except FileNotFoundError:
-                        pass
+                self._remove_files()
                 con = self._open()
             self._local.con = con
         return con
@@ -64,11 +85,34 @@ class RunIndex:
         try:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
-            con.executescript(SCHEMA)
+            if con.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+                self._migrate(con)
         except sqlite3.DatabaseError:
             con.close()
             raise
         return con
+
+    @staticmethod
+    def _migrate(con: sqlite3.Connection) -> None:
+        """Start the runs table again in the current shape (it refills from the logs)."""
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            if con.execute("PRAGMA user_version").fetchone()[0] != VERSION:
+                con.execute("DROP TABLE IF EXISTS runs")
+                for stmt in SCHEMA:
+                    con.execute(stmt)
+                con.execute(f"PRAGMA user_version = {VERSION}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def _remove_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.remove(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
@@ -76,14 +120,16 @@ class RunIndex:
             con.close()
             self._local.con = None
 
-    def put(self, path: str | os.PathLike, info: dict, log_end: int, blob: str) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO runs (project, id, path, name, grp, job_type, tags, state,"
-            " created, updated, log_end, blob) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (info["project"], info["id"], str(path), info["name"], info["group"],
-             info["job_type"], json.dumps(info["tags"]), info["state"], info["created"],
-             info["updated"] or time.time(), log_end, blob),
-        )
+    def put(self, path: str | os.PathLike, info: dict, log_end: int, blob: str,
+            edits_end: int = 0, steps_blob: str | None = None) -> None:
+        """Store a run's replay state at byte `log_end` of its log. Without `steps_blob` (the
+        writer's snapshots) the cached steps stay as they are."""
+        self.db.execute(_PUT, (
+            info["project"], info["id"], str(path), info["name"], info["group"],
+            info["job_type"], json.dumps(info["tags"]), info["state"], info["created"],
+            info["updated"] or time.time(), log_end, blob, edits_end,
+            info.get("steps") if steps_blob is not None else None,
+            info.get("last_step") if steps_blob is not None else None, steps_blob))
 
     def rows(self, project: str | None = None) -> list[sqlite3.Row]:
         con = self.db
@@ -100,11 +146,19 @@ class RunIndex:
     def count(self, project: str) -> int:
         return self.db.execute("SELECT count(*) FROM runs WHERE project = ?", (project,)).fetchone()[0]
 
-    def add_root(self, path: str | os.PathLike) -> None:
-        self.db.execute("INSERT OR IGNORE INTO roots (path) VALUES (?)", (str(path),))
-
     def roots(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT path FROM roots").fetchall()]
+        """Store roots an older version remembered here (now kept in the `roots` file)."""
+        try:
+            return [r[0] for r in self.db.execute("SELECT path FROM roots").fetchall()]
+        except sqlite3.OperationalError:  # no such table
+            return []
 
     def clear(self) -> None:
-        self.db.execute("DELETE FROM runs")
+        """Empty the runs table. An index that cannot be written (e.g. its file was deleted
+        while another connection kept its -wal and -shm files) is started again instead."""
+        try:
+            self.db.execute("DELETE FROM runs")
+        except sqlite3.DatabaseError:
+            self.close()
+            self._remove_files()
+            self.db.execute("DELETE FROM runs")

@@ -4,13 +4,14 @@
     <root>/index.sqlite                 run index, derived from the record logs
     <root>/runs/<project>/<run_id>/     one directory per run
         records.jsonl                   the record log (source of truth)
+        edits.jsonl                     Api edits, folded into the log when it is next opened (store.py)
         lock                            held (flock) while the run's process is alive
         debug.log                       details that are not printed
         files/                          files saved with `save()`; `run.dir`
         media/                          images, html and tables logged with `log()`
 
-A run started with `init(dir=D)` lives in `D/nbtracker/runs/<project>/<run_id>/`; the index at the
-store root remembers where, so `Api()` finds it.
+A run started with `init(dir=D)` lives in `D/nbtracker/runs/<project>/<run_id>/`; the `roots`
+file at the store root remembers where (see store.py), so `Api()` finds it.
 
 `<project>` is the project name percent-encoded as UTF-8 (`mnist`, `%E4%B8%AD%E6%96%87`). File
 systems limit a name to 255 bytes and the encoding takes up to 9 bytes per character, so an

@@ -3,11 +3,28 @@
 The writer keeps one RunState up to date as it appends; readers rebuild one from the log (or from
 the copy the run index caches, plus the records appended since). Both go through `apply`, so a
 run reads back exactly as it was written.
+
+Rules shared by the writer and every reader:
+
+- config: a config record replaces the top-level keys it names, as a whole (as wandb's
+  `config.update`); `"replace": true` replaces the whole config. Nested dicts are never merged.
+- summary: `"d"` sets values by hand, `"del"` deletes keys (see `SummaryState.delete`).
+- edits made with `Api().run(...).update()` while the run is live sit in `edits.jsonl` (see
+  `store.py`) and are overlaid on the replay with `with_edits`; records folded from there into
+  the log carry the edit's sequence number as `"eseq"`, and `eseq` is the highest one the log
+  holds.
+- steps: `steps` is the set of distinct steps that hold a history row (a `StepSet`), folded from
+  the history records up to `steps_seq` (ending at byte `steps_end` of the log). It is kept apart
+  from the rest of the state because only readers fold it: the writer never pays for it in
+  `log()`, and the run index caches it in its own column.
 """
 
 from __future__ import annotations
 
+import bisect
+import copy
 import json
+from operator import itemgetter
 from typing import Any
 
 from .recordlog import history_values
@@ -15,14 +32,148 @@ from .summary import SummaryState
 
 STATES = ("running", "finished", "failed", "crashed", "interrupted")
 META_FIELDS = ("name", "group", "job_type", "tags", "notes")
+EDIT_TYPES = ("config", "summary", "meta")  # what an edit after the fact may change
+_STEP_FIELDS = ("steps", "steps_seq", "steps_end")
+
+
+def merge_config(dst: dict, src: dict) -> None:
+    """The one config rule: each top-level key of `src` replaces that key of `dst` as a whole."""
+    dst.update(src)
 
 
 def deep_update(dst: dict, src: dict) -> None:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            deep_update(dst[k], v)
+    """Kept for callers of older versions; config records follow `merge_config`."""
+    merge_config(dst, src)
+
+
+_start = itemgetter(0)
+
+
+class StepSet:
+    """A set of steps as sorted, disjoint arithmetic runs `[start, stride, count]`.
+
+    Runs of a run's steps are regular (every step, every 100th step, ...), so a run that logged
+    10M steps is one triple; irregular steps cost one triple each at worst. `add` takes steps in
+    any order: a step above the last one extends or starts the last run (the common case, O(1));
+    a lower step is looked up and, when new, splits or extends the run it falls in. A run of one
+    step keeps stride 1 until a second step fixes its stride.
+    """
+
+    __slots__ = ("runs", "count")
+
+    def __init__(self, runs: list | None = None) -> None:
+        self.runs: list[list[int]] = [list(r) for r in runs] if runs else []
+        self.count = sum(r[2] for r in self.runs)
+
+    @property
+    def last(self) -> int | None:
+        """The largest step, or None when there is none."""
+        if not self.runs:
+            return None
+        s, d, n = self.runs[-1]
+        return s + d * (n - 1)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __contains__(self, step: object) -> bool:
+        runs = self.runs
+        i = bisect.bisect_right(runs, step, key=_start) - 1
+        if i < 0:
+            return False
+        s, d, n = runs[i]
+        return step <= s + d * (n - 1) and (step - s) % d == 0  # type: ignore[operator]
+
+    def __iter__(self):
+        for s, d, n in self.runs:
+            yield from range(s, s + d * n, d) if n > 1 else (s,)
+
+    def add(self, step: int) -> None:
+        runs = self.runs
+        if not runs:
+            runs.append([step, 1, 1])
+            self.count = 1
+            return
+        r = runs[-1]
+        end = r[0] + r[1] * (r[2] - 1)
+        if step > end:
+            if r[2] == 1:
+                r[1] = step - r[0]
+                r[2] = 2
+            elif step - end == r[1]:
+                r[2] += 1
+            else:
+                runs.append([step, 1, 1])
+            self.count += 1
+        elif step < end:
+            self._insert(step)
+
+    def add_range(self, start: int, stride: int, count: int) -> None:
+        """Add `count` steps `start, start + stride, ...` (stride > 0)."""
+        if count <= 0:
+            return
+        last = self.last
+        if last is not None and start <= last or count == 1 or stride <= 0:
+            for s in range(start, start + stride * count, stride) if count > 1 else (start,):
+                self.add(s)
+            return
+        self.add(start)
+        r = self.runs[-1]  # ends at start
+        if r[2] == 1:
+            r[1] = stride
+            r[2] = count
+        elif r[1] == stride:
+            r[2] += count - 1
         else:
-            dst[k] = v
+            self.runs.append([start + stride, stride, count - 1])
+        self.count += count - 1
+
+    def _insert(self, step: int) -> None:
+        """Add a step below the last one."""
+        runs = self.runs
+        i = bisect.bisect_right(runs, step, key=_start) - 1
+        if i >= 0:
+            s, d, n = runs[i]
+            end = s + d * (n - 1)
+            if step <= end:
+                off = step - s
+                if off % d == 0:
+                    return  # already there
+                k = off // d + 1  # steps of the run below `step`
+                left = [s, d if k > 1 else 1, k]
+                right = [s + k * d, d if n - k > 1 else 1, n - k]
+                runs[i:i + 1] = [left, [step, 1, 1], right]
+                self.count += 1
+                return
+        # in the gap between runs[i] and runs[i + 1] (runs[i + 1] exists: step < the last)
+        runs.insert(i + 1, [step, 1, 1])
+        self.count += 1
+        j = i + 1
+        if j + 1 < len(runs):
+            self._join(j)
+        if j > 0:
+            self._join(j - 1)
+
+    def _join(self, i: int) -> bool:
+        """Merge runs[i] and runs[i + 1] when together they are one arithmetic run."""
+        runs = self.runs
+        a, b = runs[i], runs[i + 1]
+        gap = b[0] - (a[0] + a[1] * (a[2] - 1))
+        if (a[2] == 1 or a[1] == gap) and (b[2] == 1 or b[1] == gap):
+            runs[i:i + 2] = [[a[0], gap, a[2] + b[2]]]
+            return True
+        return False
+
+    def dump(self) -> list:
+        return self.runs
+
+    @classmethod
+    def load(cls, runs: Any) -> StepSet:
+        if not isinstance(runs, list) or not all(
+                isinstance(r, list) and len(r) == 3 and all(type(x) is int for x in r)
+                for r in runs):
+            raise ValueError("not a step set")
+        return cls(runs)
 
 
 class RunState:
@@ -48,10 +199,25 @@ class RunState:
         self.step: int = 0  # the step the next history record goes to
         self.rows: int = 0  # history records applied
         self.last_seq: int = 0
+        self.eseq: int = 0  # the highest edit sequence number folded into the log
         self.runtime: float = 0.0  # seconds spent running, over all resumes
         self._segment_start: float = 0.0
+        self.steps = StepSet()  # distinct steps holding a history row, up to steps_seq
+        self.steps_seq: int = 0
+        self.steps_end: int = 0
 
     # -- replay ------------------------------------------------------------------------
+    def replay_record(self, rec: dict) -> None:
+        """Apply one record read from the log, where the state may already hold it: the
+        steps and the rest are cached apart (`steps_seq`, `last_seq`) and may lag differently."""
+        seq = rec["seq"]
+        if seq > self.steps_seq:
+            if rec["t"] == "history" and type(rec.get("step")) is int:
+                self.steps.add(rec["step"])
+            self.steps_seq = seq
+        if seq > self.last_seq:
+            self.apply(rec)
+
     def apply(self, rec: dict) -> None:
         t = rec["t"]
         self.last_seq = rec.get("seq", self.last_seq)
@@ -59,28 +225,19 @@ class RunState:
         if ts:
             self.updated = ts
         if t == "history":
-            self.apply_history(rec["step"], history_values(rec))
+            if type(rec.get("step")) is int:
+                self.apply_history(rec["step"], history_values(rec))
         elif t == "run":
             self.apply_run(rec)
-        elif t == "config":
-            d = history_values(rec)
-            if rec.get("replace"):
-                self.config = dict(d)
-            else:
-                deep_update(self.config, d)
-        elif t == "meta":
-            for f in META_FIELDS:
-                if f in rec:
-                    setattr(self, f, rec[f])
+        elif t in EDIT_TYPES:
+            self._apply_edit_body(t, rec)
+            eseq = rec.get("eseq")  # an edit folded in from edits.jsonl
+            if type(eseq) is int and eseq > self.eseq:
+                self.eseq = eseq
         elif t == "metric":
             d = {k: v for k, v in rec.items() if k not in ("t", "seq", "ts")}
             self.metrics.append(d)
             self.summary.define(d)
-        elif t == "summary":
-            if "d" in rec:
-                self.summary.set_manual(history_values(rec))
-            if "del" in rec:
-                self.summary.delete_manual(rec["del"])
         elif t == "file":
             self.files[rec["path"]] = {k: v for k, v in rec.items() if k not in ("t", "seq")}
         elif t == "alert":
@@ -92,6 +249,42 @@ class RunState:
                 self.runtime += max(0.0, ts - self._segment_start)
                 self._segment_start = 0.0
         # unknown record types (from newer versions) are ignored on purpose
+
+    def _apply_edit_body(self, t: str, rec: dict) -> None:
+        if t == "config":
+            d = history_values(rec)
+            if rec.get("replace"):
+                self.config = dict(d)
+            else:
+                merge_config(self.config, d)
+        elif t == "meta":
+            for f in META_FIELDS:
+                if f in rec:
+                    setattr(self, f, rec[f])
+        elif t == "summary":
+            if "d" in rec:
+                self.summary.set_manual(history_values(rec))
+            if "del" in rec:
+                self.summary.delete(rec["del"])
+
+    def with_edits(self, edits: list[dict]) -> RunState:
+        """This state with the edits (records of `edits.jsonl`, `seq` being the edit's
+        sequence number) that the log does not hold yet applied on top, in their order. Returns
+        self when there are none; else a copy, leaving self (what the index caches) alone."""
+        pending = [e for e in edits if e["seq"] > self.eseq and e["t"] in EDIT_TYPES]
+        if not pending:
+            return self
+        view = copy.copy(self)
+        view.config = dict(self.config)
+        view.tags = list(self.tags)
+        view.summary = self.summary.copy()
+        for e in pending:
+            view._apply_edit_body(e["t"], e)
+            ts = e.get("ts")
+            if isinstance(ts, (int, float)) and ts > view.updated:
+                view.updated = ts
+        view.eseq = pending[-1]["seq"]
+        return view
 
     def apply_run(self, rec: dict) -> None:
         if not self.id:
@@ -127,22 +320,38 @@ class RunState:
             "state": self.state, "exit_code": self.exit_code, "created": self.created,
             "updated": self.updated, "host": self.host, "pid": self.pid,
             "runtime": self.runtime_at(self.updated), "rows": self.rows,
-            "last_seq": self.last_seq,
+            "last_seq": self.last_seq, "steps": self.steps.count, "last_step": self.steps.last,
         }
 
     def dump(self) -> str:
-        d = {k: v for k, v in self.__dict__.items() if k != "summary"}
+        """The state without its steps (see `dump_steps`), as the run index caches it."""
+        d = {k: v for k, v in self.__dict__.items() if k != "summary" and k not in _STEP_FIELDS}
         d["summary"] = self.summary.dump()
-        # json (not orjson) keeps NaN/inf in cached summaries
+        # json (not orjson) keeps NaN/inf and integers beyond 64 bits in cached state
         return json.dumps(d)
 
     @classmethod
     def load(cls, text: str) -> RunState:
         d = json.loads(text)
+        if not isinstance(d, dict):
+            raise ValueError("not a run state")
         s = cls()
         summary = d.pop("summary", {})
         for k, v in d.items():
-            if hasattr(s, k):
+            if hasattr(s, k) and k not in _STEP_FIELDS:
                 setattr(s, k, v)
         s.summary = SummaryState.load(summary)
         return s
+
+    def dump_steps(self) -> str:
+        return json.dumps({"seq": self.steps_seq, "end": self.steps_end,
+                           "runs": self.steps.dump()})
+
+    def load_steps(self, text: str, log_size: int) -> None:
+        """Take cached steps (from `dump_steps`) if they fit in a log of `log_size` bytes."""
+        d = json.loads(text)
+        seq, end = d["seq"], d["end"]
+        if type(seq) is not int or type(end) is not int or not 0 <= end <= log_size:
+            raise ValueError("cached steps do not fit the log")
+        self.steps = StepSet.load(d["runs"])
+        self.steps_seq, self.steps_end = seq, end

@@ -1,24 +1,52 @@
-"""Store: the one reader path over run directories and the run index."""
+"""Store: the one reader path over run directories and the run index.
+
+What a reader shows of a run is the replay of its record log with the run's pending edits on top.
+
+**Edits** (`Api().run(...).update()`) never write into a live run's log, which has one writer.
+They are appended to `<run dir>/edits.jsonl`, beside the log: records of the same shapes (`t` is
+`config`, `summary` or `meta`, with `"src": "api"` and a `ts`) and their own dense sequence
+number `seq` (1, 2, ...), each batch written with one `os.write` under a short flock on that
+file. Whoever next opens the run for writing — the Api itself when the run is not live, or
+`init()` resuming it — folds the edits the log does not hold yet into the log, in order, as
+records carrying `"eseq": <the edit's seq>`. Readers overlay only edits with a higher `seq` than
+the highest `eseq` in the log (`RunState.with_edits`).
+
+The order this gives: an edit applies after everything the log holds when the edit is folded
+in. So while a run is live, an edit wins over the run's own writes of the same field; once the
+run is reopened (resumed), the log alone is complete again and the run's later writes win.
+
+**Extra roots**: a run started with `init(dir=D)` lives under `D/nbtracker/`. The store root
+lists such places in `<root>/roots`, one absolute path a line, append-only (`add_root`), so that
+losing the run index loses no run.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from . import layout
 from .index import RunIndex
-from .lock import is_live
-from .recordlog import ReadReport, read_records
-from .state import RunState
+from .lock import RunInUse, RunLock, is_live
+from .recordlog import ReadReport, RecordWriter, encode, read_records, repair_tail
+from .state import EDIT_TYPES, RunState
+
+EDITS_NAME = "edits.jsonl"
+ROOTS_NAME = "roots"
 
 
 class StoredRun:
-    """A run as read from disk: its replayed state, where it lives, and whether it is alive."""
+    """A run as read from disk: its replayed state (with pending edits), where it lives, and
+    whether it is alive. `base` is the replay of the log alone (what the index caches)."""
 
-    def __init__(self, path: Path, state: RunState, log_end: int, report: ReadReport | None):
+    def __init__(self, path: Path, state: RunState, log_end: int, report: ReadReport | None,
+                 base: RunState | None = None):
         self.path = path
         self.state = state
+        self.base = base if base is not None else state
         self.log_end = log_end
         self.report = report
         st = state.state
@@ -32,13 +60,90 @@ class StoredRun:
 
 
 def replay(path: Path, state: RunState | None = None, start: int = 0) -> tuple[RunState, int, ReadReport]:
-    """Bring `state` (a replay of the log up to byte `start`) up to the end of the log."""
+    """Bring `state` up to the end of the log, reading from byte `start`: the smaller of where
+    its replay (`last_seq`) and its steps (`steps_seq`) stand; records it holds are skipped."""
     state = state if state is not None else RunState()
     report = ReadReport()
-    apply = state.apply
-    for rec in read_records(path / layout.LOG_NAME, start, report, first_seq=state.last_seq + 1):
-        apply(rec)
+    fold = state.replay_record
+    first = min(state.last_seq, state.steps_seq) + 1
+    for rec in read_records(path / layout.LOG_NAME, start, report, first_seq=first):
+        fold(rec)
+    state.steps_end = report.end
     return state, report.end, report
+
+
+# -- edits -------------------------------------------------------------------------------------
+
+def read_edits(path: Path) -> tuple[list[dict], int]:
+    """The edit records of a run and the byte offset just past the last whole one."""
+    report = ReadReport()
+    edits = [r for r in read_records(path / EDITS_NAME, 0, report) if r["t"] in EDIT_TYPES]
+    return edits, report.end
+
+
+def append_edits(path: Path, records: list[dict], after: int = 0) -> int:
+    """Append edit records to the run's `edits.jsonl` (never its log); returns the last seq.
+
+    `after` is the highest edit seq the run's log holds: numbering continues above it even if
+    the edits file was removed."""
+    fd = os.open(path / EDITS_NAME, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        repair_tail(path / EDITS_NAME)  # a torn edit from a killed process
+        last = max([after] + [r["seq"] for r in read_records(path / EDITS_NAME)])
+        now = time.time()
+        buf = b""
+        for rec in records:
+            last += 1
+            buf += encode({**rec, "src": "api", "ts": now, "seq": last})
+        os.write(fd, buf)
+        os.fsync(fd)
+        return last
+    finally:
+        os.close(fd)  # drops the flock
+
+
+def fold_edits(path: Path, state: RunState) -> int:
+    """Append the edits the log does not hold yet to the log, as records carrying `eseq`, and
+    apply them to `state` (a replay of the whole log). The caller holds the run's lock and has
+    cut a torn tail off the log. Returns how many were folded."""
+    edits, _ = read_edits(path)
+    pending = [e for e in edits if e["seq"] > state.eseq]
+    if not pending:
+        return 0
+    w = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1)
+    try:
+        for e in pending:
+            rec = {k: v for k, v in e.items() if k != "seq"}
+            rec["eseq"] = e["seq"]
+            w.append(rec)
+            state.replay_record(rec)
+    finally:
+        w.close()
+    return len(pending)
+
+
+# -- extra roots -------------------------------------------------------------------------------
+
+def read_roots(root: Path) -> list[Path]:
+    try:
+        text = (Path(root) / ROOTS_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [Path(line) for line in dict.fromkeys(text.splitlines()) if line.strip()]
+
+
+def add_root(root: Path, base: str | os.PathLike) -> None:
+    """Remember that runs live under `base` too (for `init(dir=...)`)."""
+    base = Path(base).resolve()
+    if base in read_roots(root):
+        return
+    Path(root).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(root) / ROOTS_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{base}\n".encode())
+    finally:
+        os.close(fd)
 
 
 class Store:
@@ -50,10 +155,19 @@ class Store:
     # -- finding run directories -------------------------------------------------------
     def bases(self) -> list[Path]:
         bases = [self.root]
+        extra = read_roots(self.root)
         try:
-            bases += [Path(p) for p in self.index.roots() if Path(p) != self.root]
+            legacy = [Path(p) for p in self.index.roots()]
         except Exception:  # an unreadable index must not hide the runs
-            pass
+            legacy = []
+        for p in legacy:  # remembered by an older version in the index only
+            if p not in extra:
+                try:
+                    add_root(self.root, p)
+                except OSError:
+                    pass
+                extra.append(p)
+        bases += [p for p in extra if p != self.root]
         return bases
 
     def run_dirs(self, project: str | None = None) -> list[Path]:
@@ -69,25 +183,45 @@ class Store:
 
     # -- reading -----------------------------------------------------------------------
     def load(self, path: Path, row=None) -> StoredRun | None:
-        log = path / layout.LOG_NAME
         try:
-            size = log.stat().st_size
+            size = (path / layout.LOG_NAME).stat().st_size
         except FileNotFoundError:
             return None
-        if row is not None and row["blob"] and row["log_end"] <= size:
-            state = RunState.load(row["blob"])
-            if row["log_end"] == size:
-                return StoredRun(path, state, size, None)
-            state, end, report = replay(path, state, row["log_end"])
+        base, log_end, cached = self._cached(row, size)
+        report = None
+        if not (log_end == size and base.steps_end == size):
+            start = min(log_end, base.steps_end)
+            base, end, report = replay(path, base, start)
         else:
-            state, end, report = replay(path)
-        if not state.id:
+            end = size
+        if not base.id:
             return None
+        edits, edits_end = read_edits(path)
+        state = base.with_edits(edits)
+        if report is not None or not cached or row["edits_end"] != edits_end:
+            info = state.info()
+            info["steps"], info["last_step"] = base.steps.count, base.steps.last
+            try:
+                self.index.put(path, info, end, base.dump(), edits_end, base.dump_steps())
+            except Exception:
+                pass  # a read-only or busy index only costs speed
+        return StoredRun(path, state, end, report, base)
+
+    @staticmethod
+    def _cached(row, size: int) -> tuple[RunState, int, bool]:
+        """The replay state an index row caches, and the log offset it stands at."""
+        if row is None or not row["blob"] or row["log_end"] > size:
+            return RunState(), 0, False
         try:
-            self.index.put(path, state.info(), end, state.dump())
-        except Exception:
-            pass  # a read-only or busy index only costs speed
-        return StoredRun(path, state, end, report)
+            state = RunState.load(row["blob"])
+        except (ValueError, TypeError, KeyError):
+            return RunState(), 0, False
+        if row["steps_blob"]:
+            try:
+                state.load_steps(row["steps_blob"], size)
+            except (ValueError, TypeError, KeyError):
+                pass  # folded again from the start of the log
+        return state, row["log_end"], True
 
     def runs(self, project: str | None = None) -> list[StoredRun]:
         rows = {}
@@ -111,7 +245,10 @@ class Store:
                 if run is not None:
                     out.append(run)
             elif key not in seen:
-                self.index.delete(r["project"], r["id"])
+                try:
+                    self.index.delete(r["project"], r["id"])
+                except Exception:
+                    pass  # a read-only or busy index only keeps a stale row
         out.sort(key=lambda r: r.state.created)
         return out
 
@@ -153,6 +290,24 @@ class Store:
         """Rebuild the index from the record logs."""
         self.index.clear()
         return self.runs()
+
+    # -- editing -----------------------------------------------------------------------
+    def fold_pending_edits(self, path: Path) -> bool:
+        """Fold the run's pending edits into its log now, unless the run is live (its writer
+        folds them when it is next opened). Returns True when the log holds them all."""
+        lock = RunLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except RunInUse:
+            return False
+        try:
+            repair_tail(path / layout.LOG_NAME)
+            stored = self.load(path, self._row(path))
+            if stored is not None:
+                fold_edits(path, stored.base)
+        finally:
+            lock.release()
+        return True
 
 
 def _subdirs(p: Path) -> list[Path]:

@@ -2,6 +2,8 @@
 
 By default the last logged value. `define_metric(name, summary="min,max", goal=...)` changes that
 for a name or a glob ("val/*"); a value set by hand (`run.summary[k] = v`) wins over any rule.
+`del run.summary[k]` forgets the key — its hand-set value, its last value and its aggregates —
+so it stays deleted until it is logged or set again (and then aggregates start afresh).
 The writer and every reader apply the same rules to the same records, so a summary rebuilt from
 the record log equals the one the run showed.
 """
@@ -112,9 +114,25 @@ class SummaryState:
     def set_manual(self, values: dict) -> None:
         self.manual.update(values)
 
-    def delete_manual(self, keys) -> None:
+    def delete(self, keys) -> None:
+        """Forget `keys` (a `"del"` summary record): writer and replay both call this."""
+        if isinstance(keys, str):
+            keys = [keys]
         for k in keys:
-            self.manual.pop(k, None)
+            if isinstance(k, str):
+                self.manual.pop(k, None)
+                self.last.pop(k, None)
+                self.agg.pop(k, None)
+
+    delete_manual = delete  # the name older writers call
+
+    def copy(self) -> SummaryState:
+        """A copy that edits can change without touching this one (aggregates are shared:
+        edits replace or drop them, never update them in place)."""
+        s = SummaryState()
+        s.last, s.agg, s.manual = dict(self.last), dict(self.agg), dict(self.manual)
+        s.defs = self.defs
+        return s
 
     # -- reading -----------------------------------------------------------------------
     def value(self, key: str) -> Any:

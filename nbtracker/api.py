@@ -255,8 +255,7 @@ class ApiRun:
         self._summary_dels: list = []
         self._orig = {"name": s.name, "group": s.group, "job_type": s.job_type,
                       "tags": list(s.tags), "notes": s.notes, "config": copy.deepcopy(s.config)}
-        self.summary = Summary(self._summary_flat, self._summary_edits.update,
-                               self._summary_dels.extend)
+        self.summary = Summary(self._summary_flat, self._summary_set, self._summary_delete)
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -312,6 +311,15 @@ class ApiRun:
     @property
     def exit_code(self) -> int | None:
         return self._stored.state.exit_code
+
+    def _summary_set(self, values: dict) -> None:
+        self._summary_edits.update(values)
+        self._summary_dels[:] = [k for k in self._summary_dels if k not in values]
+
+    def _summary_delete(self, keys: list) -> None:
+        for k in keys:
+            self._summary_edits.pop(k, None)
+        self._summary_dels.extend(k for k in keys if k not in self._summary_dels)
 
     def _summary_flat(self) -> dict:
         d = self._stored.state.summary.to_dict()

@@ -120,7 +120,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             _say(f"{f:<8} {getattr(r, f)}")
     if r.tags:
         _say(f"tags     {', '.join(r.tags)}")
-    _say(f"created  {r.created_at} UTC   runtime {r.runtime:.1f}s   steps {r.last_step + 1}")
+    _say(f"created  {r.created_at} UTC   runtime {r.runtime:.1f}s   steps {r.steps}")
     _say(f"stored   {r.storage_dir}")
     sections = [("config", flatten(r.config, ".")), ("summary", r.summary_metrics),
                 ("last values", dict(r._stored.state.summary.last))]

@@ -398,3 +398,29 @@ def test_reindex_after_the_index_file_is_deleted_under_a_live_run(store):
     assert "indexed 1 run(s)" in run_cli("reindex").stdout
     r = nbtracker.Api().run(run.path)
     assert r.config == {"lr": 0.5} and r.summary["acc"] == 0.8 and r.steps == 2
+
+
+def test_summary_edits_before_update_keep_their_order():
+    run = nbtracker.init(project="order")
+    nbtracker.log({"a": 1.0, "b": 2.0})
+    run.finish()
+    r = nbtracker.Api().run(run.path)
+    del r.summary["a"]
+    r.summary["a"] = 5.0  # set again after the delete: kept
+    r.summary["b"] = 7.0
+    del r.summary["b"]  # deleted after the set: gone
+    assert r.summary.get("a") == 5.0 and "b" not in r.summary_metrics
+    r.update()
+    again = nbtracker.Api().run(run.path)
+    assert again.summary_metrics.get("a") == 5.0 and "b" not in again.summary_metrics
+
+
+def test_the_index_says_when_the_run_last_wrote_as_a_replay_does(store):
+    run = nbtracker.init(project="upd")
+    for i in range(5):
+        nbtracker.log({"x": i})
+    run._snapshot()  # what the flusher does every few seconds
+    cached = nbtracker.Api().run(run.path).updated
+    os.remove(store / "index.sqlite")
+    assert nbtracker.Api().run(run.path).updated == cached
+    run.finish()

@@ -30,7 +30,6 @@ from .config import Config, clean
 from .summary import Summary
 from .values import Normaliser
 
-_time = time.time
 
 
 class Run:
@@ -577,7 +576,7 @@ class Run:
                 return
             st = self._state
             st.step, st.rows, st.last_seq = self._step, self._rows, w.next_seq - 1
-            st.updated = _time()
+            st.updated = w.last_ts or st.updated  # as a replay of the log would say
             info, blob, end = st.info(), st.dump(), w.offset
         try:
             self._index.put(self._path, info, end, blob)

@@ -245,6 +245,7 @@ class RecordWriter:
         self.offset = os.fstat(self.fd).st_size  # end of what was accepted, backlog included
         self.dirty = False
         self.dropped = 0
+        self.last_ts = 0.0  # time of the newest record
         self.blocks = blocks
         self._backlog = bytearray()
         self._next_drain = 0.0
@@ -262,6 +263,7 @@ class RecordWriter:
             record["seq"] = seq
             if "ts" not in record:
                 record["ts"] = _time()
+            self.last_ts = record["ts"]
             buf = encode(record)
             start = self.offset
             try:
@@ -297,7 +299,7 @@ class RecordWriter:
         if self.fd < 0:
             raise ClosedError(f"the record log {self.path} is closed")
         seq = self.next_seq
-        ts = _time()
+        self.last_ts = ts = _time()
         try:
             buf = dumps({"t": "history", "seq": seq, "ts": ts, "step": step, "d": data},
                         option=_OPT)

@@ -282,3 +282,30 @@ def test_run_names_reach_the_terminal_without_escape_sequences():
     """, env={"NBTRACKER_SILENT": ""})
     assert "\x1b" not in p.stderr and "\x07" not in p.stderr
     assert "evil\\x1b[31mred" in p.stderr
+
+
+def test_an_api_made_before_a_fork_reads_and_edits_from_the_child():
+    p = run_python("""
+        import os, nbtracker
+        run = nbtracker.init(project="forkapi", id="a1")
+        nbtracker.log({"x": 1.0})
+        nbtracker.finish()
+        api = nbtracker.Api()
+        api.runs("forkapi")  # the index connection is open in this process now
+        pid = os.fork()
+        if pid == 0:
+            try:
+                r = api.run("forkapi/a1")
+                r.summary["from_child"] = 1
+                r.update()
+                assert [x.id for x in api.runs("forkapi")] == ["a1"]
+            except BaseException as e:
+                print("child:", repr(e), flush=True)
+                os._exit(1)
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print("status", os.waitstatus_to_exitcode(status))
+        print(api.run("forkapi/a1").summary_metrics.get("from_child"))
+    """)
+    assert "status 0" in p.stdout, p.stdout + p.stderr
+    assert p.stdout.strip().endswith("1")

@@ -31,7 +31,6 @@ from .summary import Summary
 from .values import Normaliser
 
 
-
 class Run:
     """A run. Create it with `nbtracker.init()`; use it as a context manager to finish it.
 

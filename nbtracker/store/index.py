@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 
 VERSION = 2  # PRAGMA user_version; an index of another version is started again
@@ -63,6 +64,15 @@ ON CONFLICT (project, id) DO UPDATE SET
 class RunIndex:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._local = threading.local()
+        _indexes.add(self)
+
+    def _forget_connections(self) -> None:
+        """In a forked child: SQLite connections must not cross a fork. Kept referenced (never
+        closed here, which could touch the parent's locks) and replaced on next use."""
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            _inherited.append(con)
         self._local = threading.local()
 
     @property
@@ -162,3 +172,15 @@ class RunIndex:
             self.close()
             self._remove_files()
             self.db.execute("DELETE FROM runs")
+
+
+_indexes: weakref.WeakSet[RunIndex] = weakref.WeakSet()
+_inherited: list = []
+
+
+def _after_fork_in_child() -> None:
+    for index in list(_indexes):
+        index._forget_connections()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

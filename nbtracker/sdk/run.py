@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from ..store import layout
-from ..store.columns import BLOCK_ROWS, COLS_NAME, BlockWriter
+from ..store.columns import COLS_NAME, EXACT, BlockWriter
 from ..store.index import RunIndex
 from ..store.lock import RunLock
 from ..store.recordlog import NONFINITE, RecordWriter, nonfinite_name, pack
@@ -196,19 +196,15 @@ class Run:
                     return
                 else:
                     self._step = s
-            has_int = False
             ks = tuple(data)
             blk = self._blocks
-            new_block = ks != blk.keys
-            fast = not new_block or data.keys() <= self._good_keys
+            fast = s <= EXACT and data.keys() <= self._good_keys
             if fast:
                 for v in data.values():
                     t = type(v)
-                    if t is not float:
-                        if t is not int:
-                            fast = False
-                            break
-                        has_int = True
+                    if t is not float and (t is not int or not -EXACT <= v <= EXACT):
+                        fast = False
+                        break
             w = self._writer
             seq = w.next_seq
             if fast:
@@ -222,10 +218,8 @@ class Run:
                     if b":null" in buf:  # NaN or infinity: name them in "nf"
                         fast = False
             if fast:
-                if new_block:
-                    blk.flush(w.offset)
-                    blk.begin(ks, w.offset, seq)
-                keys = blk.keys
+                keys = ks
+                off = w.offset
                 w.next_seq = seq + 1
                 if w._pending:
                     w.write_encoded(buf)
@@ -239,13 +233,8 @@ class Run:
                         w.dirty = True
                         if n != len(buf):
                             w._keep(buf[n:], OSError("short write"))
-                rows = blk.rows
                 row = (s, ts, *data.values())
-                rows.append(row)
-                if has_int:
-                    blk.has_int = True
-                if len(rows) >= BLOCK_ROWS:
-                    blk.flush(w.offset)
+                blk.add(ks, row, seq, off, w.offset)
                 self._rows += 1
                 if self._has_rules:
                     # rules such as min/max need every value; the plain "last" rule is
@@ -259,7 +248,7 @@ class Run:
                 if self._listeners:
                     self._notify(keys, row)
                 return
-            self._blocks.flush(w.offset)
+            blk.absorb()  # the summary's last values, before this record's land on top
             flat, nf = self._normalise(data, s)
             if not flat:
                 return
@@ -415,13 +404,12 @@ class Run:
 
     def _absorb_last(self, keys: tuple, row: tuple) -> None:
         """Fold the newest row of the open column block into the summary's last values."""
-        self._summary_state.last.update(zip(keys, row[2:]))
+        if not self._has_rules:  # with rules, every row already went through the summary
+            self._summary_state.last.update(zip(keys, row[2:]))
 
     def _summary_dict(self) -> dict:
         with self._mutex:
-            blk = self._blocks
-            if blk.rows:
-                self._absorb_last(blk.keys, blk.rows[-1])
+            self._blocks.absorb()
             return self._summary_state.to_dict()
 
     def _set_summary(self, values: dict) -> None:
@@ -586,7 +574,7 @@ class Run:
             self._append(rec)
             self._state.apply({"t": "exit", "ts": rec["ts"], "seq": rec["seq"], "state": state,
                                "exit_code": rec.get("exit_code")})
-            self._blocks.close(self._writer.offset)
+            self._blocks.close()
             self._writer.close()
             self._done = True
             self._snapshot()
@@ -624,7 +612,7 @@ class Run:
     def _append(self, rec: dict) -> None:
         """Append a non-history record (caller holds the mutex)."""
         rec["ts"] = _time()
-        self._blocks.flush(self._writer.offset)
+        self._blocks.absorb()
         self._writer.append(rec)
 
     def _snapshot(self) -> None:
@@ -634,8 +622,7 @@ class Run:
             if w.pending:
                 return
             st = self._state
-            if self._blocks.rows:
-                self._absorb_last(self._blocks.keys, self._blocks.rows[-1])
+            self._blocks.absorb()
             st.step, st.rows, st.last_seq = self._step, self._rows, w.next_seq - 1
             st.updated = _time()
             info, blob, end = st.info(), st.dump(), w.offset

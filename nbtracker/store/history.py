@@ -96,16 +96,21 @@ class _Parsed:
         return last
 
 
-def _line_seq(data, start: int, end: int) -> int | None:
+def _same_record(data, start: int, end: int, seq: int, keys: list, row) -> bool:
+    """The record at data[start:end] is history record `seq` holding `row` (step, ts, values)."""
     try:
-        return loads(data[start:end]).get("seq")
-    except (ValueError, AttributeError):
-        return None
+        rec = loads(data[start:end])
+        d = rec["d"]
+        return (rec["t"] == "history" and rec["seq"] == seq and "nf" not in rec
+                and list(d) == keys and [rec["step"], rec["ts"], *d.values()] == row)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
 
 
 def _block_ok(b: Block, data, size: int) -> bool:
     """A block agrees with the log: rows in log order inside it, integral steps, and the
-    records at its first and last rows carry the sequence numbers it names."""
+    records at its first and last rows are the ones it names, with the same values (so a
+    block copied from another run is not taken for this one's)."""
     import numpy as np
 
     seq, off, end = b.pos[:, 0], b.pos[:, 1], b.pos[:, 2]
@@ -120,7 +125,7 @@ def _block_ok(b: Block, data, size: int) -> bool:
         o, e = int(off[i]), int(end[i])
         if data[e - 1:e] != b"\n" or (o and data[o - 1:o] != b"\n"):
             return False
-        if _line_seq(data, o, e - 1) != int(seq[i]):
+        if not _same_record(data, o, e - 1, int(seq[i]), b.keys, b.vals[i].tolist()):
             return False
     return True
 
@@ -371,7 +376,8 @@ def _column(kind, fv, extra: dict, sel):
     missing = counts[MISSING] > 0
     only_ints = counts[FLOAT] == 0 and counts[OTHER] == 0
     if only_ints and not missing:
-        ints = fv.astype(np.int64)  # exact: float64 holds these within 2**53
+        # exact: float64 holds the small ones; the others come from `extra`
+        ints = np.where(kind == SMALL_INT, fv, 0).astype(np.int64)
         for i, v in extra.items():
             ints[i] = v
         return ints

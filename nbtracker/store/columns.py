@@ -17,12 +17,18 @@ row names the record it copies. The file is a sequence of frames, little-endian:
 
 Only records whose values are all float or int with |v| <= 2**53 (and whose step is such an
 int) go into blocks, so float64 holds every cell exactly; "ints" says which columns were ints.
+Other records (text, None, NaN, larger ints, ...) do not end a block: the reader parses them.
+
+The writer calls `add(keys, row, seq, off, end)` right after each eligible record's write, sets
+`broken` when the log's byte offsets are no longer known (nothing more is written then), and
+`close()` at finish.
 
 The log stays the source of truth. A reader takes a frame only if its header checksum, body
-length and body checksum hold, looks for the next magic after anything that does not, checks
-each block against the log (the records at its first and last rows must carry the sequence
-numbers it names; rows in order, inside the log, not overlapping), and parses the log wherever
-no block covers it. Losing or damaging this file costs speed, never data.
+length and body checksum hold, looks for the next magic after anything that does not, and
+checks each block against the log (rows in log order, inside it, not overlapping; the records
+at its first and last rows are the ones it names, with the same step, time and values). It
+parses the log wherever no block covers it. Losing or damaging this file costs speed, never
+data.
 """
 
 from __future__ import annotations
@@ -143,11 +149,17 @@ class BlockWriter:
         self.fd = -1
 
 
-def _int_columns(keys: tuple, rows: list[tuple]) -> list[str]:
-    # a float in the first row settles most columns without a scan
-    first = rows[0]
-    return [k for j, k in enumerate(keys, 2)
-            if type(first[j]) is int and all(type(r[j]) is int for r in rows)]
+def _int_columns(keys: tuple, rows: list[tuple]) -> list[str] | None:
+    """The keys whose cells are all ints; None if one of those is beyond 2**53 (the caller
+    promises it is not: a block must never bend a number)."""
+    first = rows[0]  # a float in the first row settles most columns without a scan
+    ints = []
+    for j, k in enumerate(keys, 2):
+        if type(first[j]) is int and all(type(r[j]) is int for r in rows):
+            if not all(-EXACT <= r[j] <= EXACT for r in rows):
+                return None
+            ints.append(k)
+    return ints
 
 
 def encode_block(keys: tuple, rows: list[tuple], pos: list[int]) -> bytes | None:
@@ -160,10 +172,14 @@ def encode_block(keys: tuple, rows: list[tuple], pos: list[int]) -> bytes | None
         return None
     if len(vals) != n * width or len(where) != n * POS_WIDTH:
         return None
+    if not (abs(rows[0][0]) <= EXACT and abs(rows[-1][0]) <= EXACT):
+        return None  # steps go forward: the ends bound them all
+    ints = _int_columns(keys, rows)
+    if ints is None:
+        return None
     body = where.tobytes() + vals.tobytes()
     header = {"v": 2, "n": n, "keys": list(keys), "seq0": pos[0], "seq1": pos[-3],
               "crc": zlib.crc32(body)}
-    ints = _int_columns(keys, rows)
     if ints:
         header["ints"] = ints
     head = json.dumps(header, separators=(",", ":")).encode()
@@ -230,11 +246,9 @@ def blocks_in(data) -> Iterator[Block]:
     for h, _, start, end in frames(data):
         if zlib.crc32(memoryview(data)[start:end]) != h["crc"]:
             continue  # a damaged block: those records are parsed from the log instead
-        n, width = h["n"], len(h["keys"]) + 2
+        n = h["n"]
         pos = np.frombuffer(data, dtype=np.int64, count=n * POS_WIDTH, offset=start)
-        vals = np.frombuffer(data, dtype=np.float64, count=n * width,
-                             offset=start + n * POS_WIDTH * 8)
-        yield Block(h, pos.reshape(n, POS_WIDTH), vals.reshape(n, width))
+        yield Block(h, pos.reshape(n, POS_WIDTH), _vals(data, h, start))
 
 
 def load_blocks(run_dir: Path) -> list[Block]:

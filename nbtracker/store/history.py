@@ -308,7 +308,7 @@ class _Table:
             if key in b.keys:
                 j = 2 + b.keys.index(key)
                 r = rank[base:base + m]
-                if m and r[-1] - r[0] == m - 1 and (m == 1 or r[1] > r[0]):
+                if m and r[-1] - r[0] == m - 1 and (np.diff(r) == 1).all():
                     sl = slice(int(r[0]), int(r[0]) + m)  # contiguous places: plain copies
                     fv[sl] = b.vals[:, j]
                     kind[sl] = SMALL_INT if key in b.ints else FLOAT
@@ -436,6 +436,7 @@ def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None
         return pd.DataFrame(columns=cols)
     names = table.keys() if asked is None else asked
     cells = {k: table.cells(k) for k in names}
+    table.src = None  # the blocks' bytes are copied out by now: let them go before the frame
     sel = _selection(table, [cells[k][0] for k in asked] if asked else [], samples)
     if table.big_steps is not None:
         step = np.array([table.big_steps[s] for s in table.row_step.tolist()], dtype=object)

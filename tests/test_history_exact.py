@@ -9,6 +9,7 @@ import math
 import os
 
 import pytest
+from helpers import run_python
 
 import nbtracker
 from nbtracker.store.columns import COLS_NAME
@@ -280,3 +281,35 @@ def test_summary_last_values_across_interleaved_key_sets():
     run.finish()
     s = nbtracker.Api().run(run.path).summary
     assert s["a"] == 299.0 and s["b"] == 7.0 and s["c"] == 0.5
+
+
+def test_a_live_run_reads_back_the_replay():
+    """Open blocks are not written yet: their rows come from the log."""
+    run = nbtracker.init(project="exact")
+    _shapes(3000)
+    assert_replayed(history(run), run)
+    run.finish()
+    assert_replayed(history(run), run)
+
+
+def test_killed_and_resumed_run_reads_back_the_replay():
+    code = """
+        import os, nbtracker
+        run = nbtracker.init(project="exact", id="kill1")
+        for s in range(20000):
+            nbtracker.log({"a": s * 0.5, "n": s}, commit=False)
+            nbtracker.log({"b": -s * 0.25})
+            if s % 300 == 0:
+                nbtracker.log({"t": "x"})
+        os._exit(0)  # no finish(): open blocks are lost, the log holds every row
+    """
+    run_python(code)
+    run = nbtracker.init(project="exact", id="kill1", resume="must")
+    for s in range(20000, 30000):
+        nbtracker.log({"a": s * 0.5, "n": s}, commit=False)
+        nbtracker.log({"b": NAN if s % 7 == 0 else -s * 0.25})
+    run.finish()
+    df = history(run)
+    assert len(df) == 30000 + 67 and df["n"].dropna().tolist() == list(range(30000))
+    assert_replayed(df, run)
+    assert_replayed(without_blocks(run), run)

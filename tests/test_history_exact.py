@@ -131,7 +131,7 @@ def test_ints_beyond_64_bits_in_the_log_read_back_exactly():
 
 def test_steps_beyond_2_53_read_back_exactly():
     run = nbtracker.init(project="exact")
-    steps = [2**53 + 1, 2**53 + 2, 2**63 - 1]
+    steps = [2**53 + 1, 2**53 + 2, 2**63 - 1, 2**64 - 1]
     for s in steps:
         nbtracker.log({"a": 1.0}, step=s)
     run.finish()
@@ -313,3 +313,17 @@ def test_killed_and_resumed_run_reads_back_the_replay():
     assert len(df) == 30000 + 67 and df["n"].dropna().tolist() == list(range(30000))
     assert_replayed(df, run)
     assert_replayed(without_blocks(run), run)
+
+
+def test_step_metric_defined_mid_run_applies_to_a_repeated_key_set():
+    """Rows of a key set already seen take the step-sync path once define_metric says so."""
+    run = nbtracker.init(project="exact")
+    for s in range(100):
+        nbtracker.log({"val/acc": s / 100})
+    nbtracker.log({"epoch": 7})
+    nbtracker.define_metric("val/*", step_metric="epoch")
+    nbtracker.log({"val/acc": 0.5})
+    run.finish()
+    df = history(run)
+    assert df["epoch"].tolist()[-2:] == [7, 7]
+    assert_replayed(df, run)

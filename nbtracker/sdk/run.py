@@ -198,7 +198,7 @@ class Run:
                     self._step = s
             ks = tuple(data)
             blk = self._blocks
-            fast = s <= EXACT and data.keys() <= self._good_keys
+            fast = s <= EXACT and (ks == blk.keys or data.keys() <= self._good_keys)
             if fast:
                 for v in data.values():
                     t = type(v)
@@ -400,6 +400,7 @@ class Run:
             if step_metric:
                 self._sync_metrics = True
                 self._good_keys.clear()  # keys it governs now take the step-sync path
+                self._blocks.keys = None
         return d
 
     def _absorb_last(self, keys: tuple, row: tuple) -> None:

@@ -230,11 +230,8 @@ class _Table:
 
         self.src = src
         blocks, parsed = src.blocks, src.parsed
-        nb = sum(len(b.pos) for b in blocks)
-        self.nb = nb
         seq = np.concatenate([*(b.pos[:, 0] for b in blocks),
-                              np.asarray(parsed.seq, dtype=np.int64)]) if (nb or parsed.seq) \
-            else np.zeros(0, dtype=np.int64)
+                              np.asarray(parsed.seq, dtype=np.int64)])
         self.n = n = len(seq)
         self.big_steps = None  # Python ints of every step when one is beyond int64
         steps = self._steps(blocks, parsed, n)
@@ -248,7 +245,6 @@ class _Table:
             # steps that go back: rows in step order, records of a step in log order
             order = order[np.argsort(st, kind="stable")]
             st = steps[order]
-        self.order = order
         rank = np.empty(n, dtype=np.int64)
         rank[order] = np.arange(n)
         self.rank = rank  # source index -> place in (step, seq) order

@@ -90,7 +90,8 @@ def test_torn_cut_doubled_or_garbage_column_files_change_nothing():
     starts = frame_starts(good)
     variants = [good[:n] for n in (1, 7, 19, 20, 100, len(good) // 2, len(good) - 1)]
     variants += [good + good, good[starts[1]:] + good[:starts[1]], b"\0" * 64 + good,
-                 good + MAGIC + b"\xff" * 40, MAGIC * 50, good[:starts[1]] * 3]
+                 good + MAGIC + b"\xff" * 40, MAGIC * 50, good[:starts[1]] * 3,
+                 good[:starts[1] + 100] + good[starts[1]:]]  # a torn frame, then a whole one
     r = nbtracker.Api().run(run.path)
     for i, v in enumerate(variants):
         with open(path, "wb") as f:

@@ -132,8 +132,10 @@ class BlockWriter:
         if frame is None:
             return
         try:
-            # one write per block: a torn frame at the end of the file fails its checks
-            os.write(self.fd, frame)
+            # one write per block: a torn frame fails its checks, and the reader looks for
+            # the next one from inside it
+            if os.write(self.fd, frame) != len(frame):
+                self.broken = True
         except OSError:
             self.broken = True
 
@@ -190,7 +192,8 @@ def encode_block(keys: tuple, kept: list[tuple]) -> bytes | None:
 
 
 def _header(data, i: int) -> tuple[dict, int, int] | None:
-    """The header, body start and body end of the frame at `i`, or None if it does not hold."""
+    """The header, body start and body end of the frame at `i`, or None unless its lengths and
+    both checksums hold."""
     size = len(data)
     if i + PREFIX > size:
         return None
@@ -207,12 +210,15 @@ def _header(data, i: int) -> tuple[dict, int, int] | None:
               and blen == n * (POS_WIDTH + 2 + len(keys)) * 8)
     except (ValueError, KeyError, TypeError):
         return None
-    return (h, start, end) if ok else None
+    if not ok or zlib.crc32(memoryview(data)[start:end]) != h["crc"]:
+        return None
+    return h, start, end
 
 
 def frames(data) -> Iterator[tuple[dict, int, int, int]]:
-    """Yield (header, frame start, body start, body end) of each frame whose header holds.
-    After anything else, the next magic is looked for: a damaged frame costs only itself."""
+    """Yield (header, frame start, body start, body end) of each frame whose checksums hold.
+    After anything else the next magic is looked for, from just past the bad one's: a
+    damaged or torn frame costs only itself."""
     pos = 0
     while True:
         i = data.find(MAGIC, pos)
@@ -241,12 +247,11 @@ class Block:
 
 
 def blocks_in(data) -> Iterator[Block]:
-    """The blocks in `data` (a column file's bytes) whose checksums hold."""
+    """The blocks in `data` (a column file's bytes) whose checksums hold; the log decides
+    whether they are used (history.py)."""
     import numpy as np
 
-    for h, _, start, end in frames(data):
-        if zlib.crc32(memoryview(data)[start:end]) != h["crc"]:
-            continue  # a damaged block: those records are parsed from the log instead
+    for h, _, start, _ in frames(data):
         n = h["n"]
         pos = np.frombuffer(data, dtype="<i8", count=n * POS_WIDTH, offset=start)
         yield Block(h, pos.reshape(POS_WIDTH, n).T, _vals(data, h, start))
@@ -266,9 +271,8 @@ def read_blocks(run_dir: Path) -> Iterator[tuple[dict, object]]:
         data = (Path(run_dir) / COLS_NAME).read_bytes()
     except OSError:
         return
-    for h, _, start, end in frames(data):
-        if zlib.crc32(memoryview(data)[start:end]) == h["crc"]:
-            yield h, _vals(data, h, start)
+    for h, _, start, _ in frames(data):
+        yield h, _vals(data, h, start)
 
 
 def _vals(data, h: dict, start: int):

@@ -44,6 +44,7 @@ from pathlib import Path
 
 COLS_NAME = "history.cols"
 MAGIC = b"NBcb"
+VERSION = 2  # frames of another version are skipped (their rows are parsed from the log)
 PREFIX = 20  # magic, hlen, blen, hcrc
 POS_WIDTH = 3  # seq, offset, end
 BLOCK_ROWS = 8192
@@ -181,7 +182,7 @@ def encode_block(keys: tuple, kept: list[tuple]) -> bytes | None:
     if ints is None:
         return None
     body = where + vals
-    header = {"v": 2, "n": n, "keys": list(keys), "seq0": seqs[0], "seq1": seqs[-1],
+    header = {"v": VERSION, "n": n, "keys": list(keys), "seq0": seqs[0], "seq1": seqs[-1],
               "crc": zlib.crc32(body)}
     if ints:
         header["ints"] = ints
@@ -205,7 +206,7 @@ def _header(data, i: int) -> tuple[dict, int, int] | None:
     try:
         h = json.loads(data[i + PREFIX:start])
         n, keys = h["n"], h["keys"]
-        ok = (type(n) is int and n > 0 and type(keys) is list
+        ok = (h["v"] == VERSION and type(n) is int and n > 0 and type(keys) is list
               and all(type(k) is str for k in keys) and type(h["crc"]) is int
               and blen == n * (POS_WIDTH + 2 + len(keys)) * 8)
     except (ValueError, KeyError, TypeError):

@@ -286,14 +286,12 @@ class RecordWriter:
             if not data.keys() <= known:
                 return None
             self._row_keys = keys
-        eligible = True
-        ints = False
+        eligible = step <= _BLOCK_INT  # float64 columns hold such numbers exactly
         for v in data.values():
             t = type(v)
             if t is not float:
                 if t is not int:
                     return None
-                ints = True
                 if v > _BLOCK_INT or v < -_BLOCK_INT:
                     eligible = False
         if self.fd < 0:
@@ -320,7 +318,7 @@ class RecordWriter:
             self.next_seq = seq + 1
             row = (step, ts, *data.values())
             if eligible and self.blocks is not None:
-                self.blocks.add(keys, row, seq, start, self.offset, ints)
+                self.blocks.add(keys, row, seq, start, self.offset)
         except OSError as e:
             self.offset = start + len(buf)
             self.next_seq = seq + 1

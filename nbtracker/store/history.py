@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -453,29 +454,78 @@ def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None
 
 
 def scan_history(run_dir: Path, keys: Iterable[str] | None = None) -> Iterable[dict[str, Any]]:
-    """Rows as dicts, one per step, without building a DataFrame of the whole run. With `keys`,
-    only rows holding every one of them, with only those keys (besides `_step`, `_timestamp`)."""
+    """Rows as dicts, one per step in step order, without building a DataFrame of the whole
+    run. With `keys`, only rows holding every one of them, with only those keys (besides
+    `_step`, `_timestamp`). Rows stream as the log is read; a log holding records at a step
+    lower than an earlier record's (values logged late) is merged by step first."""
     want = set(keys) - set(_META) if keys is not None else None
+    if _steps_in_order(Path(run_dir) / layout.LOG_NAME):
+        rows = _stream_rows(parse_file(run_dir), want)
+    else:
+        rows = _merged_rows(parse_file(run_dir), want)
+    for row in rows:
+        if want is None or want <= row.keys():
+            yield row
+
+
+_STEP = re.compile(rb'^\{"t":"history",[^\n]*?"step":(-?\d+)', re.M)
+
+
+def _steps_in_order(log: Path) -> bool:
+    """Whether the history records' steps never go down (the common case), read from the
+    bytes without parsing the records."""
+    try:
+        with open(log, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return True
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                prev = None
+                for m in _STEP.finditer(data):
+                    step = int(m.group(1))
+                    if prev is not None and step < prev:
+                        return False
+                    prev = step
+    except OSError:
+        pass
+    return True
+
+
+def _fold(row: dict, rec: dict, want: set | None) -> None:
+    vals = history_values(rec)
+    if type(vals) is not dict:
+        vals = {}
+    for k, v in vals.items():
+        if k not in _META and (want is None or k in want):
+            row[k] = v
+    ts = rec.get("ts")
+    row["_timestamp"] = float(ts) if type(ts) in (float, int) else float("nan")
+
+
+def _stream_rows(records, want: set | None):
     row: dict[str, Any] | None = None
-    step = None
-    for rec in parse_file(run_dir):
+    for rec in records:
         if rec["t"] != "history" or type(rec.get("step")) is not int:
             continue
-        if rec["step"] != step or row is None:
-            if row is not None and (want is None or want <= row.keys()):
+        if row is None or rec["step"] != row["_step"]:
+            if row is not None:
                 yield row
-            step = rec["step"]
-            row = {"_step": step}
-        vals = history_values(rec)
-        if type(vals) is not dict:
-            vals = {}
-        for k, v in vals.items():
-            if k not in _META and (want is None or k in want):
-                row[k] = v
-        ts = rec.get("ts")
-        row["_timestamp"] = float(ts) if type(ts) in (float, int) else float("nan")
-    if row is not None and (want is None or want <= row.keys()):
+            row = {"_step": rec["step"]}
+        _fold(row, rec, want)
+    if row is not None:
         yield row
+
+
+def _merged_rows(records, want: set | None):
+    rows: dict[int, dict] = {}
+    for rec in records:
+        if rec["t"] == "history" and type(rec.get("step")) is int:
+            step = rec["step"]
+            row = rows.get(step)
+            if row is None:
+                row = rows[step] = {"_step": step}
+            _fold(row, rec, want)
+    for step in sorted(rows):
+        yield rows[step]
 
 
 def parse_file(run_dir: Path):

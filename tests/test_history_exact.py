@@ -327,3 +327,13 @@ def test_step_metric_defined_mid_run_applies_to_a_repeated_key_set():
     df = history(run)
     assert df["epoch"].tolist()[-2:] == [7, 7]
     assert_replayed(df, run)
+
+
+def test_none_in_a_text_column_reads_back_as_none():
+    run = nbtracker.init(project="exact")
+    nbtracker.log({"note": None})
+    nbtracker.log({"note": ""})
+    nbtracker.log({"note": "ok"})
+    nbtracker.finish()
+    df = nbtracker.Api().run(run.path).history()
+    assert df["note"].tolist() == [None, "", "ok"]

@@ -65,6 +65,8 @@ class Run:
         self._started = time.time()
         self._step = state.step
         self._rows = state.rows
+        self._steps_add = state.steps.add  # distinct steps with a row, for the index
+        self._row_step: int | None = None
         self._summary_state = state.summary
         self._summary_update = state.summary.update
         self._writer = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1,
@@ -215,6 +217,9 @@ class Run:
                         return
                 self._rows = rows
                 self._step = new_step
+                if s != self._row_step:
+                    self._row_step = s
+                    self._steps_add(s)
             except ClosedError:  # finish() from another thread won the race
                 self._closed_call("log")
                 return
@@ -224,6 +229,7 @@ class Run:
                 if self._writer.next_seq > seq:
                     self._rows = rows
                     self._step = new_step
+                    self._steps_add(s)
                 raise
             if self._queues or self._listeners:
                 self._publish(keys or tuple(data), row)
@@ -575,10 +581,11 @@ class Run:
                 return
             st = self._state
             st.step, st.rows, st.last_seq = self._step, self._rows, w.next_seq - 1
+            st.steps_seq, st.steps_end = st.last_seq, w.offset
             st.updated = w.last_ts or st.updated  # as a replay of the log would say
-            info, blob, end = st.info(), st.dump(), w.offset
+            info, blob, end, steps = st.info(), st.dump(), w.offset, st.dump_steps()
         try:
-            self._index.put(self._path, info, end, blob)
+            self._index.put(self._path, info, end, blob, steps_blob=steps)
         except Exception as e:
             output.debug(f"index update failed: {e}", self._debug_path)
 

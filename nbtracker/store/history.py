@@ -447,7 +447,11 @@ def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None
         step, ts = step[sel], ts[sel]
     out = {"_step": step}
     for k in names:
-        out[k] = _column(*cells.pop(k), sel)
+        col = _column(*cells.pop(k), sel)
+        if col.dtype == object and any(v is None for v in col):
+            # pandas would read text with None as a string column, None turned into NaN
+            col = pd.Series(col, dtype=object, copy=False)
+        out[k] = col
     out["_runtime"] = ts - start
     out["_timestamp"] = ts
     return pd.DataFrame(out, copy=False)

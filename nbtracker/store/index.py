@@ -17,7 +17,6 @@ import os
 import sqlite3
 import threading
 import time
-import weakref
 from pathlib import Path
 
 VERSION = 2  # PRAGMA user_version; an index of another version is started again
@@ -62,33 +61,46 @@ ON CONFLICT (project, id) DO UPDATE SET
 
 
 class RunIndex:
+    """The run index at `path`. Connections are per thread and shared by every RunIndex of the
+    same file in the process; one whose file was deleted or replaced (a user's `rm`, another
+    process starting a damaged index again) is let go and the file opened anew, since writing
+    on through it would only feed a file nobody reads, and its stale -wal would poison the new
+    one. Errors other than a busy lock start the index again: it is a cache of the logs."""
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self._local = threading.local()
-        _indexes.add(self)
-
-    def _forget_connections(self) -> None:
-        """In a forked child: SQLite connections must not cross a fork. Kept referenced (never
-        closed here, which could touch the parent's locks) and replaced on next use."""
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            _inherited.append(con)
-        self._local = threading.local()
 
     @property
     def db(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                con = self._open()
-            except sqlite3.DatabaseError:
-                # a damaged index (or one deleted under its -wal file) is only a cache of the
-                # record logs: start it again, and it fills up as runs are read
-                self._remove_files()
-                con = self._open()
-            self._local.con = con
+        conns = _connections()
+        key = str(self.path)
+        held = conns.get(key)
+        if held is not None:
+            if _inode(self.path) == held[1]:
+                return held[0]
+            del conns[key]
+            _close(held[0])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = self._open()
+        except sqlite3.DatabaseError:
+            # a damaged index (or one deleted under its -wal file) is only a cache of the
+            # record logs: start it again, and it fills up as runs are read
+            self._remove_files()
+            con = self._open()
+        conns[key] = (con, _inode(self.path))
         return con
+
+    def _retry(self, fn):
+        """`fn(con)`, started again on a fresh index if the file turns out damaged."""
+        try:
+            return fn(self.db)
+        except sqlite3.DatabaseError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise
+            self.close()
+            self._remove_files()
+            return fn(self.db)
 
     def _open(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -125,30 +137,30 @@ class RunIndex:
                 pass
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        held = _connections().pop(str(self.path), None)
+        if held is not None:
+            _close(held[0])
 
     def put(self, path: str | os.PathLike, info: dict, log_end: int, blob: str,
             edits_end: int = 0, steps_blob: str | None = None) -> None:
         """Store a run's replay state at byte `log_end` of its log. Without `steps_blob` (the
         writer's snapshots) the cached steps stay as they are."""
-        self.db.execute(_PUT, (
+        self._retry(lambda con: con.execute(_PUT, (
             info["project"], info["id"], str(path), info["name"], info["group"],
             info["job_type"], json.dumps(info["tags"]), info["state"], info["created"],
             info["updated"] or time.time(), log_end, blob, edits_end,
             info.get("steps") if steps_blob is not None else None,
-            info.get("last_step") if steps_blob is not None else None, steps_blob))
+            info.get("last_step") if steps_blob is not None else None, steps_blob)))
 
     def rows(self, project: str | None = None) -> list[sqlite3.Row]:
-        con = self.db
-        con.row_factory = sqlite3.Row
-        if project is None:
-            return con.execute("SELECT * FROM runs ORDER BY created").fetchall()
-        return con.execute(
-            "SELECT * FROM runs WHERE project = ? ORDER BY created", (project,)
-        ).fetchall()
+        def select(con: sqlite3.Connection) -> list[sqlite3.Row]:
+            con.row_factory = sqlite3.Row
+            if project is None:
+                return con.execute("SELECT * FROM runs ORDER BY created").fetchall()
+            return con.execute(
+                "SELECT * FROM runs WHERE project = ? ORDER BY created", (project,)
+            ).fetchall()
+        return self._retry(select)
 
     def delete(self, project: str, run_id: str) -> None:
         self.db.execute("DELETE FROM runs WHERE project = ? AND id = ?", (project, run_id))
@@ -166,21 +178,40 @@ class RunIndex:
     def clear(self) -> None:
         """Empty the runs table. An index that cannot be written (e.g. its file was deleted
         while another connection kept its -wal and -shm files) is started again instead."""
-        try:
-            self.db.execute("DELETE FROM runs")
-        except sqlite3.DatabaseError:
-            self.close()
-            self._remove_files()
-            self.db.execute("DELETE FROM runs")
+        self._retry(lambda con: con.execute("DELETE FROM runs"))
 
 
-_indexes: weakref.WeakSet[RunIndex] = weakref.WeakSet()
+_local = threading.local()  # per thread: {index path: (connection, inode of its file)}
 _inherited: list = []
 
 
+def _connections() -> dict:
+    conns = getattr(_local, "conns", None)
+    if conns is None:
+        conns = _local.conns = {}
+    return conns
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def _close(con: sqlite3.Connection) -> None:
+    try:
+        con.close()
+    except sqlite3.Error:
+        pass
+
+
 def _after_fork_in_child() -> None:
-    for index in list(_indexes):
-        index._forget_connections()
+    # SQLite connections must not cross a fork: the child opens its own. The inherited ones are
+    # kept referenced, never closed here (closing could touch the parent's locks).
+    global _local
+    _inherited.extend(getattr(_local, "conns", {}).values())
+    _local = threading.local()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -329,6 +329,11 @@ class ApiRun:
         return d
 
     @property
+    def last_values(self) -> dict:
+        """The last logged value of every key (the summary before rules and hand-set values)."""
+        return dict(self._stored.state.summary.last)
+
+    @property
     def summary_metrics(self) -> dict:
         return self._summary_flat()
 
@@ -425,7 +430,7 @@ class ApiRun:
     def load(self, force: bool = True) -> ApiRun:
         """Re-read the run from the store."""
         path = self._stored.path
-        found = self._store.load(path, self._store._row(path))
+        found = self._store.reload(path)
         if found is not None:
             self._load(found)
         return self

@@ -123,7 +123,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     _say(f"created  {r.created_at} UTC   runtime {r.runtime:.1f}s   steps {r.steps}")
     _say(f"stored   {r.storage_dir}")
     sections = [("config", flatten(r.config, ".")), ("summary", r.summary_metrics),
-                ("last values", dict(r._stored.state.summary.last))]
+                ("last values", r.last_values)]
     for title, d in sections:
         print()
         _say(f"{title}:")

@@ -84,10 +84,24 @@ def test_numpy_step_and_bad_step(capsys):
     nbtracker.log({"a": 1}, step=np.int64(2))
     nbtracker.log({"a": 2}, step="soon")
     run.finish()
-    assert "step must be a non-negative integer" in capsys.readouterr().err
+    assert "step must be an integer from 0 to 2**64 - 1" in capsys.readouterr().err
     df = history(run)
     assert df["_step"].tolist() == [2]
     assert df["a"].tolist() == [2]  # the bad-step call went to the current step, later wins
+
+
+def test_steps_beyond_2_53_are_exact_and_beyond_64_bits_are_refused_with_one_line(capsys):
+    run = nbtracker.init(project="p")
+    big = 2**53 + 1
+    nbtracker.log({"a": 1}, step=np.int64(big))  # a float would make it 2**53
+    nbtracker.log({"a": 2}, step=2**64 - 1)
+    nbtracker.log({"a": 3}, step=2**64)  # cannot be written: the current step instead
+    nbtracker.log({"a": 4}, step=-1)
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("step must be an integer from 0 to 2**64 - 1") == 1
+    rows = list(nbtracker.Api().run(run.path).scan_history())
+    assert [(r["_step"], r["a"]) for r in rows] == [(big, 1), (2**64 - 1, 4)]
 
 
 def test_two_time_scales():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob as _glob
 import hashlib
+import operator
 import os
 import sys
 import threading
@@ -29,6 +30,8 @@ from . import output
 from .config import Config, clean
 from .summary import Summary
 from .values import Normaliser
+
+_STEP_MAX = 2**64 - 1  # steps are written as JSON integers, which hold up to this
 
 
 class Run:
@@ -194,7 +197,7 @@ class Run:
             if step is None:
                 s = cur
             else:
-                s = step if type(step) is int else self._coerce_step(step)
+                s = step if type(step) is int and 0 <= step <= _STEP_MAX else self._coerce_step(step)
                 if s is None:
                     s = cur
                 elif s < cur:
@@ -267,13 +270,19 @@ class Run:
         try:
             if isinstance(step, bool):
                 raise TypeError
-            f = float(step)
-            if not f.is_integer() or f < 0:
+            try:
+                s = operator.index(step)  # numpy and torch integers, exactly
+            except TypeError:
+                f = float(step)
+                if not f.is_integer():
+                    raise ValueError from None
+                s = int(f)
+            if not 0 <= s <= _STEP_MAX:
                 raise ValueError
-            return int(f)
-        except (TypeError, ValueError):
-            self._warn_once("step-type", f"log() step must be a non-negative integer, not "
-                            f"{step!r}; the current step is used instead")
+            return s
+        except (TypeError, ValueError, OverflowError):
+            self._warn_once("step-type", f"log() step must be an integer from 0 to 2**64 - 1, "
+                            f"not {step!r}; the current step is used instead")
             return None
 
     def _needs_sync(self, key: str) -> bool:

@@ -275,6 +275,10 @@ class Store:
                     return self.load(d, self._row(d))
         return None
 
+    def reload(self, path: Path) -> StoredRun | None:
+        """The run in `path` as it is now (the index brought up to date on the way)."""
+        return self.load(path, self._row(path))
+
     def _row(self, path: Path):
         try:
             con = self.index.db

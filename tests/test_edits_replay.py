@@ -424,3 +424,12 @@ def test_the_index_says_when_the_run_last_wrote_as_a_replay_does(store):
     os.remove(store / "index.sqlite")
     assert nbtracker.Api().run(run.path).updated == cached
     run.finish()
+
+
+def test_a_config_value_changed_to_an_equal_value_of_another_type_is_written():
+    run = nbtracker.init(project="types", config={"opt": 0.0, "flag": 1, "nested": {"a": 0}})
+    run.config.update({"opt": 0, "flag": True, "nested": {"a": 0.0}}, allow_val_change=True)
+    assert type(run.config["opt"]) is int and run.config["flag"] is True
+    run.finish()
+    cfg = nbtracker.Api().run(run.path).config
+    assert type(cfg["opt"]) is int and cfg["flag"] is True and type(cfg["nested"]["a"]) is float

@@ -77,6 +77,7 @@ class RunIndex:
         held = conns.get(key)
         if held is not None:
             if _inode(self.path) == held[1]:
+                conns[key] = conns.pop(key)  # the most recently used last
                 return held[0]
             del conns[key]
             _close(held[0])
@@ -89,6 +90,8 @@ class RunIndex:
             self._remove_files()
             con = self._open()
         conns[key] = (con, _inode(self.path))
+        while len(conns) > _MAX_OPEN:  # a process reading many stores keeps a few open
+            _close(conns.pop(next(iter(conns)))[0])
         return con
 
     def _retry(self, fn):
@@ -182,6 +185,7 @@ class RunIndex:
 
 
 _local = threading.local()  # per thread: {index path: (connection, inode of its file)}
+_MAX_OPEN = 8
 _inherited: list = []
 
 

@@ -15,7 +15,8 @@ scan_history() rows are compared as exact dicts: the keys logged at that step, a
 besides `_step`, `_runtime` and `_timestamp`.
 
 NBTRACKER_CONTRACT_CHECKS (comma-separated: model, history, scan, summary, config, state, steps,
-index) limits which properties are asserted, to find every distinct failure one at a time.
+index) limits which properties are asserted, to find every distinct failure one at a time;
+NBTRACKER_CONTRACT_EXAMPLES sets the number of programs tried (60).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from nbtracker.sdk import init as sdk_init
 PROJECT = "p"
 SYSTEM = ("_step", "_runtime", "_timestamp")
 ALL_CHECKS = ("model", "history", "scan", "summary", "config", "state", "steps", "index")
+EXAMPLES = int(os.environ.get("NBTRACKER_CONTRACT_EXAMPLES", 60))
 CHECKS = tuple(os.environ.get("NBTRACKER_CONTRACT_CHECKS", ",".join(ALL_CHECKS)).split(","))
 
 # -- values and comparison ------------------------------------------------------------------
@@ -267,7 +269,9 @@ class Calls(RuleBasedStateMachine):
         try:
             del self.run.summary[k]
         except KeyError:
-            raise AssertionError(f"del run.summary[{k!r}] raised KeyError; the log has it") from None
+            # the run's summary lacks a key the model has: a lost value, which "model" reports
+            assert "model" not in CHECKS, f"del run.summary[{k!r}]: KeyError, but it was logged"
+            return
         self.records.append({"t": "summary", "del": [k]})
 
     @rule(d=CONFIG)
@@ -320,7 +324,7 @@ def run_machine(tmp_path: Path, monkeypatch, **kw) -> None:
 
 
 def test_reads_equal_the_replay(tmp_path, monkeypatch):
-    run_machine(tmp_path, monkeypatch, max_examples=int(os.environ.get("CONTRACT_N", 60)), stateful_step_count=12)
+    run_machine(tmp_path, monkeypatch, max_examples=EXAMPLES, stateful_step_count=12)
 
 
 @pytest.mark.slow
@@ -378,12 +382,12 @@ def test_kill_9_mid_logging_reads_equal_the_replay(monkeypatch):
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     assert returned >= 400, "the child did not get going"
-    run_dir = Path(os.environ["NBTRACKER_DIR"], "runs", "p", "killed9")
-    written = [values(r) for r in run_records(run_dir) if r["t"] == "history"]
-    expected = child_calls(returned + 1)
-    assert same(written[:len(expected)], expected), "a log() that returned is not in the log"
     want = check_contract("killed9", live=False)
     assert want["state"] == "crashed"
+    run_dir = Path(os.environ["NBTRACKER_DIR"], "runs", "p", "killed9")
+    written = {d.get("i"): d for d in (values(r) for r in run_records(run_dir) if r["t"] == "history")}
+    lost = [d for d in child_calls(returned + 1) if not same(written.get(d["i"]), d)]
+    assert not lost, f"{len(lost)} log() call(s) that returned are not in the log, e.g. {lost[:3]}"
     run = nbtracker.init(project="p", id="killed9", resume="allow")
     run.log({"after": 2**64 + 1})
     run.finish(quiet=True)

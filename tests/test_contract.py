@@ -122,8 +122,12 @@ def is_missing(cell) -> bool:
     return cell is not None and not isinstance(cell, str) and bool(pd.isna(cell))
 
 
-def diff(got, want) -> str:
-    return f"\n  read back: {got!r}\n  replay:    {want!r}"
+def diff(got, want, labels: tuple[str, str] = ("read back", "replay")) -> str:
+    return f"\n  {labels[0]:>9}: {got!r}\n  {labels[1]:>9}: {want!r}"
+
+
+def diff_model(logged, asked) -> str:
+    return diff(logged, asked, ("log has", "calls ask"))
 
 
 # -- the contract check ---------------------------------------------------------------------
@@ -134,11 +138,11 @@ def check_contract(run_id: str, live: bool, model: dict | None = None) -> dict:
     want = replay(root / "runs" / PROJECT / run_id, live)
     if "model" in CHECKS and model is not None:
         # one assertion per part, so that hypothesis tells the failures apart
-        assert same(want["rows"], model["rows"]), "log lacks rows" + diff(want["rows"], model["rows"])
-        assert same(want["summary"], model["summary"]), "log lacks summary" \
-            + diff(want["summary"], model["summary"])
-        assert same(want["config"], model["config"]), "log lacks config" \
-            + diff(want["config"], model["config"])
+        assert same(want["rows"], model["rows"]), "log rows" + diff_model(want["rows"], model["rows"])
+        assert same(want["summary"], model["summary"]), "log summary" \
+            + diff_model(want["summary"], model["summary"])
+        assert same(want["config"], model["config"]), "log config" \
+            + diff_model(want["config"], model["config"])
     run = nbtracker.Api().run(f"{PROJECT}/{run_id}")
     if "history" in CHECKS:
         check_frame(run.history(), want["rows"])

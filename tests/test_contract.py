@@ -12,7 +12,14 @@ NaN reads as NaN (so the frame cannot tell a logged NaN from a missing value —
 can); a logged None must read as None (an object column can hold it); an int must read back
 exactly (a float cell passes only when it equals the int exactly); a bool must stay a bool.
 scan_history() rows are compared as exact dicts: the keys logged at that step, and no others,
-besides `_step`, `_runtime` and `_timestamp`.
+besides `_step`, `_runtime` and `_timestamp`. The run index (`index.sqlite`, table `runs`) must
+hold one row per run, whose state and cached replay (the state, the step after the last one,
+the config) agree with the replay; the index keeps the log's state, so `running` passes there
+for a run the replay calls crashed.
+
+The model of the calls: `log(d)` joins the current step and advances it; `log(d, step=s)` joins
+step s (also below the current step) and raises the current step to s; `commit=False` joins the
+current step; a resumed run continues after its last step.
 
 NBTRACKER_CONTRACT_CHECKS (comma-separated: model, history, scan, summary, config, state, steps,
 index) limits which properties are asserted, to find every distinct failure one at a time;

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -150,24 +151,32 @@ def check_contract(run_id: str, live: bool, model: dict | None = None) -> dict:
             + diff_model(want["summary"], model["summary"])
         assert same(want["config"], model["config"]), "log config" \
             + diff_model(want["config"], model["config"])
-    run = nbtracker.Api().run(f"{PROJECT}/{run_id}")
+    run = read_back(run_id)
     if "history" in CHECKS:
-        check_frame(run.history(), want["rows"])
+        check_frame(run["history"], want["rows"])
     if "scan" in CHECKS:
-        check_scan(list(run.scan_history()), want["rows"])
+        check_scan(run["scan"], want["rows"])
     if "summary" in CHECKS:
-        got = dict(run.summary.items())
-        assert same(got, want["summary"]), "summary" + diff(got, want["summary"])
+        assert same(run["summary"], want["summary"]), "summary" + diff(run["summary"], want["summary"])
     if "config" in CHECKS:
-        assert same(dict(run.config), want["config"]), "config" + diff(run.config, want["config"])
+        assert same(run["config"], want["config"]), "config" + diff(run["config"], want["config"])
     if "state" in CHECKS:
-        assert run.state == want["state"], "state" + diff(run.state, want["state"])
+        assert run["state"] == want["state"], "state" + diff(run["state"], want["state"])
     if "steps" in CHECKS:
-        got = (run.steps, run.last_step)
+        got = (run["steps"], run["last_step"])
         assert got == (want["steps"], want["last_step"]), "steps, last_step" + diff(got, want)
     if "index" in CHECKS:
         check_index(root, run_id, want)
     return want
+
+
+def read_back(run_id: str) -> dict:
+    """Everything the Api says about the run, as plain values: a failed assertion's traceback then
+    keeps no Api object (and its open index connection) alive while hypothesis shrinks."""
+    run = nbtracker.Api().run(f"{PROJECT}/{run_id}")
+    return {"history": run.history(), "scan": list(run.scan_history()),
+            "summary": dict(run.summary.items()), "config": dict(run.config), "state": run.state,
+            "steps": run.steps, "last_step": run.last_step}
 
 
 def check_frame(df: pd.DataFrame, rows: dict) -> None:
@@ -213,7 +222,7 @@ def check_index(root: Path, run_id: str, want: dict) -> None:
     """The run index row: one per run; its state and cached replay agree with the replay."""
     import json
 
-    with sqlite3.connect(root / "index.sqlite") as con:
+    with closing(sqlite3.connect(root / "index.sqlite")) as con:
         found = con.execute("SELECT state, blob FROM runs WHERE id = ? AND project = ?",
                             (run_id, PROJECT)).fetchall()
     assert len(found) == 1, f"index rows for the run: {found!r}"

@@ -222,23 +222,21 @@ def check_index(root: Path, run_id: str, want: dict) -> None:
     """The run index row: one per run; its state and cached replay agree with the replay."""
     import json
 
+    listed = [r.id for r in nbtracker.Api().runs(PROJECT)]  # a reader brings the cache up to date
+    assert listed == [run_id], f"Api().runs() lists {listed!r}"
     with closing(sqlite3.connect(root / "index.sqlite")) as con:
-        found = con.execute("SELECT state, blob FROM runs WHERE id = ? AND project = ?",
-                            (run_id, PROJECT)).fetchall()
+        found = con.execute("SELECT state, blob, steps, last_step FROM runs WHERE id = ? AND "
+                            "project = ?", (run_id, PROJECT)).fetchall()
     assert len(found) == 1, f"index rows for the run: {found!r}"
     states = {want["log_state"], want["state"]}
-    state, blob = found[0][0], json.loads(found[0][1])
+    state, blob, steps, last_step = found[0][0], json.loads(found[0][1]), *found[0][2:]
     assert state in states and blob.get("state") in states, \
         "index state" + diff((state, blob.get("state")), states)
-    # the blob keeps the step the next row goes to; last_step is the one before it
-    last_step = max(blob["step"] - 1, 0) if blob.get("rows") else 0
-    assert last_step == want["last_step"], "index last_step" + diff(last_step, want["last_step"])
-    if "steps" in blob:
-        assert blob["steps"] == want["steps"], "index steps" + diff(blob["steps"], want["steps"])
+    assert (steps or 0) == want["steps"], "index steps" + diff(steps, want["steps"])
+    assert (last_step or 0) == want["last_step"], \
+        "index last_step" + diff(last_step, want["last_step"])
     assert same(blob.get("config"), want["config"]), "index config" + diff(blob.get("config"),
                                                                            want["config"])
-    listed = [r.id for r in nbtracker.Api().runs(PROJECT)]
-    assert listed == [run_id], f"Api().runs() lists {listed!r}"
 
 
 def finish_all() -> None:

@@ -72,9 +72,12 @@ class Run:
         self._row_step: int | None = None
         self._summary_state = state.summary
         self._summary_update = state.summary.update
+        blocks = BlockWriter(path / COLS_NAME)
+        blocks.sink = self._absorb_last
+        self._absorb = blocks.absorb
+        self._pending_flat: dict | None = None  # a row being written through the general path
         self._writer = RecordWriter(path / layout.LOG_NAME, state.last_seq + 1,
-                                    on_error=self._write_error,
-                                    blocks=BlockWriter(path / COLS_NAME))
+                                    on_error=self._write_error, blocks=blocks)
         # one lock orders sequence numbers, bytes, steps and summaries (the fsync thread too)
         self._mutex = self._writer.lock
         self._normaliser = Normaliser(self._warn_key, self._bind_media)
@@ -208,12 +211,19 @@ class Run:
             advance = s >= cur and (commit is True or (step is None and commit is not False))
             new_step = s + 1 if advance else cur
             rows = self._rows + 1
-            seq = self._writer.next_seq
+            w = self._writer
+            seq = w.next_seq
             try:
-                row = self._writer.append_row(s, data, self._good_keys)
+                row = w.append_row(s, data, self._good_keys)
                 if row is not None:
-                    self._summary_update(data)
                     keys = None
+                    # a row kept in a column block reaches the summary's last values when the
+                    # summary is next read (`_absorb`): one dict update saved per call
+                    if self._has_rules:
+                        self._summary_update(data)
+                    elif not w.in_block:
+                        self._absorb()
+                        self._summary_update(data)
                 else:
                     keys, row = self._log_general(s, data)
                     if row is None:
@@ -228,11 +238,14 @@ class Run:
                 return
             except BaseException:
                 # Ctrl-C mid-call: the writer has settled whether the record is in; if it is,
-                # so is its row, or the next row would merge into it
-                if self._writer.next_seq > seq:
+                # so is its row (or the next row would merge into it) and its summary
+                if w.next_seq > seq:
                     self._rows = rows
                     self._step = new_step
                     self._steps_add(s)
+                    self._absorb()
+                    self._summary_update(self._pending_flat or data)
+                self._pending_flat = None
                 raise
             if self._queues or self._listeners:
                 self._publish(keys or tuple(data), row)
@@ -240,6 +253,7 @@ class Run:
     def _log_general(self, s: int, data: dict) -> tuple[tuple, tuple | None]:
         """Everything `append_row` does not take: normalise, name what JSON cannot hold, write.
         Returns (keys, row) as listeners see them; row is None when nothing was logged."""
+        self._absorb()  # rows kept in blocks are older than this one
         flat = self._normaliser.flatten(data)
         if self._sync_metrics:
             self._add_step_metrics(flat)
@@ -252,12 +266,15 @@ class Run:
         rec = {"t": "history", "step": s, "d": d}
         if nf:
             rec["nf"] = nf
+        self._pending_flat = flat
         try:
             self._writer.append(rec)
         except TypeError as e:
+            self._pending_flat = None
             self._warn_once("encode", f"log() dropped a row it could not encode: {e}")
             return (), None
         self._summary_update(flat)
+        self._pending_flat = None
         return tuple(flat), (s, rec["ts"], *flat.values())
 
     def _publish(self, keys: tuple, row: tuple) -> None:
@@ -372,6 +389,7 @@ class Run:
                 return None
             self._append({"t": "metric", **d})
             self._state.metrics.append(d)
+            self._absorb()  # from now on every row goes through the summary as it is logged
             self._summary_state.define(d)
             self._has_rules = True
             if step_metric:
@@ -380,8 +398,15 @@ class Run:
                 self._writer.forget_row_keys()
         return d
 
+    def _absorb_last(self, keys: tuple, row: tuple) -> None:
+        """The newest row of a column block, given to the summary's last values in log order
+        (with summary rules on, every row already went through the summary)."""
+        if not self._has_rules:
+            self._summary_state.last.update(zip(keys, row[2:]))
+
     def _summary_dict(self) -> dict:
         with self._mutex:
+            self._absorb()
             return self._summary_state.to_dict()
 
     def _set_summary(self, values: dict) -> None:
@@ -389,6 +414,7 @@ class Run:
             if self._done:
                 self._closed_call("summary update")
                 return
+            self._absorb()
             flat = {str(k): clean(v) for k, v in values.items()}
             d, nf = pack(flat)
             rec: dict[str, Any] = {"t": "summary", "d": d}
@@ -399,6 +425,7 @@ class Run:
 
     def _delete_summary(self, keys: list) -> None:
         with self._mutex:
+            self._absorb()  # else an older row given later would bring a deleted key back
             self._append({"t": "summary", "del": list(keys)})
             self._summary_state.delete(keys)
 
@@ -588,6 +615,7 @@ class Run:
             w = self._writer
             if w.pending:
                 return
+            self._absorb()
             st = self._state
             st.step, st.rows, st.last_seq = self._step, self._rows, w.next_seq - 1
             st.steps_seq, st.steps_end = st.last_seq, w.offset

@@ -250,6 +250,7 @@ class RecordWriter:
         self._backlog = bytearray()
         self._next_drain = 0.0
         self._row_keys: tuple | None = None  # keys of the last row append_row took
+        self.in_block = False  # whether that row went into a column block
         self._on_error = on_error
         self._error_reported = False
 
@@ -319,9 +320,13 @@ class RecordWriter:
             row = (step, ts, *data.values())
             if eligible and self.blocks is not None:
                 self.blocks.add(keys, row, seq, start, self.offset)
+                self.in_block = True
+            else:
+                self.in_block = False
         except OSError as e:
             self.offset = start + len(buf)
             self.next_seq = seq + 1
+            self.in_block = False
             self._keep(buf, e)
             return (step, ts, *data.values())
         except BaseException:

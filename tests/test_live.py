@@ -78,3 +78,26 @@ def test_mixed_values_step_metric_and_a_finished_run_shown_later():
     assert panel.xlabels == {"val/acc": "epoch"}
     assert panel.info["state"] == "finished" and math.isclose(panel.info["summary"]["loss"], 1 / 30)
     assert live.panel_for(run) is panel
+
+
+def test_the_live_panel_places_lower_step_points_at_their_step():
+    run = nbtracker.init(project="low")
+    panel = live.LivePanel()
+    front = FrontEnd(panel)
+    live.LiveFeed(run, panel)
+
+    def train():
+        for step in range(3000):
+            nbtracker.log({"loss": float(step % 17)}, step=step)
+        nbtracker.log({"loss": 100.0}, step=1500)  # a spike logged late, at an earlier step
+        nbtracker.log({"loss": -100.0}, step=10)
+        nbtracker.finish()
+
+    t = threading.Thread(target=train)
+    t.start()
+    t.join(60)
+    pts = front.points("loss")
+    assert (1500.0, 100.0) in pts and (10.0, -100.0) in pts
+    assert len(pts) <= 2 * live.MAX_BUCKETS + 3
+    snap = panel.snapshot["loss"]
+    assert (1500.0, 100.0) in list(zip(*snap["c"])) + list(zip(*snap["t"]))

@@ -233,6 +233,10 @@ def _write_records(rows: list[dict], fmt: str, out) -> None:
             out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
 
 
+def _beyond_int64(v: Any) -> bool:
+    return type(v) is int and not -(2**63) <= v < 2**63
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     r = _find(_api(args), args.run)
     out = args.output
@@ -242,14 +246,20 @@ def cmd_export(args: argparse.Namespace) -> int:
             if df[c].dtype == object:
                 df[c] = df[c].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
         out = out or f"{r.id}.parquet"
-        for c in df.columns:  # a column holding text and numbers is written as text
-            if df[c].dtype == object and df[c].map(type).nunique() > 1:
+        for c in df.columns:
+            # a column holding text and numbers, or integers beyond 64 bits, is written as text
+            # (Parquet has no exact type for either; the digits are kept)
+            if df[c].dtype == object and (df[c].map(type).nunique() > 1
+                                          or df[c].map(_beyond_int64).any()):
                 df[c] = df[c].map(lambda v: None if v is None else str(v))
         try:
             df.to_parquet(out, index=False)
         except ImportError:
             raise SystemExit("nbtracker: parquet export needs pyarrow: pip install "
                              "'nbtracker[parquet]'") from None
+        except (ValueError, TypeError, OverflowError) as e:  # pyarrow's errors subclass these
+            raise SystemExit(f"nbtracker: cannot write {r.id} as parquet ({safe(e)}); "
+                             "--format json or csv keeps every value") from None
         n = len(df)
     elif out:
         with open(out, "w", encoding="utf-8", newline="") as f:

@@ -243,3 +243,18 @@ def test_csv_on_a_terminal_is_escaped_but_exact_in_a_pipe():
         assert "\\x1b]0;owned" in shown
         piped = run_cli(*args).stdout
         assert EVIL.replace("\r\n", "") in piped.replace("\r\n", "")  # data kept as it is
+
+
+def test_export_parquet_keeps_ints_beyond_64_bits_as_their_digits(tmp_path):
+    import pandas as pd
+
+    run = nbtracker.init(project="pq", id="pq1")
+    nbtracker.log({"n": 2**63 - 1, "x": 0.1 + 0.2})
+    nbtracker.log({"n": 2**70, "x": 1.5})
+    nbtracker.finish()
+    out = tmp_path / "h.parquet"
+    p = run_cli("export", run.path, "--format", "parquet", "-o", str(out))
+    assert "Traceback" not in p.stderr
+    df = pd.read_parquet(out)
+    assert [int(v) for v in df["n"]] == [2**63 - 1, 2**70]
+    assert df["x"].tolist() == [0.1 + 0.2, 1.5]

@@ -35,3 +35,24 @@ def test_index_deleted_under_a_live_run_is_started_again_and_stays_exact(store):
     assert index_row(store, "g1") == ("finished", 7, 51)
     assert [x.id for x in nbtracker.Api().runs("gone")] == ["g1"]
     assert nbtracker.Api().run("gone/g1").history()["x"].tolist() == [0, 1, 2, 3, 4, 5, 99]
+
+
+def test_records_of_an_unknown_shape_are_skipped_not_fatal(store):
+    import json
+
+    run = nbtracker.init(project="odd", id="o1")
+    nbtracker.log({"x": 1.0})
+    run.finish()
+    log = os.path.join(run.storage_dir, "records.jsonl")
+    with open(log, encoding="utf-8") as f:
+        seq = sum(1 for _ in f)
+    odd = [{"t": "file", "path": ["not", "a", "name"]}, {"t": "file"}, {"t": "meta", "tags": 5},
+           {"t": "summary", "d": 7}, {"t": "config", "d": [1, 2]}, {"t": "alert"},
+           {"t": "summary", "d": {"after": 2.0}}]
+    with open(log, "a", encoding="utf-8") as f:
+        for i, rec in enumerate(odd, seq + 1):
+            f.write(json.dumps({**rec, "seq": i, "ts": 1.0}) + "\n")
+    os.remove(store / "index.sqlite")
+    r = nbtracker.Api().run("odd/o1")
+    assert r.summary_metrics["after"] == 2.0 and r.history()["x"].tolist() == [1.0]
+    assert r.files() == [] or all(isinstance(f.name, str) for f in r.files())

@@ -59,11 +59,12 @@ class ReadReport:
     corrupt: list[int] = field(default_factory=list)  # byte offsets of lines that did not parse
     torn_tail: int | None = None  # byte offset where an unterminated last line starts
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (expected seq, found seq)
+    malformed: list[int] = field(default_factory=list)  # seqs of records of a shape not known
     end: int = 0  # byte offset just past the last complete line
 
     @property
     def clean(self) -> bool:
-        return not self.corrupt and self.torn_tail is None and not self.gaps
+        return not self.corrupt and self.torn_tail is None and not self.gaps and not self.malformed
 
     def describe(self) -> str:
         parts = []
@@ -75,6 +76,10 @@ class ReadReport:
             parts.append(f"an unfinished last record at byte offset {self.torn_tail} ignored")
         if self.gaps:
             parts.append(f"{len(self.gaps)} gap(s) in the sequence numbers")
+        if self.malformed:
+            parts.append(f"{len(self.malformed)} record(s) of an unknown shape skipped (seq "
+                         + ", ".join(str(s) for s in self.malformed[:5])
+                         + (" ..." if len(self.malformed) > 5 else "") + ")")
         return "; ".join(parts) or "clean"
 
 

@@ -258,9 +258,7 @@ class RunState:
             else:
                 merge_config(self.config, d)
         elif t == "meta":
-            for f in META_FIELDS:
-                if f in rec:
-                    setattr(self, f, rec[f])
+            self._apply_meta(rec)
         elif t == "summary":
             if "d" in rec:
                 self.summary.set_manual(history_values(rec))
@@ -279,21 +277,34 @@ class RunState:
         view.tags = list(self.tags)
         view.summary = self.summary.copy()
         for e in pending:
-            view._apply_edit_body(e["t"], e)
+            try:
+                view._apply_edit_body(e["t"], e)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                continue  # an edit of a shape not known here: skipped, as replay does
             ts = e.get("ts")
             if isinstance(ts, (int, float)) and ts > view.updated:
                 view.updated = ts
         view.eseq = pending[-1]["seq"]
         return view
 
+    def _apply_meta(self, rec: dict) -> None:
+        """Identity fields of a run or meta record; a field of the wrong type is left out."""
+        for f in META_FIELDS:
+            if f not in rec:
+                continue
+            v = rec[f]
+            if f == "tags":
+                if type(v) is list and all(type(t) is str for t in v):
+                    self.tags = v
+            elif type(v) is str or (v is None and f != "name"):
+                setattr(self, f, v)
+
     def apply_run(self, rec: dict) -> None:
         if not self.id:
             self.id = rec["id"]
             self.project = rec["project"]
             self.created = rec.get("ts", 0.0)
-        for f in META_FIELDS:
-            if f in rec:
-                setattr(self, f, rec[f])
+        self._apply_meta(rec)
         self.host = rec.get("host", self.host)
         self.pid = rec.get("pid", self.pid)
         self.state = "running"

@@ -67,7 +67,12 @@ def replay(path: Path, state: RunState | None = None, start: int = 0) -> tuple[R
     fold = state.replay_record
     first = min(state.last_seq, state.steps_seq) + 1
     for rec in read_records(path / layout.LOG_NAME, start, report, first_seq=first):
-        fold(rec)
+        try:
+            fold(rec)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            # valid JSON of a shape this version does not know (another writer, a hand
+            # edit): skipped and reported like a corrupt line, never the end of the run
+            report.malformed.append(rec["seq"])
     state.steps_end = report.end
     return state, report.end, report
 
@@ -117,7 +122,10 @@ def fold_edits(path: Path, state: RunState) -> int:
             rec = {k: v for k, v in e.items() if k != "seq"}
             rec["eseq"] = e["seq"]
             w.append(rec)
-            state.replay_record(rec)
+            try:
+                state.replay_record(rec)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                pass  # of a shape not known here: every replay skips it the same way
     finally:
         w.close()
     return len(pending)

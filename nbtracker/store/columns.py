@@ -140,7 +140,7 @@ class BlockWriter:
         except OSError:
             self.broken = True
 
-    def close(self, *_ignored) -> None:
+    def close(self) -> None:
         """Write what is still open (oldest first) and close the file."""
         if self.fd < 0:
             return

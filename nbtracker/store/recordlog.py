@@ -253,6 +253,7 @@ class RecordWriter:
         self.last_ts = 0.0  # time of the newest record
         self.blocks = blocks
         self._backlog = bytearray()
+        self._syncing = threading.Lock()  # held while an fsync runs outside `lock`
         self._next_drain = 0.0
         self._row_keys: tuple | None = None  # keys of the last row append_row took
         self.in_block = False  # whether that row went into a column block
@@ -432,18 +433,24 @@ class RecordWriter:
 
     # -- durability -----------------------------------------------------------------------
     def sync(self) -> None:
-        """Write any backlog, then fsync. Called every few seconds and at close."""
+        """Write any backlog (under `lock`), then fsync — outside `lock`, so a slow disk
+        never holds up `log()`; `close()` waits for an fsync under way before closing."""
         with self.lock:
             if self.fd < 0:
                 return
             if self._backlog:
                 self._drain()
-            if self.dirty:
-                self.dirty = False
-                try:
-                    os.fsync(self.fd)
-                except OSError:
-                    pass
+            if not self.dirty:
+                return
+            self.dirty = False
+            self._syncing.acquire()
+            fd = self.fd
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            self._syncing.release()
 
     def close(self) -> None:
         with self.lock:
@@ -452,8 +459,9 @@ class RecordWriter:
             if self.blocks is not None:
                 self.blocks.close()
             self.sync()
-            os.close(self.fd)
-            self.fd = -1
+            with self._syncing:  # an fsync from another thread must not meet a closed fd
+                os.close(self.fd)
+                self.fd = -1
 
     def abandon(self) -> None:
         """In a forked child: let go of the parent's log without writing or syncing anything."""

@@ -287,3 +287,13 @@ def test_init_allow_val_change_and_key_filters():
     run.config.a = 5
     assert run.config.as_dict() == {"a": 5, "b": 2}
     run.finish()
+
+
+def test_values_numpy_cannot_turn_into_numbers_are_skipped_with_one_line(capsys):
+    run = nbtracker.init(project="p")
+    nbtracker.log({"d": [np.datetime64("2020-01-01")], "s": np.array(["a"] * 40), "ok": 1.0})
+    run.finish()  # must not fail on what log() took
+    err = capsys.readouterr().err
+    assert "skipped key 'd'" in err and "skipped key 's'" in err
+    assert run.state == "finished"
+    assert history(run)["ok"].tolist() == [1.0]

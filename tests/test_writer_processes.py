@@ -56,6 +56,8 @@ def test_a_forked_child_never_writes_finishes_or_unlocks_the_parents_run():
                     nbtracker.log({"i": 999})
                     run.log({"i": 998})
                     run.summary["child"] = 1
+                    del run.summary["i"]
+                    run.config.update({"child": 1})
                     run.finish()
                 if how == "raise":
                     raise SystemExit(3)
@@ -309,3 +311,46 @@ def test_an_api_made_before_a_fork_reads_and_edits_from_the_child():
     """)
     assert "status 0" in p.stdout, p.stdout + p.stderr
     assert p.stdout.strip().endswith("1")
+
+
+def test_calls_on_a_finished_run_are_reported_never_raised(capsys):
+    run = nbtracker.init(project="done")
+    nbtracker.log({"x": 1.0})
+    run.finish()
+    run.log({"x": 2.0})
+    run.summary["y"] = 1
+    del run.summary["x"]
+    run.config.update({"z": 1})
+    err = capsys.readouterr().err
+    assert err.count("is finished;") == 4
+    r = nbtracker.Api().run(run.path)
+    assert r.summary_metrics == {"x": 1.0} and r.config == {}
+
+
+def test_a_disk_that_stays_full_drops_past_the_backlog_limit_and_says_so():
+    p = run_python("""
+        import resource, signal, os, nbtracker
+        from nbtracker.store.recordlog import RecordWriter
+        RecordWriter.MAX_BACKLOG = 4096  # the real limit is 256 MiB
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        run = nbtracker.init(project="disk", id="full3")
+        nbtracker.log({"i": -1})
+        log = os.path.join(run.storage_dir, "records.jsonl")
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (os.path.getsize(log), hard))
+        for i in range(2000):
+            nbtracker.log({"i": i})
+        print("backlog", run._writer.pending)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        nbtracker.log({"i": 2000})
+        nbtracker.finish()
+    """, env={"NBTRACKER_SILENT": ""})
+    backlog = int(p.stdout.split()[1])
+    assert backlog <= 4096
+    lost = [line for line in p.stderr.splitlines() if "could not be written" in line]
+    assert len(lost) == 1
+    n_lost = int(lost[0].split("warning: ")[1].split()[0])
+    df = nbtracker.Api().run("disk/full3").history()
+    kept = df["i"].tolist()
+    assert kept[0] == -1 and kept[-1] == 2000 and kept == sorted(kept)
+    assert len(kept) + n_lost == 2002  # every row is either read back or counted as lost

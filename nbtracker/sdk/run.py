@@ -425,6 +425,9 @@ class Run:
 
     def _delete_summary(self, keys: list) -> None:
         with self._mutex:
+            if self._done:
+                self._closed_call("summary delete")
+                return
             self._absorb()  # else an older row given later would bring a deleted key back
             self._append({"t": "summary", "del": list(keys)})
             self._summary_state.delete(keys)
@@ -583,9 +586,10 @@ class Run:
             except Exception as e:  # a display hook must not break finish()
                 output.debug(f"finish hook failed: {e}", self._debug_path)
         if not quiet:
-            if self._writer.dropped or self._writer.pending:
-                output.warn(f"{self._writer.dropped + self._writer.pending} record(s) could not "
-                            "be written (disk full?)", self._debug_path)
+            lost = self._writer.dropped + self._writer.pending_records
+            if lost:
+                output.warn(f"{lost} record(s) could not be written (disk full?)",
+                            self._debug_path)
             output.say(f"run {self.name} ({self.id}) {state}: {self._rows} rows, "
                        f"{self._state.runtime:.1f}s — {self._path}", self._debug_path)
 

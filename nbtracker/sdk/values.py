@@ -91,7 +91,8 @@ class Normaliser:
                     items.append(x)
                 elif isinstance(x, (int, float)):
                     items.append(float(x) if isinstance(x, float) else int(x))
-                elif hasattr(x, "item") and getattr(x, "ndim", 0) == 0:
+                elif hasattr(x, "item") and getattr(x, "ndim", 0) == 0 and isinstance(
+                        x.item(), (str, bool, int, float)):
                     items.append(x.item())
                 else:
                     self.warn(key, f"log() skipped key {key!r}: lists may hold numbers and "
@@ -111,9 +112,15 @@ class Normaliser:
                 return
             if arr.size <= 32 and arr.ndim == 1:
                 self.value(key, arr.tolist(), flat)
-            else:
-                from .media import Histogram
-                self.value(key, Histogram(arr), flat)
+                return
+            from .media import Histogram
+            try:
+                hist = Histogram(arr)
+            except Exception as e:  # text or objects: no histogram of them
+                self.warn(key, f"log() skipped key {key!r}: an array of {arr.dtype} with "
+                               f"{arr.size} values is neither numbers nor short: {e}")
+                return
+            self.value(key, hist, flat)
             return
         self.warn(key, f"log() skipped key {key!r}: values of type {type(v).__module__}."
                        f"{type(v).__qualname__} cannot be logged (use a number, string, dict, "

@@ -368,6 +368,11 @@ class RecordWriter:
 
     def _write(self, buf: bytes) -> None:
         if self._backlog:
+            if len(self._backlog) + len(buf) > self.MAX_BACKLOG:
+                self._drain()
+            if len(self._backlog) + len(buf) > self.MAX_BACKLOG:
+                self._drop()
+                return
             self._backlog += buf
             self.offset += len(buf)
             now = _monotonic()
@@ -386,6 +391,16 @@ class RecordWriter:
         self.dirty = True
         if err is not None:
             self._keep(memoryview(buf)[n:], err)
+
+    def _drop(self) -> None:
+        """A record the backlog has no room for: lost, counted, and the column blocks stop (the
+        log's later byte offsets are no longer known)."""
+        self.dropped += 1
+        if self.blocks is not None:
+            self.blocks.broken = True
+        if self._on_error is not None and not self._error_reported:
+            self._error_reported = True
+            self._on_error(OSError("the disk is full and the backlog too"))
 
     def _keep(self, rest, err: Exception) -> None:
         if len(self._backlog) + len(rest) > self.MAX_BACKLOG:
@@ -430,6 +445,11 @@ class RecordWriter:
     def pending(self) -> int:
         """Bytes accepted but not yet handed to the kernel (a full disk)."""
         return len(self._backlog)
+
+    @property
+    def pending_records(self) -> int:
+        """Records (or their unwritten ends) still in the backlog."""
+        return self._backlog.count(b"\n")
 
     # -- durability -----------------------------------------------------------------------
     def sync(self) -> None:

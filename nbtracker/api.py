@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .sdk.config import clean
+from .sdk.config import clean, same_value
 from .sdk.output import warn
 from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
 from .store.history import read_history, scan_history
-from .store.recordlog import ReadReport, pack
+from .store.recordlog import ReadReport, make_record
 from .store.store import Store, StoredRun, append_edits
 
 ENTITY = "local"
@@ -398,24 +398,17 @@ class ApiRun:
             meta["tags"] = [str(t) for t in self.tags]
         if meta:
             recs.append({"t": "meta", **meta})
-        if self.config != self._orig["config"]:
+        if not same_value(self.config, self._orig["config"]):
             new = {str(k): clean(v) for k, v in self.config.items()}
             if set(self._orig["config"]) - set(new):
-                rec = {"t": "config", "replace": True, "d": new}
+                recs.append(make_record("config", new, replace=True))
             else:
-                rec = {"t": "config", "d": {k: v for k, v in new.items()
-                                            if self._orig["config"].get(k) != v
-                                            or k not in self._orig["config"]}}
-            rec["d"], nf = pack(rec["d"])
-            if nf:
-                rec["nf"] = nf
-            recs.append(rec)
+                old = self._orig["config"]
+                recs.append(make_record("config", {k: v for k, v in new.items()
+                                                   if k not in old or not same_value(old[k], v)}))
         if self._summary_edits:
-            d, nf = pack({str(k): clean(v) for k, v in self._summary_edits.items()})
-            rec = {"t": "summary", "d": d}
-            if nf:
-                rec["nf"] = nf
-            recs.append(rec)
+            recs.append(make_record("summary", {str(k): clean(v)
+                                                for k, v in self._summary_edits.items()}))
         if self._summary_dels:
             recs.append({"t": "summary", "del": list(self._summary_dels)})
         if not recs:

@@ -433,3 +433,14 @@ def test_a_config_value_changed_to_an_equal_value_of_another_type_is_written():
     run.finish()
     cfg = nbtracker.Api().run(run.path).config
     assert type(cfg["opt"]) is int and cfg["flag"] is True and type(cfg["nested"]["a"]) is float
+
+
+def test_an_api_edit_to_an_equal_value_of_another_type_is_recorded():
+    run = nbtracker.init(project="types", config={"lr": 1, "nested": {"a": 0}})
+    run.finish()
+    r = nbtracker.Api().run(run.path)
+    r.config["lr"] = 1.0
+    r.config["nested"] = {"a": 0.0}
+    r.update()
+    cfg = nbtracker.Api().run(run.path).config
+    assert type(cfg["lr"]) is float and type(cfg["nested"]["a"]) is float

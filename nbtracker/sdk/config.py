@@ -55,15 +55,15 @@ def clean(v: Any) -> Any:
     return str(v)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
     """Whether `b` would read back as `a`: equal values of the same types all the way down
     (0, 0.0 and False are three values; NaN is the same as NaN)."""
     if type(a) is not type(b):
         return False
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(map(_same, a, b))
+        return len(a) == len(b) and all(map(same_value, a, b))
     if isinstance(a, float) and math.isnan(a) and math.isnan(b):
         return True
     return a == b
@@ -86,7 +86,7 @@ class Config:
         for k, v in new.items():
             k = str(k)
             v = clean(v)
-            if k in self._items and not _same(self._items[k], v):
+            if k in self._items and not same_value(self._items[k], v):
                 if not (allow_val_change or self._allow_changes):
                     msg = (f"config[{k!r}] is {self._items[k]!r}; not changed to {v!r}. "
                            "Use config.update({...}, allow_val_change=True) to change it.")

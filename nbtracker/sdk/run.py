@@ -23,7 +23,7 @@ from ..store import layout
 from ..store.columns import COLS_NAME, BlockWriter
 from ..store.index import RunIndex
 from ..store.lock import RunLock
-from ..store.recordlog import ClosedError, RecordWriter, pack
+from ..store.recordlog import ClosedError, RecordWriter, make_record
 from ..store.state import STATES, RunState, merge_config
 from ..store.summary import parse_rules
 from . import output
@@ -262,10 +262,7 @@ class Run:
         for k, v in flat.items():
             if k not in self._good_keys and type(v) in (int, float) and not self._needs_sync(k):
                 self._good_keys.add(k)
-        d, nf = pack(flat)
-        rec = {"t": "history", "step": s, "d": d}
-        if nf:
-            rec["nf"] = nf
+        rec = make_record("history", flat, step=s)
         self._pending_flat = flat
         try:
             self._writer.append(rec)
@@ -416,11 +413,7 @@ class Run:
                 return
             self._absorb()
             flat = {str(k): clean(v) for k, v in values.items()}
-            d, nf = pack(flat)
-            rec: dict[str, Any] = {"t": "summary", "d": d}
-            if nf:
-                rec["nf"] = nf
-            self._append(rec)
+            self._append(make_record("summary", flat))
             self._summary_state.set_manual(flat)
 
     def _delete_summary(self, keys: list) -> None:
@@ -437,11 +430,7 @@ class Run:
             if self._done:
                 self._closed_call("config update")
                 return
-            d, nf = pack(changed)
-            rec: dict[str, Any] = {"t": "config", "d": d}
-            if nf:
-                rec["nf"] = nf
-            self._append(rec)
+            self._append(make_record("config", changed))
             merge_config(self._state.config, changed)
 
     # -- alerts and files --------------------------------------------------------------

@@ -207,6 +207,15 @@ def unpack(value: Any, nf: Any) -> Any:
     return value
 
 
+def make_record(t: str, values: Any, **fields: Any) -> dict:
+    """A record of type `t` holding `values` in `d` (packed, with `nf` when needed)."""
+    rec = {"t": t, **fields}
+    rec["d"], nf = pack(values)
+    if nf:
+        rec["nf"] = nf
+    return rec
+
+
 def history_values(rec: dict) -> dict:
     """The values (`d`) of a history, summary or config record, with what `nf` names restored."""
     d = rec.get("d", {})
@@ -314,27 +323,12 @@ class RecordWriter:
             return None
         start = self.offset
         try:
-            if self._backlog:
-                self._write(buf)
-            else:
-                n = os.write(self.fd, buf)
-                self.offset = start + len(buf)
-                self.dirty = True
-                if n != len(buf):
-                    self._keep(memoryview(buf)[n:], OSError("short write (is the disk full?)"))
+            self._write(buf)
             self.next_seq = seq + 1
             row = (step, ts, *data.values())
-            if eligible and self.blocks is not None:
+            self.in_block = eligible and self.blocks is not None
+            if self.in_block:
                 self.blocks.add(keys, row, seq, start, self.offset)
-                self.in_block = True
-            else:
-                self.in_block = False
-        except OSError as e:
-            self.offset = start + len(buf)
-            self.next_seq = seq + 1
-            self.in_block = False
-            self._keep(buf, e)
-            return (step, ts, *data.values())
         except BaseException:
             self.settle(start, buf, seq)
             raise
@@ -367,50 +361,41 @@ class RecordWriter:
             raise ClosedError(f"the record log {self.path} is closed")
 
     def _write(self, buf: bytes) -> None:
-        if self._backlog:
-            if len(self._backlog) + len(buf) > self.MAX_BACKLOG:
-                self._drain()
-            if len(self._backlog) + len(buf) > self.MAX_BACKLOG:
-                self._drop()
-                return
-            self._backlog += buf
-            self.offset += len(buf)
-            now = _monotonic()
-            if now >= self._next_drain:  # a full disk is asked again now and then, not per call
-                self._next_drain = now + _RETRY_EVERY
-                self._drain()
-            return
-        try:
-            n = os.write(self.fd, buf)
-        except OSError as e:
-            n = 0
-            err: Exception | None = e
-        else:
-            err = None if n == len(buf) else OSError("short write (is the disk full?)")
-        self.offset += len(buf)
-        self.dirty = True
-        if err is not None:
+        """The one place a record's bytes go: to the file, or behind a backlog, in order."""
+        if not self._backlog:
+            try:
+                n = os.write(self.fd, buf)
+            except OSError as e:
+                n, err = 0, e
+            else:
+                self.offset += n
+                self.dirty = True
+                if n == len(buf):
+                    return
+                err = OSError("short write (is the disk full?)")
             self._keep(memoryview(buf)[n:], err)
+            return
+        if len(self._backlog) + len(buf) > self.MAX_BACKLOG:
+            self._drain()
+        self._keep(buf, None)
+        now = _monotonic()
+        if now >= self._next_drain:  # a full disk is asked again now and then, not per call
+            self._next_drain = now + _RETRY_EVERY
+            self._drain()
 
-    def _drop(self) -> None:
-        """A record the backlog has no room for: lost, counted, and the column blocks stop (the
-        log's later byte offsets are no longer known)."""
-        self.dropped += 1
-        if self.blocks is not None:
-            self.blocks.broken = True
-        if self._on_error is not None and not self._error_reported:
-            self._error_reported = True
-            self._on_error(OSError("the disk is full and the backlog too"))
-
-    def _keep(self, rest, err: Exception) -> None:
+    def _keep(self, rest, err: Exception | None) -> None:
+        """Put `rest` (what the kernel did not take of a record) behind the backlog, or, with no
+        room left, lose it: counted, and the column blocks stop (later byte offsets are no
+        longer known). The first failure is reported once."""
         if len(self._backlog) + len(rest) > self.MAX_BACKLOG:
             self.dropped += 1
-            self.offset -= len(rest)
             if self.blocks is not None:
                 self.blocks.broken = True
+            err = err or OSError("the disk is full and so is the backlog")
         else:
             self._backlog += rest
-        if not self._error_reported and self._on_error is not None:
+            self.offset += len(rest)
+        if err is not None and not self._error_reported and self._on_error is not None:
             self._error_reported = True
             self._on_error(err)
 

@@ -343,9 +343,9 @@ def test_steps_of_a_live_run_survive_the_writers_own_index_snapshots(store):
     run.finish()
     assert nbtracker.Api().run(run.path).steps == len(expect) == 120
     con = sqlite3.connect(store / "index.sqlite")
-    blob = con.execute("SELECT steps_blob FROM runs").fetchone()[0]
+    steps = json.loads(con.execute("SELECT blob FROM runs").fetchone()[0])["steps"]
     con.close()
-    assert len(blob) < 400  # six regular runs of steps, not 120 numbers
+    assert len(json.dumps(steps)) < 400  # six regular runs of steps, not 120 numbers
 
 
 def test_step_set_is_exact_and_small():
@@ -365,8 +365,7 @@ def test_step_set_is_exact_and_small():
         runs = steps.dump()
         assert all(a[0] + a[1] * (a[2] - 1) < b[0] for a, b in zip(runs, runs[1:]))
     big = StepSet()
-    big.add_range(0, 1, 5_000_000)
-    for s in range(5_000_000, 10_000_000):
+    for s in range(10_000_000):
         big.add(s)
     assert big.dump() == [[0, 1, 10_000_000]] and big.last == 9_999_999
 

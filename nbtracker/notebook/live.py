@@ -6,8 +6,8 @@ downsamples each series with a bounded min/max decimator and sends the browser o
 changed (custom messages, never whole lists). Every few seconds, and at finish, the points are
 also written to the panel's `snapshot` trait so a reloaded or saved notebook shows them.
 
-The panel's step count is the number of distinct steps that hold a row (as `Api().run().steps`
-reports it), folded from the rows the feed drains, not the run's next step.
+The panel's step count is the number of distinct steps that hold a row (`run.steps`, as
+`Api().run().steps` reports it), not the run's next step.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from operator import itemgetter
 from typing import Any
 
 from ..charts.downsample import StreamingMinMax
-from ..store.state import StepSet
 from .widgets import LivePanel, jsonable
 
 INTERVAL = 0.25  # seconds between updates sent to the browser
@@ -58,7 +57,6 @@ class LiveFeed:
         self._xkey: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._steps = StepSet()  # distinct steps with a row, shown as the panel's step
         self._last_step = -1
         self._dirty_snapshot = False
         self._send_info()
@@ -129,7 +127,6 @@ class LiveFeed:
             pop = q.popleft
             batch = [pop() for _ in range(len(q))]
             if batch:
-                self._fold_steps([row[0] for _, row in batch])
                 changes = {}
                 columns = {}
                 for start in range(0, len(batch), CHUNK):
@@ -146,17 +143,13 @@ class LiveFeed:
                 if changes:
                     self.panel.send({"type": "points", "series": changes})
                     self._dirty_snapshot = True
-            if self._steps.count != self._last_step:
-                self._last_step = self._steps.count
+            steps = self._steps()
+            if steps != self._last_step:
+                self._last_step = steps
                 self._send_info()
 
-    def _fold_steps(self, steps: list) -> None:
-        u = sorted(set(steps))
-        if len(u) > 2 and u == list(range(u[0], u[-1] + 1, u[1] - u[0])):
-            self._steps.add_range(u[0], u[1] - u[0], len(u))  # a regular batch: O(1)
-        else:
-            for s in u:
-                self._steps.add(s)
+    def _steps(self) -> int:
+        return getattr(self.run, "steps", 0)
 
     def _push(self, key: str, x, y) -> dict | None:
         s = self._series.get(key)
@@ -193,7 +186,7 @@ class LiveFeed:
     def _send_info(self, final: bool = False) -> None:
         run = self.run
         info = {"name": run.name, "id": run.id, "project": run.project, "state": run.state,
-                "step": self._steps.count, "started": getattr(run, "start_time", 0) or time.time(),
+                "step": self._steps(), "started": getattr(run, "start_time", 0) or time.time(),
                 "updated": time.time(), "mode": getattr(run, "mode", "")}
         if final:
             try:
@@ -237,8 +230,6 @@ class LiveFeed:
             return
         import numpy as np
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-        self._fold_steps(df["_step"].tolist())
 
         for col in df.columns:
             if col.startswith("_"):

@@ -22,6 +22,7 @@ class DisabledRun:
         self.group = self.job_type = self.notes = None
         self.tags: tuple = ()
         self.step = 0
+        self.steps = 0  # nothing is stored
         self.state = "running"
         self.dir = self.storage_dir = ""
         self.path = f"{project}/disabled"

@@ -119,7 +119,13 @@ class Run:
 
     @property
     def step(self) -> int:
+        """The step the next `log()` without `step=` goes to."""
         return self._step
+
+    @property
+    def steps(self) -> int:
+        """How many distinct steps hold a history row (as `Api().run(...).steps` says)."""
+        return self._state.steps.count
 
     @property
     def state(self) -> str:
@@ -611,11 +617,10 @@ class Run:
             self._absorb()
             st = self._state
             st.step, st.rows, st.last_seq = self._step, self._rows, w.next_seq - 1
-            st.steps_seq, st.steps_end = st.last_seq, w.offset
             st.updated = w.last_ts or st.updated  # as a replay of the log would say
-            info, blob, end, steps = st.info(), st.dump(), w.offset, st.dump_steps()
+            info, blob, end = st.info(), st.dump(), w.offset
         try:
-            self._index.put(self._path, info, end, blob, steps_blob=steps)
+            self._index.put(self._path, info, end, blob)
         except Exception as e:
             output.debug(f"index update failed: {e}", self._debug_path)
 

@@ -3,9 +3,8 @@
 It is a cache: each row remembers how far into the run's log it has replayed (`log_end`) and the
 replay state at that point (`blob`), so bringing it up to date reads only what was appended
 since. The identity columns (name, tags, ...) show the run with its pending edits overlaid, as of
-`edits_end` bytes of its `edits.jsonl`. The distinct steps (`steps_blob`: a StepSet with the
-sequence number and byte offset it is folded up to, and its `steps` count and `last_step`) are
-kept by readers only: the writer's snapshots (`put` without steps) leave them as they are.
+`edits_end` bytes of its `edits.jsonl`. `steps` and `last_step` are how many distinct steps hold
+a history row and the largest of them (the set itself is in the blob).
 Delete the file and `nbtracker reindex` (or the next read) rebuilds it from the logs; nothing
 lives only here (extra store roots are listed in the `roots` file, see `store.py`).
 """
@@ -19,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-VERSION = 2  # PRAGMA user_version; an index of another version is started again
+VERSION = 3  # PRAGMA user_version; an index of another version is started again
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS runs (
     project    TEXT NOT NULL,
@@ -37,26 +36,14 @@ SCHEMA = (
     edits_end  INTEGER NOT NULL DEFAULT 0,
     steps      INTEGER,
     last_step  INTEGER,
-    steps_blob TEXT,
     PRIMARY KEY (project, id)
 )""",
     "CREATE INDEX IF NOT EXISTS runs_created ON runs (project, created)",
 )
 _PUT = """
-INSERT INTO runs (project, id, path, name, grp, job_type, tags, state, created, updated, log_end,
-                  blob, edits_end, steps, last_step, steps_blob)
-VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-ON CONFLICT (project, id) DO UPDATE SET
-    path = excluded.path, name = excluded.name, grp = excluded.grp,
-    job_type = excluded.job_type, tags = excluded.tags, state = excluded.state,
-    created = excluded.created, updated = excluded.updated, log_end = excluded.log_end,
-    blob = excluded.blob, edits_end = excluded.edits_end,
-    steps = CASE WHEN excluded.steps_blob IS NOT NULL THEN excluded.steps
-                 WHEN runs.path = excluded.path THEN runs.steps END,
-    last_step = CASE WHEN excluded.steps_blob IS NOT NULL THEN excluded.last_step
-                     WHEN runs.path = excluded.path THEN runs.last_step END,
-    steps_blob = CASE WHEN excluded.steps_blob IS NOT NULL THEN excluded.steps_blob
-                      WHEN runs.path = excluded.path THEN runs.steps_blob END
+INSERT OR REPLACE INTO runs (project, id, path, name, grp, job_type, tags, state, created, updated,
+                             log_end, blob, edits_end, steps, last_step)
+VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 """
 
 
@@ -145,15 +132,14 @@ class RunIndex:
             _close(held[0])
 
     def put(self, path: str | os.PathLike, info: dict, log_end: int, blob: str,
-            edits_end: int = 0, steps_blob: str | None = None) -> None:
-        """Store a run's replay state at byte `log_end` of its log. Without `steps_blob` (the
-        writer's snapshots) the cached steps stay as they are."""
+            edits_end: int = 0) -> None:
+        """Store a run's replay state at byte `log_end` of its log (and of `edits_end` of its
+        edits file)."""
         self._retry(lambda con: con.execute(_PUT, (
             info["project"], info["id"], str(path), info["name"], info["group"],
             info["job_type"], json.dumps(info["tags"]), info["state"], info["created"],
-            info["updated"] or time.time(), log_end, blob, edits_end,
-            info.get("steps") if steps_blob is not None else None,
-            info.get("last_step") if steps_blob is not None else None, steps_blob)))
+            info["updated"] or time.time(), log_end, blob, edits_end, info["steps"],
+            info["last_step"])))
 
     def rows(self, project: str | None = None) -> list[sqlite3.Row]:
         def select(con: sqlite3.Connection) -> list[sqlite3.Row]:

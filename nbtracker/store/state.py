@@ -13,10 +13,9 @@ Rules shared by the writer and every reader:
   `store.py`) and are overlaid on the replay with `with_edits`; records folded from there into
   the log carry the edit's sequence number as `"eseq"`, and `eseq` is the highest one the log
   holds.
-- steps: `steps` is the set of distinct steps that hold a history row (a `StepSet`), folded from
-  the history records up to `steps_seq` (ending at byte `steps_end` of the log). It is kept apart
-  from the rest of the state because only readers fold it: the writer never pays for it in
-  `log()`, and the run index caches it in its own column.
+- steps: `steps` is the set of distinct steps that hold a history row (a `StepSet`); the writer
+  keeps it as it logs, readers fold it from the history records, and the index caches it with
+  the rest of the state (its count and largest step also as columns).
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from .summary import SummaryState
 STATES = ("running", "finished", "failed", "crashed", "interrupted")
 META_FIELDS = ("name", "group", "job_type", "tags", "notes")
 EDIT_TYPES = ("config", "summary", "meta")  # what an edit after the fact may change
-_STEP_FIELDS = ("steps", "steps_seq", "steps_end")
 
 
 def merge_config(dst: dict, src: dict) -> None:
@@ -107,26 +105,6 @@ class StepSet:
             self.count += 1
         elif step < end:
             self._insert(step)
-
-    def add_range(self, start: int, stride: int, count: int) -> None:
-        """Add `count` steps `start, start + stride, ...` (stride > 0)."""
-        if count <= 0:
-            return
-        last = self.last
-        if last is not None and start <= last or count == 1 or stride <= 0:
-            for s in range(start, start + stride * count, stride) if count > 1 else (start,):
-                self.add(s)
-            return
-        self.add(start)
-        r = self.runs[-1]  # ends at start
-        if r[2] == 1:
-            r[1] = stride
-            r[2] = count
-        elif r[1] == stride:
-            r[2] += count - 1
-        else:
-            self.runs.append([start + stride, stride, count - 1])
-        self.count += count - 1
 
     def _insert(self, step: int) -> None:
         """Add a step below the last one."""
@@ -202,22 +180,9 @@ class RunState:
         self.eseq: int = 0  # the highest edit sequence number folded into the log
         self.runtime: float = 0.0  # seconds spent running, over all resumes
         self._segment_start: float = 0.0
-        self.steps = StepSet()  # distinct steps holding a history row, up to steps_seq
-        self.steps_seq: int = 0
-        self.steps_end: int = 0
+        self.steps = StepSet()  # distinct steps holding a history row
 
     # -- replay ------------------------------------------------------------------------
-    def replay_record(self, rec: dict) -> None:
-        """Apply one record read from the log, where the state may already hold it: the
-        steps and the rest are cached apart (`steps_seq`, `last_seq`) and may lag differently."""
-        seq = rec["seq"]
-        if seq > self.steps_seq:
-            if rec["t"] == "history" and type(rec.get("step")) is int:
-                self.steps.add(rec["step"])
-            self.steps_seq = seq
-        if seq > self.last_seq:
-            self.apply(rec)
-
     def apply(self, rec: dict) -> None:
         t = rec["t"]
         self.last_seq = rec.get("seq", self.last_seq)
@@ -313,6 +278,7 @@ class RunState:
 
     def apply_history(self, step: int, values: dict) -> None:
         self.rows += 1
+        self.steps.add(step)
         if step >= self.step:
             self.step = step + 1
         self.summary.update(values)
@@ -335,9 +301,10 @@ class RunState:
         }
 
     def dump(self) -> str:
-        """The state without its steps (see `dump_steps`), as the run index caches it."""
-        d = {k: v for k, v in self.__dict__.items() if k != "summary" and k not in _STEP_FIELDS}
+        """The state as the run index caches it."""
+        d = {k: v for k, v in self.__dict__.items() if k not in ("summary", "steps")}
         d["summary"] = self.summary.dump()
+        d["steps"] = self.steps.dump()
         # json (not orjson) keeps NaN/inf and integers beyond 64 bits in cached state
         return json.dumps(d)
 
@@ -348,21 +315,10 @@ class RunState:
             raise ValueError("not a run state")
         s = cls()
         summary = d.pop("summary", {})
+        steps = d.pop("steps", [])
         for k, v in d.items():
-            if hasattr(s, k) and k not in _STEP_FIELDS:
+            if hasattr(s, k):
                 setattr(s, k, v)
         s.summary = SummaryState.load(summary)
+        s.steps = StepSet.load(steps)
         return s
-
-    def dump_steps(self) -> str:
-        return json.dumps({"seq": self.steps_seq, "end": self.steps_end,
-                           "runs": self.steps.dump()})
-
-    def load_steps(self, text: str, log_size: int) -> None:
-        """Take cached steps (from `dump_steps`) if they fit in a log of `log_size` bytes."""
-        d = json.loads(text)
-        seq, end = d["seq"], d["end"]
-        if type(seq) is not int or type(end) is not int or not 0 <= end <= log_size:
-            raise ValueError("cached steps do not fit the log")
-        self.steps = StepSet.load(d["runs"])
-        self.steps_seq, self.steps_end = seq, end

@@ -60,20 +60,17 @@ class StoredRun:
 
 
 def replay(path: Path, state: RunState | None = None, start: int = 0) -> tuple[RunState, int, ReadReport]:
-    """Bring `state` up to the end of the log, reading from byte `start`: the smaller of where
-    its replay (`last_seq`) and its steps (`steps_seq`) stand; records it holds are skipped."""
+    """Bring `state` (a replay of the log up to byte `start`) up to the end of the log."""
     state = state if state is not None else RunState()
     report = ReadReport()
-    fold = state.replay_record
-    first = min(state.last_seq, state.steps_seq) + 1
-    for rec in read_records(path / layout.LOG_NAME, start, report, first_seq=first):
+    apply = state.apply
+    for rec in read_records(path / layout.LOG_NAME, start, report, first_seq=state.last_seq + 1):
         try:
-            fold(rec)
+            apply(rec)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             # valid JSON of a shape this version does not know (another writer, a hand
             # edit): skipped and reported like a corrupt line, never the end of the run
             report.malformed.append(rec["seq"])
-    state.steps_end = report.end
     return state, report.end, report
 
 
@@ -123,7 +120,7 @@ def fold_edits(path: Path, state: RunState) -> int:
             rec["eseq"] = e["seq"]
             w.append(rec)
             try:
-                state.replay_record(rec)
+                state.apply(rec)
             except (KeyError, TypeError, ValueError, AttributeError, IndexError):
                 pass  # of a shape not known here: every replay skips it the same way
     finally:
@@ -197,9 +194,8 @@ class Store:
             return None
         base, log_end, cached = self._cached(row, size)
         report = None
-        if not (log_end == size and base.steps_end == size):
-            start = min(log_end, base.steps_end)
-            base, end, report = replay(path, base, start)
+        if log_end != size:
+            base, end, report = replay(path, base, log_end)
         else:
             end = size
         if not base.id:
@@ -207,10 +203,8 @@ class Store:
         edits, edits_end = read_edits(path)
         state = base.with_edits(edits)
         if report is not None or not cached or row["edits_end"] != edits_end:
-            info = state.info()
-            info["steps"], info["last_step"] = base.steps.count, base.steps.last
             try:
-                self.index.put(path, info, end, base.dump(), edits_end, base.dump_steps())
+                self.index.put(path, state.info(), end, base.dump(), edits_end)
             except Exception:
                 pass  # a read-only or busy index only costs speed
         return StoredRun(path, state, end, report, base)
@@ -224,11 +218,6 @@ class Store:
             state = RunState.load(row["blob"])
         except (ValueError, TypeError, KeyError):
             return RunState(), 0, False
-        if row["steps_blob"]:
-            try:
-                state.load_steps(row["steps_blob"], size)
-            except (ValueError, TypeError, KeyError):
-                pass  # folded again from the start of the log
         return state, row["log_end"], True
 
     def runs(self, project: str | None = None) -> list[StoredRun]:

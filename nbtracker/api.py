@@ -364,7 +364,8 @@ class ApiRun:
                      min_step: int | None = None, max_step: int | None = None):
         """Iterate rows as dicts, step by step, reading the log as it goes."""
         created = self.created
-        for row in scan_history(self._stored.path, keys):
+        now = self._store.reload(self._stored.path) or self._stored  # the log as it is now
+        for row in scan_history(now.path, keys, in_order=not now.state.late_steps):
             s = row["_step"]
             if (min_step is None or s >= min_step) and (max_step is None or s < max_step):
                 row["_runtime"] = row["_timestamp"] - created

@@ -212,6 +212,9 @@ class Run:
                 elif s < cur:
                     self._warn_once("step-order", f"log() step {s} is lower than the current "
                                     f"step {cur}; the values are kept at step {s}")
+                    last = self._state.steps.last
+                    if last is not None and s < last:
+                        self._state.late_steps = True  # as replay says (RunState.apply_history)
                 else:
                     self._step = cur = s
             advance = s >= cur and (commit is True or (step is None and commit is not False))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -457,41 +456,18 @@ def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None
     return pd.DataFrame(out, copy=False)
 
 
-def scan_history(run_dir: Path, keys: Iterable[str] | None = None) -> Iterable[dict[str, Any]]:
+def scan_history(run_dir: Path, keys: Iterable[str] | None = None,
+                 in_order: bool = True) -> Iterable[dict[str, Any]]:
     """Rows as dicts, one per step in step order, without building a DataFrame of the whole
     run. With `keys`, only rows holding every one of them, with only those keys (besides
-    `_step`, `_timestamp`). Rows stream as the log is read; a log holding records at a step
-    lower than an earlier record's (values logged late) is merged by step first."""
+    `_step`, `_timestamp`). Rows stream as the log is read when `in_order` (no record came at a
+    step below an earlier one: `RunState.late_steps` is false); otherwise they are merged by
+    step first."""
     want = set(keys) - set(_META) if keys is not None else None
-    if _steps_in_order(Path(run_dir) / layout.LOG_NAME):
-        rows = _stream_rows(parse_file(run_dir), want)
-    else:
-        rows = _merged_rows(parse_file(run_dir), want)
+    rows = (_stream_rows if in_order else _merged_rows)(parse_file(run_dir), want)
     for row in rows:
         if want is None or want <= row.keys():
             yield row
-
-
-_STEP = re.compile(rb'^\{"t":"history",[^\n]*?"step":(-?\d+)', re.M)
-
-
-def _steps_in_order(log: Path) -> bool:
-    """Whether the history records' steps never go down (the common case), read from the
-    bytes without parsing the records."""
-    try:
-        with open(log, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return True
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                prev = None
-                for m in _STEP.finditer(data):
-                    step = int(m.group(1))
-                    if prev is not None and step < prev:
-                        return False
-                    prev = step
-    except OSError:
-        pass
-    return True
 
 
 def _fold(row: dict, rec: dict, want: set | None) -> None:

@@ -181,6 +181,7 @@ class RunState:
         self.runtime: float = 0.0  # seconds spent running, over all resumes
         self._segment_start: float = 0.0
         self.steps = StepSet()  # distinct steps holding a history row
+        self.late_steps = False  # a history record came at a step below one logged before it
 
     # -- replay ------------------------------------------------------------------------
     def apply(self, rec: dict) -> None:
@@ -278,6 +279,9 @@ class RunState:
 
     def apply_history(self, step: int, values: dict) -> None:
         self.rows += 1
+        last = self.steps.last
+        if last is not None and step < last:
+            self.late_steps = True
         self.steps.add(step)
         if step >= self.step:
             self.step = step + 1

@@ -52,8 +52,6 @@ def _find(api, ref: str):
         raise SystemExit(safe(f"nbtracker: {e} (see `nbtracker runs`)")) from None
 
 
-# C0 and C1 controls, DEL, and the invisible marks that reorder or break lines (bidi
-# embeddings, overrides and isolates, line/paragraph separators): a terminal acts on them.
 def _say(text: str = "") -> None:
     print(safe(text))
 
@@ -186,22 +184,26 @@ def _csv_writer(out):
     return _SafeWriter(out) if tty else csv.writer(out, lineterminator="\n")
 
 
-def _write_rows(r, fmt: str, out) -> int:
-    """Write the history as a plain replay of the record log gives it, row by row (the
-    DataFrame path would turn large integers and columns with gaps into rounded floats)."""
-    cols = _export_columns(r)
+def _write_table(rows, cols: list[str], fmt: str, out) -> int:
+    """Write `rows` (dicts) under `cols` as csv or JSON Lines, values exactly; returns the count."""
     n = 0
     if fmt == "csv":
         w = _csv_writer(out)
         w.writerow(cols)
-        for row in r.scan_history():
+        for row in rows:
             w.writerow([_csv_cell(row.get(c)) for c in cols])
             n += 1
     else:
-        for row in r.scan_history():
+        for row in rows:
             out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
             n += 1
     return n
+
+
+def _write_rows(r, fmt: str, out) -> int:
+    """Write the history as a plain replay of the record log gives it, row by row (the
+    DataFrame path would turn large integers and columns with gaps into rounded floats)."""
+    return _write_table(r.scan_history(), _export_columns(r), fmt, out)
 
 
 def _with_created_at(row: dict) -> dict:
@@ -223,14 +225,8 @@ def _write_records(rows: list[dict], fmt: str, out) -> None:
     cols: dict[str, None] = {}
     for row in rows:
         cols.update(dict.fromkeys(row))
-    if fmt == "csv" and cols:  # no runs: no header either
-        w = _csv_writer(out)
-        w.writerow(cols)
-        for row in rows:
-            w.writerow([_csv_cell(row.get(c)) for c in cols])
-    elif fmt == "json":
-        for row in rows:
-            out.write(json.dumps({c: row.get(c) for c in cols}) + "\n")
+    if cols:  # no runs: no header either
+        _write_table(rows, list(cols), fmt, out)
 
 
 def _beyond_int64(v: Any) -> bool:

@@ -9,8 +9,8 @@ Environment variables are read as NBTRACKER_<NAME>, falling back to WANDB_<NAME>
 
 Two are not pairs, because they mean different things: NBTRACKER_DIR is the store root
 (default `~/.nbtracker`), while wandb's WANDB_DIR is where a run's files go, so it is the
-default of `init(dir=...)`: the run lives in `$WANDB_DIR/nbtracker/` and the index at the store
-root remembers it.
+default of `init(dir=...)`: the run lives in `$WANDB_DIR/nbtracker/` and the store root's
+`roots` file remembers it.
 
 The settings file is `<store root>/settings.json`, written by `nbtracker offline|online` and `login`.
 """
@@ -47,7 +47,7 @@ def root_from_env() -> Path:
     return Path(d).expanduser().resolve() if d else layout.default_root()
 
 
-_RESUME = {"allow": "allow", "must": "must", "never": "never", "auto": "auto"}
+_RESUME = ("allow", "must", "never", "auto")
 
 
 def resume_from_env() -> bool | str | None:
@@ -56,7 +56,7 @@ def resume_from_env() -> bool | str | None:
         return None
     low = v.strip().lower()
     if low in _RESUME:
-        return _RESUME[low]
+        return low
     if low in _TRUE:
         return True
     if low in ("0", "false", "no", "off", "n", "f"):

@@ -2,8 +2,8 @@
 
 Kept as they are: int, float, bool, str, None, lists of those. NaN, ±inf and ints of any size are
 kept (the record log names them in its `nf` map, see `store.recordlog.pack`). Nested dicts are
-flattened to "a/b" keys. numpy/torch scalars and 0-d arrays
-become Python numbers via `.item()`; larger arrays become a histogram (or a list when small).
+flattened to "a/b" keys. numpy/torch scalars and 0-d arrays become Python numbers via `.item()`;
+larger arrays become a histogram (or a list when small).
 Media objects write their file and leave a reference. Anything else is reported once per key and
 skipped: the training loop goes on.
 """
@@ -92,8 +92,8 @@ class Normaliser:
                 elif isinstance(x, (int, float)):
                     items.append(float(x) if isinstance(x, float) else int(x))
                 elif hasattr(x, "item") and getattr(x, "ndim", 0) == 0 and isinstance(
-                        x.item(), (str, bool, int, float)):
-                    items.append(x.item())
+                        item := x.item(), (str, bool, int, float)):
+                    items.append(item)
                 else:
                     self.warn(key, f"log() skipped key {key!r}: lists may hold numbers and "
                                    f"strings, not {type(x).__name__}")

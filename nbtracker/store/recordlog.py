@@ -235,8 +235,8 @@ class RecordWriter:
     refused, knows every record's byte range, and feeds the column blocks.
 
     Every method runs under `lock` (re-entrant), which the owner of the writer (the `Run`) also
-    holds around its own bookkeeping and the fsync thread takes for `sync()`, so the order of
-    sequence numbers, bytes and blocks is one order.
+    holds around its own bookkeeping and the fsync thread takes for `sync()` (the fsync itself
+    runs outside it), so the order of sequence numbers, bytes and blocks is one order.
 
     Failures: `append` never raises on I/O errors. Bytes the kernel did not take are kept in a
     backlog (bounded by `MAX_BACKLOG`) and written, in order, before anything newer, by the next

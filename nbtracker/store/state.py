@@ -39,11 +39,6 @@ def merge_config(dst: dict, src: dict) -> None:
     dst.update(src)
 
 
-def deep_update(dst: dict, src: dict) -> None:
-    """Kept for callers of older versions; config records follow `merge_config`."""
-    merge_config(dst, src)
-
-
 _start = itemgetter(0)
 
 

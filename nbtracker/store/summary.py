@@ -124,8 +124,6 @@ class SummaryState:
                 self.last.pop(k, None)
                 self.agg.pop(k, None)
 
-    delete_manual = delete  # the name older writers call
-
     def copy(self) -> SummaryState:
         """A copy that edits can change without touching this one (aggregates are shared:
         edits replace or drop them, never update them in place)."""

@@ -333,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("version", help="print the version", description="Print the version.")
     s.set_defaults(fn=cmd_version)
+
+    # the team server's commands (server, user, project, key) and the client's (login, sync)
+    # live beside the code they drive; neither imports the server stack until it runs
+    from .server.commands import add_commands as add_server_commands
+    from .sync.commands import add_commands as add_sync_commands
+
+    add_sync_commands(sub)
+    add_server_commands(sub)
     return p
 
 

@@ -1,0 +1,1 @@
+"""The team server: `nbtracker server` (needs `pip install "nbtracker[server]"`)."""

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import math
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,15 +30,33 @@ ENTITY = "local"
 
 
 class Api:
-    """Read runs from the local store (`dir=` or NBTRACKER_DIR; default `~/.nbtracker`)."""
+    """Read runs from the team server when one is configured (`nbtracker login`, or
+    NBTRACKER_BASE_URL with NBTRACKER_API_KEY, and the mode is not offline), else from the local
+    store (`dir=` or NBTRACKER_DIR; default `~/.nbtracker`). `dir=` always means the local store."""
 
     def __init__(self, overrides: dict | None = None, timeout: float | None = None,
                  api_key: str | None = None, dir: str | None = None, **kwargs: Any):
         overrides = overrides or {}
         d = dir or overrides.get("dir")
-        root = resolve_root(d) if d else Settings.resolve().root
-        self.store = Store(root)
-        self.default_project = overrides.get("project") or Settings.resolve().project
+        settings = Settings.resolve()
+        root = resolve_root(d) if d else settings.root
+        self.default_project = overrides.get("project") or settings.project
+        base_url = overrides.get("base_url") or (settings.base_url
+                                                  if settings.mode == "online" else None)
+        self.store: Any = Store(root)
+        if base_url and not d:
+            key = api_key or _api_key(settings, base_url)
+            if not key:
+                raise UsageError(f"no API key for {base_url}: run `nbtracker login --host "
+                                 f"{base_url}` or set NBTRACKER_API_KEY")
+            from .sync.remote import RemoteStore
+
+            self.store = RemoteStore(base_url, key, root, timeout=timeout or 30.0)
+
+    @property
+    def remote(self) -> bool:
+        """Whether this Api reads from a team server."""
+        return not isinstance(self.store, Store)
 
     @property
     def root(self) -> Path:
@@ -67,6 +83,8 @@ class Api:
         if filters:
             check_filters(filters)
         project = self._project(path)
+        if self.remote:  # the server matches and orders with the same rules
+            return Runs(ApiRun(s, self.store) for s in self.store.runs(project, filters, order))
         runs = [ApiRun(s, self.store) for s in self.store.runs(project)]
         if filters:
             runs = [r for r in runs if match(r._doc(), filters)]
@@ -85,7 +103,8 @@ class Api:
         found = self.store.find(project, run_id)
         if found is None:
             where = f"project {project!r}" if project else "any project"
-            raise ValueError(f"no run {run_id!r} in {where} under {self.store.root}")
+            place = self.store.base_url if self.remote else self.store.root
+            raise ValueError(f"no run {run_id!r} in {where} on {place}")
         return ApiRun(found, self.store)
 
     def find(self, ref: Any) -> ApiRun:
@@ -111,7 +130,26 @@ class Api:
         raise ValueError(f"no run {ref!r} (use project/id, an id or a run name)")
 
     def reindex(self) -> int:
+        if self.remote:
+            raise UsageError("reindex rebuilds the local run index; use Api(dir=...) for it")
         return len(self.store.reindex())
+
+
+def _api_key(settings: Settings, base_url: str) -> str | None:
+    """The key for `base_url`: the environment's, else the one `login` stored for that host."""
+    import json
+
+    if settings.api_key and settings.api_key != "":
+        from .sdk.settings import env
+
+        if env("API_KEY"):
+            return settings.api_key
+    try:
+        with open(settings.root / "credentials.json", encoding="utf-8") as f:
+            key = json.load(f).get(base_url.rstrip("/"))
+    except (OSError, ValueError, AttributeError):
+        key = None
+    return key or settings.api_key
 
 
 class Project:
@@ -229,6 +267,20 @@ class ApiFile:
 
     def __repr__(self) -> str:
         return f"<File {self.name} ({self.size} bytes)>"
+
+
+class RemoteFile(ApiFile):
+    """A file of a run on a team server: fetched by its hash into the cache when first read."""
+
+    def __init__(self, run_dir: Path, rec: dict, store: Any, stored: StoredRun):
+        super().__init__(run_dir, rec)
+        self._remote = (store, stored)
+
+    def _source(self, rel: Path) -> Path:
+        if not self.sha256:
+            raise FileNotFoundError(f"file {self.name!r} has no content hash; cannot fetch it")
+        store, stored = self._remote
+        return store.blob(stored, str(self.sha256), self._files / rel)
 
 
 class ApiRun:
@@ -352,7 +404,7 @@ class ApiRun:
         """Every logged row (all of them unless `samples` asks for fewer) as a DataFrame with
         `_step`, the metrics, `_runtime` and `_timestamp`."""
         report = ReadReport()
-        df = read_history(self._stored.path, self.created, keys=keys, samples=samples,
+        df = read_history(self._log_dir(), self.created, keys=keys, samples=samples,
                           report=report)
         if report.corrupt or report.gaps:
             warn(f"run {self.project}/{self.id}: {report.describe()}",
@@ -365,28 +417,77 @@ class ApiRun:
                      min_step: int | None = None, max_step: int | None = None):
         """Iterate rows as dicts, step by step, reading the log as it goes."""
         created = self.created
-        now = self._store.reload(self._stored.path) or self._stored  # the log as it is now
-        for row in scan_history(now.path, keys, in_order=not now.state.late_steps):
+        now = self._reloaded() or self._stored  # the log as it is now
+        path = self._store.materialize(now) if self._remote else now.path
+        for row in scan_history(path, keys, in_order=not now.state.late_steps):
             s = row["_step"]
             if (min_step is None or s >= min_step) and (max_step is None or s < max_step):
                 row["_runtime"] = row["_timestamp"] - created
                 yield row
 
     def files(self) -> list[ApiFile]:
-        return [ApiFile(self._stored.path, rec) for rec in self._stored.state.files.values()]
+        return [self._file(rec) for rec in self._stored.state.files.values()]
 
     def file(self, name: str) -> ApiFile:
         rec = self._stored.state.files.get(name)
         if rec is None:
             raise KeyError(f"run {self.id} has no file {name!r}")
+        return self._file(rec)
+
+    def _file(self, rec: dict) -> ApiFile:
+        if self._remote:
+            return RemoteFile(self._stored.path, rec, self._store, self._stored)
         return ApiFile(self._stored.path, rec)
 
     def media_path(self, ref: dict) -> Path:
-        """The file a media reference in the history points to (e.g. an image)."""
+        """The file a media reference in the history points to (e.g. an image); for a run on a
+        server, fetched into the cache first."""
         rel = Path(str(ref["path"]))
-        if rel.is_absolute() or ".." in rel.parts:
+        if rel.is_absolute() or ".." in rel.parts or "\0" in str(ref["path"]):
             raise ValueError(f"bad media path {ref['path']!r}")
+        if self._remote:
+            return self._store.blob(self._stored, str(ref["sha256"]), self._stored.path / rel)
         return self._stored.path / rel
+
+    @staticmethod
+    def chart_histories(runs: list, metrics: list[str] | None, x: str = "_step",
+                        samples: int = 1000) -> list | None:
+        """Histories for a chart of `runs` already downsampled by the server (min, max and last
+        value per bucket, the ends kept) in one request, as one DataFrame per run; None when
+        the runs are local or `x` is not the step (then each run's own history serves)."""
+        import pandas as pd
+
+        if x != "_step" or not runs or not all(isinstance(r, ApiRun) and r._remote for r in runs):
+            return None
+        store = runs[0]._store
+        if any(r._store is not store for r in runs):
+            return None
+        keys = metrics if metrics is not None else sorted(
+            {k for r in runs for k, v in r.last_values.items() if _is_number(v)})
+        out = {(r.project, r.id): [] for r in runs}
+        for ser in store.histories([r._stored for r in runs], keys, samples):
+            steps = ser["step"] * 3
+            vals = ser["min"] + ser["max"] + ser["value"]
+            out[(ser["project"], ser["id"])].append(pd.DataFrame(
+                {"_step": steps, ser["key"]: pd.to_numeric(pd.Series(vals, dtype=object))}))
+        frames = []
+        for r in runs:
+            parts = out[(r.project, r.id)]
+            df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["_step"])
+            frames.append(df.sort_values("_step", kind="stable").reset_index(drop=True))
+        return frames
+
+    # -- where the data is -----------------------------------------------------------------
+    @property
+    def _remote(self) -> bool:
+        return not isinstance(self._store, Store)
+
+    def _log_dir(self) -> Path:
+        """The folder whose records.jsonl holds this run's log (pulled from the server first)."""
+        return self._store.materialize(self._stored) if self._remote else self._stored.path
+
+    def _reloaded(self) -> StoredRun | None:
+        return self._store.reload(self._stored if self._remote else self._stored.path)
 
     # -- editing -----------------------------------------------------------------------
     def update(self) -> None:
@@ -415,6 +516,10 @@ class ApiRun:
             recs.append({"t": "summary", "del": list(self._summary_dels)})
         if not recs:
             return
+        if self._remote:  # the server keeps them beside the run's log, readers overlay them
+            self._store.append_edits(self._stored, recs)
+            self.load()
+            return
         # Never a second writer on the log: the edits go to edits.jsonl, and into the log now
         # only if the run is not live (else its writer folds them in when it is next opened).
         path = self._stored.path
@@ -424,11 +529,14 @@ class ApiRun:
 
     def load(self, force: bool = True) -> ApiRun:
         """Re-read the run from the store."""
-        path = self._stored.path
-        found = self._store.reload(path)
+        found = self._reloaded()
         if found is not None:
             self._load(found)
         return self
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} ({self.state})>"
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

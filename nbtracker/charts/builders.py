@@ -92,7 +92,12 @@ def long_history(runs: Any, metrics: list[str] | None = None, x: str = "_step",
     >>> long_history(runs, metrics=["loss"], x="epoch", group_by="config.lr")
     """
     runs = _as_list(runs)
-    histories = [(label, run, run.history()) for label, run in zip(_labels(runs), runs)]
+    # runs on a team server come downsampled by the server, all in one request
+    fetch = getattr(type(runs[0]), "chart_histories", None) if runs else None
+    dfs = fetch(runs, metrics, x) if fetch is not None else None
+    if dfs is None:
+        dfs = [run.history() for run in runs]
+    histories = list(zip(_labels(runs), runs, dfs))
     histories = [h for h in histories if x in h[2].columns]
     if metrics is None:
         shared = [_metric_columns(df, x) for _, _, df in histories]

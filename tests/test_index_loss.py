@@ -56,3 +56,16 @@ def test_records_of_an_unknown_shape_are_skipped_not_fatal(store):
     r = nbtracker.Api().run("odd/o1")
     assert r.summary_metrics["after"] == 2.0 and r.history()["x"].tolist() == [1.0]
     assert r.files() == [] or all(isinstance(f.name, str) for f in r.files())
+
+
+def test_creation_time_is_the_first_records_time_with_or_without_the_index(store):
+    with nbtracker.init(project="when", id="w1"):
+        nbtracker.log({"x": 1})
+    with open(store / "runs" / "when" / "w1" / "records.jsonl", "rb") as f:
+        first = nbtracker.store.recordlog.loads(f.readline())
+    from_index = nbtracker.Api().run("when/w1")
+    assert from_index.created == first["ts"]
+    os.remove(store / "index.sqlite")
+    replayed = nbtracker.Api().run("when/w1")
+    assert replayed.created == first["ts"]
+    assert replayed.history()["_runtime"].tolist() == from_index.history()["_runtime"].tolist()

@@ -173,6 +173,8 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
                "argv": list(sys.argv), "python": platform.python_version()}
         if resumed:
             rec["resumed"] = True
+        else:
+            rec["ts"] = now  # the run's creation time is its first record's time, as replay says
         run._append(rec)
         state.apply_run(rec)
     if cfg:

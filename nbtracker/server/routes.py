@@ -55,7 +55,9 @@ async def raw_body(request: Request) -> bytes:
 class EditRecord(BaseModel):
     model_config = ConfigDict(extra="allow")
     t: Literal["config", "summary", "meta"]
-    seq: StrictInt = Field(ge=1, le=2**63 - 1)
+    # uploaded edits keep their seq from the run's edits.jsonl; edits made through the
+    # server's API come without one and are numbered by the server (from 2**62 up)
+    seq: StrictInt | None = Field(default=None, ge=1, le=2**62 - 1)
 
 
 class EditsIn(BaseModel):
@@ -146,12 +148,17 @@ def router() -> APIRouter:
 
     @r.post(run_path + "/edits")
     def post_edits(project: str, run_id: RunId, body: EditsIn, user: Me, ctx: Ctx) -> dict:
-        """Store edits made after the fact (idempotent by edit seq)."""
+        """Store edits made after the fact: uploaded from a run (idempotent by edit seq), or
+        made here (without seqs; applied after every uploaded edit, in the order they come)."""
         project = project_name(project)
-        batch = [e.model_dump() for e in body.edits]
-        with write_transaction(ctx.engine) as conn:
-            row = _locked_run(conn, user, project, run_id)
-            return {"eseq": run_store.add_edits(conn, row, batch)}
+        batch = [{k: v for k, v in e.model_dump().items() if k != "seq" or v is not None}
+                 for e in body.edits]
+        try:
+            with write_transaction(ctx.engine) as conn:
+                row = _locked_run(conn, user, project, run_id)
+                return {"eseq": run_store.add_edits(conn, row, batch)}
+        except run_store.MixedEdits as e:
+            raise HTTPException(422, str(e)) from None
 
     @r.put(run_path + "/blobs/{sha256}", openapi_extra=BLOB_BODY)
     async def put_blob(project: str, run_id: RunId, sha256: Sha, request: Request, user: Me,

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from ..store.state import EDIT_TYPES, RunState
 from . import series as series_mod
 from .db import insert_ignore
-from .schema import edits, record_chunks, run_blobs, runs
+from .schema import API_EDIT_BASE, edits, record_chunks, run_blobs, runs
 
 _REJECTED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
@@ -47,10 +47,11 @@ class RunRow:
     eseq: int
     state: str | None
     updated: float
+    api_eseq: int = 0
 
 
 def _row(r) -> RunRow:
-    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated)
+    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq)
 
 
 def lock_run(conn: Connection, project_id: int, run_id: str) -> RunRow:
@@ -113,9 +114,20 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
     return next_seq
 
 
+class MixedEdits(ValueError):
+    """A batch of edits where some carry a seq and some do not."""
+
+
 def add_edits(conn: Connection, row: RunRow, batch: list[dict]) -> int:
-    """Store edits not held yet (idempotent by their seq); returns the highest edit seq.
-    Kept as Python's json writes them: an edit may hold integers beyond 64 bits."""
+    """Store edits not held yet (idempotent by their seq); returns the highest uploaded edit
+    seq. Kept as Python's json writes them: an edit may hold integers beyond 64 bits. Edits
+    without a seq are made through the server: see `add_api_edits`."""
+    with_seq = [e for e in batch if e.get("seq") is not None]
+    if with_seq and len(with_seq) != len(batch):
+        raise MixedEdits("either every edit carries its seq (uploaded from a run) or none does")
+    if batch and not with_seq:
+        add_api_edits(conn, row, batch)
+        return row.eseq
     if batch:
         insert_ignore(conn, edits, [{"run_pk": row.pk, "seq": e["seq"],
                                      "body": json.dumps(e)} for e in batch])
@@ -124,6 +136,21 @@ def add_edits(conn: Connection, row: RunRow, batch: list[dict]) -> int:
         conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(
             eseq=eseq, updated=time.time()))
     return eseq
+
+
+def add_api_edits(conn: Connection, row: RunRow, batch: list[dict]) -> None:
+    """Store edits made through the server's API (`Api().run(...).update()` on a server run),
+    numbered from API_EDIT_BASE up: they lie over the run's records and its uploaded edits,
+    in the order they came, and are never folded into the run's log."""
+    last = max(row.api_eseq, API_EDIT_BASE - 1)
+    now = time.time()
+    rows = []
+    for e in batch:
+        last += 1
+        rows.append({"run_pk": row.pk, "seq": last,
+                     "body": json.dumps({**e, "seq": last, "src": "server", "ts": now})})
+    conn.execute(sa.insert(edits), rows)
+    conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(api_eseq=last, updated=now))
 
 
 # -- records out -----------------------------------------------------------------------------
@@ -172,7 +199,7 @@ def replayed(records: Iterator[dict]) -> Iterator[dict]:
 def view_state(conn: Connection, row: RunRow) -> RunState:
     """The replayed state with uploaded edits the records do not hold yet on top."""
     base = load_state(row.state)
-    if row.eseq <= base.eseq:
+    if row.eseq <= base.eseq and not row.api_eseq:
         return base
     q = sa.select(edits.c.body).where(edits.c.run_pk == row.pk, edits.c.seq > base.eseq) \
         .order_by(edits.c.seq)

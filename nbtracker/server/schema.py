@@ -4,11 +4,14 @@ a test checks the migrated database against this metadata.
     users          one row per user; `admin` sees every project; `disabled` users' keys stop working
     api_keys       sha256 of each key (never the key), its public id (8 chars) and owner
     projects       name, owner; members in `members`
-    runs           one row per run: the upload cursor (`next_seq`, `eseq`) and the replayed
+    runs           one row per run: the upload cursor (`next_seq`, `eseq`), the last edit made
+                   through the server (`api_eseq`) and the replayed
                    `RunState` of its records (`state`, a `RunState.dump()`), updated in the same
                    transaction as every batch
     record_chunks  the records of one batch: zlib-compressed JSON lines, seqs first..last
-    edits          edits uploaded after the fact (`Api().run().update()`), by edit seq
+    edits          edits after the fact (`Api().run().update()`), by edit seq: those uploaded
+                   from a run's edits.jsonl keep their seq; those made through the server get
+                   seqs from API_EDIT_BASE up, so they are applied after every uploaded one
     blobs          content-addressed files under <data dir>/blobs/ab/<sha256>
     run_blobs      which blobs a run uploaded (a run reads only those)
     series         per (run, key): point count, last step, whether steps only ever went up
@@ -75,6 +78,7 @@ runs = Table(
     Column("run_id", String(64), nullable=False),
     Column("next_seq", BigInteger, nullable=False, default=1),
     Column("eseq", BigInteger, nullable=False, default=0),
+    Column("api_eseq", BigInteger, nullable=False, default=0, server_default="0"),
     Column("state", Text, nullable=True),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
@@ -89,6 +93,8 @@ record_chunks = Table(
     Column("count", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
+
+API_EDIT_BASE = 2**62  # the first seq of an edit made through the server
 
 edits = Table(
     "edits", metadata,

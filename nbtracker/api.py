@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
-import math
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import UsageError
 
+
 def flatten(d: dict, sep: str = "/", prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():

@@ -7,6 +7,7 @@ import os
 import stat
 
 import pytest
+from helpers import run_cli
 
 import nbtracker
 from nbtracker.store import layout
@@ -166,3 +167,20 @@ def test_find_offset_rewinds_to_a_seq(tmp_path):
     assert offset_ok(log, ends[3]) and not offset_ok(log, ends[3] - 3)
     b = read_batch(log, find_offset(log, 3), 3)
     assert [json.loads(x)["seq"] for x in b.lines] == [3, 4]
+
+
+def test_sync_without_server_or_runs_says_what_to_do(store):
+    p = run_cli("sync", check=False)
+    assert p.returncode == 2 and "--all" in p.stderr
+    d = _offline_run()
+    p = run_cli("sync", d, check=False)
+    assert p.returncode == 1 and "nbtracker login" in p.stderr
+
+
+
+
+def _offline_run() -> str:
+    run = nbtracker.init(project="none", mode="offline")
+    run.log({"x": 1})
+    run.finish(quiet=True)
+    return run.storage_dir

@@ -55,10 +55,14 @@ RETRY_AFTER_CAP = 600.0  # a Retry-After longer than this is taken as this
 _ENVELOPE = 64  # bytes of `{"first_seq":...,"records":[...]}` around the lines
 
 
-def backoff(attempt: int, retry_after: float | None = None, base: float = BACKOFF_BASE,
-            cap: float = BACKOFF_CAP, rand: Callable[[float, float], float] = random.uniform) -> float:
+def backoff(attempt: int, retry_after: float | None = None, base: float | None = None,
+            cap: float | None = None,
+            rand: Callable[[float, float], float] = random.uniform) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): full jitter, uniform in
-    [0, min(cap, base * 2**(attempt-1))], and never less than the server's Retry-After."""
+    [0, min(cap, base * 2**(attempt-1))] (base BACKOFF_BASE, cap BACKOFF_CAP), and never less
+    than the server's Retry-After."""
+    base = BACKOFF_BASE if base is None else base
+    cap = BACKOFF_CAP if cap is None else cap
     delay = rand(0.0, min(cap, base * 2 ** min(attempt - 1, 30)))
     if retry_after is not None:
         delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
@@ -305,7 +309,7 @@ class Uploader:
         if not self._connected:
             self._connect()
         c = self.cursor
-        batch = read_batch(self.log_path, c.offset, c.next_seq)
+        batch = read_batch(self.log_path, c.offset, c.next_seq, MAX_RECORDS, MAX_BYTES)
         if batch.lines:
             self._upload_blobs(batch.blobs)
             next_seq = self.client.post_records(self.project, self.run_id, c.next_seq, batch.lines)

@@ -35,7 +35,7 @@ for r in range(runs):
 
 def _db_urls():
     yield pytest.param(None, id="sqlite")
-    url = os.environ.get("NBTRACKER_TEST_DATABASE_URL")
+    url = serverproc.TEST_DATABASE_URL
     yield pytest.param(url, id="postgresql", marks=pytest.mark.skipif(
         not url, reason="NBTRACKER_TEST_DATABASE_URL is not set"))
 

@@ -259,6 +259,7 @@ def test_key_appears_nowhere_in_the_run(server, key, monkeypatch, capfd):
     assert key not in repr(run.settings)
 
 
+@pytest.mark.slow
 def test_no_network_call_on_the_logging_thread(server, key, monkeypatch):
     """A server that answers in 0.7 s does not slow log()."""
     proxy = FaultProxy(server.url, lambda m, p, n: ("delay", 0.7))

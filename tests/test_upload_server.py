@@ -275,3 +275,76 @@ def test_no_network_call_on_the_logging_thread(server, key, monkeypatch):
     finally:
         proxy.stop()
     assert_uploaded(server.url, key, run.storage_dir)
+
+
+def test_live_panel_shows_the_upload_state(server, key, monkeypatch):
+    from nbtracker.notebook import live
+
+    run = nbtracker.init(project="panel", mode="offline")
+    panel = live.LivePanel()
+    live.LiveFeed(run, panel)
+    assert panel.info["mode"] == "offline" and "upload" not in panel.info
+    run.finish(quiet=True)
+
+    monkeypatch.setenv("NBTRACKER_BASE_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("NBTRACKER_API_KEY", key)
+    run = nbtracker.init(project="panel")
+    panel = live.LivePanel()
+    live.LiveFeed(run, panel)
+    run.log({"x": 1})
+    deadline = time.monotonic() + 5
+    while "offline, 2" not in panel.info.get("upload", "") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert panel.info["upload"].startswith("offline, 2 records behind (cannot reach"), panel.info
+    run.finish(timeout=0, quiet=True)
+
+    online(monkeypatch, server.url, key)
+    run = nbtracker.init(project="panel")
+    panel = live.LivePanel()
+    live.LiveFeed(run, panel)
+    run.log({"x": 1})
+    deadline = time.monotonic() + 10
+    while panel.info.get("upload") != "synced" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert panel.info["mode"] == "online" and panel.info["upload"] == "synced"
+    run.finish(timeout=10)
+
+
+@pytest.mark.slow
+def test_server_restored_from_an_older_backup_gets_the_records_again(tmp_path, monkeypatch):
+    """The server loses acknowledged records (restored from a backup) while a run uploads:
+    the next batch meets a 409, the uploader goes back to what the server has, and the server
+    ends with every record once."""
+    import shutil
+
+    srv = serverproc.ServerProcess(tmp_path / "srv")
+    try:
+        key = srv.create_user("carol")
+        online(monkeypatch, srv.url, key)
+        run = nbtracker.init(project="backup")
+
+        def log_and_wait(lo: int, hi: int) -> None:
+            for i in range(lo, hi):
+                run.log({"x": i})
+            deadline = time.monotonic() + 20
+            while run.upload_status()["state"] != "synced" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert run.upload_status()["state"] == "synced"
+
+        log_and_wait(0, 500)
+        srv.stop()
+        shutil.copytree(srv.data_dir, tmp_path / "backup")
+        srv.start()
+        log_and_wait(500, 1500)
+        acked = Cursor.load(run.storage_dir).next_seq
+        srv.stop()
+        shutil.rmtree(srv.data_dir)
+        shutil.copytree(tmp_path / "backup", srv.data_dir)
+        srv.start()
+        assert len(server_records(srv.url, key, "backup", run.id)) == 501 < acked - 1
+        log_and_wait(1500, 1600)
+        run.finish(timeout=30)
+        assert "expects record 502" in open(os.path.join(run.storage_dir, "debug.log")).read()
+        assert_uploaded(srv.url, key, run.storage_dir)
+    finally:
+        srv.stop()

@@ -65,10 +65,11 @@ def finish_upload(up: Any, timeout: float | None, run_dir: Any) -> str:
 def status_text(st: dict) -> str:
     """An upload status as the live panel shows it."""
     state, behind, reason = st["state"], st["behind"], st.get("reason")
+    n = f"{behind} record{'' if behind == 1 else 's'} behind"
     if state == "synced":
         return "synced"
     if state == "behind":
-        return f"{behind} records behind"
+        return n
     if state == "offline":
-        return f"offline, {behind} records behind" + (f" ({reason})" if reason else "")
+        return f"offline, {n}" + (f" ({reason})" if reason else "")
     return "upload error" + (f": {reason}" if reason else "")

@@ -311,16 +311,26 @@ def test_live_panel_shows_the_upload_state(server, key, monkeypatch):
 
 
 @pytest.mark.slow
-def test_server_restored_from_an_older_backup_gets_the_records_again(tmp_path, monkeypatch):
+@pytest.mark.parametrize("backup_at", ["mid-run", "before the run"])
+def test_server_restored_from_an_older_backup_gets_the_records_again(backup_at, tmp_path,
+                                                                     monkeypatch):
     """The server loses acknowledged records (restored from a backup) while a run uploads:
-    the next batch meets a 409, the uploader goes back to what the server has, and the server
-    ends with every record once."""
+    the next batch meets a 409 (expecting record 1 when the backup predates the run), the uploader goes
+    back to what the server has, and the server ends with every record once."""
     import shutil
 
     srv = serverproc.ServerProcess(tmp_path / "srv")
     try:
         key = srv.create_user("carol")
         online(monkeypatch, srv.url, key)
+
+        def backup() -> None:
+            srv.stop()
+            shutil.copytree(srv.data_dir, tmp_path / "backup")
+            srv.start()
+
+        if backup_at == "before the run":
+            backup()
         run = nbtracker.init(project="backup")
 
         def log_and_wait(lo: int, hi: int) -> None:
@@ -332,19 +342,20 @@ def test_server_restored_from_an_older_backup_gets_the_records_again(tmp_path, m
             assert run.upload_status()["state"] == "synced"
 
         log_and_wait(0, 500)
-        srv.stop()
-        shutil.copytree(srv.data_dir, tmp_path / "backup")
-        srv.start()
+        if backup_at == "mid-run":
+            backup()
         log_and_wait(500, 1500)
         acked = Cursor.load(run.storage_dir).next_seq
         srv.stop()
         shutil.rmtree(srv.data_dir)
         shutil.copytree(tmp_path / "backup", srv.data_dir)
         srv.start()
-        assert len(server_records(srv.url, key, "backup", run.id)) == 501 < acked - 1
+        if backup_at == "mid-run":
+            assert len(server_records(srv.url, key, "backup", run.id)) == 501 < acked - 1
         log_and_wait(1500, 1600)
         run.finish(timeout=30)
-        assert "expects record 502" in open(os.path.join(run.storage_dir, "debug.log")).read()
+        debug = open(os.path.join(run.storage_dir, "debug.log")).read()
+        assert f"expects record {502 if backup_at == 'mid-run' else 1} " in debug
         assert_uploaded(srv.url, key, run.storage_dir)
     finally:
         srv.stop()

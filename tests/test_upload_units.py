@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 
 import pytest
-from helpers import run_cli
+from helpers import REPO, run_cli
 
 import nbtracker
 from nbtracker.store import layout
@@ -184,3 +187,17 @@ def _offline_run() -> str:
     run.log({"x": 1})
     run.finish(quiet=True)
     return run.storage_dir
+
+
+def test_sync_gives_up_on_an_unreachable_server_after_its_timeout(store):
+    d = _offline_run()
+    t = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "nbtracker", "sync", d, "--host",
+                        "http://127.0.0.1:9", "--timeout", "1"], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(REPO), NBTRACKER_API_KEY=KEY),
+                       timeout=60)
+    assert p.returncode == 1 and "failed" in p.stdout and "cannot reach" in p.stdout, p.stdout
+    assert time.monotonic() - t < 10
+    assert KEY not in p.stdout + p.stderr
+    p = run_cli("sync", d, "--host", "http://127.0.0.1:9", check=False)  # no key at all
+    assert p.returncode == 1 and "nbtracker login --host http://127.0.0.1:9" in p.stderr

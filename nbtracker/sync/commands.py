@@ -30,6 +30,8 @@ def add_commands(sub) -> None:
     s.add_argument("--all", action="store_true", help="every run of the store")
     s.add_argument("--project", help="only runs of this project")
     s.add_argument("--host", help="server address (default: the configured server)")
+    s.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="give up on a run after this long without progress (default: 60)")
     s.set_defaults(fn=cmd_sync)
 
 
@@ -92,14 +94,17 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return 1
     try:
         dirs = find_runs(root, args.runs, all_runs=args.all, project=args.project)
-        client = Client(base_url, lookup_key(base_url, root, read_file(root)))
+        key = lookup_key(base_url, root, read_file(root))
+        if key is None:
+            raise ValueError(f"no API key for {base_url}; run `nbtracker login --host {base_url}`")
+        client = Client(base_url, key)
     except (ValueError, FileNotFoundError) as e:
         print(safe(f"nbtracker: {e}"), file=sys.stderr)
         return 1
     failed = 0
     try:
         for i, d in enumerate(dirs):
-            res = sync_run(d, client)
+            res = sync_run(d, client, patience=args.timeout)
             failed += res.status == "failed"
             print(safe(res.line()), flush=True)
             if res.server_down and i + 1 < len(dirs):

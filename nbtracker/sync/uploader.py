@@ -198,6 +198,7 @@ class Uploader:
         self.sent_records = 0
         self.sent_blobs = 0
         self._connected = False
+        self._reconnected = False
         self._blobs: set[str] = set()  # on the server
         self._unreadable: set[str] = set()  # named by a record, but gone or changed here
         self._edits_seen = -1  # size of edits.jsonl when last found with nothing to send
@@ -312,7 +313,16 @@ class Uploader:
         batch = read_batch(self.log_path, c.offset, c.next_seq, MAX_RECORDS, MAX_BYTES)
         if batch.lines:
             self._upload_blobs(batch.blobs)
-            next_seq = self.client.post_records(self.project, self.run_id, c.next_seq, batch.lines)
+            try:
+                next_seq = self.client.post_records(self.project, self.run_id, c.next_seq,
+                                                    batch.lines)
+            except Fatal as e:
+                if e.status != 404 or self._reconnected:
+                    raise
+                # the server no longer knows the run (a database restored from before it):
+                # upsert it again, which says where to resume
+                self._connected, self._reconnected = False, True
+                raise Retryable(e.reason, 404) from None
             if next_seq <= batch.last_seq:  # it kept less than it was sent: ask again from there
                 raise Conflict(f"the server expects record {next_seq}", next_seq)
             c.next_seq, c.offset = next_seq, batch.end

@@ -108,17 +108,43 @@ def unwatch(models: Any = None) -> None:
 
 def login(key: str | None = None, host: str | None = None, relogin: bool | None = None,
           anonymous: str | None = None, **kwargs: Any) -> bool:
-    """Remember a server and API key for uploads (`nbtracker server`). With no server,
-    nbtracker works offline and `login()` has nothing to do; it returns True."""
-    if key is not None or host is not None:
-        from .sdk.settings import Settings, write_setting
+    """Check an API key against a team server (`nbtracker server`) and store it, so runs upload
+    while they log. Returns True.
 
-        values = {}
-        if key is not None:
-            values["api_key"] = key
-        if host is not None:
-            values["base_url"] = host.rstrip("/")
-        write_setting(Settings.resolve().root, **values)
+    Args:
+        key: the API key (`nbtracker user create` prints it). Without it, a key already known
+            for the server (NBTRACKER_API_KEY, or stored by an earlier login) is checked, and
+            else it is asked for without echo.
+        host: the server, e.g. "http://127.0.0.1:8080" (default: the configured server). With
+            no server at all, nbtracker works offline and login() has nothing to do.
+
+    Raises UsageError (one line, the key never in it) when the server refuses the key or cannot
+    be reached; nothing is stored then.
+
+    >>> nbtracker.login(host="http://127.0.0.1:8080", key=key)
+    """
+    from .sdk.settings import Settings
+
+    settings = Settings.resolve()
+    url = host or settings.base_url
+    if url is None:
+        return True
+    if key is None:
+        from .sdk.settings import read_file
+        from .sync.credentials import lookup_key
+
+        key = None if relogin else lookup_key(url, settings.root, read_file(settings.root))
+        if key is None:
+            import getpass
+
+            key = getpass.getpass(f"API key for {url}: ")
+    from .sync.client import UploadError
+    from .sync.credentials import login as _login
+
+    try:
+        _login(url, key, settings.root)
+    except (ValueError, UploadError) as e:
+        raise UsageError(f"login to {url} failed: {e}; nothing was stored") from None
     return True
 
 

@@ -3,7 +3,8 @@
 `log()` only appends an immutable `(keys, row)` pair to a deque (`Run.add_queue`).
 A background thread drains it a few times a second, turns the rows into columns with numpy,
 downsamples each series with a bounded min/max decimator and sends the browser only what
-changed (custom messages, never whole lists). Every few seconds, and at finish, the points are
+changed (custom messages, never whole lists). The panel's info line carries the run's upload
+state (`run.upload_status()`) in online mode. Every few seconds, and at finish, the points are
 also written to the panel's `snapshot` trait so a reloaded or saved notebook shows them.
 
 The panel's step count is the number of distinct steps that hold a row (`run.steps`, as
@@ -58,6 +59,7 @@ class LiveFeed:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._last_step = -1
+        self._last_upload: str | None = None
         self._dirty_snapshot = False
         self._send_info()
         done = getattr(run, "_done", True)
@@ -144,12 +146,22 @@ class LiveFeed:
                     self.panel.send({"type": "points", "series": changes})
                     self._dirty_snapshot = True
             steps = self._steps()
-            if steps != self._last_step:
+            upload = self._upload()
+            if steps != self._last_step or upload != self._last_upload:
                 self._last_step = steps
                 self._send_info()
 
     def _steps(self) -> int:
         return getattr(self.run, "steps", 0)
+
+    def _upload(self) -> str | None:
+        """The upload state of an online run, in words (an offline run shows its mode)."""
+        status = getattr(self.run, "upload_status", None)
+        if status is None or getattr(self.run, "mode", "") != "online":
+            return None
+        from ..sdk.upload import status_text
+
+        return status_text(status())
 
     def _push(self, key: str, x, y) -> dict | None:
         s = self._series.get(key)
@@ -188,6 +200,9 @@ class LiveFeed:
         info = {"name": run.name, "id": run.id, "project": run.project, "state": run.state,
                 "step": self._steps(), "started": getattr(run, "start_time", 0) or time.time(),
                 "updated": time.time(), "mode": getattr(run, "mode", "")}
+        self._last_upload = upload = self._upload()
+        if upload is not None:
+            info["upload"] = upload
         if final:
             try:
                 info["summary"] = jsonable({k: v for k, v in dict(run.summary).items()

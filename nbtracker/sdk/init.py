@@ -185,6 +185,10 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
 
     _active.append(run)
     flusher.watch(run)
+    if settings.mode == "online" and settings.base_url:
+        from .upload import attach
+
+        attach(run, settings)
     hooks.install(active_runs)
     try:
         files = _resume_file(root)

@@ -53,6 +53,7 @@ class Run:
         self.settings = settings
         self.resumed = resumed
         self._on_finish = on_finish
+        self._uploader = None  # online mode: set by init (sdk/upload.py)
         self._warned: set[str] = set()
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
@@ -142,6 +143,17 @@ class Run:
     @property
     def disabled(self) -> bool:
         return False
+
+    def upload_status(self) -> dict:
+        """Where uploading to the team server stands:
+        `{"state": "synced"|"behind"|"offline"|"error", "behind": n, "reason": str|None}`,
+        `behind` counting records the server does not have yet. An offline run is "offline"
+        with every record behind (`nbtracker sync` uploads it)."""
+        up = self._uploader
+        if up is not None:
+            return up.status()
+        return {"state": "offline", "behind": self._writer.next_seq - 1,
+                "reason": "offline mode" if self._mode != "online" else "not uploading"}
 
     @property
     def start_time(self) -> float:
@@ -551,13 +563,22 @@ class Run:
     # -- finishing ---------------------------------------------------------------------
     def finish(self, exit_code: int | None = None, quiet: bool | None = None,
                timeout: float | None = None, **kwargs: Any) -> None:
-        """Mark the run finished (or failed, with a non-zero `exit_code`) and close its log."""
+        """Mark the run finished (or failed, with a non-zero `exit_code`) and close its log.
+
+        Args:
+            exit_code: non-zero marks the run failed.
+            quiet: print nothing.
+            timeout: in online mode, seconds to wait at most for the upload to complete
+                (default: NBTRACKER_FINISH_TIMEOUT, else 30). What is left is named in the finish
+                line and uploaded by `nbtracker sync` or the next run in this store.
+        """
         if kwargs:
             self._unknown_kwargs("finish", kwargs)
         state = "finished" if not exit_code else "failed"
-        self._finish(state, exit_code, quiet=bool(quiet))
+        self._finish(state, exit_code, quiet=bool(quiet), timeout=timeout)
 
-    def _finish(self, state: str, exit_code: int | None = None, quiet: bool = False) -> None:
+    def _finish(self, state: str, exit_code: int | None = None, quiet: bool = False,
+                timeout: float | None = None) -> None:
         assert state in STATES
         with self._mutex:
             if self._done:
@@ -576,6 +597,11 @@ class Run:
             self._done = True
             self._snapshot()
             self._lock.release()
+        uploaded = ""
+        if self._uploader is not None:
+            from .upload import finish_upload
+
+            uploaded = "; " + finish_upload(self._uploader, timeout, self._path)
         if self._on_finish is not None:
             self._on_finish(self)
         for fn in self._finish_hooks:
@@ -589,7 +615,9 @@ class Run:
                 output.warn(f"{lost} record(s) could not be written (disk full?)",
                             self._debug_path)
             output.say(f"run {self.name} ({self.id}) {state}: {self._rows} rows, "
-                       f"{self._state.runtime:.1f}s — {self._path}", self._debug_path)
+                       f"{self._state.runtime:.1f}s — {self._path}{uploaded}", self._debug_path)
+        elif uploaded:
+            output.debug(uploaded[2:], self._debug_path)
 
     def mark_preempting(self) -> None:
         """Accepted for compatibility; a preempted run is resumed with `init(id=..., resume=True)`."""
@@ -659,6 +687,7 @@ class Run:
         copies of its descriptors (closing never releases the parent's flock, LOCK_UN would)."""
         self._forked = True
         self._done = True
+        self._uploader = None  # the parent's thread: not in this process
         # a thread of the parent may have held the lock at the fork: it would never be freed
         self._writer.lock = self._mutex = threading.RLock()
         self._writer.abandon()

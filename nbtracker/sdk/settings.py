@@ -13,6 +13,7 @@ default of `init(dir=...)`: the run lives in `$WANDB_DIR/nbtracker/` and the sto
 `roots` file remembers it.
 
 The settings file is `<store root>/settings.json`, written by `nbtracker offline|online` and `login`.
+API keys are looked up as `sync.credentials` says (environment, then `credentials.json`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ..store import layout
+from ..sync.credentials import lookup_key
 
 MODES = ("online", "offline", "disabled")
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
@@ -122,7 +124,7 @@ class Settings:
     project: str
     mode: str
     base_url: str | None
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never shown (see sync.credentials)
     strict: bool
     # init() arguments, each the keyword given or else its environment default
     name: str | None = None
@@ -147,6 +149,7 @@ class Settings:
         root_p = Path(root).expanduser().resolve() if root is not None else root_from_env()
         f = read_file(root_p)
         base_url = env("BASE_URL") or f.get("base_url")
+        base_url = str(base_url).strip().rstrip("/") or None if base_url else None
         m = normalise_mode(mode) or normalise_mode(env("MODE")) or normalise_mode(f.get("mode"))
         if m is None:
             m = "online" if base_url else "offline"
@@ -155,7 +158,7 @@ class Settings:
             project=project or env("PROJECT") or f.get("project") or "uncategorized",
             mode=m,
             base_url=base_url,
-            api_key=env("API_KEY") or f.get("api_key"),
+            api_key=lookup_key(base_url, root_p, f),
             strict=truthy(env("STRICT") or f.get("strict") or ""),
             name=name, group=group, job_type=job_type, tags=tags, notes=notes, dir=dir,
             run_id=id, resume=resume,

@@ -1,6 +1,7 @@
 """Where things live on disk: the store root, run directories and their files.
 
     <root>/settings.json                persisted settings (`nbtracker offline`, `login`)
+    <root>/credentials.json             API keys per team server, mode 0600 (`sync/credentials.py`)
     <root>/index.sqlite                 run index, derived from the record logs
     <root>/runs/<project>/<run_id>/     one directory per run
         records.jsonl                   the record log (source of truth)
@@ -9,6 +10,7 @@
         debug.log                       details that are not printed
         files/                          files saved with `save()`; `run.dir`
         media/                          images, html and tables logged with `log()`
+        upload.json                     upload cursor for a team server (`sync/cursor.py`)
 
 A run started with `init(dir=D)` lives in `D/nbtracker/runs/<project>/<run_id>/`; the `roots`
 file at the store root remembers where (see store.py), so `Api()` finds it.

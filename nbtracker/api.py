@@ -137,19 +137,10 @@ class Api:
 
 def _api_key(settings: Settings, base_url: str) -> str | None:
     """The key for `base_url`: the environment's, else the one `login` stored for that host."""
-    import json
+    from .sdk.settings import read_file
+    from .sync.credentials import lookup_key
 
-    if settings.api_key and settings.api_key != "":
-        from .sdk.settings import env
-
-        if env("API_KEY"):
-            return settings.api_key
-    try:
-        with open(settings.root / "credentials.json", encoding="utf-8") as f:
-            key = json.load(f).get(base_url.rstrip("/"))
-    except (OSError, ValueError, AttributeError):
-        key = None
-    return key or settings.api_key
+    return lookup_key(base_url, settings.root, read_file(settings.root))
 
 
 class Project:

@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from ..store import layout
 from ..store.recordlog import ReadReport, read_records, repair_tail
 from ..store.state import RunState
 from ..store.store import StoredRun
+from .client import AuthError, Client, Retryable, UploadError
 
-API = "/api/v1"
 PAGE = 50_000  # records per page when pulling a log
 
 
@@ -55,31 +53,29 @@ class RemoteStore:
     """The part of `Store` that `Api` uses, over a server's HTTP API."""
 
     def __init__(self, base_url: str, api_key: str, root: Path, timeout: float = 30.0):
-        self.base_url = base_url.rstrip("/")
+        self._client = Client(base_url, api_key, timeout=(5.0, timeout))
+        self.base_url = self._client.base_url
         self.root = Path(root)
-        self.timeout = timeout
-        self._http = requests.Session()
-        self._http.headers["Authorization"] = f"Bearer {api_key}"
         name = hashlib.sha256(self.base_url.encode()).hexdigest()[:16]
         self.cache = self.root / "remote" / name
 
     # -- HTTP ----------------------------------------------------------------------------------
-    def _get(self, path: str, **params: Any) -> requests.Response:
+    def _get(self, path: str, **params: Any):
         return self._call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
+    def _call(self, method: str, path: str, **kw: Any):
+        """A 2xx response; KeyError for 404 (no such run or project, or not the key's)."""
         try:
-            r = self._http.request(method, self.base_url + API + path, timeout=self.timeout, **kw)
-        except requests.RequestException as e:
-            raise RemoteError(f"cannot reach {self.base_url}: {e.__class__.__name__}") from None
-        if r.status_code == 404:
-            raise KeyError(path)
-        if r.status_code in (401, 403):
-            raise RemoteError(f"{self.base_url} refused the API key ({r.status_code}); "
-                              "run `nbtracker login` again")
-        if r.status_code >= 400:
-            raise RemoteError(f"{self.base_url} answered {r.status_code}: {_detail(r)}")
-        return r
+            return self._client.request(method, path, **kw)
+        except AuthError as e:
+            raise RemoteError(f"{self.base_url} refused the API key ({e.reason}); "
+                              "run `nbtracker login` again") from None
+        except Retryable as e:
+            raise RemoteError(e.reason) from None
+        except UploadError as e:
+            if e.status == 404:
+                raise KeyError(path) from None
+            raise RemoteError(f"{self.base_url}: {e.reason}") from None
 
     # -- runs ----------------------------------------------------------------------------------
     def run_dir(self, project: str, run_id: str) -> Path:
@@ -177,16 +173,10 @@ class RemoteStore:
         body = {"runs": [{"project": r.state.project, "id": r.state.id} for r in runs],
                 "keys": list(keys), "samples": int(samples),
                 "min_step": min_step, "max_step": max_step}
-        return self._call("POST", "/histories", json=body).json()["series"]
+        return self._call("POST", "/histories", json_body=body).json()["series"]
 
     def append_edits(self, stored: StoredRun, records: list[dict]) -> None:
         s = stored.state
         self._call("POST", f"/projects/{_q(s.project)}/runs/{_q(s.id)}/edits",
-                   json={"edits": records})
+                   json_body={"edits": records})
 
-
-def _detail(r: requests.Response) -> str:
-    try:
-        return str(r.json().get("detail"))[:300]
-    except ValueError:
-        return r.text[:300]

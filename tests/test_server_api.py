@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import orjson
 import pytest
@@ -134,3 +135,33 @@ def test_user_keys_and_revocation_through_the_cli(server):
     assert key_id in listing and key not in listing
     cli("key", "revoke", key_id, *server.db_args())
     assert s.get(server.url + "/api/v1/whoami").status_code == 401
+
+
+def _status(api, url, project, run) -> str:
+    return api.get(f"{url}/api/v1/projects/{project}/runs/{run}").json()["status"]
+
+
+def test_a_running_run_is_crashed_once_its_process_stops_speaking(tmp_path):
+    srv = ServerProcess(tmp_path / "srv", extra_args=("--live-timeout", "1"))
+    try:
+        api, u = srv.session(), srv.url
+        run_url = f"{u}/api/v1/projects/p-live/runs/r1"
+        run_rec = {"t": "run", "id": "r1", "project": "p-live", "name": "n", "seq": 1, "ts": 1.0}
+        assert api.put(run_url, json={"live": True}).status_code == 200
+        assert post(api, u, "p-live", "r1", 1, [run_rec]).status_code == 200
+        assert _status(api, u, "p-live", "r1") == "running"
+        listed = api.get(f"{u}/api/v1/projects/p-live/runs",
+                         params={"filters": '{"state": "running"}'}).json()
+        assert [r["id"] for r in listed["runs"]] == ["r1"]
+        time.sleep(1.3)  # no word from the run's process for longer than --live-timeout
+        assert _status(api, u, "p-live", "r1") == "crashed"
+        api.put(run_url, json={"live": True})  # it speaks again
+        assert _status(api, u, "p-live", "r1") == "running"
+        api.put(run_url, json={"live": False})  # `nbtracker sync`: its process is gone
+        assert _status(api, u, "p-live", "r1") == "crashed"
+        exit_rec = {"t": "exit", "state": "finished", "exit_code": 0, "seq": 2, "ts": 2.0}
+        assert post(api, u, "p-live", "r1", 2, [exit_rec]).status_code == 200
+        assert _status(api, u, "p-live", "r1") == "finished"
+        assert api.put(run_url, json={"live": "yes"}).status_code == 422
+    finally:
+        srv.stop()

@@ -12,6 +12,7 @@ import orjson
 import requests
 
 from nbtracker.store import layout
+from nbtracker.store.lock import is_live
 from nbtracker.store.recordlog import ReadReport, read_records
 from nbtracker.store.state import RunState
 from nbtracker.store.store import read_edits, replay
@@ -74,7 +75,11 @@ def assert_uploaded(url: str, key: str, run_dir: str | os.PathLike) -> list[dict
     view = state.with_edits(edits)
     got = RunState.load(json.dumps(item["state"]))
     assert item["next_seq"] == state.last_seq + 1
-    assert item["status"] == view.state
+    # as the local store says: a running run whose process is gone is crashed
+    local_status = view.state
+    if local_status == "running" and not is_live(run_dir):
+        local_status = "crashed"
+    assert item["status"] == local_status
     assert (got.name, got.tags, got.state, got.rows, got.last_seq, got.step) == \
         (view.name, view.tags, view.state, view.rows, view.last_seq, view.step)
     assert got.config == view.config

@@ -29,7 +29,7 @@ def attach(run: Any, settings: Any) -> None:
         up = Uploader(run._path, run.project, run.id, base_url=settings.base_url,
                       api_key=settings.api_key, last_seq=lambda: writer.next_seq - 1,
                       say=lambda msg: output.say(msg, debug_path),
-                      debug=lambda msg: output.debug(msg, debug_path))
+                      debug=lambda msg: output.debug(msg, debug_path), live=True)
     except (ValueError, OSError) as e:
         output.warn(f"cannot upload to {settings.base_url}: {e}; the run is kept locally",
                     debug_path)

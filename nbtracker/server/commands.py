@@ -11,7 +11,7 @@ import argparse
 import datetime as _dt
 from pathlib import Path
 
-from .config import DEFAULT_DATA_DIR, MAX_BLOB_BYTES, MAX_REQUEST_BYTES
+from .config import DEFAULT_DATA_DIR, LIVE_TIMEOUT, MAX_BLOB_BYTES, MAX_REQUEST_BYTES
 
 
 def add_commands(sub) -> None:
@@ -43,6 +43,9 @@ def _add_server(sub) -> None:
                    help="largest request body, after gzip inflation (default: 8 MiB)")
     s.add_argument("--max-blob-bytes", type=int, default=MAX_BLOB_BYTES,
                    help="largest file upload (default: 1 GiB)")
+    s.add_argument("--live-timeout", type=float, default=LIVE_TIMEOUT,
+                   help="seconds without word from a running run's process before it is shown "
+                   "as crashed (default: 120; its uploader speaks every 30)")
     s.add_argument("--log-level", default="warning", help="uvicorn log level (default: warning)")
     s.set_defaults(fn=cmd_server)
 
@@ -102,7 +105,8 @@ def _config(args):
                         host=getattr(args, "host", "127.0.0.1"), port=getattr(args, "port", 8080),
                         allowed_hosts=tuple(getattr(args, "allowed_host", ())),
                         max_request_bytes=getattr(args, "max_request_bytes", MAX_REQUEST_BYTES),
-                        max_blob_bytes=getattr(args, "max_blob_bytes", MAX_BLOB_BYTES))
+                        max_blob_bytes=getattr(args, "max_blob_bytes", MAX_BLOB_BYTES),
+                        live_timeout=getattr(args, "live_timeout", LIVE_TIMEOUT))
 
 
 def _database(args):

@@ -9,6 +9,7 @@ from pathlib import Path
 DEFAULT_DATA_DIR = "nbtracker-server"
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 MAX_BLOB_BYTES = 1024 * 1024 * 1024
+LIVE_TIMEOUT = 120.0
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
@@ -21,6 +22,7 @@ class ServerConfig:
     allowed_hosts: tuple[str, ...] = ()
     max_request_bytes: int = MAX_REQUEST_BYTES
     max_blob_bytes: int = MAX_BLOB_BYTES
+    live_timeout: float = LIVE_TIMEOUT  # seconds: a running run not heard from is crashed
 
     def host_names(self) -> frozenset[str] | None:
         """The Host header names requests may carry (any port), None for any.

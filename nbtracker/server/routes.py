@@ -124,10 +124,17 @@ def router() -> APIRouter:
     @r.put(run_path)
     def put_run(project: str, run_id: RunId, user: Me, ctx: Ctx,
                 body: Annotated[dict | None, Body()] = None) -> dict:
-        """Create the run (and its project) if new; where its upload stands."""
+        """Create the run (and its project) if new; where its upload stands. `{"live": true}`
+        says the run's process is alive (its uploader sends it every 30 s), `{"live": false}`
+        that it is gone (`nbtracker sync`); without it, nothing changes."""
         project = project_name(project)
+        live = (body or {}).get("live")
+        if live is not None and type(live) is not bool:
+            raise HTTPException(422, "live must be true or false")
         with write_transaction(ctx.engine) as conn:
             row = _locked_run(conn, user, project, run_id)
+            if live is not None:
+                run_store.mark_seen(conn, row, live)
             return {"next_seq": row.next_seq, "eseq": row.eseq,
                     "blobs": run_store.linked_blobs(conn, row.pk)}
 
@@ -202,12 +209,12 @@ def router() -> APIRouter:
             if pid is None:
                 raise not_found()
             items = [(row, run_store.view_state(conn, row)) for row in run_store.project_rows(conn, pid)]
-        docs = {row.pk: run_store.run_doc(project, row, s) for row, s in items}
+        docs = {row.pk: run_store.run_doc(project, row, s, ctx.config.live_timeout) for row, s in items}
         if flt:
             items = [it for it in items if match(docs[it[0].pk], flt)]
         items = sort_runs(items, order, doc=lambda it: docs[it[0].pk], created=lambda it: it[1].created)
         page = items[offset:offset + limit]
-        body = ", ".join(run_store.run_item_json(project, row, s) for row, s in page)
+        body = ", ".join(run_store.run_item_json(project, row, s, ctx.config.live_timeout) for row, s in page)
         return json_text(f'{{"runs": [{body}], "total": {len(items)}}}')
 
     @r.get(run_path)
@@ -217,7 +224,7 @@ def router() -> APIRouter:
         with read_transaction(ctx.engine) as conn:
             row = _visible_run(conn, user, project, run_id)
             state = run_store.view_state(conn, row)
-        return json_text(run_store.run_item_json(project, row, state))
+        return json_text(run_store.run_item_json(project, row, state, ctx.config.live_timeout))
 
     @r.get(run_path + "/records", response_class=Response,
            responses={200: {"content": {"application/x-ndjson": {}}}})

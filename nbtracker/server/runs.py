@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from ..store.state import EDIT_TYPES, RunState
 from . import series as series_mod
+from .config import LIVE_TIMEOUT
 from .db import insert_ignore
 from .schema import API_EDIT_BASE, edits, record_chunks, run_blobs, runs
 
@@ -48,10 +49,31 @@ class RunRow:
     state: str | None
     updated: float
     api_eseq: int = 0
+    seen: float | None = None
 
 
 def _row(r) -> RunRow:
-    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq)
+    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq, r.seen)
+
+
+
+
+def status(row: RunRow, s: RunState, live_timeout: float = LIVE_TIMEOUT) -> str:
+    """The run's state as readers see it. The log says `running` until its exit record; the
+    server also needs the process to be alive: its uploader says so (`mark_seen`) when it
+    starts and every HEARTBEAT seconds. A running run not heard from for LIVE_TIMEOUT, or
+    uploaded by `nbtracker sync` (its process is gone), is `crashed` — as the local store says
+    of a running run whose lock nobody holds."""
+    if s.state != "running":
+        return s.state
+    alive = row.seen is not None and time.time() - row.seen <= live_timeout
+    return "running" if alive else "crashed"
+
+
+def mark_seen(conn: Connection, row: RunRow, live: bool) -> None:
+    """Record that the run's process is alive (`live`) or gone."""
+    row.seen = time.time() if live else None
+    conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(seen=row.seen))
 
 
 def lock_run(conn: Connection, project_id: int, run_id: str) -> RunRow:
@@ -207,18 +229,19 @@ def view_state(conn: Connection, row: RunRow) -> RunState:
     return base.with_edits([e for e in pending if e.get("t") in EDIT_TYPES])
 
 
-def run_item_json(project: str, row: RunRow, state: RunState) -> str:
+def run_item_json(project: str, row: RunRow, state: RunState,
+                  live_timeout: float = LIVE_TIMEOUT) -> str:
     """The run item as JSON text; `state` is `RunState.dump()` as it is (NaN, ±inf and
     integers beyond 64 bits written as Python's json module writes and reads them)."""
-    head = json.dumps({"project": project, "id": row.run_id, "status": state.state,
+    head = json.dumps({"project": project, "id": row.run_id, "status": status(row, state, live_timeout),
                        "next_seq": row.next_seq, "eseq": row.eseq, "updated": row.updated})
     return head[:-1] + ', "state": ' + state.dump() + "}"
 
 
-def run_doc(project: str, row: RunRow, s: RunState) -> dict:
+def run_doc(project: str, row: RunRow, s: RunState, live_timeout: float = LIVE_TIMEOUT) -> dict:
     """The document filters and ordering see: the same fields as the local Api's runs."""
     created_at = _dt.datetime.fromtimestamp(s.created, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return {"id": row.run_id, "name": s.name, "display_name": s.name, "state": s.state,
+    return {"id": row.run_id, "name": s.name, "display_name": s.name, "state": status(row, s, live_timeout),
             "group": s.group, "job_type": s.job_type, "jobType": s.job_type, "tags": s.tags,
             "notes": s.notes, "created_at": created_at, "createdAt": created_at,
             "project": project, "config": s.config, "summary": s.summary.to_dict(),

@@ -5,7 +5,8 @@ a test checks the migrated database against this metadata.
     api_keys       sha256 of each key (never the key), its public id (8 chars) and owner
     projects       name, owner; members in `members`
     runs           one row per run: the upload cursor (`next_seq`, `eseq`), the last edit made
-                   through the server (`api_eseq`) and the replayed
+                   through the server (`api_eseq`), when its live process last said it was
+                   alive (`seen`; see runs.status) and the replayed
                    `RunState` of its records (`state`, a `RunState.dump()`), updated in the same
                    transaction as every batch
     record_chunks  the records of one batch: zlib-compressed JSON lines, seqs first..last
@@ -79,6 +80,7 @@ runs = Table(
     Column("next_seq", BigInteger, nullable=False, default=1),
     Column("eseq", BigInteger, nullable=False, default=0),
     Column("api_eseq", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("seen", Float, nullable=True),
     Column("state", Text, nullable=True),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),

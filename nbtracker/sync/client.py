@@ -167,9 +167,11 @@ class Client:
     def run_path(project: str, run_id: str) -> str:
         return f"/projects/{quote(project, safe='')}/runs/{quote(run_id, safe='')}"
 
-    def upsert_run(self, project: str, run_id: str) -> dict:
-        """Create the run if need be: `{"next_seq", "eseq", "blobs"}`."""
-        return self._json("PUT", self.run_path(project, run_id), json_body={})
+    def upsert_run(self, project: str, run_id: str, live: bool | None = None) -> dict:
+        """Create the run if need be: `{"next_seq", "eseq", "blobs"}`. `live` tells the server
+        whether the run's process is alive (None: say nothing)."""
+        body = {} if live is None else {"live": live}
+        return self._json("PUT", self.run_path(project, run_id), json_body=body)
 
     def post_records(self, project: str, run_id: str, first_seq: int, lines: list[bytes]) -> int:
         """Send record-log lines as they are (no re-encoding); returns the server's next_seq."""

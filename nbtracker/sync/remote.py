@@ -27,8 +27,8 @@ from .client import AuthError, Client, Retryable, UploadError
 PAGE = 50_000  # records per page when pulling a log
 
 
-class RemoteError(RuntimeError):
-    """The server could not be asked, or refused."""
+class RemoteError(ConnectionError):
+    """The server could not be asked, or refused (an OSError: the CLI reports it in one line)."""
 
 
 class RemoteRun(StoredRun):
@@ -68,8 +68,8 @@ class RemoteStore:
         try:
             return self._client.request(method, path, **kw)
         except AuthError as e:
-            raise RemoteError(f"{self.base_url} refused the API key ({e.reason}); "
-                              "run `nbtracker login` again") from None
+            raise RemoteError(f"{self.base_url}: {e.reason}; run `nbtracker login` "
+                              "again") from None
         except Retryable as e:
             raise RemoteError(e.reason) from None
         except UploadError as e:

@@ -49,6 +49,7 @@ MAX_RECORDS = 1000
 MAX_BYTES = 1 << 20
 MAX_EDITS = 1000
 POLL = 0.25  # seconds between looks at a live log with nothing new
+HEARTBEAT = 30.0  # seconds between "still alive" words to the server from a live run
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 RETRY_AFTER_CAP = 600.0  # a Retry-After longer than this is taken as this
@@ -176,7 +177,8 @@ class Uploader:
                  client: Client | None = None,
                  last_seq: Callable[[], int] | None = None,
                  say: Callable[[str], None] | None = None,
-                 debug: Callable[[str], None] | None = None):
+                 debug: Callable[[str], None] | None = None,
+                 live: bool = False):
         self.run_dir = Path(run_dir)
         self.log_path = self.run_dir / layout.LOG_NAME
         self._client = client
@@ -185,6 +187,8 @@ class Uploader:
         self.project = project
         self.run_id = run_id
         self._last_seq = last_seq
+        self.live = live  # the run's own process (else its process is gone: sync, leftovers)
+        self._beat = 0.0  # time.monotonic() of the last word to the server about that
         self._say = say or (lambda msg: None)
         self._debug = debug or (lambda msg: None)
         c = Cursor.load(self.run_dir)
@@ -261,11 +265,19 @@ class Uploader:
                     continue
                 if closing:
                     return
+                self._heartbeat()
                 self._wait(POLL)
         except Exception as e:  # refused (AuthError, Fatal), or a bug: never the training loop's
             self._stop_with(e)
         finally:
             self._done.set()
+
+    def _heartbeat(self) -> None:
+        """Tell the server every HEARTBEAT seconds that the run's process is alive (the server
+        calls a running run it has not heard from for a while crashed)."""
+        if self.live and time.monotonic() - self._beat >= HEARTBEAT:
+            self.client.upsert_run(self.project, self.run_id, live=True)
+            self._beat = time.monotonic()
 
     def _wait(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -343,7 +355,8 @@ class Uploader:
         if self._client is None and not self._api_key:
             raise AuthError(f"no API key for {self.base_url} (`nbtracker login --host "
                             f"{self.base_url}` stores one)")
-        info = self.client.upsert_run(self.project, self.run_id)
+        info = self.client.upsert_run(self.project, self.run_id, live=self.live)
+        self._beat = time.monotonic()
         next_seq, eseq = info.get("next_seq"), info.get("eseq", 0)
         if type(next_seq) is not int or type(eseq) is not int:
             raise Retryable("the server's answer to the run upsert is not understood")

@@ -1,4 +1,5 @@
-"""Edits made through the server's API: the run's last one in `runs.api_eseq`.
+"""Edits made through the server's API (the run's last one in `runs.api_eseq`), and when a run's
+live process last said it was alive (`runs.seen`).
 
 Revision ID: 0002
 Revises: 0001
@@ -16,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("api_eseq", sa.BigInteger, nullable=False, server_default="0"))
+        batch.add_column(sa.Column("seen", sa.Float, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("seen")
         batch.drop_column("api_eseq")

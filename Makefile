@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint
+.PHONY: run test server bench lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the team server (the .venv has the server extra): SQLite and files in ./nbtracker-server
+server: $(STAMP)
+	$(BIN)/nbtracker server
 
 lint: $(STAMP)
 	$(BIN)/ruff check nbtracker tests bench

@@ -151,3 +151,33 @@ def test_another_users_key_sees_no_runs(server, uploaded):
     assert api.runs(PROJECT) == []
     with pytest.raises(ValueError):
         api.run(f"{PROJECT}/{uploaded[1][0]}")
+
+
+def test_magics_show_the_teams_runs(server, uploaded, monkeypatch):
+    """With a server configured, `%tracker runs`, `compare` and `diff` show its runs (the
+    local store of this test holds none)."""
+    from IPython.testing.globalipapp import get_ipython
+
+    from nbtracker.notebook import magics
+
+    _, ids = uploaded
+    monkeypatch.setenv("NBTRACKER_BASE_URL", server.url)
+    monkeypatch.setenv("NBTRACKER_API_KEY", server.admin_key)
+    shown = []
+    monkeypatch.setattr(magics, "display", shown.append)
+    ip = get_ipython()
+    ip.run_line_magic("load_ext", "nbtracker")
+    ip.run_line_magic("tracker", f"runs {PROJECT} --filter 'config.lr >= 0.1' --sort +config.lr")
+    [table] = shown
+    assert [r["id"] for r in table.rows] == ids[1:]
+    assert [r["config.lr"] for r in table.rows] == [0.1, 0.3]
+    shown.clear()
+    ip.run_line_magic("tracker", f"compare {PROJECT}/{ids[0]} {PROJECT}/{ids[2]} --metrics loss")
+    chart, diff = shown
+    values = [row for ds in chart.spec["datasets"].values() for row in ds]
+    assert {row["run"] for row in values if "run" in row} == {"a", "c"}, values[:3]
+    assert [r["key"] for r in diff.rows if r["differs"]] == ["lr"]
+    shown.clear()
+    ip.run_line_magic("tracker", f"diff {ids[0]} {ids[1]}")  # ids alone, found on the server
+    [diff] = shown
+    assert diff.runs == ["a", "b"]

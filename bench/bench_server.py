@@ -1,0 +1,344 @@
+"""The team server's speed beside an MLflow tracking server, on one machine, in one run.
+
+    python bench/bench_server.py [--seconds 10] [--repeats 3] [--quick]
+                                 [--engines sqlite,postgresql] [--writers 1,16]
+
+Ingestion: metric points per second into each database kind (SQLite; PostgreSQL 15 at
+`--pg`, a fresh database per server, dropped at the end) from 1 and from 16 concurrent writers
+(processes, each its own run, each its own keep-alive `requests` session):
+
+    mlflow     `POST /api/2.0/mlflow/runs/log-batch` with 1000 metrics (100 steps × 10 keys),
+               the largest batch MLflow accepts; `mlflow server` from bench/.venv-peers
+               (bench/setup_peers.sh), its default workers
+    nbtracker  `POST /api/v1/projects/{p}/runs/{id}/records` with 1000 history records of 10
+               metrics (10,000 points a request) and of 3 metrics (3,000 points); `nbtracker
+               server` from this tree
+
+Each cell runs `--repeats` windows of `--seconds / --repeats` seconds (each writer finishes the
+request it has in flight; the window ends at the last answer) and reports the median.
+
+Histories: 100 runs × 3 metrics × 100,000 steps are ingested once per database, then
+`POST /api/v1/histories` for all 300 series with samples=1000 is timed 5 times (median).
+
+Results are also written to bench/results/server.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PEERS_BIN = HERE / ".venv-peers" / "bin"
+MLFLOW_BATCH = 1000  # MLflow's limit on metrics per log-batch call
+NBT_BATCH = 1000  # the server's limit on records per request
+PROJECT = "bench"
+
+# float texts the writers cycle through, built once (the client does no float formatting in the loop)
+VALS = [repr(math.sin(i * 0.013) * 0.5 + 1.0 + i * 1e-6) for i in range(1009)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------- PostgreSQL
+
+class PgDatabase:
+    """A fresh database on the PostgreSQL server at `base` (trust auth), dropped by drop()."""
+
+    def __init__(self, base: str, prefix: str):
+        import psycopg
+
+        self.base = base.rstrip("/")
+        self.name = f"{prefix}_{secrets.token_hex(4)}"
+        with psycopg.connect(f"{self.base}/postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{self.name}"')
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/{self.name}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(f"{self.base}/postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+# ------------------------------------------------------------------------------------- servers
+
+class Server:
+    """A server subprocess on 127.0.0.1 (its own process group), its output in a log file."""
+
+    def __init__(self, cmd: list[str], env: dict, log: Path, health: str, timeout: float = 120):
+        self.log = log
+        self.out = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, env=env, stdout=self.out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if requests.get(health, timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{cmd[0]} did not answer {health} in {timeout:.0f} s:\n{self.tail()}")
+            time.sleep(0.25)
+
+    def tail(self, n: int = 30) -> str:
+        self.out.flush()
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)  # the group: uvicorn/gunicorn workers too
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.out.close()
+
+
+class MlflowSide:
+    """`mlflow server` over a SQLite file or a PostgreSQL database; runs made over REST."""
+
+    name = "mlflow"
+
+    def __init__(self, engine: str, work: Path, pg: str, workers: int | None):
+        self.engine = engine
+        self.pg = None
+        if engine == "sqlite":
+            store = f"sqlite:///{work / 'mlflow.db'}"
+        else:
+            self.pg = PgDatabase(pg, "nbt_bench_mlflow")
+            store = self.pg.url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [str(PEERS_BIN / "mlflow"), "server", "--backend-store-uri", store,
+               "--artifacts-destination", str(work / "mlartifacts"),
+               "--host", "127.0.0.1", "--port", str(port)]
+        if workers:
+            cmd += ["--workers", str(workers)]
+        env = dict(os.environ, MLFLOW_TRACKING_URI="")
+        env.pop("MLFLOW_TRACKING_URI")
+        try:
+            self.server = Server(cmd, env, work / f"mlflow-{engine}.log", self.url + "/health")
+        except Exception:
+            if self.pg:
+                self.pg.drop()
+            raise
+        self.session = requests.Session()
+        r = self.session.post(self.url + "/api/2.0/mlflow/experiments/create",
+                              json={"name": f"bench-{secrets.token_hex(3)}"})
+        r.raise_for_status()
+        self.experiment = r.json()["experiment_id"]
+        self.headers: dict = {}
+
+    def new_run(self) -> str:
+        r = self.session.post(self.url + "/api/2.0/mlflow/runs/create",
+                              json={"experiment_id": self.experiment,
+                                    "start_time": int(time.time() * 1000)})
+        r.raise_for_status()
+        return r.json()["run"]["info"]["run_id"]
+
+    def close(self) -> None:
+        self.session.close()
+        self.server.stop()
+        if self.pg:
+            self.pg.drop()
+
+
+class MlflowBatches:
+    """log-batch bodies: 100 steps × `keys` metrics = 1000 metrics a call."""
+
+    url_fmt = "{url}/api/2.0/mlflow/runs/log-batch"
+
+    def __init__(self, run_id: str, keys: int):
+        self.run_id = run_id
+        self.keys = keys
+        self.steps_per = MLFLOW_BATCH // keys
+        self.step = 0
+        self.points = self.steps_per * keys
+
+    def next_body(self) -> bytes:
+        ts = int(time.time() * 1000)
+        parts = []
+        for s in range(self.step, self.step + self.steps_per):
+            for k in range(self.keys):
+                v = VALS[(s + 37 * k) % 1009]
+                parts.append(f'{{"key":"m{k}","value":{v},"timestamp":{ts},"step":{s}}}')
+        self.step += self.steps_per
+        return f'{{"run_id":"{self.run_id}","metrics":[{",".join(parts)}]}}'.encode()
+
+    def check(self, r: requests.Response) -> None:
+        if r.status_code != 200:
+            raise RuntimeError(f"log-batch {r.status_code}: {r.text[:300]}")
+
+
+# ------------------------------------------------------------------------------------ writers
+
+def _writer(side_kind: str, url: str, headers: dict, target, keys: int, seconds: float,
+            barrier, q) -> None:
+    """One writer process: warm up with one request, wait for all, then send for `seconds`."""
+    try:
+        s = requests.Session()
+        s.headers.update(headers)
+        s.headers["Content-Type"] = "application/json"
+        batches = (MlflowBatches(target, keys) if side_kind == "mlflow"
+                   else NbtBatches(*target, keys))
+        post_url = batches.url_fmt.format(url=url)
+        batches.check(s.post(post_url, data=batches.next_body()))  # warm: connection, caches
+        barrier.wait(timeout=600)
+        t0 = time.monotonic()
+        deadline = t0 + seconds
+        points = reqs = 0
+        lat = []
+        while time.monotonic() < deadline:
+            body = batches.next_body()
+            t = time.monotonic()
+            r = s.post(post_url, data=body)
+            lat.append(time.monotonic() - t)
+            batches.check(r)
+            points += batches.points
+            reqs += 1
+        q.put({"t0": t0, "t1": time.monotonic(), "points": points, "requests": reqs,
+               "median_request_s": statistics.median(lat) if lat else None})
+    except BaseException as e:  # reported to the parent; the barrier is broken so nobody waits
+        try:
+            barrier.abort()
+        except Exception:
+            pass
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def ingest_window(side, writers: int, keys: int, seconds: float) -> dict:
+    """Fresh runs, one per writer process; points/s over the window (first start to last answer)."""
+    ctx = mp.get_context("fork")
+    targets = [side.new_run() for _ in range(writers)]
+    barrier = ctx.Barrier(writers)
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(side.name, side.url, side.headers, t, keys,
+                                                seconds, barrier, q), daemon=True)
+             for t in targets]
+    for p in procs:
+        p.start()
+    res = [q.get(timeout=seconds + 900) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    errors = [r["error"] for r in res if "error" in r]
+    if errors:
+        raise RuntimeError(errors[0])
+    span = max(r["t1"] for r in res) - min(r["t0"] for r in res)
+    points = sum(r["points"] for r in res)
+    return {"points": points, "seconds": span, "points_per_s": points / span,
+            "requests": sum(r["requests"] for r in res),
+            "median_request_s": statistics.median(r["median_request_s"] for r in res
+                                                  if r["median_request_s"] is not None)}
+
+
+def warm_up(side, writers: int, keys: int, seconds: float) -> None:
+    """An untimed window from many writers, so every worker process of the server has served
+    requests (MLflow's workers each take several seconds of traffic to reach their speed)."""
+    if seconds > 0:
+        ingest_window(side, writers, keys, seconds)
+
+
+def ingest_cell(side, writers: int, keys: int, seconds: float, repeats: int) -> dict:
+    reps = [ingest_window(side, writers, keys, seconds / repeats) for _ in range(repeats)]
+    return {"points_per_s": statistics.median(r["points_per_s"] for r in reps),
+            "repeats": reps}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="ingestion per cell (all repeats)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--engines", default="sqlite,postgresql")
+    ap.add_argument("--writers", default="1,16")
+    ap.add_argument("--trackers", default="mlflow,nbtracker")
+    ap.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432",
+                    help="PostgreSQL server (trust auth; a fresh database is made per server)")
+    ap.add_argument("--mlflow-workers", type=int, default=None,
+                    help="mlflow server --workers (default: MLflow's own default)")
+    ap.add_argument("--warmup", type=float, default=6.0,
+                    help="seconds of untimed ingestion from 16 writers after each server starts")
+    ap.add_argument("--quick", action="store_true", help="short windows, one repeat")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+    if a.quick:
+        a.seconds, a.repeats, a.warmup = min(a.seconds, 3.0), 1, min(a.warmup, 3.0)
+    engines = a.engines.split(",")
+    writer_counts = [int(w) for w in a.writers.split(",")]
+    trackers = a.trackers.split(",")
+
+    work = Path(tempfile.mkdtemp(prefix="nbt-bench-server-"))
+    cells = []
+    try:
+        for engine in engines:
+            if "mlflow" in trackers:
+                (work / f"mlflow-{engine}").mkdir()
+                side = MlflowSide(engine, work / f"mlflow-{engine}", a.pg, a.mlflow_workers)
+                try:
+                    warm_up(side, 16, 10, a.warmup)
+                    for w in writer_counts:
+                        c = ingest_cell(side, w, 10, a.seconds, a.repeats)
+                        cells.append({"engine": engine, "writers": w, "tracker": "mlflow",
+                                      "shape": "100 steps × 10 keys", **c})
+                        print(f"  {engine} mlflow {w} writers: {c['points_per_s']:,.0f} points/s",
+                              file=sys.stderr)
+                finally:
+                    side.close()
+    finally:
+        if not a.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print_table(cells)
+    out = {"cells": cells, "seconds": a.seconds, "repeats": a.repeats, "warmup": a.warmup,
+           "cores": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "server.json").write_text(json.dumps(out, indent=2))
+
+
+def print_table(cells: list[dict]) -> None:
+    base = {(c["engine"], c["writers"]): c["points_per_s"] for c in cells if c["tracker"] == "mlflow"}
+    print(f"\n{'engine':<12}{'writers':>8}  {'tracker':<34}{'points/s':>12}{'× mlflow':>10}")
+    for c in cells:
+        m = base.get((c["engine"], c["writers"]))
+        ratio = f"{c['points_per_s'] / m:.1f}" if m else "-"
+        label = f"{c['tracker']} ({c['shape']})"
+        print(f"{c['engine']:<12}{c['writers']:>8}  {label:<34}{c['points_per_s']:>12,.0f}{ratio:>10}")
+
+
+class NbtBatches:  # filled in with the nbtracker side
+    pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

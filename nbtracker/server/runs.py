@@ -1,0 +1,202 @@
+"""Runs on the server: batches of records in exactly once, edits, the replayed state, and
+the records read back.
+
+A batch (`ingest`) runs in one transaction holding the run row's lock (BEGIN IMMEDIATE on
+SQLite, SELECT ... FOR UPDATE on PostgreSQL): records below the run's `next_seq` are dropped
+(the client sent them before and lost the answer), a batch starting above it is refused as a
+gap (`SeqGap`, 409), the rest are stored as one compressed chunk, applied to the run's
+`RunState` (skipping what `apply` rejects, as `store.store.replay` does), added to the history
+series, and `next_seq` moves past the last one. Whatever fails, the transaction leaves either
+all of that or none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..store.state import EDIT_TYPES, RunState
+from . import series as series_mod
+from .db import insert_ignore
+from .schema import edits, record_chunks, run_blobs, runs
+
+_REJECTED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+class SeqGap(Exception):
+    """A batch that starts above the run's next sequence number."""
+
+    def __init__(self, next_seq: int):
+        super().__init__(f"records are missing before this batch; send from seq {next_seq}")
+        self.next_seq = next_seq
+
+
+@dataclass
+class RunRow:
+    pk: int
+    run_id: str
+    next_seq: int
+    eseq: int
+    state: str | None
+    updated: float
+
+
+def _row(r) -> RunRow:
+    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated)
+
+
+def lock_run(conn: Connection, project_id: int, run_id: str) -> RunRow:
+    """The run's row, created if new, locked until the transaction ends."""
+    now = time.time()
+    insert_ignore(conn, runs, {"project_id": project_id, "run_id": run_id, "next_seq": 1,
+                               "eseq": 0, "state": None, "created": now, "updated": now})
+    q = (sa.select(runs).where(runs.c.project_id == project_id, runs.c.run_id == run_id)
+         .with_for_update())
+    return _row(conn.execute(q).one())
+
+
+def find_run(conn: Connection, project_id: int, run_id: str) -> RunRow | None:
+    r = conn.execute(sa.select(runs).where(runs.c.project_id == project_id,
+                                           runs.c.run_id == run_id)).first()
+    return _row(r) if r else None
+
+
+def linked_blobs(conn: Connection, run_pk: int) -> list[str]:
+    q = sa.select(run_blobs.c.sha256).where(run_blobs.c.run_pk == run_pk).order_by(run_blobs.c.sha256)
+    return list(conn.execute(q).scalars())
+
+
+def is_linked(conn: Connection, run_pk: int, sha256: str) -> bool:
+    q = sa.select(run_blobs.c.sha256).where(run_blobs.c.run_pk == run_pk,
+                                            run_blobs.c.sha256 == sha256)
+    return conn.execute(q).first() is not None
+
+
+# -- records in ------------------------------------------------------------------------------
+
+def load_state(text: str | None) -> RunState:
+    return RunState.load(text) if text else RunState()
+
+
+def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -> int:
+    """Store a batch (see the module docstring) on the locked `row`; returns the new next_seq."""
+    if first_seq > row.next_seq:
+        raise SeqGap(row.next_seq)
+    fresh = [r for r in records if r["seq"] >= row.next_seq]
+    if not fresh:
+        return row.next_seq
+    state = load_state(row.state)
+    points: dict = {}
+    for rec in fresh:
+        try:
+            state.apply(rec)
+        except _REJECTED:
+            continue  # of a shape this version does not know: kept, but not replayed
+        if rec.get("t") == "history":
+            series_mod.add_points(points, rec)
+    lines = b"".join(orjson.dumps(r) + b"\n" for r in fresh)
+    conn.execute(sa.insert(record_chunks), {
+        "run_pk": row.pk, "first_seq": fresh[0]["seq"], "last_seq": fresh[-1]["seq"],
+        "count": len(fresh), "data": zlib.compress(lines, 1)})
+    series_mod.append_points(conn, row.pk, points)
+    next_seq = fresh[-1]["seq"] + 1
+    conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(
+        next_seq=next_seq, state=state.dump(), updated=time.time()))
+    return next_seq
+
+
+def add_edits(conn: Connection, row: RunRow, batch: list[dict]) -> int:
+    """Store edits not held yet (idempotent by their seq); returns the highest edit seq."""
+    if batch:
+        insert_ignore(conn, edits, [{"run_pk": row.pk, "seq": e["seq"],
+                                     "body": orjson.dumps(e).decode()} for e in batch])
+    eseq = max([row.eseq] + [e["seq"] for e in batch])
+    if eseq != row.eseq:
+        conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(
+            eseq=eseq, updated=time.time()))
+    return eseq
+
+
+# -- records out -----------------------------------------------------------------------------
+
+def record_lines(conn: Connection, run_pk: int, after_seq: int, limit: int) -> tuple[list[bytes], int]:
+    """Up to `limit` stored records (JSON lines) with seq > after_seq, and the seq after the
+    last one returned (after_seq + 1 when none)."""
+    q = (sa.select(record_chunks.c.data).where(record_chunks.c.run_pk == run_pk,
+                                                record_chunks.c.last_seq > after_seq)
+         .order_by(record_chunks.c.first_seq))
+    out: list[bytes] = []
+    last = after_seq
+    for (data,) in conn.execute(q):
+        for line in zlib.decompress(data).splitlines():
+            seq = orjson.loads(line)["seq"]
+            if seq <= after_seq:
+                continue
+            out.append(line)
+            last = seq
+            if len(out) >= limit:
+                return out, last + 1
+    return out, last + 1
+
+
+def iter_records(conn: Connection, run_pk: int) -> Iterator[dict]:
+    q = (sa.select(record_chunks.c.data).where(record_chunks.c.run_pk == run_pk)
+         .order_by(record_chunks.c.first_seq))
+    for (data,) in conn.execute(q):
+        for line in zlib.decompress(data).splitlines():
+            yield orjson.loads(line)
+
+
+def replayed(records: Iterator[dict]) -> Iterator[dict]:
+    """The records `RunState.apply` accepts, in order (what every reader replays)."""
+    state = RunState()
+    for rec in records:
+        try:
+            state.apply(rec)
+        except _REJECTED:
+            continue
+        yield rec
+
+
+# -- the run as readers see it ---------------------------------------------------------------
+
+def view_state(conn: Connection, row: RunRow) -> RunState:
+    """The replayed state with uploaded edits the records do not hold yet on top."""
+    base = load_state(row.state)
+    if row.eseq <= base.eseq:
+        return base
+    q = sa.select(edits.c.body).where(edits.c.run_pk == row.pk, edits.c.seq > base.eseq) \
+        .order_by(edits.c.seq)
+    pending = [orjson.loads(b) for b in conn.execute(q).scalars()]
+    return base.with_edits([e for e in pending if e.get("t") in EDIT_TYPES])
+
+
+def run_item_json(project: str, row: RunRow, state: RunState) -> str:
+    """The run item as JSON text; `state` is `RunState.dump()` as it is (NaN, ±inf and
+    integers beyond 64 bits written as Python's json module writes and reads them)."""
+    head = json.dumps({"project": project, "id": row.run_id, "status": state.state,
+                       "next_seq": row.next_seq, "eseq": row.eseq, "updated": row.updated})
+    return head[:-1] + ', "state": ' + state.dump() + "}"
+
+
+def run_doc(project: str, row: RunRow, s: RunState) -> dict:
+    """The document filters and ordering see: the same fields as the local Api's runs."""
+    created_at = _dt.datetime.fromtimestamp(s.created, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return {"id": row.run_id, "name": s.name, "display_name": s.name, "state": s.state,
+            "group": s.group, "job_type": s.job_type, "jobType": s.job_type, "tags": s.tags,
+            "notes": s.notes, "created_at": created_at, "createdAt": created_at,
+            "project": project, "config": s.config, "summary": s.summary.to_dict(),
+            "runtime": s.runtime_at(s.updated)}
+
+
+def project_rows(conn: Connection, project_id: int) -> list[RunRow]:
+    q = sa.select(runs).where(runs.c.project_id == project_id).order_by(runs.c.pk)
+    return [_row(r) for r in conn.execute(q)]

@@ -30,6 +30,7 @@ import json
 import math
 import multiprocessing as mp
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -202,6 +203,115 @@ class MlflowBatches:
             raise RuntimeError(f"log-batch {r.status_code}: {r.text[:300]}")
 
 
+def run_record_template() -> dict:
+    """The `run` record a real offline run writes first (its fields, whatever they are today)."""
+    os.environ["NBTRACKER_SILENT"] = "true"
+    import nbtracker
+
+    with tempfile.TemporaryDirectory() as d:
+        run = nbtracker.init(project=PROJECT, dir=d, mode="offline")
+        nbtracker.finish()
+        with open(os.path.join(run.storage_dir, "records.jsonl"), "rb") as f:
+            rec = json.loads(f.readline())
+    assert rec["t"] == "run", rec
+    return rec
+
+
+class NbtSide:
+    """`nbtracker server` from this tree over a SQLite file or a PostgreSQL database."""
+
+    name = "nbtracker"
+    key_re = re.compile(rb"admin API key: (nbt_\S+)")
+
+    def __init__(self, engine: str, work: Path, pg: str):
+        self.engine = engine
+        self.pg = None
+        if engine == "sqlite":
+            db = f"sqlite:///{work / 'nbtracker.db'}"
+        else:
+            self.pg = PgDatabase(pg, "nbt_bench_nbtracker")
+            db = self.pg.url
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [sys.executable, "-m", "nbtracker", "server", "--db", db,
+               "--data-dir", str(work / "data"), "--host", "127.0.0.1", "--port", str(port)]
+        env = dict(os.environ, PYTHONPATH=str(REPO), NBTRACKER_SILENT="true", PYTHONUNBUFFERED="1")
+        for k in ("NBTRACKER_BASE_URL", "NBTRACKER_API_KEY"):
+            env.pop(k, None)
+        try:
+            self.server = Server(cmd, env, work / f"nbtracker-{engine}.log",
+                                 self.url + "/api/v1/health")
+            key = self.key_re.search(self.server.log.read_bytes())
+            if not key:
+                raise RuntimeError(f"no admin key in the server's output:\n{self.server.tail()}")
+        except Exception:
+            if self.pg:
+                self.pg.drop()
+            raise
+        self.headers = {"Authorization": f"Bearer {key.group(1).decode()}"}
+        self.session = requests.Session()
+        self.session.headers.update(self.headers)
+        self.run_rec = run_record_template()
+
+    def new_run(self) -> tuple:
+        """Upsert a run and send its `run` record (seq 1); history starts at seq 2."""
+        rid = secrets.token_hex(6)
+        base = f"{self.url}/api/v1/projects/{PROJECT}/runs/{rid}"
+        r = self.session.put(base, json={})
+        r.raise_for_status()
+        assert r.json()["next_seq"] == 1, r.text
+        rec = dict(self.run_rec, id=rid, project=PROJECT, name=rid, seq=1, ts=time.time())
+        r = self.session.post(base + "/records", json={"first_seq": 1, "records": [rec]})
+        r.raise_for_status()
+        return (PROJECT, rid, r.json()["next_seq"])
+
+    def histories(self, runs: list[tuple], keys: list[str], samples: int) -> tuple[float, dict]:
+        body = {"runs": [{"project": p, "id": rid} for p, rid, _ in runs], "keys": keys,
+                "samples": samples, "min_step": None, "max_step": None}
+        t = time.perf_counter()
+        r = self.session.post(self.url + "/api/v1/histories", json=body)
+        r.raise_for_status()
+        out = r.json()
+        return time.perf_counter() - t, out
+
+    def close(self) -> None:
+        self.session.close()
+        self.server.stop()
+        if self.pg:
+            self.pg.drop()
+
+
+class NbtBatches:
+    """Record batches as the uploader sends them: the log lines, joined, `keys` metrics a step."""
+
+    def __init__(self, project: str, run_id: str, next_seq: int, keys: int,
+                 batch: int = NBT_BATCH, step: int = 0):
+        self.url_fmt = "{url}" + f"/api/v1/projects/{project}/runs/{run_id}/records"
+        self.seq = next_seq
+        self.step = step
+        self.batch = batch
+        self.points = batch * keys
+        names = [f"m{k}" for k in range(keys)]
+        self.d = [",".join(f'"{n}":{VALS[(i + 37 * k) % 1009]}' for k, n in enumerate(names))
+                  for i in range(1009)]
+
+    def next_body(self) -> bytes:
+        ts = time.time()
+        first = self.seq
+        lines = [f'{{"t":"history","seq":{q},"ts":{ts:.6f},"step":{s},"d":{{{self.d[s % 1009]}}}}}'
+                 for q, s in zip(range(first, first + self.batch),
+                                 range(self.step, self.step + self.batch))]
+        self.seq += self.batch
+        self.step += self.batch
+        return f'{{"first_seq":{first},"records":[{",".join(lines)}]}}'.encode()
+
+    def check(self, r: requests.Response) -> None:
+        if r.status_code != 200:
+            raise RuntimeError(f"records {r.status_code}: {r.text[:300]}")
+        if r.json()["next_seq"] != self.seq:
+            raise RuntimeError(f"next_seq {r.json()['next_seq']}, expected {self.seq}")
+
+
 # ------------------------------------------------------------------------------------ writers
 
 def _writer(side_kind: str, url: str, headers: dict, target, keys: int, seconds: float,
@@ -276,6 +386,57 @@ def ingest_cell(side, writers: int, keys: int, seconds: float, repeats: int) -> 
             "repeats": reps}
 
 
+def _filler(url: str, headers: dict, targets: list, steps: int, keys: int, q) -> None:
+    try:
+        s = requests.Session()
+        s.headers.update(headers)
+        s.headers["Content-Type"] = "application/json"
+        for t in targets:
+            b = NbtBatches(*t, keys)
+            post_url = b.url_fmt.format(url=url)
+            for _ in range(math.ceil(steps / NBT_BATCH)):
+                b.check(s.post(post_url, data=b.next_body()))
+        q.put({"ok": len(targets)})
+    except BaseException as e:
+        q.put({"error": f"{type(e).__name__}: {e}"})
+
+
+def histories(side: NbtSide, runs: int, steps: int, repeats: int, writers: int = 4) -> dict:
+    """Ingest `runs` × 3 metrics × `steps` once (from `writers` processes), then time
+    POST /histories for every run and key, samples=1000, `repeats` times."""
+    keys = ["m0", "m1", "m2"]
+    targets = [side.new_run() for _ in range(runs)]
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    t = time.perf_counter()
+    procs = [ctx.Process(target=_filler, args=(side.url, side.headers, targets[i::writers],
+                                               steps, len(keys), q), daemon=True)
+             for i in range(writers)]
+    for p in procs:
+        p.start()
+    res = [q.get(timeout=7200) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+    fill_s = time.perf_counter() - t
+    errors = [r["error"] for r in res if "error" in r]
+    if errors:
+        raise RuntimeError(errors[0])
+    times = []
+    for _ in range(repeats):
+        dt, out = side.histories(targets, keys, 1000)
+        times.append(dt)
+    series = out["series"]
+    assert len(series) == runs * len(keys), len(series)
+    for x in series:
+        assert len(x["step"]) <= 1000 and x["step"][0] == 0 and x["step"][-1] == steps - 1, \
+            (x["key"], len(x["step"]), x["step"][:2], x["step"][-2:])
+    return {"runs": runs, "keys": len(keys), "steps": steps, "samples": 1000,
+            "points": runs * len(keys) * steps, "ingest_s": fill_s,
+            "ingest_points_per_s": runs * len(keys) * steps / fill_s,
+            "median_s": statistics.median(times), "times_s": times,
+            "points_returned": sum(len(x["step"]) for x in series)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=10.0, help="ingestion per cell (all repeats)")
@@ -289,17 +450,22 @@ def main() -> None:
                     help="mlflow server --workers (default: MLflow's own default)")
     ap.add_argument("--warmup", type=float, default=6.0,
                     help="seconds of untimed ingestion from 16 writers after each server starts")
-    ap.add_argument("--quick", action="store_true", help="short windows, one repeat")
+    ap.add_argument("--hist-runs", type=int, default=100, help="0: no histories")
+    ap.add_argument("--hist-steps", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true",
+                    help="short windows, one repeat, histories of 10 runs × 10,000 steps")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     a = ap.parse_args()
     if a.quick:
         a.seconds, a.repeats, a.warmup = min(a.seconds, 3.0), 1, min(a.warmup, 3.0)
+        a.hist_runs, a.hist_steps = min(a.hist_runs, 10), min(a.hist_steps, 10_000)
     engines = a.engines.split(",")
     writer_counts = [int(w) for w in a.writers.split(",")]
     trackers = a.trackers.split(",")
 
     work = Path(tempfile.mkdtemp(prefix="nbt-bench-server-"))
-    cells = []
+    cells: list[dict] = []
+    hists: dict[str, dict] = {}
     try:
         for engine in engines:
             if "mlflow" in trackers:
@@ -315,12 +481,35 @@ def main() -> None:
                               file=sys.stderr)
                 finally:
                     side.close()
+            if "nbtracker" in trackers:
+                (work / f"nbtracker-{engine}").mkdir()
+                side = NbtSide(engine, work / f"nbtracker-{engine}", a.pg)
+                try:
+                    warm_up(side, 16, 10, a.warmup)
+                    for w in writer_counts:
+                        for keys in (10, 3):
+                            c = ingest_cell(side, w, keys, a.seconds, a.repeats)
+                            cells.append({"engine": engine, "writers": w, "tracker": "nbtracker",
+                                          "shape": f"1000 records × {keys} keys", **c})
+                            print(f"  {engine} nbtracker {w} writers × {keys} keys: "
+                                  f"{c['points_per_s']:,.0f} points/s", file=sys.stderr)
+                    if a.hist_runs:
+                        h = histories(side, a.hist_runs, a.hist_steps, 5)
+                        hists[engine] = h
+                        print(f"  {engine} histories: {h['median_s']:.3f} s", file=sys.stderr)
+                finally:
+                    side.close()
     finally:
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 
     print_table(cells)
-    out = {"cells": cells, "seconds": a.seconds, "repeats": a.repeats, "warmup": a.warmup,
+    for engine, h in hists.items():
+        print(f"histories {engine}: {h['runs']} runs × {h['keys']} metrics × {h['steps']:,} steps, "
+              f"samples={h['samples']}: {h['median_s']:.3f} s (median of {len(h['times_s'])}; "
+              f"{min(h['times_s']):.3f}–{max(h['times_s']):.3f}); ingested once in "
+              f"{h['ingest_s']:.0f} s ({h['ingest_points_per_s']:,.0f} points/s, 4 writers)")
+    out = {"cells": cells, "histories": hists, "seconds": a.seconds, "repeats": a.repeats, "warmup": a.warmup,
            "cores": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "server.json").write_text(json.dumps(out, indent=2))
@@ -334,10 +523,6 @@ def print_table(cells: list[dict]) -> None:
         ratio = f"{c['points_per_s'] / m:.1f}" if m else "-"
         label = f"{c['tracker']} ({c['shape']})"
         print(f"{c['engine']:<12}{c['writers']:>8}  {label:<34}{c['points_per_s']:>12,.0f}{ratio:>10}")
-
-
-class NbtBatches:  # filled in with the nbtracker side
-    pass
 
 
 if __name__ == "__main__":

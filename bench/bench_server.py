@@ -265,14 +265,16 @@ class NbtSide:
         r.raise_for_status()
         return (PROJECT, rid, r.json()["next_seq"])
 
-    def histories(self, runs: list[tuple], keys: list[str], samples: int) -> tuple[float, dict]:
+    def histories(self, runs: list[tuple], keys: list[str], samples: int) -> tuple:
+        """POST /histories: seconds until the body is in, seconds with json decoding, bytes, doc."""
         body = {"runs": [{"project": p, "id": rid} for p, rid, _ in runs], "keys": keys,
                 "samples": samples, "min_step": None, "max_step": None}
         t = time.perf_counter()
         r = self.session.post(self.url + "/api/v1/histories", json=body)
+        fetched = time.perf_counter() - t  # the whole body is in (requests reads it all)
         r.raise_for_status()
         out = r.json()
-        return time.perf_counter() - t, out
+        return fetched, time.perf_counter() - t, len(r.content), out
 
     def close(self) -> None:
         self.session.close()
@@ -421,10 +423,11 @@ def histories(side: NbtSide, runs: int, steps: int, repeats: int, writers: int =
     errors = [r["error"] for r in res if "error" in r]
     if errors:
         raise RuntimeError(errors[0])
-    times = []
+    times, decoded = [], []
     for _ in range(repeats):
-        dt, out = side.histories(targets, keys, 1000)
+        dt, dt_json, size, out = side.histories(targets, keys, 1000)
         times.append(dt)
+        decoded.append(dt_json)
     series = out["series"]
     assert len(series) == runs * len(keys), len(series)
     for x in series:
@@ -434,6 +437,7 @@ def histories(side: NbtSide, runs: int, steps: int, repeats: int, writers: int =
             "points": runs * len(keys) * steps, "ingest_s": fill_s,
             "ingest_points_per_s": runs * len(keys) * steps / fill_s,
             "median_s": statistics.median(times), "times_s": times,
+            "median_with_json_s": statistics.median(decoded), "response_bytes": size,
             "points_returned": sum(len(x["step"]) for x in series)}
 
 
@@ -507,7 +511,8 @@ def main() -> None:
     for engine, h in hists.items():
         print(f"histories {engine}: {h['runs']} runs × {h['keys']} metrics × {h['steps']:,} steps, "
               f"samples={h['samples']}: {h['median_s']:.3f} s (median of {len(h['times_s'])}; "
-              f"{min(h['times_s']):.3f}–{max(h['times_s']):.3f}); ingested once in "
+              f"{min(h['times_s']):.3f}–{max(h['times_s']):.3f}; {h['median_with_json_s']:.3f} s with "
+              f"json.loads of its {h['response_bytes'] / 2**20:.1f} MiB); ingested once in "
               f"{h['ingest_s']:.0f} s ({h['ingest_points_per_s']:,.0f} points/s, 4 writers)")
     out = {"cells": cells, "histories": hists, "seconds": a.seconds, "repeats": a.repeats, "warmup": a.warmup,
            "cores": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -143,3 +143,40 @@ class ServerProcess:
         s = requests.Session()
         s.headers["Authorization"] = f"Bearer {key or self.admin_key}"
         return s
+
+
+def make_app(data_dir: str | os.PathLike, db_url: str | None = None, **options):
+    """The server's ASGI app in this process (for httpx/TestClient tests) over a migrated
+    database, and the admin key. Host `testserver` (TestClient's) is accepted."""
+    from nbtracker.server.app import create_app
+    from nbtracker.server.config import ServerConfig
+    from nbtracker.server.serve import prepare_database
+
+    options.setdefault("allowed_hosts", ("testserver",))
+    config = ServerConfig(data_dir=Path(data_dir), db=db_url, **options)
+    said: list[str] = []
+    engine = prepare_database(config, said.append)
+    key = next((s.split(": ", 1)[1] for s in said if s.startswith("admin API key: ")), None)
+    return create_app(config, engine), key
+
+
+def fresh_pg_database(base_url: str) -> tuple[str, callable]:
+    """CREATE DATABASE nbt_<random> on the server of `base_url`; returns its URL and a function
+    that drops it."""
+    import secrets
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    name = "nbt_" + secrets.token_hex(6)
+    admin = make_url(base_url).set(database="postgres")
+    dsn = admin.render_as_string(hide_password=False).replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with psycopg.connect(dsn, autocommit=True) as con:
+            con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    return url, drop

@@ -114,10 +114,11 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
 
 
 def add_edits(conn: Connection, row: RunRow, batch: list[dict]) -> int:
-    """Store edits not held yet (idempotent by their seq); returns the highest edit seq."""
+    """Store edits not held yet (idempotent by their seq); returns the highest edit seq.
+    Kept as Python's json writes them: an edit may hold integers beyond 64 bits."""
     if batch:
         insert_ignore(conn, edits, [{"run_pk": row.pk, "seq": e["seq"],
-                                     "body": orjson.dumps(e).decode()} for e in batch])
+                                     "body": json.dumps(e)} for e in batch])
     eseq = max([row.eseq] + [e["seq"] for e in batch])
     if eseq != row.eseq:
         conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(
@@ -175,7 +176,7 @@ def view_state(conn: Connection, row: RunRow) -> RunState:
         return base
     q = sa.select(edits.c.body).where(edits.c.run_pk == row.pk, edits.c.seq > base.eseq) \
         .order_by(edits.c.seq)
-    pending = [orjson.loads(b) for b in conn.execute(q).scalars()]
+    pending = [json.loads(b) for b in conn.execute(q).scalars()]
     return base.with_edits([e for e in pending if e.get("t") in EDIT_TYPES])
 
 

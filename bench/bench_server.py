@@ -14,11 +14,13 @@ Ingestion: metric points per second into each database kind (SQLite; PostgreSQL 
                metrics (10,000 points a request) and of 3 metrics (3,000 points); `nbtracker
                server` from this tree
 
-Each cell runs `--repeats` windows of `--seconds / --repeats` seconds (each writer finishes the
+Each server first gets `--warmup` seconds of untimed traffic from 16 writers. Each cell then runs
+`--repeats` windows of `--seconds / --repeats` seconds, fresh runs each (each writer finishes the
 request it has in flight; the window ends at the last answer) and reports the median.
 
 Histories: 100 runs × 3 metrics × 100,000 steps are ingested once per database, then
-`POST /api/v1/histories` for all 300 series with samples=1000 is timed 5 times (median).
+`POST /api/v1/histories` for all 300 series with samples=1000 is timed 5 times (median): until
+the whole answer is in, and with `json.loads` of it.
 
 Results are also written to bench/results/server.json.
 """

@@ -135,7 +135,9 @@ series_chunks = Table(
     Column("n", Integer, nullable=False),
     Column("first_step", BigInteger, nullable=False),
     Column("last_step", BigInteger, nullable=False),
+    # the small aggregates first: SQLite reads a row's columns in order, so a chart that
+    # needs only them never walks the overflow pages of the two large blobs after them
+    Column("agg", LargeBinary, nullable=False),
     Column("steps", LargeBinary, nullable=False),
     Column("vals", LargeBinary, nullable=False),
-    Column("agg", LargeBinary, nullable=False),
 )

@@ -97,9 +97,9 @@ def upgrade() -> None:
         sa.Column("n", sa.Integer, nullable=False),
         sa.Column("first_step", sa.BigInteger, nullable=False),
         sa.Column("last_step", sa.BigInteger, nullable=False),
+        sa.Column("agg", sa.LargeBinary, nullable=False),
         sa.Column("steps", sa.LargeBinary, nullable=False),
         sa.Column("vals", sa.LargeBinary, nullable=False),
-        sa.Column("agg", sa.LargeBinary, nullable=False),
     )
 
 

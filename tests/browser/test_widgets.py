@@ -172,3 +172,48 @@ for g, lr in [("a", 0.1), ("a", 0.12), ("b", 0.3), ("b", 0.32)]:
     page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=30_000)
     screenshot(page.locator(".nbt-chartview"), "compare-chart")
     assert foreign_requests(page) == []
+
+
+def test_live_panel_shows_the_upload_state(lab_server, page, tmp_path):
+    """An online run's panel says how its upload stands; the key is nowhere on the page."""
+    import pytest
+
+    serverproc = pytest.importorskip("serverproc")
+    srv = serverproc.ServerProcess(tmp_path / "team")
+    flag = tmp_path / "server-gone"
+    try:
+        key = srv.create_user("panel")
+        cells = [
+            "%load_ext nbtracker",
+            f"""import os
+os.environ["NBTRACKER_BASE_URL"] = {srv.url!r}
+os.environ["NBTRACKER_API_KEY"] = {key!r}""",
+            "%tracker init --project up --name online",
+            f"""import os, time
+import nbtracker
+for i in range(300):
+    nbtracker.log({{"loss": 1 / (i + 1)}})
+deadline = time.monotonic() + 60
+while not os.path.exists({str(flag)!r}) and time.monotonic() < deadline:
+    time.sleep(0.1)
+for i in range(100):
+    nbtracker.log({{"loss": 1 / (i + 1)}})
+time.sleep(3)""",
+        ]
+        open_and_run(page, lab_server, "upload.ipynb", cells)
+        page.wait_for_selector(".nbt-live", timeout=30_000)
+        stats = "() => (document.querySelector('.nbt-live .nbt-stats') || {}).textContent || ''"
+        page.wait_for_function(f"() => ({stats})().includes('synced')", timeout=30_000)
+        assert "online" in page.evaluate(stats)
+        screenshot(page.locator(".nbt-live"), "live-panel-upload")
+        srv.kill()  # the server goes away while the run logs on
+        flag.touch()
+        page.wait_for_function(f"() => ({stats})().includes('offline')", timeout=30_000)
+        assert "records behind" in page.evaluate(stats)
+        outputs = page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea')]"
+                                ".map(e => e.innerHTML).join('')")  # the cells' code holds it
+        assert outputs and key not in outputs and key[-20:] not in outputs
+        wait_idle(page)
+    finally:
+        flag.touch()
+        srv.stop()

@@ -83,8 +83,9 @@ class Api:
         if filters:
             check_filters(filters)
         project = self._project(path)
-        if self.remote:  # the server matches and orders with the same rules
-            return Runs(ApiRun(s, self.store) for s in self.store.runs(project, filters, order))
+        if self.remote:  # the server matches and orders with the same rules, per project
+            runs = [ApiRun(s, self.store) for s in self.store.runs(project, filters, order)]
+            return Runs(runs if project else sort_runs(runs, order))
         runs = [ApiRun(s, self.store) for s in self.store.runs(project)]
         if filters:
             runs = [r for r in runs if match(r._doc(), filters)]

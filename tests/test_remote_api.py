@@ -182,3 +182,18 @@ def test_magics_show_the_teams_runs(server, uploaded, monkeypatch):
     ip.run_line_magic("tracker", f"diff {ids[0]} {ids[1]}")  # ids alone, found on the server
     [diff] = shown
     assert diff.runs == ["a", "b"]
+
+
+def test_runs_of_every_project_are_ordered_as_one_list(server, uploaded):
+    api = _remote(server)
+    key = server.admin_key
+    h = {"Authorization": f"Bearer {key}"}
+    base = f"{server.url}/api/v1/projects/other/runs/o1"
+    requests.put(base, json={}, headers=h, timeout=10)
+    rec = {"t": "run", "id": "o1", "project": "other", "name": "o", "seq": 1, "ts": 1.5}
+    assert requests.post(f"{base}/records", json={"first_seq": 1, "records": [rec]}, headers=h,
+                         timeout=10).status_code == 200
+    every = api.runs(order="-created_at")
+    created = [r.created for r in every]
+    assert created == sorted(created, reverse=True) and every[-1].id == "o1"  # made long ago
+    assert {r.id for r in every} >= set(uploaded[1]) | {"o1"}

@@ -292,7 +292,8 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="nbtracker", description="Query and manage nbtracker runs stored on this machine.")
+        prog="nbtracker", description="Query and manage nbtracker runs (on this machine, or on a "
+        "team server once `nbtracker login` has named one), and run that server.")
     p.add_argument("--dir", help="store root (default: NBTRACKER_DIR or ~/.nbtracker)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -197,3 +197,19 @@ def test_runs_of_every_project_are_ordered_as_one_list(server, uploaded):
     created = [r.created for r in every]
     assert created == sorted(created, reverse=True) and every[-1].id == "o1"  # made long ago
     assert {r.id for r in every} >= set(uploaded[1]) | {"o1"}
+
+
+def test_a_long_run_is_read_whole_page_by_page(server, tmp_path, monkeypatch):
+    from nbtracker.sync import remote
+
+    monkeypatch.setattr(remote, "PAGE", 100)  # records a page: the run takes several
+    root = tmp_path / "long"
+    monkeypatch.setenv("NBTRACKER_DIR", str(root))
+    with nbtracker.init(project="long", mode="offline") as run:
+        for i in range(350):
+            run.log({"i": i})
+    _upload(layout.run_dir(root, "long", run.id), server.url, server.admin_key, "long", run.id)
+    rr = _remote(server).run(f"long/{run.id}")
+    assert rr.history()["i"].tolist() == list(range(350))
+    local = nbtracker.Api(dir=str(root)).run(f"long/{run.id}")
+    pd.testing.assert_frame_equal(rr.history(), local.history())

@@ -183,3 +183,46 @@ def test_100k_steps_logged_offline_then_synced(server, key, store):
     print(f"100k steps: logged in {logged:.1f}s, synced in {synced:.1f}s")
     p = cli("sync", d, env={"NBTRACKER_BASE_URL": server.url, "NBTRACKER_API_KEY": key})
     assert p.stdout.strip().endswith("already synced")
+
+
+def test_the_same_run_id_from_two_machines_is_refused_not_merged(server, key, store, tmp_path):
+    env = {"NBTRACKER_BASE_URL": server.url, "NBTRACKER_API_KEY": key}
+    dirs = []
+    for machine, steps in (("m1", 100), ("m2", 150)):
+        os.environ["NBTRACKER_DIR"] = str(tmp_path / machine)
+        dirs.append(offline_run("twins", steps, id="exp1", name=machine))
+    first = cli("sync", dirs[0], env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = cli("sync", dirs[1], env=env)
+    assert second.returncode == 1 and "another run" in second.stdout, second.stdout
+    assert server_records(server.url, key, "twins", "exp1") == local_records(dirs[0])
+
+
+def test_a_file_or_record_too_large_for_the_server_stays_local_and_the_rest_goes_up(
+        tmp_path, store):
+    srv = serverproc.ServerProcess(tmp_path / "small", extra_args=("--max-blob-bytes", "100000"))
+    try:
+        key = srv.create_user("carol")
+        run = nbtracker.init(project="big", mode="dryrun")
+        (tmp_path / "model.bin").write_bytes(os.urandom(200_000))
+        run.save(str(tmp_path / "model.bin"), base_path=str(tmp_path), policy="now")
+        for i in range(20):
+            run.log({"x": i})
+        run.config["blob"] = "z" * 9_000_000  # one record larger than a request may be
+        run.log({"x": 20})
+        run.finish(quiet=True)
+        p = cli("sync", run.storage_dir,
+                env={"NBTRACKER_BASE_URL": srv.url, "NBTRACKER_API_KEY": key})
+        assert p.returncode == 0, p.stdout + p.stderr
+        out = p.stdout + p.stderr
+        assert "model.bin" in out and "kept locally only" in out
+        assert "kept in the local log only" in out
+        sent = server_records(srv.url, key, "big", run.id)
+        local = local_records(run.storage_dir)
+        big = [r["seq"] for r in local if r["t"] == "config" and "blob" in r["d"]]
+        assert [r["seq"] for r in sent] == [r["seq"] for r in local if r["seq"] not in big]
+        assert sum(1 for r in sent if r["t"] == "history") == 21
+        assert cli("sync", run.storage_dir, env={"NBTRACKER_BASE_URL": srv.url,
+                                                 "NBTRACKER_API_KEY": key}).returncode == 0
+    finally:
+        srv.stop()

@@ -55,7 +55,7 @@ def test_key_lookup_order(tmp_path, monkeypatch):
     assert lookup_key("http://elsewhere:1", tmp_path) is None
     monkeypatch.setenv("WANDB_API_KEY", "nbt_wandb")
     assert lookup_key(url, tmp_path) == "nbt_wandb"
-    monkeypatch.setenv("NBTRACKER_API_KEY", "nbt_env")
+    monkeypatch.setenv("NBTRACKER_API_KEY", "nbt_env\n")  # as `$(cat keyfile)` leaves it
     assert lookup_key(url, tmp_path) == "nbt_env"
 
 

@@ -167,10 +167,14 @@ class Client:
     def run_path(project: str, run_id: str) -> str:
         return f"/projects/{quote(project, safe='')}/runs/{quote(run_id, safe='')}"
 
-    def upsert_run(self, project: str, run_id: str, live: bool | None = None) -> dict:
+    def upsert_run(self, project: str, run_id: str, live: bool | None = None,
+                   fingerprint: str | None = None) -> dict:
         """Create the run if need be: `{"next_seq", "eseq", "blobs"}`. `live` tells the server
-        whether the run's process is alive (None: say nothing)."""
-        body = {} if live is None else {"live": live}
+        whether the run's process is alive (None: say nothing); `fingerprint` (the sha256 of
+        the log's first line) lets it refuse a different run that has the same id (409)."""
+        body: dict = {} if live is None else {"live": live}
+        if fingerprint:
+            body["fingerprint"] = fingerprint
         return self._json("PUT", self.run_path(project, run_id), json_body=body)
 
     def post_records(self, project: str, run_id: str, first_seq: int, lines: list[bytes]) -> int:

@@ -107,6 +107,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             res = sync_run(d, client, patience=args.timeout)
             failed += res.status == "failed"
             print(safe(res.line()), flush=True)
+            for note in res.notes:
+                print(safe(f"  {note}"), flush=True)
             if res.server_down and i + 1 < len(dirs):
                 failed += len(dirs) - i - 1
                 print(f"{len(dirs) - i - 1} more run(s) not attempted", flush=True)

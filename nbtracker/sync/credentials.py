@@ -92,7 +92,7 @@ def store_key(root: Path, base_url: str, key: str) -> Path:
 def lookup_key(base_url: str | None, root: Path, settings_file: dict | None = None) -> str | None:
     """The API key for `base_url`, in the order of the module docstring."""
     for var in ("NBTRACKER_API_KEY", "WANDB_API_KEY"):
-        v = os.environ.get(var)
+        v = (os.environ.get(var) or "").strip()  # `export KEY=$(cat file)` keeps a newline
         if v:
             return v
     if base_url:

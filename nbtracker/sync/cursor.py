@@ -18,6 +18,7 @@ log, and the server's own `next_seq` decides where uploading resumes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -94,3 +95,43 @@ def find_offset(log_path: str | os.PathLike, seq: int) -> int:
                 return pos
             pos += len(line)
     return pos
+
+
+def fingerprint(log_path: str | os.PathLike) -> str | None:
+    """The sha256 of the log's first line (its `run` record, newline included): what tells
+    this run from another with the same id. None while the log has no complete line."""
+    try:
+        with open(log_path, "rb") as f:
+            first = f.readline(1 << 20)
+    except OSError:
+        return None
+    return hashlib.sha256(first).hexdigest() if first.endswith(b"\n") else None
+
+
+def last_seq_in(log_path: str | os.PathLike, tail: int = 1 << 16) -> int:
+    """The sequence number of the log's last complete record (0 when there is none), read from
+    the end of the file."""
+    try:
+        f = open(log_path, "rb")
+    except FileNotFoundError:
+        return 0
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        while True:
+            start = max(0, size - tail)
+            f.seek(start)
+            data = f.read(size - start)
+            lines = data.split(b"\n")[:-1]  # what follows the last newline is torn
+            if start > 0:
+                lines = lines[1:]  # the first may be cut
+            for line in reversed(lines):
+                try:
+                    rec = loads(line)
+                    s = rec.get("seq") if type(rec) is dict else None
+                except ValueError:
+                    s = None
+                if type(s) is int:
+                    return s
+            if start == 0:
+                return 0
+            tail *= 4

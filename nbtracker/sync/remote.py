@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..store import layout
-from ..store.recordlog import ReadReport, read_records, repair_tail
+from ..store.recordlog import ReadReport, loads, read_records, repair_tail
 from ..store.state import RunState
 from ..store.store import StoredRun
 from .client import AuthError, Client, Retryable, UploadError
@@ -32,10 +32,13 @@ class RemoteError(ConnectionError):
 
 
 class RemoteRun(StoredRun):
-    """A run as the server describes it; `path` is its folder in the local cache."""
+    """A run as the server describes it; `path` is its folder in the local cache. Its identity
+    is where the server keeps it (`item`'s project and id, which every request names), whatever
+    its records say."""
 
     def __init__(self, path: Path, item: dict):
         state = RunState.load(json.dumps(item["state"]))
+        state.project, state.id = item["project"], item["id"]
         self.path = path
         self.state = state
         self.base = state
@@ -126,6 +129,7 @@ class RemoteStore:
         s = stored.state
         path = self.run_dir(s.project, s.id)
         path.mkdir(parents=True, exist_ok=True)
+        where = f"/projects/{_q(s.project)}/runs/{_q(s.id)}/records"
         log = path / layout.LOG_NAME
         fd = os.open(path / ".pull-lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -135,19 +139,14 @@ class RemoteStore:
             for rec in read_records(log, 0, ReadReport()):
                 after = rec["seq"]
             with open(log, "ab") as f:
-                while True:
-                    r = self._get(f"/projects/{_q(s.project)}/runs/{_q(s.id)}/records",
-                                  after_seq=after, limit=PAGE)
-                    body = r.content
-                    if not body:
+                while True:  # page by page until a page comes back empty
+                    body = self._get(where, after_seq=after, limit=PAGE).content
+                    lines = [line for line in body.split(b"\n") if line]
+                    seqs = [loads(line).get("seq") for line in lines]
+                    if not lines or not all(type(q) is int and q > after for q in seqs):
                         break
-                    if not body.endswith(b"\n"):
-                        body += b"\n"
-                    f.write(body)
-                    nxt = int(r.headers.get("X-Next-Seq", 0))
-                    if nxt <= after + 1:
-                        break
-                    after = nxt - 1
+                    f.write(b"\n".join(lines) + b"\n")
+                    after = max(seqs)
         finally:
             os.close(fd)
         return path

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import layout
@@ -38,6 +38,7 @@ class SyncResult:
     left: int = 0
     reason: str | None = None
     server_down: bool = False  # the failure is the server's or the key's, not this run's
+    notes: list[str] = field(default_factory=list)  # what the upload had to say (kept local, ...)
 
     def line(self) -> str:
         name = f"{self.project}/{self.run_id}" if self.run_id else str(self.path)
@@ -73,7 +74,7 @@ def sync_run(run_dir: str | os.PathLike, client: Client, patience: float = 60.0)
     if is_live(run_dir):
         res.status, res.reason = "skipped", "still being written by a live process (it uploads itself)"
         return res
-    up = Uploader(run_dir, res.project, res.run_id, client=client)
+    up = Uploader(run_dir, res.project, res.run_id, client=client, say=res.notes.append)
     try:
         done = up.drain(patience=patience)
         if not done:

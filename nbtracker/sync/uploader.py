@@ -43,7 +43,7 @@ from ..store.recordlog import loads
 from ..store.store import EDITS_NAME, read_edits
 from .client import AuthError, Client, Conflict, Fatal, Retryable, UploadError
 from .credentials import normalise_url
-from .cursor import Cursor, find_offset, offset_ok
+from .cursor import Cursor, find_offset, fingerprint, last_seq_in, offset_ok
 
 MAX_RECORDS = 1000
 MAX_BYTES = 1 << 20
@@ -329,6 +329,8 @@ class Uploader:
                 next_seq = self.client.post_records(self.project, self.run_id, c.next_seq,
                                                     batch.lines)
             except Fatal as e:
+                if e.status == 413 and len(batch.lines) == 1:
+                    return self._skip_record(batch, e.reason)
                 if e.status != 404 or self._reconnected:
                     raise
                 # the server no longer knows the run (a database restored from before it):
@@ -355,7 +357,8 @@ class Uploader:
         if self._client is None and not self._api_key:
             raise AuthError(f"no API key for {self.base_url} (`nbtracker login --host "
                             f"{self.base_url}` stores one)")
-        info = self.client.upsert_run(self.project, self.run_id, live=self.live)
+        info = self.client.upsert_run(self.project, self.run_id, live=self.live,
+                                      fingerprint=fingerprint(self.log_path))
         self._beat = time.monotonic()
         next_seq, eseq = info.get("next_seq"), info.get("eseq", 0)
         if type(next_seq) is not int or type(eseq) is not int:
@@ -363,6 +366,11 @@ class Uploader:
         blobs = info.get("blobs") or []
         self._blobs.update(b for b in blobs if isinstance(b, str))
         c = self.cursor
+        last = self._last_seq() if self._last_seq is not None else last_seq_in(self.log_path)
+        if next_seq > last + 1:
+            # the server holds records this log never had: another run with this id
+            raise Fatal(f"the server holds records up to {next_seq - 1} of run {self.run_id}, "
+                        f"this log only up to {last}: is another run using this id?", 409)
         if next_seq != c.next_seq or not offset_ok(self.log_path, c.offset):
             c.next_seq, c.offset = next_seq, find_offset(self.log_path, next_seq)
         c.eseq = eseq
@@ -376,6 +384,16 @@ class Uploader:
                     "resuming from there")
         c.next_seq, c.offset = next_seq, find_offset(self.log_path, next_seq)
         c.save(self.run_dir)
+
+    def _skip_record(self, batch: Batch, reason: str) -> bool:
+        """One record larger than the server takes: it stays in the local log only; the
+        records after it go up (a batch may skip seqs)."""
+        c = self.cursor
+        c.offset = batch.end
+        c.save(self.run_dir)
+        self._say(f"record {batch.first_seq} of run {self.run_id} is larger than the server "
+                  f"accepts ({reason}); it is kept in the local log only")
+        return True
 
     def _upload_blobs(self, refs: list[tuple[str, str]]) -> None:
         root = self.run_dir.resolve()
@@ -392,7 +410,15 @@ class Uploader:
                 self._unreadable.add(sha)  # replaced since it was recorded (a newer save)
                 self._debug(f"upload: file {rel!r} changed since it was recorded; not uploaded")
                 continue
-            self.client.put_blob(self.project, self.run_id, sha, path)
+            try:
+                self.client.put_blob(self.project, self.run_id, sha, path)
+            except Fatal as e:
+                if e.status != 413:
+                    raise
+                self._unreadable.add(sha)  # the records naming it still go up
+                self._say(f"file {rel!r} of run {self.run_id} is larger than the server "
+                          f"accepts ({e.reason}); it is kept locally only")
+                continue
             self._blobs.add(sha)
             self.sent_blobs += 1
 

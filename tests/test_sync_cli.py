@@ -185,11 +185,12 @@ def test_100k_steps_logged_offline_then_synced(server, key, store):
     assert p.stdout.strip().endswith("already synced")
 
 
-def test_the_same_run_id_from_two_machines_is_refused_not_merged(server, key, store, tmp_path):
+def test_the_same_run_id_from_two_machines_is_refused_not_merged(server, key, store, tmp_path,
+                                                                monkeypatch):
     env = {"NBTRACKER_BASE_URL": server.url, "NBTRACKER_API_KEY": key}
     dirs = []
     for machine, steps in (("m1", 100), ("m2", 150)):
-        os.environ["NBTRACKER_DIR"] = str(tmp_path / machine)
+        monkeypatch.setenv("NBTRACKER_DIR", str(tmp_path / machine))
         dirs.append(offline_run("twins", steps, id="exp1", name=machine))
     first = cli("sync", dirs[0], env=env)
     assert first.returncode == 0, first.stdout + first.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import orjson
@@ -79,7 +80,8 @@ BLOB_BODY = {"requestBody": {"required": True, "content": {"application/octet-st
 
 def parse_batch(body: bytes) -> tuple[int, list[dict]]:
     """`{"first_seq": n, "records": [...]}` checked: 413 past MAX_RECORDS records, 422 for a
-    record that is not an object with an int seq, or seqs that do not increase from first_seq."""
+    record that is not an object with an int seq, seqs that do not increase from first_seq, or
+    a `ts` that is there but not a finite number."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -99,8 +101,25 @@ def parse_batch(body: bytes) -> tuple[int, list[dict]]:
         if not prev < rec["seq"] <= 2**63 - 1:
             raise HTTPException(422, f"record {i}: seq {rec['seq']} does not increase from "
                                      f"{prev} (seqs strictly increase from first_seq)")
+        ts = rec.get("ts")
+        if "ts" in rec and (type(ts) not in (int, float) or (type(ts) is float and not math.isfinite(ts))):
+            raise HTTPException(422, f"record {i}: ts {ts!r} is not a finite number (seconds "
+                                     f"since the epoch)")
         prev = rec["seq"]
     return first, records
+
+
+def check_run_records(project: str, run_id: str, records: list[dict]) -> None:
+    """422 for a `run` record naming another run than the one it is uploaded to: a run record
+    must name the run it is uploaded to (else it would become that run's identity)."""
+    for i, rec in enumerate(records):
+        if rec.get("t") != "run":
+            continue
+        if rec.get("id") != run_id or rec.get("project") != project:
+            raise HTTPException(422, f"record {i}: a run record must name the run it is uploaded "
+                                     f"to: it names project {rec.get('project')!r}, run "
+                                     f"{rec.get('id')!r}; the URL names project {project!r}, "
+                                     f"run {run_id!r}")
 
 
 # -- routes --------------------------------------------------------------------------------------
@@ -145,6 +164,7 @@ def router() -> APIRouter:
         """Store a batch of records exactly once (duplicates dropped, a gap refused)."""
         project = project_name(project)
         first, records = parse_batch(body)
+        check_run_records(project, run_id, records)
         try:
             with write_transaction(ctx.engine) as conn:
                 row = _locked_run(conn, user, project, run_id)

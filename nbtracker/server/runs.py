@@ -12,8 +12,10 @@ all of that or none of it.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
+import math
 import time
 import zlib
 from collections.abc import Iterator
@@ -235,17 +237,51 @@ def run_item_json(project: str, row: RunRow, state: RunState,
     integers beyond 64 bits written as Python's json module writes and reads them)."""
     head = json.dumps({"project": project, "id": row.run_id, "status": status(row, state, live_timeout),
                        "next_seq": row.next_seq, "eseq": row.eseq, "updated": row.updated})
-    return head[:-1] + ', "state": ' + state.dump() + "}"
+    return head[:-1] + ', "state": ' + named(project, row, state).dump() + "}"
+
+
+def named(project: str, row: RunRow, state: RunState) -> RunState:
+    """`state` naming the run as its URL does (the row's project and id), whatever its records
+    said (a copy when they differ)."""
+    if state.id == row.run_id and state.project == project:
+        return state
+    s = copy.copy(state)
+    s.id, s.project = row.run_id, project
+    return s
+
+
+def _timestamp(x) -> float:
+    """A `created`/`updated` time as a finite float (0.0 for anything else)."""
+    try:
+        x = float(x) if type(x) in (int, float) else math.nan
+    except OverflowError:
+        return 0.0
+    return x if math.isfinite(x) else 0.0
+
+
+def _created_at(ts) -> str:
+    try:
+        return _dt.datetime.fromtimestamp(_timestamp(ts), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return _dt.datetime.fromtimestamp(0, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _runtime(s: RunState) -> float | None:
+    try:
+        return s.runtime_at(_timestamp(s.updated))
+    except TypeError:
+        return None
 
 
 def run_doc(project: str, row: RunRow, s: RunState, live_timeout: float = LIVE_TIMEOUT) -> dict:
-    """The document filters and ordering see: the same fields as the local Api's runs."""
-    created_at = _dt.datetime.fromtimestamp(s.created, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    """The document filters and ordering see: the same fields as the local Api's runs (named
+    by the row, as its URL names the run; a bad time in the records reads as 0)."""
+    created_at = _created_at(s.created)
     return {"id": row.run_id, "name": s.name, "display_name": s.name, "state": status(row, s, live_timeout),
             "group": s.group, "job_type": s.job_type, "jobType": s.job_type, "tags": s.tags,
             "notes": s.notes, "created_at": created_at, "createdAt": created_at,
             "project": project, "config": s.config, "summary": s.summary.to_dict(),
-            "runtime": s.runtime_at(s.updated)}
+            "runtime": _runtime(s)}
 
 
 def project_rows(conn: Connection, project_id: int) -> list[RunRow]:

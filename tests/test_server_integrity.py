@@ -1,0 +1,134 @@
+"""What a batch of records may and may not do to a run on the team server: name another run,
+carry a time that is not a number, nest too deep, hold keys the database refuses, and the
+records read back page by page (in-process app; PostgreSQL where the database matters)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from serverproc import TEST_DATABASE_URL, fresh_pg_database, make_app  # noqa: E402
+
+API = "/api/v1"
+
+
+@pytest.fixture
+def client(tmp_path):
+    app, key = make_app(tmp_path / "srv")
+    with TestClient(app) as c:
+        c.headers["Authorization"] = f"Bearer {key}"
+        yield c
+
+
+@pytest.fixture
+def pg_client(tmp_path):
+    if not TEST_DATABASE_URL:
+        pytest.skip("NBTRACKER_TEST_DATABASE_URL is not set (a PostgreSQL database to test on)")
+    url, drop = fresh_pg_database(TEST_DATABASE_URL)
+    app, key = make_app(tmp_path / "srv", db_url=url)
+    try:
+        with TestClient(app) as c:
+            c.headers["Authorization"] = f"Bearer {key}"
+            yield c
+    finally:
+        app.state.server.engine.dispose()
+        drop()
+
+
+def post(c, project, run, recs, first=None):
+    first = recs[0]["seq"] if first is None else first
+    body = b'{"first_seq":%d,"records":[' % first + b",".join(orjson.dumps(r) for r in recs) + b"]}"
+    return c.post(f"{API}/projects/{project}/runs/{run}/records", content=body,
+                  headers={"Content-Type": "application/json"})
+
+
+def run_rec(project, run_id, seq=1, ts=1000.0, **extra):
+    return {"t": "run", "seq": seq, "id": run_id, "project": project, "ts": ts, **extra}
+
+
+# -- a run record names the run it is uploaded to ----------------------------------------------
+
+@pytest.mark.parametrize("rec", [run_rec("p", "other"), run_rec("elsewhere", "r1"),
+                                 {"t": "run", "seq": 1, "ts": 1.0}])
+def test_a_run_record_must_name_the_run_it_is_uploaded_to(client, rec):
+    r = post(client, "p", "r1", [rec])
+    assert r.status_code == 422, r.text
+    assert "must name the run it is uploaded to" in r.json()["detail"]
+    assert client.get(f"{API}/projects/p/runs/r1").status_code in (200, 404)
+    # nothing of the batch was stored
+    got = client.get(f"{API}/projects/p/runs/r1/records")
+    assert got.status_code == 404 or got.content == b""
+
+
+def test_a_later_run_record_naming_another_run_refuses_the_batch(client):
+    assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
+    r = post(client, "p", "r1", [{"t": "history", "seq": 2, "step": 0, "d": {"x": 1}},
+                                 run_rec("p", "victim", seq=3)])
+    assert r.status_code == 422, r.text
+    item = client.get(f"{API}/projects/p/runs/r1").json()
+    assert (item["project"], item["id"]) == ("p", "r1")
+    assert (item["state"]["project"], item["state"]["id"]) == ("p", "r1")
+    assert item["next_seq"] == 2
+
+
+def test_the_run_item_names_the_run_as_its_url_does(client):
+    """Whatever a stored state says (one stored before run records were checked), the item and
+    the listing name the row's project and id."""
+    from nbtracker.store.state import RunState
+
+    assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
+    s = RunState()
+    s.apply(run_rec("victim-project", "victim"))
+    set_state(client, "r1", s)
+    item = client.get(f"{API}/projects/p/runs/r1").json()
+    assert (item["project"], item["id"]) == ("p", "r1")
+    assert (item["state"]["project"], item["state"]["id"]) == ("p", "r1")
+    listed = client.get(f"{API}/projects/p/runs").json()["runs"]
+    assert [(x["state"]["project"], x["state"]["id"]) for x in listed] == [("p", "r1")]
+    r = client.get(f"{API}/projects/p/runs", params={"filters": '{"project": "p", "id": "r1"}'})
+    assert r.json()["total"] == 1
+
+
+def set_state(client, run_id, state) -> None:
+    """Store `state` as the replayed state of `run_id` (as a database written by an older
+    version could hold it)."""
+    from nbtracker.server.db import write_transaction
+    from nbtracker.server.schema import runs
+
+    with write_transaction(client.app.state.server.engine) as conn:
+        conn.execute(runs.update().where(runs.c.run_id == run_id).values(state=state.dump()))
+
+
+# -- times -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ts", ["yesterday", None, True, [1]])
+def test_a_record_whose_ts_is_not_a_number_is_refused(client, ts):
+    assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
+    r = post(client, "p", "r1", [{"t": "history", "seq": 2, "step": 0, "d": {"x": 1}, "ts": ts}])
+    assert r.status_code == 422, r.text
+    assert "ts" in r.json()["detail"]
+    r = post(client, "p", "r2", [run_rec("p", "r2", ts=ts)])
+    assert r.status_code == 422, r.text
+    assert client.get(f"{API}/projects/p/runs").status_code == 200
+
+
+def test_the_listing_survives_a_stored_run_whose_times_are_not_numbers(client):
+    """A state stored before times were checked (or by a future version) does not break the
+    project's listing."""
+    from nbtracker.store.state import RunState
+
+    assert post(client, "p", "good", [run_rec("p", "good")]).status_code == 200
+    assert post(client, "p", "bad", [run_rec("p", "bad")]).status_code == 200
+    s = RunState()
+    s.apply(run_rec("p", "bad"))
+    s.created, s.updated, s._segment_start = "yesterday", "today", "then"
+    set_state(client, "bad", s)
+    r = client.get(f"{API}/projects/p/runs")
+    assert r.status_code == 200, r.text
+    assert {x["id"] for x in r.json()["runs"]} == {"good", "bad"}
+    r = client.get(f"{API}/projects/p/runs", params={"filters": '{"state": "running"}',
+                                                     "order": "created_at"})
+    assert r.status_code == 200, r.text

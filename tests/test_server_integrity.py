@@ -132,3 +132,55 @@ def test_the_listing_survives_a_stored_run_whose_times_are_not_numbers(client):
     r = client.get(f"{API}/projects/p/runs", params={"filters": '{"state": "running"}',
                                                      "order": "created_at"})
     assert r.status_code == 200, r.text
+
+
+# -- records read back page by page ------------------------------------------------------------
+
+def read_pages(c, project, run_id, limit):
+    """Every record of the run, read page by page as X-Next-Seq says; and the page sizes."""
+    after, got, sizes = 0, [], []
+    for _ in range(1000):
+        r = c.get(f"{API}/projects/{project}/runs/{run_id}/records",
+                  params={"after_seq": after, "limit": limit})
+        assert r.status_code == 200, r.text
+        lines = r.content.splitlines()
+        nxt = int(r.headers["X-Next-Seq"])
+        if not lines:
+            assert nxt == after + 1
+            return got, sizes
+        page = [orjson.loads(line) for line in lines]
+        assert nxt == page[-1]["seq"] + 1
+        got += page
+        sizes.append(len(page))
+        after = nxt - 1
+    raise AssertionError("the pages never end")
+
+
+def test_records_read_page_by_page_come_back_each_exactly_once(client):
+    # two batches, seqs skipping inside the second (a corrupt line the client skipped)
+    recs = [run_rec("p", "r1")] + [{"t": "history", "seq": i, "step": i, "d": {"x": i}}
+                                   for i in range(2, 12)]
+    assert post(client, "p", "r1", recs).status_code == 200
+    more = [{"t": "history", "seq": s, "step": s, "d": {"x": s}} for s in (12, 15, 16, 20, 21)]
+    assert post(client, "p", "r1", more, first=12).status_code == 200
+    got, sizes = read_pages(client, "p", "r1", limit=3)
+    assert [r["seq"] for r in got] == [r["seq"] for r in recs + more]
+    assert got == recs + more
+    assert max(sizes) == 3 and len(sizes) == 6
+    r = client.get(f"{API}/projects/p/runs/r1/records", params={"after_seq": 21})
+    assert r.content == b"" and r.headers["X-Next-Seq"] == "22"
+
+
+def test_a_page_of_records_is_bounded_in_bytes(client, monkeypatch):
+    from nbtracker.server import runs as run_store
+
+    monkeypatch.setattr(run_store, "PAGE_BYTES", 1000)
+    recs = [run_rec("p", "r1")] + [{"t": "alert", "seq": i, "title": "x" * 300}
+                                   for i in range(2, 12)]
+    recs.append({"t": "alert", "seq": 12, "title": "y" * 5000})  # alone past the bound
+    assert post(client, "p", "r1", recs).status_code == 200
+    got, sizes = read_pages(client, "p", "r1", limit=100_000)
+    assert got == recs
+    assert len(sizes) > 3 and sizes[-1] == 1
+    r = client.get(f"{API}/projects/p/runs/r1/records", params={"limit": 100_000})
+    assert len(r.content) <= 1000

@@ -251,14 +251,18 @@ def router() -> APIRouter:
     def get_records(project: str, run_id: RunId, user: Me, ctx: Ctx,
                     after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> Response:
-        """Stored records with seq > after_seq, in order, one JSON object a line.
-        `X-Next-Seq` is the run's next_seq (1 + the highest seq stored)."""
+        """Stored records with seq > after_seq, in order, one JSON object a line: up to `limit`
+        records, and fewer once the page holds about 16 MiB (always at least one).
+
+        `X-Next-Seq` is the seq right after the last record in this page (after_seq + 1 when
+        the page is empty): the next page is `after_seq = X-Next-Seq - 1`, and an empty page
+        means the reader has every record stored so far. Seqs may skip inside a run (see
+        runs.py), so it is not the number of records read."""
         with read_transaction(ctx.engine) as conn:
             row = _visible_run(conn, user, project_name(project), run_id)
-            lines, _ = run_store.record_lines(conn, row.pk, after_seq, limit)
-        body = b"".join(line + b"\n" for line in lines)
+            body, next_seq = run_store.record_page(conn, row.pk, after_seq, limit)
         return Response(body, media_type="application/x-ndjson",
-                        headers={"X-Next-Seq": str(row.next_seq)})
+                        headers={"X-Next-Seq": str(next_seq)})
 
     @r.get(run_path + "/files")
     def list_files(project: str, run_id: RunId, user: Me, ctx: Ctx) -> dict:

@@ -8,6 +8,11 @@ gap (`SeqGap`, 409), the rest are stored as one compressed chunk, applied to the
 `RunState` (skipping what `apply` rejects, as `store.store.replay` does), added to the history
 series, and `next_seq` moves past the last one. Whatever fails, the transaction leaves either
 all of that or none of it.
+
+Seqs strictly increase but may skip INSIDE a batch: the client skips lines of its log it cannot
+read (a torn or corrupt line), so the seqs a run holds need not be consecutive. Only a batch
+starting above `next_seq` is a gap. Readers therefore page by seq (`record_page` says where the
+next page starts), never by counting records.
 """
 
 from __future__ import annotations
@@ -179,24 +184,35 @@ def add_api_edits(conn: Connection, row: RunRow, batch: list[dict]) -> None:
 
 # -- records out -----------------------------------------------------------------------------
 
-def record_lines(conn: Connection, run_pk: int, after_seq: int, limit: int) -> tuple[list[bytes], int]:
-    """Up to `limit` stored records (JSON lines) with seq > after_seq, and the seq after the
-    last one returned (after_seq + 1 when none)."""
+PAGE_BYTES = 16 << 20  # a page of records stops growing past this many bytes
+
+
+def record_page(conn: Connection, run_pk: int, after_seq: int, limit: int,
+                max_bytes: int | None = None) -> tuple[bytes, int]:
+    """Stored records with seq > after_seq as JSON lines (one body, built once): up to `limit`
+    records and, past the first, no more once `max_bytes` (PAGE_BYTES) are in it; and the seq
+    right after the last record in the page (after_seq + 1 when it is empty)."""
+    max_bytes = PAGE_BYTES if max_bytes is None else max_bytes
     q = (sa.select(record_chunks.c.data).where(record_chunks.c.run_pk == run_pk,
                                                 record_chunks.c.last_seq > after_seq)
          .order_by(record_chunks.c.first_seq))
-    out: list[bytes] = []
+    out = bytearray()
+    n = 0
     last = after_seq
     for (data,) in conn.execute(q):
         for line in zlib.decompress(data).splitlines():
             seq = orjson.loads(line)["seq"]
             if seq <= after_seq:
                 continue
-            out.append(line)
+            if n and len(out) + len(line) + 1 > max_bytes:
+                return bytes(out), last + 1
+            out += line
+            out += b"\n"
+            n += 1
             last = seq
-            if len(out) >= limit:
-                return out, last + 1
-    return out, last + 1
+            if n >= limit:
+                return bytes(out), last + 1
+    return bytes(out), last + 1
 
 
 def iter_records(conn: Connection, run_pk: int) -> Iterator[dict]:

@@ -184,3 +184,45 @@ def test_a_page_of_records_is_bounded_in_bytes(client, monkeypatch):
     assert len(sizes) > 3 and sizes[-1] == 1
     r = client.get(f"{API}/projects/p/runs/r1/records", params={"limit": 100_000})
     assert len(r.content) <= 1000
+
+
+# -- /histories -----------------------------------------------------------------------------------
+
+def test_histories_answer_each_run_and_key_once(client):
+    recs = [run_rec("p", "r1")] + [{"t": "history", "seq": i, "step": i, "d": {"x": i, "y": -i}}
+                                   for i in range(2, 7)]
+    assert post(client, "p", "r1", recs).status_code == 200
+    body = {"runs": [{"project": "p", "id": "r1"}] * 3, "keys": ["x", "y", "x", "x"], "samples": 10}
+    r = client.post(f"{API}/histories", json=body)
+    assert r.status_code == 200, r.text
+    series = r.json()["series"]
+    assert sorted(s["key"] for s in series) == ["x", "y"]
+    assert next(s for s in series if s["key"] == "x")["value"] == [2, 3, 4, 5, 6]
+
+
+def test_histories_refuse_an_answer_past_the_bound(client):
+    from nbtracker.server.histories import MAX_POINTS
+
+    assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
+    assert post(client, "p", "r2", [run_rec("p", "r2")]).status_code == 200
+    runs = [{"project": "p", "id": "r1"}, {"project": "p", "id": "r2"}]
+    keys = [f"k{i}" for i in range(MAX_POINTS // 100_000 // 2 + 1)]
+    r = client.post(f"{API}/histories", json={"runs": runs, "keys": keys, "samples": 100_000})
+    assert r.status_code == 413, r.text
+    assert "at most" in r.json()["detail"]
+    # duplicates do not count: the same request with each run named twice is as large
+    r = client.post(f"{API}/histories", json={"runs": runs * 2, "keys": keys[:-1] * 3,
+                                              "samples": 100_000})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("runs, keys", [
+    ([{"project": "p\x00", "id": "r1"}], ["x"]),
+    ([{"project": "a/b", "id": "r1"}], ["x"]),
+    ([{"project": "p", "id": "r1"}], ["a\x00b"]),
+    ([{"project": "p", "id": "r1"}], ["x", "a\nb"]),
+])
+def test_histories_refuse_bad_projects_and_keys(client, runs, keys):
+    assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
+    r = client.post(f"{API}/histories", json={"runs": runs, "keys": keys})
+    assert r.status_code == 422, r.text

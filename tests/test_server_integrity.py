@@ -226,3 +226,49 @@ def test_histories_refuse_bad_projects_and_keys(client, runs, keys):
     assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
     r = client.post(f"{API}/histories", json={"runs": runs, "keys": keys})
     assert r.status_code == 422, r.text
+
+
+# -- one run id, one log ---------------------------------------------------------------------------
+
+def fingerprint(first_line: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(first_line).hexdigest()
+
+
+def test_a_run_upsert_with_another_fingerprint_is_another_run(client):
+    url = f"{API}/projects/p/runs/exp1"
+    a = fingerprint(b'{"t": "run", "seq": 1, "host": "m1"}\n')
+    b = fingerprint(b'{"t": "run", "seq": 1, "host": "m2"}\n')
+    assert client.put(url, json={"fingerprint": a}).status_code == 200
+    assert client.put(url, json={"fingerprint": a, "live": False}).status_code == 200
+    assert client.put(url, json={}).status_code == 200  # a client that sends none
+    r = client.put(url, json={"fingerprint": b, "live": True})
+    assert r.status_code == 409, r.text
+    assert r.json()["detail"].startswith("another run with this id is already on the server "
+                                         "(its first record differs)")
+    assert "next_seq" not in r.json()
+    assert client.get(url).json()["status"] == "crashed"  # the refused upsert changed nothing
+    assert client.put(url, json={"fingerprint": a}).status_code == 200
+    for bad in ("x", a.upper(), 5, a + "\n"):
+        assert client.put(url, json={"fingerprint": bad}).status_code == 422
+
+
+def test_a_batch_with_another_first_record_is_another_run(client):
+    mine = [run_rec("p", "exp1", host="m1")] + [
+        {"t": "history", "seq": i, "step": i, "d": {"m1": i}} for i in range(2, 6)]
+    theirs = [run_rec("p", "exp1", host="m2")] + [
+        {"t": "history", "seq": i, "step": i, "d": {"m2": i}} for i in range(2, 9)]
+    assert post(client, "p", "exp1", mine).json() == {"next_seq": 6}
+    r = post(client, "p", "exp1", theirs)
+    assert r.status_code == 409, r.text
+    assert "another run with this id" in r.json()["detail"] and "next_seq" not in r.json()
+    # a log whose first record comes at a lower seq is not this run's either
+    r = post(client, "p", "exp1", [{"t": "history", "seq": 1, "step": 0, "d": {"m3": 0}},
+                                   {"t": "history", "seq": 9, "step": 1, "d": {"m3": 1}}])
+    assert r.status_code == 409, r.text
+    # the run's own client resending its first batch (a lost answer) is fine
+    assert post(client, "p", "exp1", mine + [{"t": "history", "seq": 6, "step": 6,
+                                              "d": {"m1": 6}}]).json() == {"next_seq": 7}
+    got = client.get(f"{API}/projects/p/runs/exp1/records").content.splitlines()
+    assert [orjson.loads(x) for x in got][:5] == mine and len(got) == 6

@@ -145,20 +145,33 @@ def router() -> APIRouter:
                 body: Annotated[dict | None, Body()] = None) -> dict:
         """Create the run (and its project) if new; where its upload stands. `{"live": true}`
         says the run's process is alive (its uploader sends it every 30 s), `{"live": false}`
-        that it is gone (`nbtracker sync`); without it, nothing changes."""
+        that it is gone (`nbtracker sync`); without it, nothing changes. `"fingerprint"`, the
+        sha256 (hex) of the first line of the run's records.jsonl (newline included), is kept
+        the first time one comes; another one later is another run under the same id: 409
+        without `next_seq` (nothing to resend)."""
         project = project_name(project)
         live = (body or {}).get("live")
         if live is not None and type(live) is not bool:
             raise HTTPException(422, "live must be true or false")
-        with write_transaction(ctx.engine) as conn:
-            row = _locked_run(conn, user, project, run_id)
-            if live is not None:
-                run_store.mark_seen(conn, row, live)
-            return {"next_seq": row.next_seq, "eseq": row.eseq,
-                    "blobs": run_store.linked_blobs(conn, row.pk)}
+        fingerprint = (body or {}).get("fingerprint")
+        if fingerprint is not None and not (type(fingerprint) is str and is_sha256(fingerprint)):
+            raise HTTPException(422, "fingerprint must be the sha256 (hex) of the first line of "
+                                     "the run's records.jsonl")
+        try:
+            with write_transaction(ctx.engine) as conn:
+                row = _locked_run(conn, user, project, run_id)
+                if fingerprint is not None:
+                    run_store.claim(conn, row, fingerprint)
+                if live is not None:
+                    run_store.mark_seen(conn, row, live)
+                return {"next_seq": row.next_seq, "eseq": row.eseq,
+                        "blobs": run_store.linked_blobs(conn, row.pk)}
+        except run_store.RunClash as e:
+            return JSONResponse({"detail": str(e)}, status_code=409)
 
     @r.post(run_path + "/records", openapi_extra=RECORDS_BODY,
-            responses={409: {"description": "a gap: send from next_seq"}})
+            responses={409: {"description": "a gap: send from next_seq; without next_seq, "
+                                            "another run under the same id"}})
     def post_records(project: str, run_id: RunId, user: Me, ctx: Ctx,
                      body: Annotated[bytes, Depends(raw_body)]):
         """Store a batch of records exactly once (duplicates dropped, a gap refused)."""
@@ -171,6 +184,8 @@ def router() -> APIRouter:
                 next_seq = run_store.ingest(conn, row, first, records)
         except run_store.SeqGap as gap:
             return JSONResponse({"detail": str(gap), "next_seq": gap.next_seq}, status_code=409)
+        except run_store.RunClash as e:
+            return JSONResponse({"detail": str(e)}, status_code=409)
         return {"next_seq": next_seq}
 
     @r.post(run_path + "/edits")

@@ -9,6 +9,11 @@ gap (`SeqGap`, 409), the rest are stored as one compressed chunk, applied to the
 series, and `next_seq` moves past the last one. Whatever fails, the transaction leaves either
 all of that or none of it.
 
+One run id, one log: the run upsert may carry the sha256 of the first line of the client's
+log (`fingerprint`), kept from the first upsert that gives one; a later upsert with another, or
+a batch reaching back to the run's first stored record without that same record, is another
+run under the same id (`RunClash`, 409 without a seq to resend from).
+
 Seqs strictly increase but may skip INSIDE a batch: the client skips lines of its log it cannot
 read (a torn or corrupt line), so the seqs a run holds need not be consecutive. Only a batch
 starting above `next_seq` is a gap. Readers therefore page by seq (`record_page` says where the
@@ -57,10 +62,54 @@ class RunRow:
     updated: float
     api_eseq: int = 0
     seen: float | None = None
+    fingerprint: str | None = None
 
 
 def _row(r) -> RunRow:
-    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq, r.seen)
+    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq, r.seen,
+                  r.fingerprint)
+
+
+class RunClash(Exception):
+    """Another log under the run's id: its first record (or fingerprint) differs from what the
+    server holds. Fatal for the uploader: no seq to resend from."""
+
+    def __init__(self):
+        super().__init__("another run with this id is already on the server (its first record "
+                         "differs); give this run another id or upload it to another project")
+
+
+def claim(conn: Connection, row: RunRow, fingerprint: str) -> None:
+    """The run's log is the one whose first line hashes to `fingerprint` (sha256 hex): stored
+    the first time one is given; RunClash when another was."""
+    if row.fingerprint is None:
+        row.fingerprint = fingerprint
+        conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(fingerprint=fingerprint))
+    elif row.fingerprint != fingerprint:
+        raise RunClash()
+
+
+def first_record(conn: Connection, run_pk: int) -> dict | None:
+    q = (sa.select(record_chunks.c.data).where(record_chunks.c.run_pk == run_pk)
+         .order_by(record_chunks.c.first_seq).limit(1))
+    data = conn.execute(q).scalar()
+    if data is None:
+        return None
+    d = zlib.decompressobj()
+    head = d.decompress(data, 1 << 16)
+    while b"\n" not in head and not d.eof:
+        head += d.decompress(d.unconsumed_tail, 1 << 16)
+    return orjson.loads(head.split(b"\n", 1)[0])
+
+
+def check_first(conn: Connection, row: RunRow, records: list[dict]) -> None:
+    """RunClash when a batch reaching back to the run's first stored record does not hold that
+    same record (a log of another run under the same id, fingerprint or not)."""
+    if not records or row.next_seq == 1 or records[0]["seq"] >= row.next_seq:
+        return
+    first = first_record(conn, row.pk)
+    if first is not None and records[0]["seq"] <= first["seq"] and records[0] != first:
+        raise RunClash()
 
 
 
@@ -120,6 +169,7 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
     """Store a batch (see the module docstring) on the locked `row`; returns the new next_seq."""
     if first_seq > row.next_seq:
         raise SeqGap(row.next_seq)
+    check_first(conn, row, records)
     fresh = [r for r in records if r["seq"] >= row.next_seq]
     if not fresh:
         return row.next_seq

@@ -29,7 +29,7 @@ class BlobTooLarge(Exception):
 
 
 def is_sha256(text: str) -> bool:
-    return bool(_SHA256.match(text))
+    return bool(_SHA256.fullmatch(text))
 
 
 class BlobStore:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import orjson
@@ -79,7 +80,8 @@ BLOB_BODY = {"requestBody": {"required": True, "content": {"application/octet-st
 
 def parse_batch(body: bytes) -> tuple[int, list[dict]]:
     """`{"first_seq": n, "records": [...]}` checked: 413 past MAX_RECORDS records, 422 for a
-    record that is not an object with an int seq, or seqs that do not increase from first_seq."""
+    record that is not an object with an int seq, seqs that do not increase from first_seq, or
+    a `ts` that is there but not a finite number."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as e:
@@ -99,8 +101,25 @@ def parse_batch(body: bytes) -> tuple[int, list[dict]]:
         if not prev < rec["seq"] <= 2**63 - 1:
             raise HTTPException(422, f"record {i}: seq {rec['seq']} does not increase from "
                                      f"{prev} (seqs strictly increase from first_seq)")
+        ts = rec.get("ts")
+        if "ts" in rec and (type(ts) not in (int, float) or (type(ts) is float and not math.isfinite(ts))):
+            raise HTTPException(422, f"record {i}: ts {ts!r} is not a finite number (seconds "
+                                     f"since the epoch)")
         prev = rec["seq"]
     return first, records
+
+
+def check_run_records(project: str, run_id: str, records: list[dict]) -> None:
+    """422 for a `run` record naming another run than the one it is uploaded to: a run record
+    must name the run it is uploaded to (else it would become that run's identity)."""
+    for i, rec in enumerate(records):
+        if rec.get("t") != "run":
+            continue
+        if rec.get("id") != run_id or rec.get("project") != project:
+            raise HTTPException(422, f"record {i}: a run record must name the run it is uploaded "
+                                     f"to: it names project {rec.get('project')!r}, run "
+                                     f"{rec.get('id')!r}; the URL names project {project!r}, "
+                                     f"run {run_id!r}")
 
 
 # -- routes --------------------------------------------------------------------------------------
@@ -126,31 +145,47 @@ def router() -> APIRouter:
                 body: Annotated[dict | None, Body()] = None) -> dict:
         """Create the run (and its project) if new; where its upload stands. `{"live": true}`
         says the run's process is alive (its uploader sends it every 30 s), `{"live": false}`
-        that it is gone (`nbtracker sync`); without it, nothing changes."""
+        that it is gone (`nbtracker sync`); without it, nothing changes. `"fingerprint"`, the
+        sha256 (hex) of the first line of the run's records.jsonl (newline included), is kept
+        the first time one comes; another one later is another run under the same id: 409
+        without `next_seq` (nothing to resend)."""
         project = project_name(project)
         live = (body or {}).get("live")
         if live is not None and type(live) is not bool:
             raise HTTPException(422, "live must be true or false")
-        with write_transaction(ctx.engine) as conn:
-            row = _locked_run(conn, user, project, run_id)
-            if live is not None:
-                run_store.mark_seen(conn, row, live)
-            return {"next_seq": row.next_seq, "eseq": row.eseq,
-                    "blobs": run_store.linked_blobs(conn, row.pk)}
+        fingerprint = (body or {}).get("fingerprint")
+        if fingerprint is not None and not (type(fingerprint) is str and is_sha256(fingerprint)):
+            raise HTTPException(422, "fingerprint must be the sha256 (hex) of the first line of "
+                                     "the run's records.jsonl")
+        try:
+            with write_transaction(ctx.engine) as conn:
+                row = _locked_run(conn, user, project, run_id)
+                if fingerprint is not None:
+                    run_store.claim(conn, row, fingerprint)
+                if live is not None:
+                    run_store.mark_seen(conn, row, live)
+                return {"next_seq": row.next_seq, "eseq": row.eseq,
+                        "blobs": run_store.linked_blobs(conn, row.pk)}
+        except run_store.RunClash as e:
+            return JSONResponse({"detail": str(e)}, status_code=409)
 
     @r.post(run_path + "/records", openapi_extra=RECORDS_BODY,
-            responses={409: {"description": "a gap: send from next_seq"}})
+            responses={409: {"description": "a gap: send from next_seq; without next_seq, "
+                                            "another run under the same id"}})
     def post_records(project: str, run_id: RunId, user: Me, ctx: Ctx,
                      body: Annotated[bytes, Depends(raw_body)]):
         """Store a batch of records exactly once (duplicates dropped, a gap refused)."""
         project = project_name(project)
         first, records = parse_batch(body)
+        check_run_records(project, run_id, records)
         try:
             with write_transaction(ctx.engine) as conn:
                 row = _locked_run(conn, user, project, run_id)
                 next_seq = run_store.ingest(conn, row, first, records)
         except run_store.SeqGap as gap:
             return JSONResponse({"detail": str(gap), "next_seq": gap.next_seq}, status_code=409)
+        except run_store.RunClash as e:
+            return JSONResponse({"detail": str(e)}, status_code=409)
         return {"next_seq": next_seq}
 
     @r.post(run_path + "/edits")
@@ -231,14 +266,18 @@ def router() -> APIRouter:
     def get_records(project: str, run_id: RunId, user: Me, ctx: Ctx,
                     after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> Response:
-        """Stored records with seq > after_seq, in order, one JSON object a line.
-        `X-Next-Seq` is the run's next_seq (1 + the highest seq stored)."""
+        """Stored records with seq > after_seq, in order, one JSON object a line: up to `limit`
+        records, and fewer once the page holds about 16 MiB (always at least one).
+
+        `X-Next-Seq` is the seq right after the last record in this page (after_seq + 1 when
+        the page is empty): the next page is `after_seq = X-Next-Seq - 1`, and an empty page
+        means the reader has every record stored so far. Seqs may skip inside a run (see
+        runs.py), so it is not the number of records read."""
         with read_transaction(ctx.engine) as conn:
             row = _visible_run(conn, user, project_name(project), run_id)
-            lines, _ = run_store.record_lines(conn, row.pk, after_seq, limit)
-        body = b"".join(line + b"\n" for line in lines)
+            body, next_seq = run_store.record_page(conn, row.pk, after_seq, limit)
         return Response(body, media_type="application/x-ndjson",
-                        headers={"X-Next-Seq": str(row.next_seq)})
+                        headers={"X-Next-Seq": str(next_seq)})
 
     @r.get(run_path + "/files")
     def list_files(project: str, run_id: RunId, user: Me, ctx: Ctx) -> dict:

@@ -8,12 +8,24 @@ gap (`SeqGap`, 409), the rest are stored as one compressed chunk, applied to the
 `RunState` (skipping what `apply` rejects, as `store.store.replay` does), added to the history
 series, and `next_seq` moves past the last one. Whatever fails, the transaction leaves either
 all of that or none of it.
+
+One run id, one log: the run upsert may carry the sha256 of the first line of the client's
+log (`fingerprint`), kept from the first upsert that gives one; a later upsert with another, or
+a batch reaching back to the run's first stored record without that same record, is another
+run under the same id (`RunClash`, 409 without a seq to resend from).
+
+Seqs strictly increase but may skip INSIDE a batch: the client skips lines of its log it cannot
+read (a torn or corrupt line), so the seqs a run holds need not be consecutive. Only a batch
+starting above `next_seq` is a gap. Readers therefore page by seq (`record_page` says where the
+next page starts), never by counting records.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import json
+import math
 import time
 import zlib
 from collections.abc import Iterator
@@ -50,10 +62,54 @@ class RunRow:
     updated: float
     api_eseq: int = 0
     seen: float | None = None
+    fingerprint: str | None = None
 
 
 def _row(r) -> RunRow:
-    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq, r.seen)
+    return RunRow(r.pk, r.run_id, r.next_seq, r.eseq, r.state, r.updated, r.api_eseq, r.seen,
+                  r.fingerprint)
+
+
+class RunClash(Exception):
+    """Another log under the run's id: its first record (or fingerprint) differs from what the
+    server holds. Fatal for the uploader: no seq to resend from."""
+
+    def __init__(self):
+        super().__init__("another run with this id is already on the server (its first record "
+                         "differs); give this run another id or upload it to another project")
+
+
+def claim(conn: Connection, row: RunRow, fingerprint: str) -> None:
+    """The run's log is the one whose first line hashes to `fingerprint` (sha256 hex): stored
+    the first time one is given; RunClash when another was."""
+    if row.fingerprint is None:
+        row.fingerprint = fingerprint
+        conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(fingerprint=fingerprint))
+    elif row.fingerprint != fingerprint:
+        raise RunClash()
+
+
+def first_record(conn: Connection, run_pk: int) -> dict | None:
+    q = (sa.select(record_chunks.c.data).where(record_chunks.c.run_pk == run_pk)
+         .order_by(record_chunks.c.first_seq).limit(1))
+    data = conn.execute(q).scalar()
+    if data is None:
+        return None
+    d = zlib.decompressobj()
+    head = d.decompress(data, 1 << 16)
+    while b"\n" not in head and not d.eof:
+        head += d.decompress(d.unconsumed_tail, 1 << 16)
+    return orjson.loads(head.split(b"\n", 1)[0])
+
+
+def check_first(conn: Connection, row: RunRow, records: list[dict]) -> None:
+    """RunClash when a batch reaching back to the run's first stored record does not hold that
+    same record (a log of another run under the same id, fingerprint or not)."""
+    if not records or row.next_seq == 1 or records[0]["seq"] >= row.next_seq:
+        return
+    first = first_record(conn, row.pk)
+    if first is not None and records[0]["seq"] <= first["seq"] and records[0] != first:
+        raise RunClash()
 
 
 
@@ -113,6 +169,7 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
     """Store a batch (see the module docstring) on the locked `row`; returns the new next_seq."""
     if first_seq > row.next_seq:
         raise SeqGap(row.next_seq)
+    check_first(conn, row, records)
     fresh = [r for r in records if r["seq"] >= row.next_seq]
     if not fresh:
         return row.next_seq
@@ -177,24 +234,35 @@ def add_api_edits(conn: Connection, row: RunRow, batch: list[dict]) -> None:
 
 # -- records out -----------------------------------------------------------------------------
 
-def record_lines(conn: Connection, run_pk: int, after_seq: int, limit: int) -> tuple[list[bytes], int]:
-    """Up to `limit` stored records (JSON lines) with seq > after_seq, and the seq after the
-    last one returned (after_seq + 1 when none)."""
+PAGE_BYTES = 16 << 20  # a page of records stops growing past this many bytes
+
+
+def record_page(conn: Connection, run_pk: int, after_seq: int, limit: int,
+                max_bytes: int | None = None) -> tuple[bytes, int]:
+    """Stored records with seq > after_seq as JSON lines (one body, built once): up to `limit`
+    records and, past the first, no more once `max_bytes` (PAGE_BYTES) are in it; and the seq
+    right after the last record in the page (after_seq + 1 when it is empty)."""
+    max_bytes = PAGE_BYTES if max_bytes is None else max_bytes
     q = (sa.select(record_chunks.c.data).where(record_chunks.c.run_pk == run_pk,
                                                 record_chunks.c.last_seq > after_seq)
          .order_by(record_chunks.c.first_seq))
-    out: list[bytes] = []
+    out = bytearray()
+    n = 0
     last = after_seq
     for (data,) in conn.execute(q):
         for line in zlib.decompress(data).splitlines():
             seq = orjson.loads(line)["seq"]
             if seq <= after_seq:
                 continue
-            out.append(line)
+            if n and len(out) + len(line) + 1 > max_bytes:
+                return bytes(out), last + 1
+            out += line
+            out += b"\n"
+            n += 1
             last = seq
-            if len(out) >= limit:
-                return out, last + 1
-    return out, last + 1
+            if n >= limit:
+                return bytes(out), last + 1
+    return bytes(out), last + 1
 
 
 def iter_records(conn: Connection, run_pk: int) -> Iterator[dict]:
@@ -235,17 +303,51 @@ def run_item_json(project: str, row: RunRow, state: RunState,
     integers beyond 64 bits written as Python's json module writes and reads them)."""
     head = json.dumps({"project": project, "id": row.run_id, "status": status(row, state, live_timeout),
                        "next_seq": row.next_seq, "eseq": row.eseq, "updated": row.updated})
-    return head[:-1] + ', "state": ' + state.dump() + "}"
+    return head[:-1] + ', "state": ' + named(project, row, state).dump() + "}"
+
+
+def named(project: str, row: RunRow, state: RunState) -> RunState:
+    """`state` naming the run as its URL does (the row's project and id), whatever its records
+    said (a copy when they differ)."""
+    if state.id == row.run_id and state.project == project:
+        return state
+    s = copy.copy(state)
+    s.id, s.project = row.run_id, project
+    return s
+
+
+def _timestamp(x) -> float:
+    """A `created`/`updated` time as a finite float (0.0 for anything else)."""
+    try:
+        x = float(x) if type(x) in (int, float) else math.nan
+    except OverflowError:
+        return 0.0
+    return x if math.isfinite(x) else 0.0
+
+
+def _created_at(ts) -> str:
+    try:
+        return _dt.datetime.fromtimestamp(_timestamp(ts), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return _dt.datetime.fromtimestamp(0, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _runtime(s: RunState) -> float | None:
+    try:
+        return s.runtime_at(_timestamp(s.updated))
+    except TypeError:
+        return None
 
 
 def run_doc(project: str, row: RunRow, s: RunState, live_timeout: float = LIVE_TIMEOUT) -> dict:
-    """The document filters and ordering see: the same fields as the local Api's runs."""
-    created_at = _dt.datetime.fromtimestamp(s.created, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    """The document filters and ordering see: the same fields as the local Api's runs (named
+    by the row, as its URL names the run; a bad time in the records reads as 0)."""
+    created_at = _created_at(s.created)
     return {"id": row.run_id, "name": s.name, "display_name": s.name, "state": status(row, s, live_timeout),
             "group": s.group, "job_type": s.job_type, "jobType": s.job_type, "tags": s.tags,
             "notes": s.notes, "created_at": created_at, "createdAt": created_at,
             "project": project, "config": s.config, "summary": s.summary.to_dict(),
-            "runtime": s.runtime_at(s.updated)}
+            "runtime": _runtime(s)}
 
 
 def project_rows(conn: Connection, project_id: int) -> list[RunRow]:

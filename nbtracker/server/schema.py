@@ -6,7 +6,9 @@ a test checks the migrated database against this metadata.
     projects       name, owner; members in `members`
     runs           one row per run: the upload cursor (`next_seq`, `eseq`), the last edit made
                    through the server (`api_eseq`), when its live process last said it was
-                   alive (`seen`; see runs.status) and the replayed
+                   alive (`seen`; see runs.status), the sha256 of the first line of the
+                   uploading client's log (`fingerprint`: another log under the same id
+                   is refused) and the replayed
                    `RunState` of its records (`state`, a `RunState.dump()`), updated in the same
                    transaction as every batch
     record_chunks  the records of one batch: zlib-compressed JSON lines, seqs first..last
@@ -81,6 +83,7 @@ runs = Table(
     Column("eseq", BigInteger, nullable=False, default=0),
     Column("api_eseq", BigInteger, nullable=False, default=0, server_default="0"),
     Column("seen", Float, nullable=True),
+    Column("fingerprint", String(64), nullable=True),
     Column("state", Text, nullable=True),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),

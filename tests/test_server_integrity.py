@@ -4,6 +4,8 @@ records read back page by page (in-process app; PostgreSQL where the database ma
 
 from __future__ import annotations
 
+import json
+
 import orjson
 import pytest
 
@@ -40,7 +42,7 @@ def pg_client(tmp_path):
 
 def post(c, project, run, recs, first=None):
     first = recs[0]["seq"] if first is None else first
-    body = b'{"first_seq":%d,"records":[' % first + b",".join(orjson.dumps(r) for r in recs) + b"]}"
+    body = json.dumps({"first_seq": first, "records": recs})
     return c.post(f"{API}/projects/{project}/runs/{run}/records", content=body,
                   headers={"Content-Type": "application/json"})
 
@@ -272,3 +274,70 @@ def test_a_batch_with_another_first_record_is_another_run(client):
                                               "d": {"m1": 6}}]).json() == {"next_seq": 7}
     got = client.get(f"{API}/projects/p/runs/exp1/records").content.splitlines()
     assert [orjson.loads(x) for x in got][:5] == mine and len(got) == 6
+
+
+# -- nesting -----------------------------------------------------------------------------------------
+
+def nested(n: int):
+    v = 1
+    for _ in range(n):
+        v = {"a": v}
+    return v
+
+
+def test_deeply_nested_records_are_stored_or_refused_never_an_error(client):
+    from nbtracker.server.runs import MAX_DEPTH
+
+    ok = MAX_DEPTH - 10  # past orjson's own limit (254): stored through the json module
+    recs = [run_rec("p", "r1"), {"t": "config", "seq": 2, "d": {"x": nested(ok)}}]
+    r = post(client, "p", "r1", recs)
+    assert r.status_code == 200, r.text
+    got = client.get(f"{API}/projects/p/runs/r1/records").content.splitlines()
+    assert [json.loads(line) for line in got] == recs
+    assert client.get(f"{API}/projects/p/runs/r1").json()["state"]["config"]["x"] == nested(ok)
+    assert client.get(f"{API}/projects/p/runs").status_code == 200
+    r = post(client, "p", "r1", [{"t": "config", "seq": 3, "d": {"x": nested(900)}}])
+    assert r.status_code == 422, r.text
+    assert "deeper" in r.json()["detail"]
+    r = post(client, "p", "r1", [{"t": "history", "seq": 3, "step": 0, "d": {"x": 1}}])
+    assert r.json() == {"next_seq": 4}
+
+
+def test_deeply_nested_filters_are_refused(client):
+    assert post(client, "p", "r1", [run_rec("p", "r1")]).status_code == 200
+    flt = {"id": "r1"}
+    for _ in range(400):
+        flt = {"$and": [flt]}
+    r = client.get(f"{API}/projects/p/runs", params={"filters": json.dumps(flt)})
+    assert r.status_code == 422, r.text
+    flt = {"id": "r1"}
+    for _ in range(20):
+        flt = {"$and": [flt]}
+    r = client.get(f"{API}/projects/p/runs", params={"filters": json.dumps(flt)})
+    assert r.status_code == 200 and r.json()["total"] == 1
+
+
+# -- keys the database refuses -------------------------------------------------------------------
+
+def check_odd_history_keys(c):
+    recs = [run_rec("p", "r1"),
+            {"t": "history", "seq": 2, "step": 0, "d": {"a\x00b": 1.0, "x": 1.0}},
+            {"t": "history", "seq": 3, "step": 1, "d": {"k" * 3000: 2.0, "x": 2.0}}]
+    r = post(c, "p", "r1", recs)
+    assert r.status_code == 200, r.text
+    got = [orjson.loads(line) for line in c.get(f"{API}/projects/p/runs/r1/records").content.splitlines()]
+    assert got == recs  # the records keep every key
+    r = c.post(f"{API}/histories", json={"runs": [{"project": "p", "id": "r1"}],
+                                         "keys": ["x", "k" * 3000]})
+    assert r.status_code == 200, r.text
+    by_key = {s["key"]: s["value"] for s in r.json()["series"]}
+    assert by_key == {"x": [1.0, 2.0], "k" * 3000: []}
+    assert "a\\u0000b" in c.get(f"{API}/projects/p/runs/r1").text  # in the summary
+
+
+def test_history_keys_the_database_refuses_are_kept_in_the_records(client):
+    check_odd_history_keys(client)
+
+
+def test_history_keys_the_database_refuses_are_kept_in_the_records_postgresql(pg_client):
+    check_odd_history_keys(pg_client)

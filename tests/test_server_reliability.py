@@ -178,3 +178,39 @@ def test_server_killed_and_restarted_mid_upload_sqlite(tmp_path):
 
 def test_server_killed_and_restarted_mid_upload_postgresql(tmp_path, pg_url):
     killed_and_restarted(tmp_path, pg_url)
+
+
+def test_first_uploads_into_a_new_project_on_postgresql(tmp_path, pg_url):
+    """Writers of one user starting at once on two servers, each the first into a project
+    that does not exist yet: every one gets the project (created once), none a 404."""
+    s1 = ServerProcess(tmp_path / "a", db_url=pg_url)
+    s2 = ServerProcess(tmp_path / "b", db_url=pg_url)
+    try:
+        key = s1.create_user("alice")
+        projects = [f"new-{i}" for i in range(20)]
+        threads = 6
+        barrier = threading.Barrier(threads)
+        codes: list = []
+
+        def work(i: int) -> None:
+            s = requests.Session()
+            s.headers["Authorization"] = f"Bearer {key}"
+            url = (s1, s2)[i % 2].url + "/api/v1/projects"
+            for p in projects:
+                barrier.wait(30)
+                r = s.put(f"{url}/{p}/runs/run-{i}", json={}, timeout=30)
+                codes.append((p, r.status_code, r.text[:200]))
+
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert len(codes) == threads * len(projects)
+        assert [c for c in codes if c[1] != 200] == []
+        listed = s1.session(key).get(s1.url + "/api/v1/projects").json()["projects"]
+        assert {(p["name"], p["owner"], p["runs"]) for p in listed} == \
+            {(p, "alice", threads) for p in projects}
+    finally:
+        s1.stop()
+        s2.stop()

@@ -172,10 +172,11 @@ def writable_project(conn: Connection, user: User, name: str) -> int | None:
     pid = visible_project(conn, user, name)
     if pid is not None:
         return pid
-    if _project_id(conn, name) is not None:
-        return None
+    # Insert, or wait for the transaction that is inserting it to end, then look again: one
+    # that created it after the first look (perhaps for this same user) has committed by now
+    # and the second look sees it (READ COMMITTED; on SQLite writers run one at a time).
     insert_ignore(conn, projects, {"name": name, "owner_id": user.id, "created": time.time()})
-    return visible_project(conn, user, name)  # another request may have created it first
+    return visible_project(conn, user, name)
 
 
 def list_projects(conn: Connection, user: User | None = None) -> list[dict]:

@@ -90,6 +90,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def usage_error(request: Request, exc: UsageError):
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    async def data_refused(request: Request, exc: Exception):
+        # a value the database cannot hold (NUL in text, a number out of range): the request
+        # is at fault and sending it again will not help
+        return JSONResponse({"detail": "the database cannot store a value of this request: "
+                                       + str(getattr(exc, "orig", exc)).splitlines()[0][:200]},
+                            status_code=422)
+
     @app.exception_handler(sqlalchemy.exc.OperationalError)
     async def database_busy(request: Request, exc: Exception):
         # a locked or unreachable database: the client retries with backoff

@@ -24,6 +24,7 @@ from .schema import blobs as blobs_table
 from .schema import run_blobs
 
 MAX_RECORDS = 1000
+MAX_FILTER_DEPTH = 64
 _NOT_FOUND = "no such project or run (or not yours to see)"
 
 RunId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the run's id")]
@@ -186,6 +187,8 @@ def router() -> APIRouter:
             return JSONResponse({"detail": str(gap), "next_seq": gap.next_seq}, status_code=409)
         except run_store.RunClash as e:
             return JSONResponse({"detail": str(e)}, status_code=409)
+        except run_store.TooDeep as e:
+            raise HTTPException(422, str(e)) from None
         return {"next_seq": next_seq}
 
     @r.post(run_path + "/edits")
@@ -318,6 +321,8 @@ def _filters(text: str | None) -> dict | None:
         raise HTTPException(422, f"filters is not JSON: {e}") from None
     if not isinstance(flt, dict):
         raise UsageError("filters must be a JSON object")
+    if run_store.depth(flt, MAX_FILTER_DEPTH) > MAX_FILTER_DEPTH:
+        raise HTTPException(422, f"filters nest deeper than {MAX_FILTER_DEPTH} levels")
     check_filters(flt)
     return flt
 

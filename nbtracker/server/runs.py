@@ -173,6 +173,8 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
     fresh = [r for r in records if r["seq"] >= row.next_seq]
     if not fresh:
         return row.next_seq
+    for rec in fresh:
+        check_depth(rec)
     state = load_state(row.state)
     points: dict = {}
     for rec in fresh:
@@ -182,7 +184,7 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
             continue  # of a shape this version does not know: kept, but not replayed
         if rec.get("t") == "history":
             series_mod.add_points(points, rec)
-    lines = b"".join(orjson.dumps(r) + b"\n" for r in fresh)
+    lines = b"".join(encode_record(r) + b"\n" for r in fresh)
     conn.execute(sa.insert(record_chunks), {
         "run_pk": row.pk, "first_seq": fresh[0]["seq"], "last_seq": fresh[-1]["seq"],
         "count": len(fresh), "data": zlib.compress(lines, 1)})
@@ -191,6 +193,44 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
     conn.execute(sa.update(runs).where(runs.c.pk == row.pk).values(
         next_seq=next_seq, state=state.dump(), updated=time.time()))
     return next_seq
+
+
+MAX_DEPTH = 400  # how deep a record may nest (objects and arrays)
+
+
+class TooDeep(ValueError):
+    """A record nested deeper than MAX_DEPTH: it could not be stored and read back."""
+
+
+def depth(value, limit: int) -> int:
+    """How deep `value` nests (a scalar is 0), counting no further than limit + 1."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        v, d = level.pop()
+        if isinstance(v, dict):
+            v = v.values()
+        elif not isinstance(v, list):
+            continue
+        deepest = max(deepest, d)
+        if d > limit:
+            return d
+        level.extend((x, d + 1) for x in v if isinstance(x, (dict, list)))
+    return deepest
+
+
+def check_depth(rec: dict) -> None:
+    if depth(rec, MAX_DEPTH) > MAX_DEPTH:
+        raise TooDeep(f"record seq {rec['seq']} nests deeper than {MAX_DEPTH} levels; "
+                      f"the server cannot store it")
+
+
+def encode_record(rec: dict) -> bytes:
+    """A record as one JSON line: orjson, or the json module where orjson refuses (it nests
+    at most 254 deep)."""
+    try:
+        return orjson.dumps(rec)
+    except orjson.JSONEncodeError:
+        return json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class MixedEdits(ValueError):

@@ -1,7 +1,8 @@
 """History as packed series: what `POST /histories` reads, kept up to date by every batch.
 
 Per (run, key) the numeric points of the history records (ints, floats and bools as float64,
-NaN and ±inf as `nf` names them; None, strings and media skipped) are stored in chunks of up
+NaN and ±inf as `nf` names them; None, strings and media skipped; keys holding NUL or longer
+than MAX_KEY skipped too, their records kept) are stored in chunks of up
 to CHUNK points, each chunk one row: its steps as little-endian int64, its values as float64,
 and per block of BLOCK points an aggregate (min, max, last value, last step, count). Chunks
 fill in order (only the last one is ever partial), so block j of chunk c covers points
@@ -34,6 +35,13 @@ CHUNK = 2048
 BLOCK = 64
 AGG = np.dtype([("min", "<f8"), ("max", "<f8"), ("last", "<f8"), ("step", "<i8"), ("n", "<i4")])
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+MAX_KEY = 1000  # characters; a longer key has no series (the record keeps it)
+
+
+def series_key(key) -> bool:
+    """Whether a history key gets a series: a string without NUL (PostgreSQL text cannot hold
+    one) of at most MAX_KEY characters (index entries are bounded)."""
+    return type(key) is str and "\x00" not in key and len(key) <= MAX_KEY
 
 
 # -- points from records ---------------------------------------------------------------------
@@ -61,7 +69,7 @@ def add_points(points: dict, rec: dict) -> None:
         return
     for k, v in values.items():
         x = as_float(v)
-        if x is None:
+        if x is None or not series_key(k):
             continue
         p = points.get(k)
         if p is None:

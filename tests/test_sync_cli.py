@@ -227,3 +227,19 @@ def test_a_file_or_record_too_large_for_the_server_stays_local_and_the_rest_goes
                                                  "NBTRACKER_API_KEY": key}).returncode == 0
     finally:
         srv.stop()
+
+
+def test_a_record_the_server_refuses_stays_local_and_the_records_around_it_go_up(
+        server, key, store):
+    d = offline_run("refusedrec", 50)
+    log = os.path.join(d, "records.jsonl")
+    lines = open(log, "rb").read().splitlines(keepends=True)
+    bad = next(i for i, line in enumerate(lines) if b'"step":20,' in line)
+    lines[bad] = lines[bad].replace(b'"ts":', b'"ts":"yesterday","was":', 1)
+    with open(log, "wb") as f:
+        f.writelines(lines)
+    p = cli("sync", d, env={"NBTRACKER_BASE_URL": server.url, "NBTRACKER_API_KEY": key})
+    assert p.returncode == 0 and "kept in the local log only" in p.stdout, p.stdout + p.stderr
+    sent = [r["seq"] for r in server_records(server.url, key, "refusedrec", os.path.basename(d))]
+    local = [r["seq"] for r in local_records(d)]
+    assert sent == local[:bad] + local[bad + 1:]

@@ -205,6 +205,7 @@ class Uploader:
         self._reconnected = False
         self._blobs: set[str] = set()  # on the server
         self._unreadable: set[str] = set()  # named by a record, but gone or changed here
+        self._one_by_one = 0  # byte offset up to which records go one per batch
         self._edits_seen = -1  # size of edits.jsonl when last found with nothing to send
         self._thread: threading.Thread | None = None
         self._wake = threading.Event()
@@ -322,15 +323,22 @@ class Uploader:
         if not self._connected:
             self._connect()
         c = self.cursor
-        batch = read_batch(self.log_path, c.offset, c.next_seq, MAX_RECORDS, MAX_BYTES)
+        # after a batch the server refused as a whole, its records go one by one, so that
+        # only the one it cannot take stays behind
+        single = c.offset < self._one_by_one
+        batch = read_batch(self.log_path, c.offset, c.next_seq, 1 if single else MAX_RECORDS,
+                           MAX_BYTES)
         if batch.lines:
             self._upload_blobs(batch.blobs)
             try:
                 next_seq = self.client.post_records(self.project, self.run_id, c.next_seq,
                                                     batch.lines)
             except Fatal as e:
-                if e.status == 413 and len(batch.lines) == 1:
+                if e.status in (413, 422) and len(batch.lines) == 1:
                     return self._skip_record(batch, e.reason)
+                if e.status in (413, 422):
+                    self._one_by_one = batch.end
+                    return True
                 if e.status != 404 or self._reconnected:
                     raise
                 # the server no longer knows the run (a database restored from before it):
@@ -386,13 +394,13 @@ class Uploader:
         c.save(self.run_dir)
 
     def _skip_record(self, batch: Batch, reason: str) -> bool:
-        """One record larger than the server takes: it stays in the local log only; the
-        records after it go up (a batch may skip seqs)."""
+        """One record the server cannot take (too large, or refused as malformed): it stays in
+        the local log only; the records after it go up (a batch may skip seqs)."""
         c = self.cursor
         c.offset = batch.end
         c.save(self.run_dir)
-        self._say(f"record {batch.first_seq} of run {self.run_id} is larger than the server "
-                  f"accepts ({reason}); it is kept in the local log only")
+        self._say(f"record {batch.first_seq} of run {self.run_id} was refused by the server "
+                  f"({reason}); it is kept in the local log only")
         return True
 
     def _upload_blobs(self, refs: list[tuple[str, str]]) -> None:

@@ -40,7 +40,7 @@ def test_migrated_schema_is_the_schema_the_code_uses(url, tmp_path):
     engine = db.create_db_engine(url)
     try:
         assert _differences(engine) == []
-        assert db.current_revision(engine) == "0002"
+        assert db.current_revision(engine) == "0003"
     finally:
         engine.dispose()
 
@@ -63,10 +63,10 @@ def test_an_older_database_is_upgraded_with_its_data(url, tmp_path):
     cli("server", "migrate", "--db", url, "--data-dir", str(tmp_path / "data"))
     engine = db.create_db_engine(url)
     try:
-        assert db.current_revision(engine) == "0002"
+        assert db.current_revision(engine) == "0003"
         assert _differences(engine) == []
         with engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT run_id, next_seq, api_eseq FROM runs")).one()
-        assert tuple(row) == ("r1", 5, 0)
+            row = conn.execute(sa.text("SELECT run_id, next_seq, api_eseq, fingerprint FROM runs")).one()
+        assert tuple(row) == ("r1", 5, 0, None)
     finally:
         engine.dispose()

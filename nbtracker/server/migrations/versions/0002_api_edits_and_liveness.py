@@ -1,6 +1,5 @@
 """Edits made through the server's API (the run's last one in `runs.api_eseq`), and when a run's
-live process last said it was alive (`runs.seen`), and the fingerprint of the log a run was
-first uploaded from (`runs.fingerprint`).
+live process last said it was alive (`runs.seen`).
 
 Revision ID: 0002
 Revises: 0001
@@ -19,11 +18,9 @@ def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
         batch.add_column(sa.Column("api_eseq", sa.BigInteger, nullable=False, server_default="0"))
         batch.add_column(sa.Column("seen", sa.Float, nullable=True))
-        batch.add_column(sa.Column("fingerprint", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs") as batch:
-        batch.drop_column("fingerprint")
         batch.drop_column("seen")
         batch.drop_column("api_eseq")

@@ -165,3 +165,15 @@ def test_a_running_run_is_crashed_once_its_process_stops_speaking(tmp_path):
         assert api.put(run_url, json={"live": "yes"}).status_code == 422
     finally:
         srv.stop()
+
+
+def test_a_key_id_never_reads_as_an_option(server, monkeypatch):
+    """One key in 64 would start with '-' and `nbtracker key revoke ID` could not name it."""
+    from nbtracker.server import accounts
+
+    draws = iter(["-" + "a" * 39, "-" + "b" * 39, "c" * 40])
+    monkeypatch.setattr(accounts.secrets, "token_urlsafe", lambda n: next(draws))
+    assert accounts.new_key() == "nbt_" + "c" * 40
+    key = server.create_user("dash")
+    cli("key", "revoke", key[4:12], *server.db_args())
+    assert server.session(key).get(server.url + "/api/v1/whoami").status_code == 401

@@ -42,7 +42,12 @@ def hash_key(key: str) -> str:
 
 
 def new_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(30)
+    """A random key. Its public id (the 8 characters after the prefix) is typed on command lines
+    (`nbtracker key revoke ID`), so it never starts with '-', which would read as an option."""
+    while True:
+        body = secrets.token_urlsafe(30)
+        if not body.startswith("-"):
+            return KEY_PREFIX + body
 
 
 def check_user_name(name: str) -> str:

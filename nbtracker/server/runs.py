@@ -35,13 +35,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..store.state import EDIT_TYPES, RunState
+from ..store.state import EDIT_TYPES, RunState, replay_records
 from . import series as series_mod
 from .config import LIVE_TIMEOUT
 from .db import insert_ignore
 from .schema import API_EDIT_BASE, edits, record_chunks, run_blobs, runs
-
-_REJECTED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 class SeqGap(Exception):
@@ -177,11 +175,8 @@ def ingest(conn: Connection, row: RunRow, first_seq: int, records: list[dict]) -
         check_depth(rec)
     state = load_state(row.state)
     points: dict = {}
-    for rec in fresh:
-        try:
-            state.apply(rec)
-        except _REJECTED:
-            continue  # of a shape this version does not know: kept, but not replayed
+    # a record of a shape this version does not know is kept, but not replayed
+    for rec in replay_records(state, fresh):
         if rec.get("t") == "history":
             series_mod.add_points(points, rec)
     lines = b"".join(encode_record(r) + b"\n" for r in fresh)
@@ -314,14 +309,8 @@ def iter_records(conn: Connection, run_pk: int) -> Iterator[dict]:
 
 
 def replayed(records: Iterator[dict]) -> Iterator[dict]:
-    """The records `RunState.apply` accepts, in order (what every reader replays)."""
-    state = RunState()
-    for rec in records:
-        try:
-            state.apply(rec)
-        except _REJECTED:
-            continue
-        yield rec
+    """The records a replay accepts, in order (what every reader replays)."""
+    return replay_records(RunState(), records)
 
 
 # -- the run as readers see it ---------------------------------------------------------------

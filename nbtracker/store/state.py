@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import copy
 import json
+from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 from typing import Any
 
@@ -32,6 +33,26 @@ from .summary import SummaryState
 STATES = ("running", "finished", "failed", "crashed", "interrupted")
 META_FIELDS = ("name", "group", "job_type", "tags", "notes")
 EDIT_TYPES = ("config", "summary", "meta")  # what an edit after the fact may change
+
+# What `RunState.apply` raises for a record of a shape this version does not know (another
+# writer, a hand edit, an upload from elsewhere): every replay skips such a record, never stops.
+REJECTED = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def replay_records(state: RunState, records: Iterable[dict],
+                   skipped: Callable[[dict], None] | None = None) -> Iterator[dict]:
+    """Apply `records` to `state` in order, yielding each one it accepts; one it rejects is
+    skipped (and handed to `skipped`). The one replay: the local store, edits and the team
+    server all go through it."""
+    apply = state.apply
+    for rec in records:
+        try:
+            apply(rec)
+        except REJECTED:
+            if skipped is not None:
+                skipped(rec)
+            continue
+        yield rec
 
 
 def merge_config(dst: dict, src: dict) -> None:
@@ -240,7 +261,7 @@ class RunState:
         for e in pending:
             try:
                 view._apply_edit_body(e["t"], e)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            except REJECTED:
                 continue  # an edit of a shape not known here: skipped, as replay does
             ts = e.get("ts")
             if isinstance(ts, (int, float)) and ts > view.updated:

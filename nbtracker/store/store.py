@@ -32,7 +32,7 @@ from . import layout
 from .index import RunIndex
 from .lock import RunInUse, RunLock, is_live
 from .recordlog import ReadReport, RecordWriter, encode, read_records, repair_tail
-from .state import EDIT_TYPES, RunState
+from .state import EDIT_TYPES, RunState, replay_records
 
 EDITS_NAME = "edits.jsonl"
 ROOTS_NAME = "roots"
@@ -63,14 +63,10 @@ def replay(path: Path, state: RunState | None = None, start: int = 0) -> tuple[R
     """Bring `state` (a replay of the log up to byte `start`) up to the end of the log."""
     state = state if state is not None else RunState()
     report = ReadReport()
-    apply = state.apply
-    for rec in read_records(path / layout.LOG_NAME, start, report, first_seq=state.last_seq + 1):
-        try:
-            apply(rec)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            # valid JSON of a shape this version does not know (another writer, a hand
-            # edit): skipped and reported like a corrupt line, never the end of the run
-            report.malformed.append(rec["seq"])
+    records = read_records(path / layout.LOG_NAME, start, report, first_seq=state.last_seq + 1)
+    # a record of a shape this version does not know is reported like a corrupt line
+    for _ in replay_records(state, records, lambda rec: report.malformed.append(rec["seq"])):
+        pass
     return state, report.end, report
 
 
@@ -119,10 +115,8 @@ def fold_edits(path: Path, state: RunState) -> int:
             rec = {k: v for k, v in e.items() if k != "seq"}
             rec["eseq"] = e["seq"]
             w.append(rec)
-            try:
-                state.apply(rec)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-                pass  # of a shape not known here: every replay skips it the same way
+            for _ in replay_records(state, [rec]):  # skipped if of a shape not known here
+                pass
     finally:
         w.close()
     return len(pending)

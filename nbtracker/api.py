@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,15 @@ from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
 from .store.history import read_history, scan_history
-from .store.query import check_filters, flatten, lookup, match, sort_runs  # noqa: F401
+from .store.query import (  # noqa: F401
+    check_filters,
+    created_at_text,
+    flatten,
+    lookup,
+    match,
+    run_doc,
+    sort_runs,
+)
 from .store.recordlog import ReadReport, make_record
 from .store.store import Store, StoredRun, append_edits
 
@@ -321,8 +328,7 @@ class ApiRun:
 
     @property
     def created_at(self) -> str:
-        return _dt.datetime.fromtimestamp(self.created, _dt.timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%S")
+        return created_at_text(self.created)
 
     @property
     def updated(self) -> float:
@@ -383,12 +389,10 @@ class ApiRun:
         return self._summary_flat()
 
     def _doc(self) -> dict:
-        return {"id": self.id, "name": self.name, "display_name": self.name,
-                "state": self.state, "group": self.group, "job_type": self.job_type,
-                "jobType": self.job_type, "tags": self.tags, "notes": self.notes,
-                "created_at": self.created_at, "createdAt": self.created_at,
-                "project": self.project, "config": self.config,
-                "summary": self._summary_flat(), "runtime": self.runtime}
+        return run_doc(id=self.id, name=self.name, state=self.state, group=self.group,
+                       job_type=self.job_type, tags=self.tags, notes=self.notes,
+                       created=self.created, project=self.project, config=self.config,
+                       summary=self._summary_flat(), runtime=self.runtime)
 
     # -- data --------------------------------------------------------------------------
     def history(self, samples: int | None = None, keys: Iterable[str] | None = None,

@@ -23,7 +23,6 @@ next page starts), never by counting records.
 from __future__ import annotations
 
 import copy
-import datetime as _dt
 import json
 import math
 import time
@@ -35,6 +34,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..store import query
 from ..store.state import EDIT_TYPES, RunState, replay_records
 from . import series as series_mod
 from .config import LIVE_TIMEOUT
@@ -354,13 +354,6 @@ def _timestamp(x) -> float:
     return x if math.isfinite(x) else 0.0
 
 
-def _created_at(ts) -> str:
-    try:
-        return _dt.datetime.fromtimestamp(_timestamp(ts), _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    except (OverflowError, OSError, ValueError):
-        return _dt.datetime.fromtimestamp(0, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def _runtime(s: RunState) -> float | None:
     try:
         return s.runtime_at(_timestamp(s.updated))
@@ -371,12 +364,10 @@ def _runtime(s: RunState) -> float | None:
 def run_doc(project: str, row: RunRow, s: RunState, live_timeout: float = LIVE_TIMEOUT) -> dict:
     """The document filters and ordering see: the same fields as the local Api's runs (named
     by the row, as its URL names the run; a bad time in the records reads as 0)."""
-    created_at = _created_at(s.created)
-    return {"id": row.run_id, "name": s.name, "display_name": s.name, "state": status(row, s, live_timeout),
-            "group": s.group, "job_type": s.job_type, "jobType": s.job_type, "tags": s.tags,
-            "notes": s.notes, "created_at": created_at, "createdAt": created_at,
-            "project": project, "config": s.config, "summary": s.summary.to_dict(),
-            "runtime": _runtime(s)}
+    return query.run_doc(id=row.run_id, name=s.name, state=status(row, s, live_timeout),
+                         group=s.group, job_type=s.job_type, tags=s.tags, notes=s.notes,
+                         created=s.created, project=project, config=s.config,
+                         summary=s.summary.to_dict(), runtime=_runtime(s))
 
 
 def project_rows(conn: Connection, project_id: int) -> list[RunRow]:

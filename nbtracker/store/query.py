@@ -7,11 +7,35 @@ them with `sort_runs`, so a filter means the same wherever it runs. A run docume
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import re
 from typing import Any
 
 from ..errors import UsageError
+
+
+def created_at_text(ts: Any) -> str:
+    """A creation time as the run documents and wandb show it (UTC, to the second); a time that
+    is not a finite number reads as the epoch."""
+    try:
+        t = float(ts) if type(ts) in (int, float) else 0.0
+        return _dt.datetime.fromtimestamp(t if math.isfinite(t) else 0.0,
+                                          _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return "1970-01-01T00:00:00"
+
+
+def run_doc(*, id: str, name: Any, state: str, group: Any, job_type: Any, tags: list,
+            notes: Any, created: Any, project: str, config: dict, summary: dict,
+            runtime: Any) -> dict:
+    """The document of a run that filters and ordering look at (with wandb's other names for
+    some fields), whoever builds it: the local Api or the team server."""
+    created_at = created_at_text(created)
+    return {"id": id, "name": name, "display_name": name, "state": state, "group": group,
+            "job_type": job_type, "jobType": job_type, "tags": tags, "notes": notes,
+            "created_at": created_at, "createdAt": created_at, "project": project,
+            "config": config, "summary": summary, "runtime": runtime}
 
 
 def flatten(d: dict, sep: str = "/", prefix: str = "") -> dict:

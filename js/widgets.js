@@ -12,6 +12,7 @@ import { renderChartView } from "./chartview.js";
 import { renderConfigDiff } from "./diff.js";
 import { panelStore, renderLivePanel } from "./live.js";
 import { renderRunTable } from "./runtable.js";
+import { listenForStatic } from "./swap.js";
 
 const RENDERERS = {
   live: renderLivePanel,
@@ -23,7 +24,10 @@ const RENDERERS = {
 
 export default {
   initialize({ model }) {
-    if (model.get("_kind") === "live") panelStore(model);
+    if (model.get("_kind") === "live") {
+      panelStore(model);
+      listenForStatic(model);
+    }
   },
   render(ctx) {
     const fn = RENDERERS[ctx.model.get("_kind")];

@@ -179,7 +179,8 @@ def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int
         axis.append(f'<text x="{f.x0 - 4:.1f}" y="{y + 3:.1f}" text-anchor="end">{fmt(t)}</text>')
     for t in nice_ticks(*xdom, count=4):
         x = f.sx(t)
-        axis.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0 + h:.1f}" y2="{f.y0 + h + 3:.1f}" stroke="#888"/>')
+        axis.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0 + h:.1f}" '
+                    f'y2="{f.y0 + h + 3:.1f}" stroke="#888"/>')
         axis.append(f'<text x="{x:.1f}" y="{f.y0 + h + 13:.1f}" text-anchor="middle">{fmt(t)}</text>')
     axis.append(f'<path d="M{f.x0:.1f} {f.y0:.1f}V{f.y0 + h:.1f}H{f.x0 + w:.1f}" fill="none" stroke="#888"/>')
     axis.append(f'<text x="{f.x0 + w / 2:.1f}" y="{f.y0 + h + 25:.1f}" text-anchor="middle" '

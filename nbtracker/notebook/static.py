@@ -150,27 +150,53 @@ def comparison_bundle(panels: list[Panel], note: str | None = None, title: str |
                   "\n".join(lines), kind="compare")
 
 
-def diff_bundle(labels: list[str], rows: list[dict]) -> dict:
-    """The static form of a config diff: the differing keys, and the equal ones folded away
-    (a `<details>` element: it opens without script in every HTML viewer)."""
+def diff_bundle(labels: list[str], rows: list[dict], show_all: bool = False) -> dict:
+    """The config diff as plain HTML: the differing keys, then the equal ones folded in a
+    `<details>` element (open with `show_all`) — it opens and closes with no script, in every
+    viewer, with or without a kernel."""
     def table(rs: list[dict]) -> str:
         head = "".join(f'<th style="{_TD}">{esc(x)}</th>' for x in ["key", *labels])
         body = ""
         for r in rs:
+            missing = r.get("missing") or [False] * len(r["values"])
             cells = "".join(
-                f'<td style="{_TD}{";color:#999;font-style:italic" if m else ""}">'
+                f'<td class="{"nbt-missing" if m else ""}" style="{_TD}'
+                f'{";color:#999;font-style:italic" if m else ""}">'
                 f'{"missing" if m else esc(value_text(v))}</td>'
-                for v, m in zip(r["values"], r.get("missing") or [False] * len(r["values"])))
-            style = ";background:#fff7e0" if r.get("differs") else ""
-            body += f'<tr style="{style}"><td style="{_TD};font-weight:600">{esc(r["key"])}</td>{cells}</tr>'
+                for v, m in zip(r["values"], missing))
+            cls, style = ("nbt-differs", ";background:#fff3cd") if r.get("differs") else ("", "")
+            body += (f'<tr class="{cls}" data-key="{esc(r["key"])}" style="{style}">'
+                     f'<td style="{_TD};font-weight:600">{esc(r["key"])}</td>{cells}</tr>')
         return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     differ = [r for r in rows if r.get("differs")]
     same = [r for r in rows if not r.get("differs")]
-    body = table(differ) if differ else '<div style="color:#666">no differences</div>'
+    body = table(differ) if differ else '<div class="nbt-empty" style="color:#666">no differences</div>'
     if same:
-        body += f"<details><summary>{len(same)} equal keys</summary>{table(same)}</details>"
+        body += (f'<details{" open" if show_all else ""}><summary style="cursor:pointer;color:#555">'
+                 f'{len(same)} equal key{"s" if len(same) != 1 else ""}</summary>{table(same)}</details>')
     text = ["config diff: " + ", ".join(labels)]
     text += [f"  {r['key']}: " + " | ".join("missing" if m else value_text(v) for v, m in
              zip(r["values"], r.get("missing") or [False] * len(r["values"]))) for r in differ]
     return bundle(body, None, "\n".join(text), kind="diff")
+
+
+class ConfigDiffView:
+    """The config of several runs side by side, as every viewer draws it (see `diff_bundle`).
+    `runs` are the column labels, `rows` one dict per flattened key: key, values, missing,
+    differs."""
+
+    def __init__(self, runs: list[str], rows: list[dict], show_all: bool = False):
+        self.runs = runs
+        self.rows = rows
+        self.show_all = show_all
+
+    @property
+    def differing(self) -> list[str]:
+        return [r["key"] for r in self.rows if r.get("differs")]
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return diff_bundle(self.runs, self.rows, self.show_all)
+
+    def __repr__(self) -> str:
+        return diff_bundle(self.runs, self.rows)["text/plain"]

@@ -131,28 +131,34 @@ def test_run_table_sorts_filters_and_compares(lab_server, page):
     assert foreign_requests(page) == []
 
 
-def test_config_diff_highlights_and_toggles(lab_server, page):
+VISIBLE_KEYS = """sel => [...document.querySelectorAll(sel + ' tr[data-key]')]
+  .filter(r => r.checkVisibility()).map(r => r.dataset.key)"""
+
+
+def test_config_diff_highlights_and_folds(lab_server, page):
+    """The diff is plain HTML: the equal keys fold and unfold with no kernel and no script."""
     cells = [
         "%load_ext nbtracker",
         """import nbtracker
 a = nbtracker.init(project="diff", name="a", config={"lr": 0.1, "epochs": 5, "model": {"width": 64}})
 a.finish()
-b = nbtracker.init(project="diff", name="b",
+b = nbtracker.init(project="diff", name="<b>b</b>",
                    config={"lr": 0.2, "epochs": 5, "model": {"width": 64, "depth": 2}})
 b.finish()""",
         "nbtracker.diff(a, b)",
     ]
     open_and_run(page, lab_server, "diff.ipynb", cells)
-    page.wait_for_selector(".nbt-diff tr[data-key]", timeout=30_000)
-    keys = page.locator(".nbt-diff tr[data-key]").evaluate_all("rows => rows.map(r => r.dataset.key)")
-    assert keys == ["lr", "model.depth"]
-    assert page.locator('.nbt-diff tr.nbt-differs[data-key="lr"]').count() == 1
-    assert page.locator('.nbt-diff tr[data-key="model.depth"] td.nbt-missing').count() == 1
-    page.check(".nbt-diff input.nbt-show-all")
-    keys = page.locator(".nbt-diff tr[data-key]").evaluate_all("rows => rows.map(r => r.dataset.key)")
-    assert keys == ["lr", "model.depth", "epochs", "model.width"]
-    assert page.locator('.nbt-diff tr.nbt-differs[data-key="epochs"]').count() == 0
-    screenshot(page.locator(".nbt-diff"), "config-diff")
+    diff = ".nbt-static[data-nbt-static='diff']"
+    page.wait_for_selector(f"{diff} tr[data-key]", timeout=30_000)
+    assert page.evaluate(VISIBLE_KEYS, diff) == ["lr", "model.depth"]
+    assert page.locator(f'{diff} tr.nbt-differs[data-key="lr"]').count() == 1
+    assert page.locator(f'{diff} tr[data-key="model.depth"] td.nbt-missing').count() == 1
+    assert page.locator(f"{diff} b").count() == 0  # the name's markup stays text
+    page.click(f"{diff} summary")
+    assert page.evaluate(VISIBLE_KEYS, diff) == ["lr", "model.depth", "epochs", "model.width"]
+    assert page.locator(f'{diff} tr.nbt-differs[data-key="epochs"]').count() == 0
+    assert "<b>b</b>" in page.locator(diff).inner_text()
+    screenshot(page.locator(diff), "config-diff")
     assert foreign_requests(page) == []
 
 

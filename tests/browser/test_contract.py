@@ -1,0 +1,131 @@
+"""The Python↔JS contract against the real front-end, in JupyterLab and Notebook 7.
+
+What a live panel's views hold is read from the vega views themselves (each chart box keeps
+its view as `box.nbtView`) and compared with what the kernel's feed holds and the store logged.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nbdriver import foreign_requests, open_and_run, sample, screenshot, wait_idle
+
+import nbtracker
+
+# Every live panel on the page: its state, point count, contract errors, and per chart the
+# points its vega view holds and the axis titles it drew.
+PANELS = """() => {
+  const titles = (node, out) => {
+    if (!node) return out;
+    if (node.role === 'axis-title') for (const it of node.items || []) out.push(it.text);
+    for (const it of node.items || []) titles(it, out);
+    return out;
+  };
+  return [...document.querySelectorAll('.nbt-live')].map((p) => ({
+    state: p.dataset.state, points: +p.dataset.points,
+    errors: p.dataset.contractErrors || null,
+    charts: Object.fromEntries([...p.querySelectorAll('.nbt-chart')].map((b) => [b.dataset.key,
+      b.nbtView ? { xy: b.nbtView.data('points').map((d) => [d.x, d.y]).sort((a, c) => a[0] - c[0] || a[1] - c[1]),
+                    titles: titles(b.nbtView.scenegraph().root, []) } : null])),
+  }));
+}"""
+
+
+def _held(page) -> dict:
+    """The `HELD {...}` line a cell printed: per metric the points the kernel's feed holds."""
+    text = page.locator(".jp-OutputArea-output").all_inner_texts()
+    for t in text:
+        if t.startswith("HELD "):
+            return {k: sorted(zip(*xy)) for k, xy in json.loads(t[5:]).items()}
+    raise AssertionError(f"no HELD line in the outputs: {text}")
+
+
+def _points(panel: dict) -> dict:
+    return {k: [tuple(p) for p in c["xy"]] for k, c in panel["charts"].items() if c}
+
+
+TWO_VIEWS = [
+    "%load_ext nbtracker",
+    """import gc, json, os, time
+import nbtracker
+from nbtracker.notebook import live
+live.CHECKPOINT = 3600  # no snapshot before finish: views get points from messages only
+run = nbtracker.init(project="contract", name="two-views")
+nbtracker.define_metric("val/*", step_metric="epoch")
+display(live.panel_for(run))""",
+    """for i in range(600):
+    nbtracker.log({"train/loss": 1 / (i + 1) + (5.0 if i == 333 else 0.0)}, step=i)
+    if i % 100 == 99:
+        nbtracker.log({"epoch": i // 100, "val/acc": i / 600}, step=i)
+    if i % 60 == 0:
+        time.sleep(0.05)
+time.sleep(1)""",
+    # the same panel shown again mid-run: it must show the early points at once
+    "display(live.panel_for(run)); time.sleep(2.5)",
+    """for i in range(600, 1200):
+    nbtracker.log({"train/loss": 1 / (i + 1)}, step=i)
+    if i % 100 == 99:
+        nbtracker.log({"epoch": i // 100, "val/acc": i / 1200}, step=i)
+nbtracker.log({"train/loss": -7.0}, step=40)  # logged late, at an earlier step
+time.sleep(1.5)""",
+    """feed = next(o for o in gc.get_objects() if isinstance(o, live.LiveFeed) and o.run is run)
+print("HELD " + json.dumps({k: [m[0] + m[2], m[1] + m[3]] for k, m in feed._mirror.items()}))""",
+    "time.sleep(2)\nrun.finish()",
+    # a run finished without a panel, shown afterwards: drawn from the snapshot trait alone
+    """done = nbtracker.init(project="contract", name="shown-later")
+for i in range(50):
+    done.log({"loss": float(i % 7)})
+done.finish()
+display(live.panel_for(done))""",
+]
+
+
+def _two_views(page, server, name):
+    open_and_run(page, server, name, TWO_VIEWS)
+    page.wait_for_function("() => document.querySelectorAll('.nbt-live').length >= 2", timeout=60_000)
+    # the moment the second view exists, it holds what the first holds (no checkpoint ran)
+    seen = sample(page, f"() => ({PANELS})().map(p => p.points)", seconds=1.5, interval=0.1)
+    first_equal = next((i for i, (a, b, *_) in enumerate(seen) if a == b and a > 0), None)
+    assert first_equal is not None and first_equal * 0.1 < 1.0, seen
+    assert seen[first_equal][0] >= 600, seen  # the early points, not a few new ones
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.innerText.startsWith('HELD '))",
+        timeout=60_000)
+    held = _held(page)
+    first, second = page.evaluate(PANELS)[:2]
+    assert first["state"] == second["state"] == "running"
+    assert _points(first) == _points(second) == held  # both views, from deltas only
+    assert (40.0, -7.0) in held["train/loss"] and (333.0, 1 / 334 + 5.0) in held["train/loss"]
+    # the x-axis: val/* is drawn against epoch, the rest against step
+    assert first["charts"]["val/acc"]["titles"] == ["epoch"]
+    assert first["charts"]["train/loss"]["titles"] == ["step"]
+    assert second["charts"]["val/acc"]["titles"] == ["epoch"]
+    wait_idle(page, timeout=60)
+    page.wait_for_function("() => document.querySelectorAll('.nbt-live').length === 3", timeout=30_000)
+    page.wait_for_function(f"() => ({PANELS})().every(p => p.state === 'finished' && p.points > 0)",
+                           timeout=30_000)
+    panels = page.evaluate(PANELS)
+    first, second, later = panels
+    assert _points(first) == _points(second) == held  # the finish snapshot agrees with the deltas
+    assert later["points"] == len(_points(later)["loss"]) > 0
+    assert all(p["errors"] is None for p in panels), panels
+    # what the later panel draws is what the store logged
+    api = nbtracker.Api(dir=str(server.store))
+    logged = api.runs("contract", filters={"display_name": "shown-later"})[0].history()
+    assert set(_points(later)["loss"]) <= set(zip(logged["_step"].astype(float), logged["loss"]))
+    assert {y for _, y in _points(later)["loss"]} == set(logged["loss"])  # every level, spikes kept
+    assert foreign_requests(page) == []
+    screenshot(page.locator(".nbt-live").first, f"contract-{name}")
+
+
+def test_views_share_one_store_and_axis_titles_in_jupyterlab(lab_server, page):
+    _two_views(page, lab_server, "contract_lab.ipynb")
+
+
+def test_views_share_one_store_and_axis_titles_in_notebook7(notebook7_server, page):
+    _two_views(page, notebook7_server, "contract_nb7.ipynb")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__, "-x", "-q"])

@@ -32,12 +32,15 @@ PANELS = """() => {
 }"""
 
 
+OUTPUTS = "() => [...document.querySelectorAll('.jp-OutputArea-output')].map(e => e.textContent)"
+
+
 def _held(page) -> dict:
     """The `HELD {...}` line a cell printed: per metric the points the kernel's feed holds."""
-    text = page.locator(".jp-OutputArea-output").all_inner_texts()
+    text = page.evaluate(OUTPUTS)
     for t in text:
         if t.startswith("HELD "):
-            return {k: sorted(zip(*xy)) for k, xy in json.loads(t[5:]).items()}
+            return {k: sorted(zip(*xy)) for k, xy in json.loads(t[5:].strip()).items()}
     raise AssertionError(f"no HELD line in the outputs: {text}")
 
 
@@ -89,9 +92,7 @@ def _two_views(page, server, name):
     first_equal = next((i for i, (a, b, *_) in enumerate(seen) if a == b and a > 0), None)
     assert first_equal is not None and first_equal * 0.1 < 1.0, seen
     assert seen[first_equal][0] >= 600, seen  # the early points, not a few new ones
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-OutputArea-output')].some(e => e.innerText.startsWith('HELD '))",
-        timeout=60_000)
+    page.wait_for_function(f"() => ({OUTPUTS})().some(t => t.startsWith('HELD '))", timeout=60_000)
     held = _held(page)
     first, second = page.evaluate(PANELS)[:2]
     assert first["state"] == second["state"] == "running"
@@ -115,6 +116,8 @@ def _two_views(page, server, name):
     logged = api.runs("contract", filters={"display_name": "shown-later"})[0].history()
     assert set(_points(later)["loss"]) <= set(zip(logged["_step"].astype(float), logged["loss"]))
     assert {y for _, y in _points(later)["loss"]} == set(logged["loss"])  # every level, spikes kept
+    # the library came from its model, once for the page
+    assert page.evaluate(LOADS) == {"model": 1, "comm": 0, "hashes": 1}
     assert foreign_requests(page) == []
     screenshot(page.locator(".nbt-live").first, f"contract-{name}")
 
@@ -125,6 +128,114 @@ def test_views_share_one_store_and_axis_titles_in_jupyterlab(lab_server, page):
 
 def test_views_share_one_store_and_axis_titles_in_notebook7(notebook7_server, page):
     _two_views(page, notebook7_server, "contract_nb7.ipynb")
+
+
+LOADS = """() => { const c = window.__nbtrackerChartLibs;
+  return c ? { ...c.loads, hashes: c.byHash.size } : null; }"""
+
+# Colab gives every output its own frame and widget manager: a widget cannot resolve a model
+# another output holds. Imitated here by making the manager's get_model never resolve for the
+# ChartLibrary model (every manager: the setter catches the assignment in WidgetModel).
+ISOLATE = """(() => {
+  const patched = new WeakSet();
+  Object.defineProperty(Object.prototype, 'widget_manager', {
+    configurable: true,
+    get() { return undefined; },
+    set(manager) {
+      Object.defineProperty(this, 'widget_manager', { value: manager, writable: true,
+                                                      configurable: true, enumerable: true });
+      if (!manager || typeof manager.get_model !== 'function' || patched.has(manager)) return;
+      patched.add(manager);
+      const get = manager.get_model;
+      manager.get_model = function (id) {
+        return Promise.resolve(get.call(this, id)).then((m) => {
+          if (m && m.get && m.get('_kind') === 'library') {
+            window.__libModelAsked = (window.__libModelAsked || 0) + 1;
+            return new Promise(() => {});
+          }
+          return m;
+        });
+      };
+    },
+  });
+})();"""
+
+ISOLATED = [
+    "%load_ext nbtracker",
+    """import nbtracker
+from nbtracker.notebook import live
+runs = []
+for lr in (0.1, 0.3):
+    with nbtracker.init(project="iso", config={"lr": lr}) as r:
+        for i in range(100):
+            r.log({"loss": 1 / (1 + lr * i), "acc": lr * i})
+    runs.append(r)
+display(live.panel_for(runs[0]))""",
+    "nbtracker.compare(*runs)",
+    """run = nbtracker.init(project="iso", name="live")
+display(live.panel_for(run))
+for i in range(300):
+    nbtracker.log({"loss": 1 / (i + 1)})
+run.finish()""",
+]
+
+
+def _library_over_the_comm(page, server, name):
+    page.add_init_script(ISOLATE)
+    open_and_run(page, server, name, ISOLATED)
+    page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=60_000)
+    wait_idle(page)
+    page.wait_for_function(f"() => ({PANELS})().length === 2 && ({PANELS})().every("
+                           "p => p.state === 'finished' && p.points > 0)", timeout=30_000)
+    panels = page.evaluate(PANELS)
+    assert [sorted(p["charts"]) for p in panels] == [["acc", "loss"], ["loss"]]
+    assert panels[1]["points"] == 300 and panels[0]["points"] == 200
+    assert page.locator(".nbt-live canvas").count() == 3
+    assert page.evaluate("() => window.__libModelAsked") >= 1  # the model was out of reach
+    # asked over a comm once, cached by hash for every other widget in the frame
+    assert page.evaluate(LOADS) == {"model": 0, "comm": 1, "hashes": 1}
+    assert all(p["errors"] is None for p in panels)
+    assert foreign_requests(page) == []
+    screenshot(page.locator(".nbt-chartview"), f"isolated-{name}")
+
+
+def test_library_over_the_comm_in_jupyterlab(lab_server, page):
+    _library_over_the_comm(page, lab_server, "isolated_lab.ipynb")
+
+
+def test_library_over_the_comm_in_notebook7(notebook7_server, page):
+    _library_over_the_comm(page, notebook7_server, "isolated_nb7.ipynb")
+
+
+def test_a_breach_of_the_contract_is_reported_not_thrown(lab_server, page):
+    cells = [
+        "%load_ext nbtracker",
+        """from nbtracker.notebook import live
+p = live.LivePanel()
+display(p)
+p.send({"type": "points", "series": {"loss": {"reset": None, "append": [[0], [1.0]], "tail": "oops"}}})
+p.send({"type": "pointz"})
+p.xlabels = {"loss": 3}
+p.send({"type": "points", "series": {"loss": {"reset": None, "append": [[0, 1], [1.0, 2.0]],
+                                              "tail": [[2], [0.5]]}}})""",
+    ]
+    warnings = []
+    errors = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_and_run(page, lab_server, "breach.ipynb", cells)
+    page.wait_for_function(f"() => ({PANELS})()[0]?.points === 3", timeout=30_000)
+    wait_idle(page)
+    (panel,) = page.evaluate(PANELS)
+    assert _points(panel) == {"loss": [(0.0, 1.0), (1.0, 2.0), (2.0, 0.5)]}  # the one that fits
+    assert panel["charts"]["loss"]["titles"] == ["step"]  # the broken xlabels were not used
+    reported = page.evaluate("() => JSON.parse(document.querySelector('.nbt-live')"
+                             ".closest('[data-contract-errors]').dataset.contractErrors)")
+    assert any(".series.loss.tail: expected an array" in e for e in reported), reported
+    assert any('unknown message type "pointz"' in e for e in reported), reported
+    assert any('trait "xlabels"' in e and ".loss: expected a string" in e for e in reported), reported
+    assert sum("breaks the widget contract" in w for w in warnings) >= 3, warnings
+    assert not [e for e in errors if "nbtracker" in e or "contract" in e], errors
 
 
 if __name__ == "__main__":  # pragma: no cover

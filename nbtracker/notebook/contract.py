@@ -159,6 +159,9 @@ TRAITS: dict[str, dict[str, Any]] = {
     "library": {"code": str},
 }
 
+UNCHECKED: dict[str, tuple[str, ...]] = {"runs": ("columns", "rows")}
+"""Synced traits the contract does not type yet; they reach the renderer unchecked."""
+
 TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "lib": LibReply}
 """Custom messages Python sends, by `type`."""
 

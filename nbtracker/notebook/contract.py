@@ -25,8 +25,6 @@ import math
 import types
 from typing import Any, Literal, TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 
-
-
 # -- LivePanel ---------------------------------------------------------------------------------
 
 XY = tuple[list[float], list[float]]

@@ -24,9 +24,10 @@ PANELS = """() => {
   };
   return [...document.querySelectorAll('.nbt-live')].map((p) => ({
     state: p.dataset.state, points: +p.dataset.points,
-    errors: p.dataset.contractErrors || null,
+    errors: (p.closest('[data-contract-errors]') || { dataset: {} }).dataset.contractErrors || null,
     charts: Object.fromEntries([...p.querySelectorAll('.nbt-chart')].map((b) => [b.dataset.key,
-      b.nbtView ? { xy: b.nbtView.data('points').map((d) => [d.x, d.y]).sort((a, c) => a[0] - c[0] || a[1] - c[1]),
+      b.nbtView ? { xy: b.nbtView.data('points').map((d) => [d.x, d.y])
+                          .sort((a, c) => a[0] - c[0] || a[1] - c[1]),
                     titles: titles(b.nbtView.scenegraph().root, []) } : null])),
   }));
 }"""

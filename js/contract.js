@@ -162,7 +162,7 @@ export function reporter(label) {
 /**
  * The model as a renderer should see it: `get` returns a trait only when it fits the
  * contract (else a safe empty value), custom messages that break it are dropped, and
- * outgoing messages are checked too. Every breach goes to `rep`.
+ * outgoing messages are checked too (and still sent). Every breach goes to `rep`.
  */
 export function guard(model, kind, rep) {
   const seen = new WeakMap(); // object value or message -> its errors, checked once
@@ -213,8 +213,9 @@ export function guard(model, kind, rep) {
       return model.off(name, w || fn);
     },
     send(msg, callbacks, buffers) {
+      // reported, but sent all the same: the kernel checks what it gets
       const errs = checkMessage(msg, "toKernel");
-      if (errs.length) { rep.report(`sending "${msg && msg.type}"`, errs); return; }
+      if (errs.length) rep.report(`sending "${msg && msg.type}"`, errs);
       return model.send(msg, callbacks, buffers);
     },
   };

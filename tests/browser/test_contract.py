@@ -7,6 +7,7 @@ its view as `box.nbtView`) and compared with what the kernel's feed holds and th
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from nbdriver import foreign_requests, open_and_run, sample, screenshot, wait_idle
@@ -191,6 +192,10 @@ run.finish()""",
 def _library_over_the_comm(page, server, name):
     page.add_init_script(ISOLATE)
     open_and_run(page, server, name, ISOLATED)
+    page.wait_for_selector(".nbt-live", timeout=60_000)
+    t0 = time.monotonic()
+    page.wait_for_selector(".nbt-live canvas", timeout=60_000)
+    print(f"library over the comm: first chart {time.monotonic() - t0:.2f}s after the panel showed")
     page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=60_000)
     wait_idle(page)
     page.wait_for_function(f"() => ({PANELS})().length === 2 && ({PANELS})().every("
@@ -215,7 +220,7 @@ def test_library_over_the_comm_in_notebook7(notebook7_server, page):
     _library_over_the_comm(page, notebook7_server, "isolated_nb7.ipynb")
 
 
-def test_a_breach_of_the_contract_is_reported_not_thrown(lab_server, page):
+def _breach_is_reported(page, server, name):
     cells = [
         "%load_ext nbtracker",
         """from nbtracker.notebook import live
@@ -231,7 +236,7 @@ p.send({"type": "points", "series": {"loss": {"reset": None, "append": [[0, 1], 
     errors = []
     page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    open_and_run(page, lab_server, "breach.ipynb", cells)
+    open_and_run(page, server, name, cells)
     page.wait_for_function(f"() => ({PANELS})()[0]?.points === 3", timeout=30_000)
     wait_idle(page)
     (panel,) = page.evaluate(PANELS)
@@ -244,6 +249,14 @@ p.send({"type": "points", "series": {"loss": {"reset": None, "append": [[0, 1], 
     assert any('trait "xlabels"' in e and ".loss: expected a string" in e for e in reported), reported
     assert sum("breaks the widget contract" in w for w in warnings) >= 3, warnings
     assert not [e for e in errors if "nbtracker" in e or "contract" in e], errors
+
+
+def test_a_breach_of_the_contract_is_reported_not_thrown_in_jupyterlab(lab_server, page):
+    _breach_is_reported(page, lab_server, "breach_lab.ipynb")
+
+
+def test_a_breach_of_the_contract_is_reported_not_thrown_in_notebook7(notebook7_server, page):
+    _breach_is_reported(page, notebook7_server, "breach_nb7.ipynb")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..charts.downsample import StreamingMinMax
+from .contract import PointsMessage, SeriesDelta
 from .widgets import LivePanel, jsonable
 
 INTERVAL = 0.25  # seconds between updates sent to the browser
@@ -143,7 +144,7 @@ class LiveFeed:
                     changes[key] = self._push(key, x, y)
                 changes = {k: v for k, v in changes.items() if v is not None}
                 if changes:
-                    self.panel.send({"type": "points", "series": changes})
+                    self.panel.send(PointsMessage(type="points", series=changes))
                     self._dirty_snapshot = True
             steps = self._steps()
             upload = self._upload()
@@ -163,7 +164,7 @@ class LiveFeed:
 
         return status_text(status())
 
-    def _push(self, key: str, x, y) -> dict | None:
+    def _push(self, key: str, x, y) -> SeriesDelta | None:
         s = self._series.get(key)
         if s is None:
             s = self._series[key] = StreamingMinMax(self.max_buckets)
@@ -173,7 +174,7 @@ class LiveFeed:
                 self.panel.xlabels = {**self.panel.xlabels, key: xk}
         res = s.push(x, y)
         m = self._mirror[key]
-        msg: dict = {"append": None, "reset": None}
+        msg: SeriesDelta = {"append": None, "reset": None, "tail": ([], [])}
         if res.get("reset") is not None:
             m[0], m[1] = _pairs(*res["reset"])
             msg["reset"] = [m[0], m[1]]

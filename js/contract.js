@@ -102,6 +102,11 @@ export function check(s, v, path = "") {
       if (v.length !== s.tuple.length) return [`${at}: expected ${s.tuple.length} items, got ${v.length}`];
       return s.tuple.flatMap((a, i) => check(a, v[i], `${path}[${i}]`));
     }
+    if (s.list === "num") { // the hot case, a series: one tight loop, the errors only on a miss
+      let ok = true;
+      for (let i = 0; i < v.length && ok; i++) ok = typeof v[i] === "number" && Number.isFinite(v[i]);
+      if (ok) return [];
+    }
     const errs = [];
     for (let i = 0; i < v.length && errs.length <= 5; i++) errs.push(...check(s.list, v[i], `${path}[${i}]`));
     return errs;

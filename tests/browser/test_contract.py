@@ -95,6 +95,10 @@ display(live.panel_for(done))""",
 
 def _two_views(page, server, name):
     open_and_run(page, server, name, TWO_VIEWS)
+    page.wait_for_selector(".nbt-live", timeout=60_000)
+    t0 = time.monotonic()
+    page.wait_for_selector(".nbt-live canvas", timeout=60_000)
+    print(f"library from its model: first chart {time.monotonic() - t0:.2f}s after the panel showed")
     page.wait_for_function("() => document.querySelectorAll('.nbt-live').length >= 2", timeout=60_000)
     # the moment the second view exists, it holds what the first holds (no checkpoint ran)
     seen = sample(page, f"() => ({PANELS})().map(p => p.points)", seconds=1.5, interval=0.1)

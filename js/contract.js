@@ -31,6 +31,7 @@
 /** @typedef {Object<string, string>} XLabels  LivePanel.xlabels: metric -> its x metric ("step" when absent) */
 /** @typedef {{reset: XY|null, append: XY|null, tail: XY}} SeriesDelta */
 /** @typedef {{type: "points", series: Object<string, SeriesDelta>}} PointsMessage  Python -> LivePanel */
+/** @typedef {{type: "static", model_id: string, bundle: Object<string, any>}} StaticMessage  Python -> LivePanel once finished: its static form */
 /** @typedef {{type: "lib"}} LibRequest  widget -> Python: send the chart library */
 /** @typedef {{type: "lib", hash: string}} LibReply  Python -> widget; buffers[0] is the bundle */
 /** @typedef {{key: string, values: any[], missing: boolean[], differs: boolean}} DiffRow */
@@ -70,6 +71,7 @@ export const CONTRACT = {
   },
   toFrontend: {
     points: fields({ type: { const: "points" }, series: map(SeriesDelta) }),
+    static: fields({ type: { const: "static" }, model_id: str, bundle: map(any) }),
     lib: fields({ type: { const: "lib" }, hash: str }),
   },
   toKernel: {

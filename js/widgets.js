@@ -19,6 +19,7 @@ import { guard, reporter } from "./contract.js";
 import { renderConfigDiff } from "./diff.js";
 import { panelStore, renderLivePanel } from "./live.js";
 import { renderRunTable } from "./runtable.js";
+import { listenForStatic } from "./swap.js";
 
 const RENDERERS = {
   live: renderLivePanel,
@@ -38,7 +39,13 @@ function modelState(model) {
     const rep = reporter(kind);
     // the store listens through the proxy it was made with: made in `initialize`, it lives as
     // long as the model; made by a view (no uid: a widget saved by an older version), with it
-    state = { rep, store: kind === "live" ? panelStore(guard(model, kind, rep)) : null };
+    let store = null;
+    if (kind === "live") {
+      const checked = guard(model, kind, rep);
+      store = panelStore(checked);
+      listenForStatic(checked);
+    }
+    state = { rep, store };
     if (uid) MODELS.set(uid, state);
   }
   return state;

@@ -85,6 +85,15 @@ class PointsMessage(TypedDict):
     series: dict[str, SeriesDelta]
 
 
+class StaticMessage(TypedDict):
+    """Python → LivePanel, once its run has finished: replace every output of the open document
+    that shows this widget (`model_id`) by `bundle`, the run's static form (a mime bundle)."""
+
+    type: Literal["static"]
+    model_id: str
+    bundle: dict[str, Any]
+
+
 # -- the chart library -------------------------------------------------------------------------
 
 class LibRequest(TypedDict):
@@ -160,7 +169,7 @@ TRAITS: dict[str, dict[str, Any]] = {
 UNCHECKED: dict[str, tuple[str, ...]] = {"runs": ("columns", "rows")}
 """Synced traits the contract does not type yet; they reach the renderer unchecked."""
 
-TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "lib": LibReply}
+TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "static": StaticMessage, "lib": LibReply}
 """Custom messages Python sends, by `type`."""
 
 TO_KERNEL: dict[str, Any] = {"compare": CompareMessage, "lib": LibRequest}

@@ -1,10 +1,11 @@
 """Static forms: what every viewer of a saved notebook can draw with no kernel, no widget state
 and no network — JupyterLab without saved widgets, VS Code, nbconvert, GitHub, nbviewer.
 
-A bundle holds `text/html` (a short summary and the charts as inline SVG), `image/svg+xml` (the
-charts alone, for viewers that take no HTML) and `text/plain`. Which one a viewer draws is its own
-choice: nbconvert and VS Code take the HTML, JupyterLab the HTML (sanitised when the notebook is
-not trusted; inline SVG survives it), converters to Markdown or LaTeX the SVG.
+A bundle holds `text/html` (a short summary and the charts as an `<img>` of SVG in a data: URL),
+`image/svg+xml` (the charts alone, for viewers that take no HTML) and `text/plain`. Which one a
+viewer draws is its own choice: nbconvert and VS Code take the HTML, JupyterLab too — sanitised
+when the notebook is not trusted, which removes inline `<svg>` but keeps an image's data: URL
+(hence the image rather than inline SVG) — converters to Markdown or LaTeX the SVG.
 
 Everything user-supplied (names, keys, values) is escaped. Styles are inline: a viewer without
 nbtracker's stylesheet draws the same thing.
@@ -12,6 +13,7 @@ nbtracker's stylesheet draws the same thing.
 
 from __future__ import annotations
 
+import base64
 import html
 import math
 import time
@@ -112,12 +114,19 @@ def run_bundle(info: dict, series: dict[str, tuple], xlabels: dict[str, str] | N
              "running": "#1565c0"}.get(state, "#555")
     head = (f'<div><b>{esc(name)}</b> <span style="color:{color}">{esc(state)}</span> '
             f'<span style="color:#666">· {esc(run_stats(info))} · {esc(where)}</span></div>')
-    body = head + (f"<div>{svg}</div>" if svg else '<div style="color:#666">no numeric values logged</div>')
+    body = head + (img(svg, "charts of " + str(name)) if svg
+                   else '<div style="color:#666">no numeric values logged</div>')
     body += summary_rows(summary)
     text = [f"run {name} ({where}) {state} · {run_stats(info)}"]
     text += [f"  {k}: {value_text(v)}" for k, v in sorted(summary.items(), key=lambda kv: str(kv[0]))
              if not isinstance(v, (dict, list))][:MAX_SUMMARY]
     return bundle(body, svg, "\n".join(text), kind="run")
+
+
+def img(svg: str, alt: str) -> str:
+    """An SVG as an image every HTML viewer draws, sanitised or not."""
+    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return f'<div><img src="data:image/svg+xml;base64,{data}" alt="{esc(alt)}" style="max-width:100%"></div>'
 
 
 def bundle(body: str, svg: str | None, text: str, kind: str) -> dict:
@@ -137,8 +146,8 @@ def comparison_bundle(panels: list[Panel], note: str | None = None, title: str |
              *(f"  {p.title}" for p in panels)]
     if note:
         lines.append(note)
-    return bundle(f"<div>{svg}</div>" if svg else "no values to compare", svg, "\n".join(lines),
-                  kind="compare")
+    return bundle(img(svg, "comparison") if svg else "no values to compare", svg,
+                  "\n".join(lines), kind="compare")
 
 
 def diff_bundle(labels: list[str], rows: list[dict]) -> dict:

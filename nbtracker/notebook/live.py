@@ -35,6 +35,7 @@ import numpy as np
 
 from ..charts.downsample import StreamingMinMax
 from . import static
+from .contract import PointsMessage, SeriesDelta, StaticMessage
 from .widgets import LivePanel, jsonable
 
 INTERVAL = 0.25  # seconds between updates sent to the browser
@@ -242,7 +243,7 @@ class LiveFeed:
                     changes[key] = self._push(key, x, y)
                 changes = {k: v for k, v in changes.items() if v is not None}
                 if changes:
-                    self.panel.send({"type": "points", "series": changes})
+                    self.panel.send(PointsMessage(type="points", series=changes))
                     self._dirty_snapshot = self._dirty_static = True
             steps = self._steps()
             upload = self._upload()
@@ -263,7 +264,7 @@ class LiveFeed:
 
         return status_text(status())
 
-    def _push(self, key: str, x, y) -> dict | None:
+    def _push(self, key: str, x, y) -> SeriesDelta | None:
         s = self._series.get(key)
         if s is None:
             s = self._series[key] = StreamingMinMax(self.max_buckets)
@@ -273,7 +274,7 @@ class LiveFeed:
                 self.panel.xlabels = {**self.panel.xlabels, key: xk}
         res = s.push(x, y)
         m = self._mirror[key]
-        msg: dict = {"append": None, "reset": None}
+        msg: SeriesDelta = {"append": None, "reset": None, "tail": ([], [])}
         if res.get("reset") is not None:
             m[0], m[1] = _pairs(*res["reset"])
             msg["reset"] = [m[0], m[1]]
@@ -361,7 +362,7 @@ class LiveFeed:
         if isinstance(self.panel, LivePanel) and self.handles:
             # where the update cannot reach the output (another cell's, in JupyterLab), the
             # panel's front-end swaps its outputs in the open document for this form
-            self.panel.send({"type": "static", "model_id": self.panel.model_id, "bundle": bundle})
+            self.panel.send(StaticMessage(type="static", model_id=self.panel.model_id, bundle=bundle))
 
     # -- finishing and finished runs ---------------------------------------------------
     def _on_finish(self, run: Any) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .comparison import LIMIT, direction
+from .comparison import lookup as _lookup
 from .downsample import minmax_downsample
 
 MISSING = "—missing—"  # a config key a run does not have, in config_diff()
@@ -46,22 +48,6 @@ def ema(series: pd.Series, smoothing: float) -> pd.Series:
 def _as_list(runs: Any) -> list:
     """One run-like object (it has a history()) or an iterable of them."""
     return [runs] if hasattr(runs, "history") else list(runs)
-
-
-def _lookup(run: Any, key: str) -> Any:
-    """A run attribute for grouping: "group", "job_type", "name", "tags" or "config.a.b"."""
-    if key.startswith("config."):
-        cur: Any = run.config
-        path = key[len("config."):]
-        if isinstance(cur, dict) and path in cur:  # a key that itself holds dots
-            return cur[path]
-        for part in path.split("."):
-            if not isinstance(cur, dict) or part not in cur:
-                return None
-            cur = cur[part]
-        return cur
-    v = getattr(run, key, None)
-    return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
 
 
 def _labels(runs: list, reserved: tuple[str, ...] = ()) -> list[str]:
@@ -173,11 +159,26 @@ def _order(values: pd.Series) -> list[str]:
     return [str(v) for v in pd.unique(values)]
 
 
+def _top_runs(s: pd.DataFrame, metric: str, runs: list, limit: int) -> tuple[pd.DataFrame, str]:
+    """The curves of the `limit` runs with the best last value, and a note saying so (see
+    `comparison.direction`); all of them and no note when there are not more."""
+    last = s.groupby("run", sort=False)["value"].last()
+    if len(last) <= limit:
+        return s, ""
+    lower, why = direction(runs, metric)
+    best = (last if lower else -last).sort_values(kind="stable").index[:limit]
+    note = (f"showing {limit:,} of {len(last):,} runs: the {'lowest' if lower else 'highest'} "
+            f"last {metric} ({why})")
+    return s[s["run"].isin(set(best))], note
+
+
 def _metric_chart(d: pd.DataFrame, metric: str, smooth: float, group_by: str | None,
-                  max_points: int, x_title: str):
-    """One metric: overlaid run curves, or group mean lines with ±std bands."""
+                  max_points: int, x_title: str, runs: list = (), limit: int = LIMIT):
+    """One metric: overlaid run curves (the best `limit` of them), or group mean lines with
+    ±std bands. Returns the chart and a note (empty unless runs were left out)."""
     import altair as alt
 
+    note = ""
     x_enc = alt.X("x:Q", title=x_title)
     x_tip = alt.Tooltip("x:Q", title=x_title)
     y_scale = alt.Scale(zero=False)
@@ -202,6 +203,7 @@ def _metric_chart(d: pd.DataFrame, metric: str, smooth: float, group_by: str | N
                    alt.Tooltip("count:Q", title="runs")]
     else:
         s = d[["run", "x", "value"]].sort_values(["run", "x"], kind="stable")
+        s, note = _top_runs(s, metric, runs, limit)
         line_col = "value"
         if smooth:
             s["smoothed"] = s.groupby("run", sort=False)["value"].transform(lambda c: ema(c, smooth))
@@ -217,12 +219,12 @@ def _metric_chart(d: pd.DataFrame, metric: str, smooth: float, group_by: str | N
         tooltip.append(alt.Tooltip("smoothed:Q", format=".4g"))
     layers.append(base.mark_line().encode(
         y=alt.Y(f"{line_col}:Q", title=metric, scale=y_scale), tooltip=tooltip))
-    return layers[0] if len(layers) == 1 else alt.layer(*layers)
+    return (layers[0] if len(layers) == 1 else alt.layer(*layers)), note
 
 
 def line_chart(df_long: pd.DataFrame, smooth: float = 0.0, group_by: str | None = None,
                max_points: int = 2000, title: str | None = None, x_title: str | None = None,
-               width: int = 480, height: int = 200):
+               width: int = 480, height: int = 200, limit: int = LIMIT, runs: list = ()):
     """Overlaid curves of a `long_history()` frame, one chart per metric (stacked, each with its
     own y scale, colours shared).
 
@@ -235,7 +237,10 @@ def line_chart(df_long: pd.DataFrame, smooth: float = 0.0, group_by: str | None 
     - each metric's chart holds at most about `max_points` points, shared equally by its
       curves and chosen by min/max downsampling (every spike stays), so million-step runs
       still give a small spec (and stay under altair's 5000-row limit);
-    - `x_title` defaults to a name for the frame's x ("step", "time (s)", "epoch").
+    - `x_title` defaults to a name for the frame's x ("step", "time (s)", "epoch");
+    - more than `limit` runs without `group_by`: the `limit` with the best last value are
+      drawn (lowest or highest as `comparison.direction` decides from the metric's
+      definitions in `runs`, or its name) and the chart's subtitle says so.
 
     Returns an altair chart (`alt.LayerChart`, `alt.Chart` or `alt.VConcatChart`): restyle it,
     combine it, `.save("x.png" | "x.svg" | "x.html")` it.
@@ -254,8 +259,9 @@ def line_chart(df_long: pd.DataFrame, smooth: float = 0.0, group_by: str | None 
     charts = []
     for metric in _order(df_long["metric"]):
         d = df_long[df_long["metric"] == metric]
-        chart = _metric_chart(d, metric, smooth, group_by, max_points, x_title)
-        charts.append(chart.properties(width=width, height=height, title=metric))
+        chart, note = _metric_chart(d, metric, smooth, group_by, max_points, x_title, runs, limit)
+        head = alt.TitleParams(metric, subtitle=note) if note else metric
+        charts.append(chart.properties(width=width, height=height, title=head))
     if not charts:
         raise ValueError("no numeric values to plot for these runs and metrics")
     if len(charts) == 1:
@@ -272,8 +278,10 @@ def compare_chart(runs: Any, metrics: list[str] | None = None, group_by: str | N
 
     >>> compare_chart(api.runs("mnist"), metrics=["loss"], group_by="config.lr", smooth=0.6)
     """
+    runs = _as_list(runs)
     df = long_history(runs, metrics=metrics, x=x, group_by=group_by)
-    return line_chart(df, smooth=smooth, group_by=group_by, max_points=max_points, title=title)
+    return line_chart(df, smooth=smooth, group_by=group_by, max_points=max_points, title=title,
+                      runs=runs)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

@@ -16,9 +16,9 @@ from typing import Any
 from .static import ConfigDiffView
 from .widgets import ChartView, ConfigDiff, LivePanel, RunTable, jsonable
 
-__all__ = ["compare", "runs_table", "diff", "chart_view", "LivePanel", "RunTable", "ConfigDiff",
-           "ConfigDiffView",
-           "ChartView", "load_ipython_extension"]
+__all__ = ["compare", "compare_view", "comparison_panels", "runs_table", "diff", "chart_view",
+           "LivePanel", "RunTable", "ConfigDiff", "ConfigDiffView", "ChartView",
+           "load_ipython_extension"]
 
 _X_AXES = {"step": "_step", "time": "_runtime", "runtime": "_runtime"}
 
@@ -39,18 +39,81 @@ def _runs(refs: Iterable[Any], api: Any = None) -> list:
     return runs
 
 
+def _comparer(runs: tuple, api: Any, metrics: list[str] | None, group_by: str | None,
+              smooth: float, x: str, width: int, height: int, limit: int):
+    from ..charts.comparison import Comparer
+
+    found = _runs(runs, api)
+    x = _X_AXES.get(x, x)
+    # runs on a team server come downsampled by the server, all in one request
+    fetch = getattr(type(found[0]), "chart_histories", None)
+    frames = fetch(found, metrics, x) if fetch is not None else None
+    return Comparer(found, metrics=metrics, group_by=group_by, smooth=smooth, x=x, width=width,
+                    height=height, limit=limit, frames=frames)
+
+
 def compare(*runs: Any, metrics: list[str] | None = None, group_by: str | None = None,
-            smooth: float = 0.0, x: str = "step", api: Any = None):
+            smooth: float = 0.0, x: str = "step", api: Any = None, width: int = 480,
+            height: int = 200, limit: int = 50):
     """Overlaid curves of several runs as an altair chart (restyle it, `.save()` it).
 
-    Runs are run objects, "project/id", ids or unique names. `group_by` ("group",
-    "config.lr", ...) draws one mean line with a ±std band per group; `smooth` is
-    TensorBoard's debiased EMA weight; `x` is "step", "time" or a logged metric ("epoch").
-    """
-    from ..charts import compare_chart
+    Args:
+        runs: run objects, "project/id", ids or unique names; any number of them.
+        metrics: the metrics to draw, one chart each (default: the numeric ones every run logged).
+        group_by: "group", "config.lr", ...: one mean line with a ±std band per group, computed
+            from every logged point.
+        smooth: TensorBoard's debiased EMA weight in [0, 1).
+        x: "step", "time" or a logged metric ("epoch").
+        width, height: of each chart, in pixels; curves hold about two points per pixel column
+            (the minimum and maximum of each), so every spike shows.
+        limit: at most this many curves per chart; beyond it, the runs with the best last value
+            are drawn and the chart says so (group with `group_by` to see them all).
 
-    return compare_chart(_runs(runs, api), metrics=metrics, group_by=group_by, smooth=smooth,
-                         x=_X_AXES.get(x, x))
+    `compare_view()` draws the same as a zoomable widget, without importing altair.
+
+    >>> nbtracker.compare("mnist/ab12cd34", "mnist/ef56gh78", metrics=["loss"], smooth=0.6)
+    """
+    import altair as alt
+
+    spec = _comparer(runs, api, metrics, group_by, smooth, x, width, height, limit).build().spec()
+    return alt.VConcatChart.from_dict(spec, validate=False)
+
+
+def compare_view(*runs: Any, metrics: list[str] | None = None, group_by: str | None = None,
+                 smooth: float = 0.0, x: str = "step", api: Any = None, width: int = 480,
+                 height: int = 200, limit: int = 50) -> ChartView:
+    """`compare()` as a widget: drag across a chart to zoom into that x range (redrawn from
+    the full data, not magnified); "reset zoom" goes back. Arguments as for `compare()`.
+
+    >>> nbtracker.compare_view(*api.runs("mnist"), metrics=["loss", "acc"])
+    """
+    comparer = _comparer(runs, api, metrics, group_by, smooth, x, width, height, limit)
+    view = ChartView(spec=comparer.build().spec())
+
+    def on_msg(widget: ChartView, content: dict, buffers: Any) -> None:
+        if not isinstance(content, dict) or content.get("type") != "zoom":
+            return
+        x0, x1 = content.get("x0"), content.get("x1")
+        rng = None
+        if isinstance(x0, (int, float)) and isinstance(x1, (int, float)) and x1 > x0:
+            rng = (float(x0), float(x1))
+        try:
+            view.spec = comparer.build(x_range=rng).spec()
+        except ValueError:  # nothing in that range: keep the chart as it is
+            pass
+
+    view.on_msg(on_msg)
+    view.comparer = comparer
+    return view
+
+
+def comparison_panels(*runs: Any, metrics: list[str] | None = None, group_by: str | None = None,
+                      smooth: float = 0.0, x: str = "step", api: Any = None, width: int = 480,
+                      height: int = 200, limit: int = 50) -> tuple[list, str]:
+    """(list of `svg.Panel`, note) of the comparison `compare()` draws, from the same data:
+    for the static form of a comparison (an SVG any viewer shows)."""
+    comp = _comparer(runs, api, metrics, group_by, smooth, x, width, height, limit).build()
+    return comp.panels(), comp.note
 
 
 def diff_rows(runs: list, show_all: bool = True) -> tuple[list[str], list[dict]]:

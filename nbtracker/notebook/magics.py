@@ -268,12 +268,11 @@ class TrackerMagics(Magics):
         a = p.parse_args(rest)
         if not 0.0 <= a.smooth < 1.0:
             raise MagicUsageError("--smooth must be in [0, 1)")
-        from . import chart_view, compare, diff
+        from . import compare_view, diff
 
         runs = _resolve(a.runs)
-        chart = compare(*runs, metrics=_csv(a.metrics), group_by=a.group_by, smooth=a.smooth,
-                        x=a.x)
-        display(chart_view(chart))
+        display(compare_view(*runs, metrics=_csv(a.metrics), group_by=a.group_by,
+                             smooth=a.smooth, x=a.x))
         display(diff(*runs))
 
     def _cmd_diff(self, rest: list[str]):

@@ -1,0 +1,578 @@
+"""Comparisons of any number of runs of any length: the data behind `compare()`, its zoomable view
+and its static form. numpy only (no altair, no pandas on the fast path), so a first chart comes
+quickly in a fresh kernel.
+
+- Each metric gets one panel. A run's curve holds about two points per pixel column (the
+  minimum and maximum of the column, plus the ends): read from the run's series summaries
+  (`store/summaries.py`) for long runs, from its points otherwise. Every spike stays.
+- More than `limit` runs (default 50): with `group_by`, one band per group (mean ± std across
+  the group's runs at each x, from every point, then cut to the columns); without, the `limit`
+  runs with the best last value of the metric — lowest or highest as the metric's summary rule
+  says (`define_metric(..., summary="min")`), else lowest for a loss or error, highest for the
+  rest — and a note on the panel says which ("showing 50 of 1,000 runs: ...").
+- `x_range=(x0, x1)` draws that range only, refined from the finest summary level that still
+  gives every column a bucket, or from the points themselves.
+
+>>> comp = Comparison.build(api.runs("mnist"), metrics=["loss"], width=480)
+>>> comp.spec()            # a vega-lite dict
+>>> comp.panels()          # svg.Panel list for the static form
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..store import summaries as sums
+from .downsample import _group_extremes, _points
+
+LIMIT = 50
+WIDTH = 480
+HEIGHT = 200
+SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+X_TITLES = {"_step": "step", "_runtime": "time (s)", "_timestamp": "timestamp (s)"}
+NO_GROUP = "(none)"
+SUMMARY_MIN = sums.BASE * sums.MIN_BUCKETS  # runs with fewer rows are read point by point
+_LOWER_IS_BETTER = re.compile(r"loss|err|perplex|ppl|mse|mae|rmse|wer|cer|nll|regret|dist",
+                              re.IGNORECASE)
+
+
+@dataclass
+class Curve:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    sx: np.ndarray | None = None  # the smoothed curve, one point per column
+    sy: np.ndarray | None = None
+
+
+@dataclass
+class GroupBand:
+    label: str
+    x: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    count: np.ndarray
+    line: np.ndarray  # the mean, or the smoothed mean
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+@dataclass
+class MetricPanel:
+    metric: str
+    curves: list[Curve] = field(default_factory=list)
+    bands: list[GroupBand] = field(default_factory=list)
+    note: str = ""
+
+
+# -- reading a run's series --------------------------------------------------------------------
+
+class _RunData:
+    """One run's series for one x axis: summaries for long local runs, points otherwise."""
+
+    def __init__(self, run: Any, x: str, frame: Any = None):
+        self.run, self.x = run, x
+        self._frame = frame
+        self._sums: sums.Summaries | None = None
+        self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.dir = None
+        if x == "_step" and not getattr(run, "_remote", True) and hasattr(run, "storage_dir") \
+                and getattr(run, "steps", 0) >= SUMMARY_MIN:
+            self.dir = Path(run.storage_dir)
+
+    def summaries(self) -> sums.Summaries | None:
+        if self.dir is not None and self._sums is None:
+            self._sums = sums.ensure(self.dir)
+            if self._sums is None:
+                self.dir = None
+        return self._sums
+
+    def frame(self):
+        if self._frame is None:
+            self._frame = self.run.history()
+        return self._frame
+
+    def metrics(self) -> list[str]:
+        last = getattr(self.run, "last_values", None)
+        if isinstance(last, dict) and self.x == "_step":
+            return [k for k, v in last.items() if _is_number(v) and not k.startswith("_")]
+        s = self.summaries()
+        if s is not None:
+            return list(s.keys)
+        df = self.frame()
+        if self.x not in df.columns:
+            return []
+        return [c for c in df.columns if not str(c).startswith("_") and c != self.x
+                and df[c].dtype.kind in "iuf"]
+
+    def points(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every finite point (x ascending) of `key`."""
+        got = self._points.get(key)
+        if got is None:
+            if self.dir is not None and self._frame is None:
+                got = sums.series_of(self.dir, keys=[key]).get(key)
+            else:
+                df = self.frame()
+                got = None
+                if self.x in df.columns and key in df.columns and df[key].dtype.kind in "iuf" \
+                        and df[self.x].dtype.kind in "iuf":
+                    x = df[self.x].to_numpy(dtype=np.float64)
+                    y = df[key].to_numpy(dtype=np.float64)
+                    ok = np.isfinite(x) & np.isfinite(y)
+                    x, y = x[ok], y[ok]
+                    order = np.argsort(x, kind="stable")
+                    got = (x[order], y[order])
+            if got is None:
+                got = (np.empty(0), np.empty(0))
+            self._points[key] = got
+        return got
+
+    def has(self, key: str) -> bool:
+        """Whether the run logged `key` (cheap for stored runs: their last values say)."""
+        last = getattr(self.run, "last_values", None)
+        if isinstance(last, dict) and self.x == "_step":
+            return key in last
+        return self.extent(key) is not None
+
+    def extent(self, key: str) -> tuple[float, float] | None:
+        s = self.summaries()
+        if s is not None and s.keys.get(key, {}).get("levels"):
+            t = s.coarsest(key)
+            if t is not None:
+                return float(t[0, sums.X0]), float(t[-1, sums.X1])
+        x, _ = self.points(key)
+        return (float(x[0]), float(x[-1])) if len(x) else None
+
+    def last(self, key: str) -> float:
+        """The metric's last value (NaN if none is finite), for ranking runs."""
+        last = getattr(self.run, "last_values", None)
+        if isinstance(last, dict) and self.x == "_step" and key in last:
+            v = last[key]
+            return float(v) if _is_number(v) and math.isfinite(v) else math.nan
+        s = self.summaries()
+        if s is not None and s.keys.get(key, {}).get("levels"):
+            t = s.coarsest(key)
+            if t is not None:
+                return float(t[-1, sums.LAST])
+        _, y = self.points(key)
+        return float(y[-1]) if len(y) else math.nan
+
+    def buckets(self, key: str, x0: float, x1: float, columns: int) -> np.ndarray:
+        """Buckets of `key` overlapping [x0, x1]: at least `columns` of them from a summary
+        level when one has that many there, else one per point."""
+        s = self.summaries()
+        if s is not None and s.keys.get(key, {}).get("levels"):
+            t = s.level_for(key, x0, x1, columns)
+            if t is None and s.damaged:  # a damaged file costs a rebuild from the log
+                self._sums = s = sums.build(self.dir)
+                t = s.level_for(key, x0, x1, columns) if s is not None else None
+            if t is not None:
+                return t
+        x, y = self.points(key)
+        lo = int(np.searchsorted(x, x0, side="left"))
+        hi = int(np.searchsorted(x, x1, side="right"))
+        return sums.buckets_of(x[lo:hi], y[lo:hi], 1) if hi > lo else np.empty((0, 10))
+
+
+def _is_number(v: Any) -> bool:
+    """An int or float (NaN included), not a bool."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def lookup(run: Any, key: str) -> Any:
+    """A run attribute for grouping: "group", "job_type", "name", "tags" or "config.a.b"."""
+    if key.startswith("config."):
+        cur: Any = run.config
+        path = key[len("config."):]
+        if isinstance(cur, dict) and path in cur:  # a key that itself holds dots
+            return cur[path]
+        for part in path.split("."):
+            if not isinstance(cur, dict) or part not in cur:
+                return None
+            cur = cur[part]
+        return cur
+    v = getattr(run, key, None)
+    return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+
+
+# -- columns -----------------------------------------------------------------------------------
+
+def _columns_of(t: np.ndarray, x0: float, x1: float, n: int) -> np.ndarray:
+    """Bucket ids of the `n` pixel columns over [x0, x1] for each bucket of `t` (by its start)."""
+    span = (x1 - x0) or 1.0
+    return np.clip(np.floor((t[:, sums.X0] - x0) / span * n), 0, n - 1).astype(np.int64)
+
+
+def curve_points(t: np.ndarray, x0: float, x1: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two points per column (its minimum and maximum, in x order), and the ends."""
+    if not len(t):
+        return np.empty(0), np.empty(0)
+    c = sums.merge(t, _columns_of(t, x0, x1, n))
+    xs, ys = _points(c[:, sums.XMIN], c[:, sums.MIN], c[:, sums.XMAX], c[:, sums.MAX])
+    first = (c[0, sums.X0], c[0, sums.FIRST])
+    last = (c[-1, sums.X1], c[-1, sums.LAST])
+    if not (xs[0] == first[0] and ys[0] == first[1]):
+        xs, ys = np.r_[first[0], xs], np.r_[first[1], ys]
+    if not (xs[-1] == last[0] and ys[-1] == last[1]):
+        xs, ys = np.r_[xs, last[0]], np.r_[ys, last[1]]
+    return xs, ys
+
+
+def smoothed(t: np.ndarray, x0: float, x1: float, n: int, weight: float):
+    """TensorBoard's debiased EMA over the buckets (a bucket of k points decays weight**k and
+    adds its mean; exact where buckets are points), one point per column (its last bucket)."""
+    if not len(t):
+        return np.empty(0), np.empty(0)
+    mean = t[:, sums.SUM] / t[:, sums.COUNT]
+    decay = weight ** t[:, sums.COUNT]
+    out = np.empty(len(t))
+    acc = norm = 0.0
+    for i, (m, d) in enumerate(zip(mean.tolist(), decay.tolist())):
+        acc = acc * d + (1 - d) * m
+        norm = norm * d + (1 - d)
+        out[i] = acc / norm
+    col = _columns_of(t, x0, x1, n)
+    ends = np.append(np.flatnonzero(np.diff(col)), len(t) - 1)
+    return t[ends, sums.X1], out[ends]
+
+
+def _ema(values: np.ndarray, weight: float) -> np.ndarray:
+    if not weight or not len(values):
+        return values
+    import pandas as pd
+
+    return pd.Series(values).ewm(alpha=1.0 - weight, adjust=True).mean().to_numpy()
+
+
+def group_stats(parts: list[tuple[np.ndarray, np.ndarray]], bins: int):
+    """(x, mean, std (ddof=1; 0 for one run), count) across runs at each x, from every point.
+    A run's own points at one x are averaged first, so it counts once. Runs that logged at
+    different x (wall time) are aligned on `bins` equal bins of x (x is then the bin's centre)."""
+    parts = [(x, y) for x, y in parts if len(x)]
+    if not parts:
+        return (np.empty(0),) * 4
+    allx = np.concatenate([x for x, _ in parts])
+    per_run = max(len(np.unique(x)) for x, _ in parts)
+    distinct = np.unique(allx)
+    if len(distinct) > 1.5 * per_run:  # not aligned: bins
+        lo, hi = float(distinct[0]), float(distinct[-1])
+        n = max(1, min(bins, per_run))
+        width = (hi - lo) / n or 1.0
+        parts = [(lo + (np.minimum(np.floor((x - lo) / width), n - 1) + 0.5) * width, y)
+                 for x, y in parts]
+    xs, ys = [], []
+    for x, y in parts:  # one value per run and x
+        ux, inv = np.unique(x, return_inverse=True)
+        xs.append(ux)
+        ys.append(np.bincount(inv, y) / np.bincount(inv))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    ux, inv = np.unique(x, return_inverse=True)
+    count = np.bincount(inv)
+    mean = np.bincount(inv, y) / count
+    dev = np.bincount(inv, (y - mean[inv]) ** 2)
+    std = np.where(count > 1, np.sqrt(dev / np.maximum(count - 1, 1)), 0.0)
+    return ux, mean, std, count
+
+
+def _keep_extremes(x: np.ndarray, cols: list[np.ndarray], x0: float, x1: float,
+                   n: int) -> np.ndarray:
+    """Indices keeping, per pixel column, the minimum and maximum of each of `cols`, and the
+    ends (a band cut for drawing: every spike of the mean and the band stays)."""
+    if len(x) <= 2 * n:
+        return np.arange(len(x))
+    span = (x1 - x0) or 1.0
+    col = np.clip(np.floor((x - x0) / span * n), 0, n - 1).astype(np.int64)
+    starts = np.flatnonzero(np.diff(col, prepend=col[0] - 1))
+    keep = [np.array([0, len(x) - 1])]
+    for y in cols:
+        keep.extend(_group_extremes(y, starts))
+    return np.unique(np.concatenate(keep))
+
+
+# -- choosing runs -----------------------------------------------------------------------------
+
+def direction(runs: list, metric: str) -> tuple[bool, str]:
+    """(lower is better, why) for ranking runs by `metric`."""
+    for run in runs:
+        for d in reversed(list(getattr(run, "metrics", None) or [])):
+            name = str(d.get("name", ""))
+            if name != metric and not fnmatch.fnmatchcase(metric, name):
+                continue
+            rules = d.get("summary") or []
+            goal = d.get("goal")
+            if "min" in rules or goal == "minimize":
+                return True, "its summary is min"
+            if "max" in rules or goal == "maximize":
+                return False, "its summary is max"
+    if _LOWER_IS_BETTER.search(metric):
+        return True, "taken as a loss; set define_metric(summary=...) to choose"
+    return False, "set define_metric(summary=\"min\") to rank by the lowest"
+
+
+def _count(n: int) -> str:
+    return f"{n:,}"
+
+
+# -- the comparison ----------------------------------------------------------------------------
+
+class Comparison:
+    """The data of a comparison: one `MetricPanel` per metric, the x range shown, the x title."""
+
+    def __init__(self, panels: list[MetricPanel], x: str, x_range: tuple[float, float] | None,
+                 extent: tuple[float, float] | None, group_by: str | None, smooth: float,
+                 width: int, height: int, title: str | None = None):
+        self.metric_panels = panels
+        self.x = x
+        self.x_range = x_range
+        self.extent = extent
+        self.group_by = group_by
+        self.smooth = smooth
+        self.width, self.height = width, height
+        self.title = title
+        self.x_title = X_TITLES.get(x, x)
+
+    @property
+    def note(self) -> str:
+        notes = list(dict.fromkeys(p.note for p in self.metric_panels if p.note))
+        return "; ".join(notes)
+
+    @classmethod
+    def build(cls, runs: Any, metrics: list[str] | None = None, group_by: str | None = None,
+              smooth: float = 0.0, x: str = "_step", width: int = WIDTH, height: int = HEIGHT,
+              x_range: tuple[float, float] | None = None, limit: int = LIMIT,
+              title: str | None = None, frames: list | None = None) -> Comparison:
+        """See the module docstring. `frames`: histories already fetched, one per run."""
+        return Comparer(runs, metrics, group_by, smooth, x, width, height, limit, title,
+                        frames).build(x_range)
+
+    @staticmethod
+    def _top(panel: MetricPanel, have: list, runs: list, limit: int) -> list:
+        """The `limit` runs with the best last value (in their order); the note says so."""
+        lower, why = direction(runs, panel.metric)
+        last = np.array([d.last(panel.metric) for _, d in have])
+        key = np.where(np.isnan(last), np.inf, last if lower else -last)
+        order = np.argsort(key, kind="stable")[:limit]
+        panel.note = (f"showing {_count(limit)} of {_count(len(have))} runs: the "
+                      f"{'lowest' if lower else 'highest'} last {panel.metric} ({why})")
+        return [have[i] for i in sorted(order.tolist())]
+
+    @staticmethod
+    def _curves(panel: MetricPanel, have: list, smooth: float, x0: float, x1: float,
+                columns: int) -> None:
+        for label, d in have:
+            t = d.buckets(panel.metric, x0, x1, columns)
+            if not len(t):
+                continue
+            xs, ys = curve_points(t, x0, x1, columns)
+            curve = Curve(label, xs, ys)
+            if smooth:
+                curve.sx, curve.sy = smoothed(t, x0, x1, columns, smooth)
+            panel.curves.append(curve)
+
+    @staticmethod
+    def _bands(panel: MetricPanel, have: list, group_by: str, smooth: float, x0: float,
+               x1: float, columns: int, limit: int) -> None:
+        groups: dict[str, list] = {}
+        for _, d in have:
+            v = lookup(d.run, group_by)
+            groups.setdefault(NO_GROUP if v in (None, "") else str(v), []).append(d)
+        names = list(groups)
+        if len(names) > limit:  # the largest groups
+            names = sorted(names, key=lambda g: -len(groups[g]))[:limit]
+            names = [g for g in groups if g in names]
+            panel.note = f"showing {_count(limit)} of {_count(len(groups))} groups: the largest"
+        for g in names:
+            parts = []
+            for d in groups[g]:
+                px, py = d.points(panel.metric)
+                lo = int(np.searchsorted(px, x0, side="left"))
+                hi = int(np.searchsorted(px, x1, side="right"))
+                parts.append((px[lo:hi], py[lo:hi]))
+            ux, mean, std, count = group_stats(parts, bins=2 * columns)
+            if not len(ux):
+                continue
+            line, spread = mean, std
+            if smooth:
+                line, spread = _ema(mean, smooth), _ema(std, smooth)
+            lower, upper = line - spread, line + spread
+            keep = _keep_extremes(ux, [mean, line, lower, upper], x0, x1, columns)
+            panel.bands.append(GroupBand(g, ux[keep], mean[keep], std[keep], count[keep],
+                                         line[keep], lower[keep], upper[keep]))
+
+    # -- outputs -------------------------------------------------------------------------------
+    def spec(self) -> dict:
+        """A vega-lite spec: one panel per metric (stacked), colours shared, an x interval
+        selection per panel (`usermeta.nbtracker.zoom` names them) for zooming."""
+        datasets: dict[str, list] = {}
+        panels = []
+        names = []
+        x_scale: dict = {"zero": False}
+        if self.x_range is not None:
+            x_scale["domain"] = [float(self.x_range[0]), float(self.x_range[1])]
+        x_enc = {"field": "x", "type": "quantitative", "title": self.x_title, "scale": x_scale}
+        for i, p in enumerate(self.metric_panels):
+            zoom = f"zoom{i}"
+            names.append(zoom)
+            y_scale = {"zero": False}
+            layers = []
+            if self.group_by:
+                key = "group"
+                color = {"field": key, "type": "nominal", "title": self.group_by,
+                         "sort": [b.label for b in p.bands]}
+                datasets[f"d{i}"] = [{"group": b.label, "x": _nums(b.x), "mean": _nums(b.mean),
+                                      "std": _nums(b.std), "count": _nums(b.count),
+                                      "line": _nums(b.line), "lower": _nums(b.lower),
+                                      "upper": _nums(b.upper)} for b in p.bands]
+                flat = {"flatten": ["x", "mean", "std", "count", "line", "lower", "upper"]}
+                data = {"data": {"name": f"d{i}"}, "transform": [flat]}
+                layers.append({**data, "mark": {"type": "area", "opacity": 0.2, "clip": True},
+                               "encoding": {"x": x_enc, "color": color,
+                                            "y": {"field": "lower", "type": "quantitative",
+                                                  "title": p.metric, "scale": y_scale},
+                                            "y2": {"field": "upper"}}})
+                if self.smooth:
+                    layers.append({**data, "mark": {"type": "line", "opacity": 0.25, "clip": True},
+                                   "encoding": {"x": x_enc, "color": color,
+                                                "y": {"field": "mean", "type": "quantitative"}}})
+                tip = [{"field": "group", "type": "nominal", "title": self.group_by},
+                       {"field": "x", "type": "quantitative", "title": self.x_title},
+                       {"field": "mean", "type": "quantitative", "format": ".4g"},
+                       {"field": "std", "type": "quantitative", "format": ".4g"},
+                       {"field": "count", "type": "quantitative", "title": "runs"}]
+                layers.append({**data, "mark": {"type": "line", "clip": True},
+                               "encoding": {"x": x_enc, "color": color, "tooltip": tip,
+                                            "y": {"field": "line", "type": "quantitative",
+                                                  "title": p.metric, "scale": y_scale}}})
+            else:
+                color = {"field": "run", "type": "nominal", "title": "run",
+                         "sort": [c.label for c in p.curves]}
+                datasets[f"d{i}"] = [{"run": c.label, "x": _nums(c.x), "value": _nums(c.y)}
+                                     for c in p.curves]
+                data = {"data": {"name": f"d{i}"}, "transform": [{"flatten": ["x", "value"]}]}
+                tip = [{"field": "run", "type": "nominal"},
+                       {"field": "x", "type": "quantitative", "title": self.x_title},
+                       {"field": "value", "type": "quantitative", "format": ".4g"}]
+                layers.append({**data, "mark": {"type": "line", "clip": True,
+                                                **({"opacity": 0.25} if self.smooth else {})},
+                               "encoding": {"x": x_enc, "color": color, "tooltip": tip,
+                                            "y": {"field": "value", "type": "quantitative",
+                                                  "title": p.metric, "scale": y_scale}}})
+                if self.smooth:
+                    datasets[f"s{i}"] = [{"run": c.label, "x": _nums(c.sx),
+                                          "smoothed": _nums(c.sy)} for c in p.curves]
+                    layers.append({"data": {"name": f"s{i}"},
+                                   "transform": [{"flatten": ["x", "smoothed"]}],
+                                   "mark": {"type": "line", "clip": True},
+                                   "encoding": {"x": x_enc, "color": color,
+                                                "y": {"field": "smoothed", "type": "quantitative",
+                                                      "title": p.metric, "scale": y_scale}}})
+            layers[0]["params"] = [{"name": zoom, "select": {"type": "interval",
+                                                            "encodings": ["x"]}}]
+            title: dict = {"text": p.metric}
+            if p.note:
+                title["subtitle"] = p.note
+            panels.append({"title": title, "width": self.width, "height": self.height,
+                           "layer": layers})
+        spec = {"$schema": SCHEMA, "datasets": datasets, "vconcat": panels,
+                "resolve": {"scale": {"color": "shared"}},
+                "usermeta": {"nbtracker": {
+                    "zoom": names, "note": self.note,
+                    "range": list(self.x_range) if self.x_range is not None else None,
+                    "extent": list(self.extent) if self.extent is not None else None}}}
+        if self.title:
+            spec["title"] = self.title
+        return spec
+
+    def panels(self) -> list:
+        """The same data as `svg.Panel`s, for the static form."""
+        from . import svg
+
+        out = []
+        for p in self.metric_panels:
+            panel = svg.Panel(p.metric, x_title=self.x_title)
+            for c in p.curves:
+                if self.smooth and c.sx is not None:
+                    panel.series.append(svg.Series(c.label, c.x, c.y, opacity=0.25))
+                    panel.series.append(svg.Series(c.label, c.sx, c.sy))
+                else:
+                    panel.series.append(svg.Series(c.label, c.x, c.y))
+            for b in p.bands:
+                panel.bands.append(svg.Band(b.label, b.x, b.lower, b.upper))
+                panel.series.append(svg.Series(b.label, b.x, b.line))
+            out.append(panel)
+        return out
+
+
+class Comparer:
+    """The runs and settings of a comparison, kept to build it again for another x range (a
+    zoom) without reading what was read already."""
+
+    def __init__(self, runs: Any, metrics: list[str] | None = None, group_by: str | None = None,
+                 smooth: float = 0.0, x: str = "_step", width: int = WIDTH, height: int = HEIGHT,
+                 limit: int = LIMIT, title: str | None = None, frames: list | None = None):
+        if not 0.0 <= smooth < 1.0:
+            raise ValueError(f"smooth must be in [0, 1), not {smooth}")
+        self.runs = [runs] if hasattr(runs, "history") else list(runs)
+        if not self.runs:
+            raise ValueError("name at least one run")
+        self.data = [_RunData(r, x, frames[i] if frames else None)
+                     for i, r in enumerate(self.runs)]
+        self.labels = _labels(self.runs)
+        self.group_by, self.smooth, self.x = group_by, smooth, x
+        self.width, self.height, self.limit, self.title = int(width), int(height), limit, title
+        if metrics is None:
+            shared = [d.metrics() for d in self.data]
+            metrics = [m for m in shared[0] if all(m in s for s in shared[1:])]
+        self.metrics = [m for m in dict.fromkeys(metrics) if m != x]
+
+    def build(self, x_range: tuple[float, float] | None = None) -> Comparison:
+        columns = max(1, self.width)
+        panels, extents = [], []
+        for metric in self.metrics:
+            have = [(lab, d) for lab, d in zip(self.labels, self.data) if d.has(metric)]
+            panel = MetricPanel(metric)
+            if not self.group_by and len(have) > self.limit:
+                have = Comparison._top(panel, have, self.runs, self.limit)
+            ext = [e for e in (d.extent(metric) for _, d in have) if e is not None]
+            if not ext:
+                continue
+            lo = min(e[0] for e in ext)
+            hi = max(e[1] for e in ext)
+            extents.append((lo, hi))
+            x0, x1 = x_range if x_range is not None else (lo, hi)
+            if self.group_by:
+                Comparison._bands(panel, have, self.group_by, self.smooth, x0, x1, columns,
+                                  self.limit)
+            else:
+                Comparison._curves(panel, have, self.smooth, x0, x1, columns)
+            if panel.curves or panel.bands:
+                panels.append(panel)
+        if not panels:
+            raise ValueError("no numeric values to plot for these runs and metrics")
+        extent = (min(e[0] for e in extents), max(e[1] for e in extents))
+        return Comparison(panels, self.x, x_range, extent, self.group_by, self.smooth,
+                          self.width, self.height, self.title)
+
+
+def _nums(a: np.ndarray) -> list:
+    """JSON numbers: integers where every value is one (steps), floats otherwise."""
+    if a is None:
+        return []
+    if len(a) and np.all(a == np.floor(a)) and np.all(np.abs(a) < 2**53):
+        return a.astype(np.int64).tolist()
+    return a.tolist()
+
+
+def _labels(runs: list) -> list[str]:
+    names = [str(r.name) for r in runs]
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    return [f"{n} ({r.id})" if counts[n] > 1 else n for n, r in zip(names, runs)]

@@ -29,7 +29,7 @@ from .sdk.run import Run
 __all__ = [
     "init", "log", "finish", "define_metric", "alert", "AlertLevel", "save", "watch", "login",
     "Image", "Histogram", "Html", "Table", "Api", "Run", "Config", "Error", "UsageError",
-    "run", "config", "summary", "set_silent", "compare", "runs_table", "diff",
+    "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
 ]
 
@@ -193,7 +193,7 @@ def __getattr__(name: str) -> Any:
         from .api import Api
 
         return Api
-    if name in ("compare", "runs_table", "diff"):
+    if name in ("compare", "compare_view", "runs_table", "diff"):
         from . import notebook
 
         return getattr(notebook, name)

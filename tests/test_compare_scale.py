@@ -25,3 +25,124 @@ def test_a_thousand_runs_draw_the_top_fifty_with_a_note():
     assert "lowest" in text  # the direction taken is named
     shown = {row["run"] for ds in spec["datasets"].values() for row in ds if "run" in row}
     assert shown == {f"r{i:04d}" for i in range(50)}  # lowest last loss: the first fifty
+
+
+# -- series summaries ------------------------------------------------------------------------
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from nbtracker.charts.comparison import Comparison, curve_points, group_stats  # noqa: E402
+from nbtracker.sdk.run import SUMMARY_MIN_ROWS  # noqa: E402
+from nbtracker.store import summaries  # noqa: E402
+
+
+def long_run(name: str, steps: int, project: str = "long", spike: tuple | None = None,
+             group: str | None = None, **fn) -> None:
+    """A run logging loss (and acc) at every step, `spike` = (step, value) put into loss."""
+    run = nbtracker.init(project=project, name=name, group=group)
+    x = np.arange(steps)
+    loss = 1.0 / (1.0 + x / 1000.0) + 0.01 * np.sin(x / 7.0)
+    if spike is not None:
+        loss[spike[0]] = spike[1]
+    acc = 1.0 - loss
+    for s, a, b in zip(x.tolist(), loss.tolist(), acc.tolist()):
+        run.log({"loss": a, "acc": b}, step=s)
+    run.finish(quiet=True)
+
+
+def test_the_summary_threshold_is_the_writers():
+    assert SUMMARY_MIN_ROWS == summaries.BASE * summaries.MIN_BUCKETS
+
+
+def test_summaries_are_built_at_finish_and_keep_every_extreme():
+    long_run("spiky", 100_000, spike=(54_321, 7.5))
+    [run] = nbtracker.Api().runs("long")
+    path = run.storage_dir + "/" + summaries.SUMS_NAME
+    s = summaries.read(run.storage_dir)
+    assert s is not None and s.n("loss") == 100_000  # built when the run finished
+    x = np.arange(100_000, dtype=float)
+    y = run.history()["loss"].to_numpy()
+    for level in range(len(s.keys["loss"]["levels"])):
+        t = s.table("loss", level)
+        size = s.keys["loss"]["levels"][level][0]
+        want = summaries.buckets_of(x, y, size)
+        exact = [i for i in range(len(summaries.FIELDS)) if i != summaries.SUM]
+        assert np.array_equal(t[:, exact], want[:, exact])  # every bucket, against the points
+        assert t[:, summaries.SUM] == pytest.approx(want[:, summaries.SUM], rel=1e-12)
+    # the chart: about two points per column, the spike at its exact step
+    comp = Comparison.build([run], metrics=["loss"], width=400)
+    [curve] = comp.metric_panels[0].curves
+    assert len(curve.x) <= 2 * 400 + 2
+    assert 7.5 in curve.y.tolist() and curve.x[curve.y.tolist().index(7.5)] == 54_321
+    assert curve.x[0] == 0 and curve.x[-1] == 99_999 and curve.y[-1] == y[-1]
+    assert y.min() in curve.y and y.max() in curve.y
+    assert path
+
+
+def test_a_missing_stale_or_damaged_summary_is_rebuilt_from_the_log(tmp_path):
+    long_run("r", 20_000, spike=(777, -3.0))
+    [run] = nbtracker.Api().runs("long")
+    path = tmp_path / "store" / "runs" / "long" / run.id / summaries.SUMS_NAME
+    good = path.read_bytes()
+
+    def drawn():
+        comp = Comparison.build(list(nbtracker.Api().runs("long")), metrics=["loss"], width=100)
+        c = comp.metric_panels[0].curves[0]
+        return c.x.tolist(), c.y.tolist()
+
+    want = drawn()
+    assert -3.0 in want[1]
+    path.unlink()  # missing
+    assert drawn() == want and path.read_bytes() == good
+    damaged = bytearray(good)
+    body = 12 + int.from_bytes(good[4:8], "little")
+    damaged[body + 100] ^= 0xFF  # in the first level of loss, the one drawn
+    path.write_bytes(bytes(damaged))
+    assert drawn() == want and path.read_bytes() == good
+    path.write_bytes(good[:50])  # torn header
+    assert drawn() == want and path.read_bytes() == good
+    # the log grew (the run was resumed): the summary no longer matches it
+    assert summaries.read(path.parent) is not None
+    run2 = nbtracker.init(project="long", id=run.id, resume="must")
+    run2.log({"loss": 42.0}, step=20_000)
+    run2.finish(quiet=True)
+    again = drawn()
+    assert again[0][-1] == 20_000 and again[1][-1] == 42.0
+
+
+def test_group_bands_come_from_every_point():
+    """A spike in one run at one step shows in its group's band exactly (mean and std at that
+    step over the group's runs), though the chart holds only ~2 points per column."""
+    for i in range(3):
+        long_run(f"g{i}", 30_000, group="G", spike=(12_345, 100.0) if i == 1 else None)
+    runs = list(nbtracker.Api().runs("long", order="+created_at"))
+    comp = Comparison.build(runs, metrics=["loss"], group_by="group", width=200)
+    [band] = comp.metric_panels[0].bands
+    assert len(band.x) <= 4 * 200 + 2
+    at = band.x.tolist().index(12_345)
+    others = [r.history()["loss"].to_numpy()[12_345] for r in runs]
+    assert others[1] == 100.0
+    assert band.mean[at] == pytest.approx(np.mean(others), rel=1e-12)
+    assert band.std[at] == pytest.approx(np.std(others, ddof=1), rel=1e-12)
+    assert band.count[at] == 3 and band.upper.max() == band.upper[at]
+    spec = nbtracker.compare(*runs, metrics=["loss"], group_by="group").to_dict()
+    [rows] = spec["datasets"].values()
+    assert 12_345 in rows[0]["x"]
+
+
+def test_group_stats_by_hand():
+    x, mean, std, count = group_stats([(np.array([0.0, 1, 2]), np.array([1.0, 3, 5])),
+                                       (np.array([0.0, 1]), np.array([3.0, 7]))], bins=10)
+    assert x.tolist() == [0, 1, 2] and mean.tolist() == [2, 5, 5] and count.tolist() == [2, 2, 1]
+    assert std.tolist() == pytest.approx([2 ** 0.5, 8 ** 0.5, 0])
+
+
+def test_curve_points_are_two_per_column_and_the_ends():
+    x = np.arange(1000, dtype=float)
+    y = np.sin(x)
+    y[500] = 9
+    t = summaries.buckets_of(x, y, 1)
+    xs, ys = curve_points(t, 0, 999, 10)
+    assert len(xs) <= 22 and xs[0] == 0 and xs[-1] == 999 and 9 in ys
+    assert (np.diff(xs) > 0).all()

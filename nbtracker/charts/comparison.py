@@ -94,6 +94,17 @@ class _RunData:
                 self.dir = None
         return self._sums
 
+    def _from_summaries(self, get):
+        """get(summaries), or None; a level found damaged costs a rebuild from the log."""
+        s = self.summaries()
+        if s is None:
+            return None
+        got = get(s)
+        if got is None and s.damaged:
+            self._sums = s = sums.build(self.dir)
+            got = get(s) if s is not None else None
+        return got
+
     def frame(self):
         if self._frame is None:
             self._frame = self.run.history()
@@ -142,11 +153,9 @@ class _RunData:
         return self.extent(key) is not None
 
     def extent(self, key: str) -> tuple[float, float] | None:
-        s = self.summaries()
-        if s is not None and s.keys.get(key, {}).get("levels"):
-            t = s.coarsest(key)
-            if t is not None:
-                return float(t[0, sums.X0]), float(t[-1, sums.X1])
+        t = self._from_summaries(lambda s: s.coarsest(key))
+        if t is not None:
+            return float(t[0, sums.X0]), float(t[-1, sums.X1])
         x, _ = self.points(key)
         return (float(x[0]), float(x[-1])) if len(x) else None
 
@@ -156,25 +165,18 @@ class _RunData:
         if isinstance(last, dict) and self.x == "_step" and key in last:
             v = last[key]
             return float(v) if _is_number(v) and math.isfinite(v) else math.nan
-        s = self.summaries()
-        if s is not None and s.keys.get(key, {}).get("levels"):
-            t = s.coarsest(key)
-            if t is not None:
-                return float(t[-1, sums.LAST])
+        t = self._from_summaries(lambda s: s.coarsest(key))
+        if t is not None:
+            return float(t[-1, sums.LAST])
         _, y = self.points(key)
         return float(y[-1]) if len(y) else math.nan
 
     def buckets(self, key: str, x0: float, x1: float, columns: int) -> np.ndarray:
         """Buckets of `key` overlapping [x0, x1]: at least `columns` of them from a summary
         level when one has that many there, else one per point."""
-        s = self.summaries()
-        if s is not None and s.keys.get(key, {}).get("levels"):
-            t = s.level_for(key, x0, x1, columns)
-            if t is None and s.damaged:  # a damaged file costs a rebuild from the log
-                self._sums = s = sums.build(self.dir)
-                t = s.level_for(key, x0, x1, columns) if s is not None else None
-            if t is not None:
-                return t
+        t = self._from_summaries(lambda s: s.level_for(key, x0, x1, columns))
+        if t is not None:
+            return t
         x, y = self.points(key)
         lo = int(np.searchsorted(x, x0, side="left"))
         hi = int(np.searchsorted(x, x1, side="right"))

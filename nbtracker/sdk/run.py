@@ -31,6 +31,7 @@ from .summary import Summary
 from .values import Normaliser
 
 _STEP_MAX = 2**64 - 1  # steps are written as JSON integers, which hold up to this
+SUMMARY_MIN_ROWS = 4096  # store.summaries: BASE * MIN_BUCKETS; shorter runs need none
 
 
 class Run:
@@ -603,6 +604,13 @@ class Run:
             from .upload import finish_upload
 
             uploaded = "; " + finish_upload(self._uploader, timeout, self._path)
+        if self._rows >= SUMMARY_MIN_ROWS:  # a long run's series summaries, for charts
+            try:
+                from ..store.summaries import build
+
+                build(self._path)
+            except Exception as e:  # only a read accelerator: the log has it all
+                output.debug(f"series summaries not built: {e}", self._debug_path)
         if self._on_finish is not None:
             self._on_finish(self)
         for fn in self._finish_hooks:

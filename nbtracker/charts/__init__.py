@@ -1,8 +1,24 @@
 """Charts of runs as altair values: overlaid curves, group mean ± std bands, EMA smoothing,
-config diffs, and the min/max downsampling that keeps long runs light."""
+config diffs, and the min/max downsampling that keeps long runs light.
 
-from .builders import MISSING, compare_chart, config_diff, ema, line_chart, long_history
-from .downsample import StreamingMinMax, minmax_downsample
+Names load on first use: `charts.comparison` (numpy only) must not pull in pandas or altair.
+"""
 
-__all__ = ["MISSING", "StreamingMinMax", "compare_chart", "config_diff", "ema", "line_chart",
-           "long_history", "minmax_downsample"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_HOME = {"MISSING": "builders", "compare_chart": "builders", "config_diff": "builders",
+         "ema": "builders", "line_chart": "builders", "long_history": "builders",
+         "StreamingMinMax": "downsample", "minmax_downsample": "downsample",
+         "Comparison": "comparison", "Comparer": "comparison"}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{home}"), name)

@@ -1,0 +1,147 @@
+"""A comparison of many long runs, first chart in a fresh process: `compare_view()` (series
+summaries, two points per pixel column) against the old path (`compare_chart()`: every run's
+whole history into pandas, then altair).
+
+    python bench/bench_compare.py [--runs 100] [--metrics 3] [--steps 1000000] [--repeats 5]
+
+The store is generated once (`--runs` runs of `--steps` steps logging `--metrics` floats, through
+the public API, two writer processes at a time; about 15 minutes for 100 × 1,000,000 on a
+2-core machine) and cached in bench/.cache/compare-R-M-S/ (delete it to regenerate). Each figure
+is the median of `--repeats` fresh processes, timed from before `import nbtracker` to the spec
+(a dict, ready for the widget): import, Api listing, reading summaries, building the spec. The
+old path runs `--old-repeats` times (default 1: it takes minutes). Results also go to
+bench/results/compare.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+WRITE = """
+import sys, math, nbtracker
+root, name = sys.argv[1], sys.argv[2]
+metrics, steps, seed = (int(a) for a in sys.argv[3:6])
+run = nbtracker.init(project="cmp", name=name, dir=root, group=f"g{seed % 4}",
+                     config={"seed": seed})
+keys = [f"m{k}" for k in range(metrics)]
+rate = 1e-5 * (1 + seed % 7)
+log = run.log
+for s in range(steps):
+    base = 1.0 / (1.0 + rate * s)
+    log({k: base + 0.01 * j + 0.001 * math.sin(s * 0.01 + seed) for j, k in enumerate(keys)})
+run.finish(quiet=True)
+"""
+
+NEW = """
+import time, sys
+t0 = time.perf_counter()
+import nbtracker
+from nbtracker.notebook import compare_view
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp")
+view = compare_view(*runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))])
+spec = view.spec
+t1 = time.perf_counter()
+import json
+rows = sum(len(r["x"]) for ds in spec["datasets"].values() for r in ds)
+print(json.dumps({"s": t1 - t0, "points": rows, "bytes": len(json.dumps(spec))}))
+"""
+
+SPEC_ONLY = """
+import time, sys
+t0 = time.perf_counter()
+import nbtracker
+from nbtracker.charts.comparison import Comparer
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp")
+spec = Comparer(runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))]).build().spec()
+t1 = time.perf_counter()
+print('{"s": %f}' % (t1 - t0))
+"""
+
+OLD = """
+import time, sys
+t0 = time.perf_counter()
+import nbtracker
+from nbtracker.charts.builders import compare_chart
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp")
+spec = compare_chart(runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))]).to_dict()
+t1 = time.perf_counter()
+print('{"s": %f}' % (t1 - t0))
+"""
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
+    return e
+
+
+def generate(root: Path, runs: int, metrics: int, steps: int, jobs: int) -> None:
+    done = root / "complete"
+    if done.exists():
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    def one(i: int) -> None:
+        subprocess.run([sys.executable, "-c", WRITE, str(root), f"run-{i:03d}", str(metrics),
+                        str(steps), str(i)], check=True, env=env(), capture_output=True)
+
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(one, range(runs)))
+    done.write_text(f"{runs} {metrics} {steps}\n")
+    print(f"generated {runs} runs x {metrics} metrics x {steps:,} steps in "
+          f"{time.perf_counter() - t0:.0f} s -> {root}")
+
+
+def timed(code: str, root: Path, metrics: int, repeats: int) -> tuple[float, dict]:
+    out = []
+    last: dict = {}
+    for _ in range(repeats):
+        p = subprocess.run([sys.executable, "-c", code, str(root), str(metrics)], check=True,
+                           env=env(), capture_output=True, text=True)
+        last = json.loads(p.stdout.strip().splitlines()[-1])
+        out.append(last["s"])
+    return statistics.median(out), last
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--metrics", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--old-repeats", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    root = HERE / ".cache" / f"compare-{a.runs}-{a.metrics}-{a.steps}"
+    generate(root, a.runs, a.metrics, a.steps, a.jobs)
+    new, info = timed(NEW, root, a.metrics, a.repeats)
+    spec, _ = timed(SPEC_ONLY, root, a.metrics, a.repeats)
+    old = timed(OLD, root, a.metrics, a.old_repeats)[0] if a.old_repeats else float("nan")
+    print(f"{a.runs} runs x {a.metrics} metrics x {a.steps:,} steps, fresh process each, "
+          f"median of {a.repeats}:")
+    print(f"  compare_view (import to widget spec)  {new:.3f} s   "
+          f"{info['points']:,} points, spec {info['bytes'] / 1e6:.2f} MB")
+    print(f"  spec only (Comparer, no anywidget)    {spec:.3f} s")
+    print(f"  old path (compare_chart().to_dict())  {old:.3f} s   ratio {old / new:.1f}x")
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "compare.json").write_text(json.dumps(
+        {"runs": a.runs, "metrics": a.metrics, "steps": a.steps, "compare_view_s": new,
+         "spec_s": spec, "old_s": old, "points": info["points"], "spec_bytes": info["bytes"]},
+        indent=1))
+
+
+if __name__ == "__main__":
+    main()

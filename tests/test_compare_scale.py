@@ -146,3 +146,71 @@ def test_curve_points_are_two_per_column_and_the_ends():
     xs, ys = curve_points(t, 0, 999, 10)
     assert len(xs) <= 22 and xs[0] == 0 and xs[-1] == 999 and 9 in ys
     assert (np.diff(xs) > 0).all()
+
+
+# -- zoom, the widget and the static form ------------------------------------------------------
+
+def test_zooming_refines_from_the_full_data():
+    """The view asks for a range; the new spec holds every point of it (the whole chart held a
+    point every ~50 steps), and the reset goes back to the whole range."""
+    from nbtracker.notebook import compare_view
+
+    long_run("z", 50_000, spike=(30_017, 5.0))
+    [run] = nbtracker.Api().runs("long")
+    view = compare_view(run, metrics=["loss"], width=200)
+    meta = view.spec["usermeta"]["nbtracker"]
+    assert meta["range"] is None and meta["zoom"] == ["zoom0"] and meta["extent"] == [0, 49_999]
+    [rows] = view.spec["datasets"].values()
+    assert len(rows[0]["x"]) <= 2 * 200 + 2
+    view._handle_custom_msg({"type": "zoom", "x0": 30_000, "x1": 30_100}, [])
+    spec = view.spec
+    assert spec["usermeta"]["nbtracker"]["range"] == [30_000.0, 30_100.0]
+    assert spec["vconcat"][0]["layer"][0]["encoding"]["x"]["scale"]["domain"] == [30_000, 30_100]
+    [rows] = spec["datasets"].values()
+    y = run.history()["loss"].to_numpy()
+    assert rows[0]["x"] == list(range(30_000, 30_101))  # every point: 101 < 2 per column
+    assert rows[0]["value"] == y[30_000:30_101].tolist() and 5.0 in rows[0]["value"]
+    view._handle_custom_msg({"type": "zoom", "x0": None, "x1": None}, [])
+    assert view.spec["usermeta"]["nbtracker"]["range"] is None
+
+
+def test_compare_view_and_magic_show_the_same_note():
+    from nbtracker.notebook import compare_view
+
+    runs = many_runs(60, steps=3, project="sixty")
+    spec = compare_view(*runs).spec
+    assert spec["vconcat"][0]["title"]["subtitle"].startswith("showing 50 of 60 runs: the lowest")
+    assert spec["usermeta"]["nbtracker"]["note"].startswith("showing 50 of 60 runs")
+    # grouped: every run counts, in one band per group
+    spec = compare_view(*runs, group_by="group").spec
+    [rows] = spec["datasets"].values()
+    assert sorted(r["group"] for r in rows) == ["g", "h"] and set(rows[0]["count"]) == {30}
+
+
+def test_the_direction_follows_the_metric_definition():
+    for i in range(6):
+        run = nbtracker.init(project="dir", name=f"d{i}")
+        run.define_metric("score", summary="max")
+        run.log({"score": float(i), "loss": float(i)})
+        run.finish(quiet=True)
+    runs = list(nbtracker.Api().runs("dir", order="+created_at"))
+    comp = Comparison.build(runs, limit=2)
+    by = {p.metric: p for p in comp.metric_panels}
+    assert [c.label for c in by["score"].curves] == ["d4", "d5"]
+    assert "highest last score (its summary is max)" in by["score"].note
+    assert [c.label for c in by["loss"].curves] == ["d0", "d1"]
+    assert "lowest last loss" in by["loss"].note
+
+
+def test_comparison_panels_hold_the_charts_data():
+    svg = pytest.importorskip("nbtracker.charts.svg")
+    from nbtracker.notebook import comparison_panels
+
+    runs = many_runs(60, steps=3, project="panels")
+    panels, note = comparison_panels(*runs, metrics=["loss"])
+    assert note.startswith("showing 50 of 60 runs") and len(panels) == 1
+    [panel] = panels
+    assert isinstance(panel, svg.Panel) and panel.title == "loss" and len(panel.series) == 50
+    assert panel.series[0].label == "r0000" and panel.series[0].y.tolist() == [1.0, 0.5, 1 / 3]
+    panels, _ = comparison_panels(*runs, metrics=["loss"], group_by="group")
+    assert sorted(b.label for b in panels[0].bands) == ["g", "h"]

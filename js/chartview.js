@@ -69,7 +69,7 @@ export function renderChartView({ model, el }) {
           brush = Array.isArray(r) && r.length === 2 ? r.map(Number).sort((p, q) => p - q) : null;
         });
       }
-      bar.style.display = meta ? "flex" : "none";
+      bar.style.display = meta && meta.zoom && meta.zoom.length ? "flex" : "none";
       reset.hidden = !(meta && meta.range);
       root.dataset.range = meta && meta.range ? JSON.stringify(meta.range) : "";
       const pts = specPoints(spec);

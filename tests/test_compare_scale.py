@@ -172,6 +172,15 @@ def test_zooming_refines_from_the_full_data():
     assert rows[0]["value"] == y[30_000:30_101].tolist() and 5.0 in rows[0]["value"]
     view._handle_custom_msg({"type": "zoom", "x0": None, "x1": None}, [])
     assert view.spec["usermeta"]["nbtracker"]["range"] is None
+    import altair as alt
+
+    for smooth, group_by in ((0.0, None), (0.6, None), (0.6, "group")):  # valid vega-lite
+        spec = compare_view(run, metrics=["loss", "acc"], smooth=smooth, group_by=group_by).spec
+        alt.VConcatChart.from_dict(spec, validate=True).to_dict(validate=True)
+    # the altair value has no zoom selection: nothing would answer it
+    spec = nbtracker.compare(run, metrics=["loss"]).to_dict()
+    assert "params" not in spec["vconcat"][0]["layer"][0]
+    assert spec["usermeta"]["nbtracker"]["zoom"] == []
 
 
 def test_compare_view_and_magic_show_the_same_note():

@@ -409,9 +409,10 @@ class Comparison:
                                          line[keep], lower[keep], upper[keep]))
 
     # -- outputs -------------------------------------------------------------------------------
-    def spec(self) -> dict:
-        """A vega-lite spec: one panel per metric (stacked), colours shared, an x interval
-        selection per panel (`usermeta.nbtracker.zoom` names them) for zooming."""
+    def spec(self, zoom: bool = True) -> dict:
+        """A vega-lite spec: one panel per metric (stacked), colours shared; with `zoom`, an x
+        interval selection per panel (`usermeta.nbtracker.zoom` names them) for a view that
+        answers zoom requests (`compare_view`)."""
         datasets: dict[str, list] = {}
         panels = []
         names = []
@@ -420,8 +421,9 @@ class Comparison:
             x_scale["domain"] = [float(self.x_range[0]), float(self.x_range[1])]
         x_enc = {"field": "x", "type": "quantitative", "title": self.x_title, "scale": x_scale}
         for i, p in enumerate(self.metric_panels):
-            zoom = f"zoom{i}"
-            names.append(zoom)
+            name = f"zoom{i}"
+            if zoom:
+                names.append(name)
             y_scale = {"zero": False}
             layers = []
             if self.group_by:
@@ -475,8 +477,9 @@ class Comparison:
                                    "encoding": {"x": x_enc, "color": color,
                                                 "y": {"field": "smoothed", "type": "quantitative",
                                                       "title": p.metric, "scale": y_scale}}})
-            layers[0]["params"] = [{"name": zoom, "select": {"type": "interval",
-                                                            "encodings": ["x"]}}]
+            if zoom:
+                layers[0]["params"] = [{"name": name, "select": {"type": "interval",
+                                                                "encodings": ["x"]}}]
             title: dict = {"text": p.metric}
             if p.note:
                 title["subtitle"] = p.note

@@ -75,8 +75,8 @@ def compare(*runs: Any, metrics: list[str] | None = None, group_by: str | None =
     """
     import altair as alt
 
-    spec = _comparer(runs, api, metrics, group_by, smooth, x, width, height, limit).build().spec()
-    return alt.VConcatChart.from_dict(spec, validate=False)
+    comp = _comparer(runs, api, metrics, group_by, smooth, x, width, height, limit).build()
+    return alt.VConcatChart.from_dict(comp.spec(zoom=False), validate=False)
 
 
 def compare_view(*runs: Any, metrics: list[str] | None = None, group_by: str | None = None,

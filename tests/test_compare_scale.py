@@ -223,3 +223,23 @@ def test_comparison_panels_hold_the_charts_data():
     assert panel.series[0].label == "r0000" and panel.series[0].y.tolist() == [1.0, 0.5, 1 / 3]
     panels, _ = comparison_panels(*runs, metrics=["loss"], group_by="group")
     assert sorted(b.label for b in panels[0].bands) == ["g", "h"]
+
+
+def test_a_sparse_metric_of_a_long_run_is_read_from_its_summary(monkeypatch):
+    run = nbtracker.init(project="sparse", name="s")
+    for s in range(10_000):
+        run.log({"loss": 1.0 / (s + 1)}, step=s)
+        if s % 1000 == 999:
+            run.log({"val": s / 10_000}, step=s)
+    run.finish(quiet=True)
+    [r] = nbtracker.Api().runs("sparse")
+
+    def no_log_reads(*a, **k):
+        raise AssertionError("read the log")
+
+    monkeypatch.setattr(summaries, "series_of", no_log_reads)
+    comp = Comparison.build([r], metrics=["val", "loss"], width=50)
+    val, loss = comp.metric_panels
+    assert val.curves[0].x.tolist() == list(range(999, 10_000, 1000))
+    assert val.curves[0].y.tolist() == [s / 10_000 for s in range(999, 10_000, 1000)]
+    assert loss.curves[0].y.max() == 1.0 and loss.curves[0].x[-1] == 9_999

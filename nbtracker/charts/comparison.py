@@ -82,6 +82,7 @@ class _RunData:
         self._frame = frame
         self._sums: sums.Summaries | None = None
         self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._window: tuple | None = None  # ((x0, x1), {key: (x, y)}) of a run with summaries
         self.dir = None
         if x == "_step" and not getattr(run, "_remote", True) and hasattr(run, "storage_dir") \
                 and getattr(run, "steps", 0) >= SUMMARY_MIN:
@@ -123,27 +124,39 @@ class _RunData:
         return [c for c in df.columns if not str(c).startswith("_") and c != self.x
                 and df[c].dtype.kind in "iuf"]
 
-    def points(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """Every finite point (x ascending) of `key`."""
+    def points(self, key: str, x0: float = -math.inf,
+               x1: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Every finite point (x ascending) of `key` in [x0, x1]. A run with summaries is read
+        from the log once per range for all its keys, and only that range is kept (until
+        `release()`); other runs' histories are kept whole (they are short)."""
+        if self.dir is not None and self._frame is None:
+            if self._window is None or self._window[0] != (x0, x1):
+                inside = {}
+                for k, (x, y) in sums.series_of(self.dir).items():
+                    lo, hi = np.searchsorted(x, x0, "left"), np.searchsorted(x, x1, "right")
+                    inside[k] = (x[lo:hi].copy(), y[lo:hi].copy())
+                self._window = ((x0, x1), inside)
+            return self._window[1].get(key, (np.empty(0), np.empty(0)))
         got = self._points.get(key)
         if got is None:
-            if self.dir is not None and self._frame is None:
-                got = sums.series_of(self.dir, keys=[key]).get(key)
-            else:
-                df = self.frame()
-                got = None
-                if self.x in df.columns and key in df.columns and df[key].dtype.kind in "iuf" \
-                        and df[self.x].dtype.kind in "iuf":
-                    x = df[self.x].to_numpy(dtype=np.float64)
-                    y = df[key].to_numpy(dtype=np.float64)
-                    ok = np.isfinite(x) & np.isfinite(y)
-                    x, y = x[ok], y[ok]
-                    order = np.argsort(x, kind="stable")
-                    got = (x[order], y[order])
-            if got is None:
-                got = (np.empty(0), np.empty(0))
+            df = self.frame()
+            got = (np.empty(0), np.empty(0))
+            if self.x in df.columns and key in df.columns and df[key].dtype.kind in "iuf" \
+                    and df[self.x].dtype.kind in "iuf":
+                x = df[self.x].to_numpy(dtype=np.float64)
+                y = df[key].to_numpy(dtype=np.float64)
+                ok = np.isfinite(x) & np.isfinite(y)
+                x, y = x[ok], y[ok]
+                order = np.argsort(x, kind="stable")
+                got = (x[order], y[order])
             self._points[key] = got
-        return got
+        x, y = got
+        lo, hi = np.searchsorted(x, x0, "left"), np.searchsorted(x, x1, "right")
+        return x[lo:hi], y[lo:hi]
+
+    def release(self) -> None:
+        """Drop the points read for a range (they can be large)."""
+        self._window = None
 
     def has(self, key: str) -> bool:
         """Whether the run logged `key` (cheap for stored runs: their last values say)."""
@@ -177,10 +190,8 @@ class _RunData:
         t = self._from_summaries(lambda s: s.level_for(key, x0, x1, columns))
         if t is not None:
             return t
-        x, y = self.points(key)
-        lo = int(np.searchsorted(x, x0, side="left"))
-        hi = int(np.searchsorted(x, x1, side="right"))
-        return sums.buckets_of(x[lo:hi], y[lo:hi], 1) if hi > lo else np.empty((0, 10))
+        x, y = self.points(key, x0, x1)
+        return sums.buckets_of(x, y, 1) if len(x) else np.empty((0, len(sums.FIELDS)))
 
 
 def _is_number(v: Any) -> bool:
@@ -393,10 +404,8 @@ class Comparison:
         for g in names:
             parts = []
             for d in groups[g]:
-                px, py = d.points(panel.metric)
-                lo = int(np.searchsorted(px, x0, side="left"))
-                hi = int(np.searchsorted(px, x1, side="right"))
-                parts.append((px[lo:hi], py[lo:hi]))
+                parts.append(d.points(panel.metric, x0, x1))
+                d.release()  # every point of every run and key at once would not fit
             ux, mean, std, count = group_stats(parts, bins=2 * columns)
             if not len(ux):
                 continue
@@ -559,6 +568,8 @@ class Comparer:
                 Comparison._curves(panel, have, self.smooth, x0, x1, columns)
             if panel.curves or panel.bands:
                 panels.append(panel)
+        for d in self.data:
+            d.release()
         if not panels:
             raise ValueError("no numeric values to plot for these runs and metrics")
         extent = (min(e[0] for e in extents), max(e[1] for e in extents))

@@ -13,8 +13,8 @@ of consecutive finite points (in step order):
 Bucket sizes are BASE * FACTOR**level points (64, 256, 1024, ...) for as long as a level has at
 least MIN_BUCKETS buckets. A reader takes the coarsest level that still gives every pixel column
 a bucket, and merges buckets per column (min of the mins, max of the maxes): every spike stays
-visible, unlike reservoir sampling. Short series (fewer than BASE * MIN_BUCKETS points) get no
-levels: their points are cheap to read from the log.
+visible, unlike reservoir sampling. A short series (fewer than BASE * MIN_BUCKETS points: a
+validation score logged every 1000 steps) gets one level of one-point buckets, its points.
 
 The file, little-endian:
 
@@ -108,7 +108,10 @@ def merge(table: np.ndarray, group: np.ndarray) -> np.ndarray:
 
 
 def levels_of(x: np.ndarray, y: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(bucket size, table) per level for a series; none for a short one."""
+    """(bucket size, table) per level for a series; a short one gets a single level of one
+    bucket per point (a sparse metric, such as a validation score, is then read from here too)."""
+    if 0 < len(x) < BASE * MIN_BUCKETS:
+        return [(1, buckets_of(x, y, 1))]
     out = []
     size = BASE
     while len(x) >= size * MIN_BUCKETS:
@@ -175,7 +178,7 @@ class Summaries:
                 return None
             lo = int(np.searchsorted(t[:, X1], x0, side="left"))
             hi = int(np.searchsorted(t[:, X0], x1, side="right"))
-            if hi - lo >= buckets:
+            if hi - lo >= buckets or levels[i][0] == 1:  # enough, or every point
                 return t[lo:hi]
         return None
 

@@ -9,7 +9,9 @@ the public API, two writer processes at a time; about 15 minutes for 100 × 1,00
 2-core machine) and cached in bench/.cache/compare-R-M-S/ (delete it to regenerate). Each figure
 is the median of `--repeats` fresh processes, timed from before `import nbtracker` to the spec
 (a dict, ready for the widget): import, Api listing, reading summaries, building the spec. The
-old path runs `--old-repeats` times (default 1: it takes minutes). Results also go to
+old path reads every point into pandas (about 50 bytes a point in its long frame: 100 × 3 × 1M
+would need ~15 GB), so it runs on the first `--old-runs` runs only (default 10), `--old-repeats`
+times (default 1), beside the new path on the same runs for the ratio. Results also go to
 bench/results/compare.json.
 """
 
@@ -48,7 +50,7 @@ import time, sys
 t0 = time.perf_counter()
 import nbtracker
 from nbtracker.notebook import compare_view
-runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp")
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp", order="+created_at")[:int(sys.argv[3])]
 view = compare_view(*runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))])
 spec = view.spec
 t1 = time.perf_counter()
@@ -62,7 +64,7 @@ import time, sys
 t0 = time.perf_counter()
 import nbtracker
 from nbtracker.charts.comparison import Comparer
-runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp")
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp", order="+created_at")[:int(sys.argv[3])]
 spec = Comparer(runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))]).build().spec()
 t1 = time.perf_counter()
 print('{"s": %f}' % (t1 - t0))
@@ -73,7 +75,7 @@ import time, sys
 t0 = time.perf_counter()
 import nbtracker
 from nbtracker.charts.builders import compare_chart
-runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp")
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp", order="+created_at")[:int(sys.argv[3])]
 spec = compare_chart(runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))]).to_dict()
 t1 = time.perf_counter()
 print('{"s": %f}' % (t1 - t0))
@@ -104,12 +106,12 @@ def generate(root: Path, runs: int, metrics: int, steps: int, jobs: int) -> None
           f"{time.perf_counter() - t0:.0f} s -> {root}")
 
 
-def timed(code: str, root: Path, metrics: int, repeats: int) -> tuple[float, dict]:
+def timed(code: str, root: Path, metrics: int, runs: int, repeats: int) -> tuple[float, dict]:
     out = []
     last: dict = {}
     for _ in range(repeats):
-        p = subprocess.run([sys.executable, "-c", code, str(root), str(metrics)], check=True,
-                           env=env(), capture_output=True, text=True)
+        p = subprocess.run([sys.executable, "-c", code, str(root), str(metrics), str(runs)],
+                           check=True, env=env(), capture_output=True, text=True)
         last = json.loads(p.stdout.strip().splitlines()[-1])
         out.append(last["s"])
     return statistics.median(out), last
@@ -122,24 +124,33 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--old-repeats", type=int, default=1)
+    ap.add_argument("--old-runs", type=int, default=10,
+                    help="the old path reads every point into pandas: 100 x 3 x 1M would need "
+                         "tens of GB, so it runs on the first N runs (and so does the new, for "
+                         "the ratio)")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
     root = HERE / ".cache" / f"compare-{a.runs}-{a.metrics}-{a.steps}"
     generate(root, a.runs, a.metrics, a.steps, a.jobs)
-    new, info = timed(NEW, root, a.metrics, a.repeats)
-    spec, _ = timed(SPEC_ONLY, root, a.metrics, a.repeats)
-    old = timed(OLD, root, a.metrics, a.old_repeats)[0] if a.old_repeats else float("nan")
+    new, info = timed(NEW, root, a.metrics, a.runs, a.repeats)
+    spec, _ = timed(SPEC_ONLY, root, a.metrics, a.runs, a.repeats)
+    k = min(a.old_runs, a.runs)
+    small, _ = timed(NEW, root, a.metrics, k, a.repeats)
+    old = timed(OLD, root, a.metrics, k, a.old_repeats)[0] if a.old_repeats else float("nan")
     print(f"{a.runs} runs x {a.metrics} metrics x {a.steps:,} steps, fresh process each, "
           f"median of {a.repeats}:")
-    print(f"  compare_view (import to widget spec)  {new:.3f} s   "
+    print(f"  compare_view, {a.runs} runs (import to widget spec)  {new:.3f} s   "
           f"{info['points']:,} points, spec {info['bytes'] / 1e6:.2f} MB")
-    print(f"  spec only (Comparer, no anywidget)    {spec:.3f} s")
-    print(f"  old path (compare_chart().to_dict())  {old:.3f} s   ratio {old / new:.1f}x")
+    print(f"  spec only, {a.runs} runs (Comparer, no anywidget)   {spec:.3f} s")
+    print(f"  compare_view, first {k} runs                       {small:.3f} s")
+    print(f"  old path, first {k} runs (compare_chart().to_dict()) {old:.3f} s   "
+          f"ratio {old / small:.1f}x (median of {a.old_repeats})")
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "compare.json").write_text(json.dumps(
         {"runs": a.runs, "metrics": a.metrics, "steps": a.steps, "compare_view_s": new,
-         "spec_s": spec, "old_s": old, "points": info["points"], "spec_bytes": info["bytes"]},
+         "spec_s": spec, "old_runs": k, "compare_view_old_runs_s": small, "old_s": old,
+         "points": info["points"], "spec_bytes": info["bytes"]},
         indent=1))
 
 

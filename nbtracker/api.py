@@ -451,10 +451,10 @@ class ApiRun:
         """Histories for a chart of `runs` already downsampled by the server (min, max and last
         value per bucket, the ends kept) in one request, as one DataFrame per run; None when
         the runs are local or `x` is not the step (then each run's own history serves)."""
-        import pandas as pd
-
         if x != "_step" or not runs or not all(isinstance(r, ApiRun) and r._remote for r in runs):
             return None
+        import pandas as pd
+
         store = runs[0]._store
         if any(r._store is not store for r in runs):
             return None

@@ -94,8 +94,24 @@ def generate(root: Path, runs: int, metrics: int, steps: int, jobs: int) -> None
         return
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    # an interrupted generation goes on where it stopped: finished runs stay, others go
+    import shutil
+
+    import nbtracker
+
+    have, gone = set(), False
+    for r in nbtracker.Api(dir=str(root)).runs("cmp"):
+        if r.state == "finished" and r.steps == steps:
+            have.add(r.name)
+        else:
+            shutil.rmtree(r.storage_dir)
+            gone = True
+    if gone:
+        nbtracker.Api(dir=str(root)).reindex()
 
     def one(i: int) -> None:
+        if f"run-{i:03d}" in have:
+            return
         subprocess.run([sys.executable, "-c", WRITE, str(root), f"run-{i:03d}", str(metrics),
                         str(steps), str(i)], check=True, env=env(), capture_output=True)
 

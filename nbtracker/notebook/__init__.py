@@ -3,6 +3,7 @@ run comparison — all drawn with the bundled charting library, with no network.
 
 >>> nbtracker.runs_table("mnist")                      # sortable, filterable; select and compare
 >>> nbtracker.compare("mnist/ab12cd34", "mnist/ef56gh78", metrics=["loss"], smooth=0.6)
+>>> nbtracker.compare_view(*nbtracker.Api().runs("mnist"))  # any number; drag to zoom
 >>> nbtracker.diff("baseline", "bigger-lr")           # differing config keys highlighted
 """
 

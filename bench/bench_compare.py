@@ -8,7 +8,9 @@ The store is generated once (`--runs` runs of `--steps` steps logging `--metrics
 the public API, two writer processes at a time; about 15 minutes for 100 × 1,000,000 on a
 2-core machine) and cached in bench/.cache/compare-R-M-S/ (delete it to regenerate). Each figure
 is the median of `--repeats` fresh processes, timed from before `import nbtracker` to the spec
-(a dict, ready for the widget): import, Api listing, reading summaries, building the spec. The
+(a dict, ready for the widget): import, Api listing, reading summaries, building the spec; and
+of `--repeats` fresh IPython kernels (jupyter_client), the cell's own time from before `import
+nbtracker` to `display(compare_view(...))` returning (the kernel's start not counted). The
 old path reads every point into pandas (about 50 bytes a point in its long frame: 100 × 3 × 1M
 would need ~15 GB), so it runs on the first `--old-runs` runs only (default 10), `--old-repeats`
 times (default 1), beside the new path on the same runs for the ratio. Results also go to
@@ -82,6 +84,42 @@ print('{"s": %f}' % (t1 - t0))
 """
 
 
+KERNEL_CELL = """
+import time
+t0 = time.perf_counter()
+import nbtracker
+from IPython.display import display
+view = nbtracker.compare_view(*nbtracker.Api(dir={root!r}).runs("cmp"),
+                              metrics=[f"m{{k}}" for k in range({metrics})])
+display(view)
+print("SECONDS", time.perf_counter() - t0)
+"""
+
+
+def in_kernel(root: Path, metrics: int, repeats: int) -> float:
+    """The cell's own time in a fresh IPython kernel (its start not counted): import, Api
+    listing, the comparison, the widget displayed (its state sent on the comm)."""
+    from jupyter_client.manager import start_new_kernel
+
+    out = []
+    for _ in range(repeats):
+        km, kc = start_new_kernel(kernel_name="python3", env=env())
+        try:
+            seen: list[str] = []
+
+            def hook(msg: dict, seen: list = seen) -> None:
+                seen.append(msg["content"].get("text", ""))
+
+            kc.execute_interactive(KERNEL_CELL.format(root=str(root), metrics=metrics),
+                                   timeout=120, output_hook=hook)
+            line = next(t for t in "".join(seen).splitlines() if t.startswith("SECONDS"))
+            out.append(float(line.split()[1]))
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    return statistics.median(out)
+
+
 def env() -> dict:
     e = dict(os.environ)
     e["PYTHONPATH"] = str(REPO) + os.pathsep + e.get("PYTHONPATH", "")
@@ -140,6 +178,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--old-repeats", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="the new path only (no old path)")
     ap.add_argument("--old-runs", type=int, default=10,
                     help="the old path reads every point into pandas: 100 x 3 x 1M would need "
                          "tens of GB, so it runs on the first N runs (and so does the new, for "
@@ -148,13 +187,17 @@ def main() -> None:
     a = ap.parse_args()
     root = HERE / ".cache" / f"compare-{a.runs}-{a.metrics}-{a.steps}"
     generate(root, a.runs, a.metrics, a.steps, a.jobs)
+    kernel = in_kernel(root, a.metrics, a.repeats)
     new, info = timed(NEW, root, a.metrics, a.runs, a.repeats)
     spec, _ = timed(SPEC_ONLY, root, a.metrics, a.runs, a.repeats)
     k = min(a.old_runs, a.runs)
     small, _ = timed(NEW, root, a.metrics, k, a.repeats)
-    old = timed(OLD, root, a.metrics, k, a.old_repeats)[0] if a.old_repeats else float("nan")
+    old = float("nan")
+    if a.old_repeats and not a.quick:
+        old = timed(OLD, root, a.metrics, k, a.old_repeats)[0]
     print(f"{a.runs} runs x {a.metrics} metrics x {a.steps:,} steps, fresh process each, "
           f"median of {a.repeats}:")
+    print(f"  fresh kernel, {a.runs} runs (cell: import to displayed) {kernel:.3f} s")
     print(f"  compare_view, {a.runs} runs (import to widget spec)  {new:.3f} s   "
           f"{info['points']:,} points, spec {info['bytes'] / 1e6:.2f} MB")
     print(f"  spec only, {a.runs} runs (Comparer, no anywidget)   {spec:.3f} s")
@@ -164,7 +207,8 @@ def main() -> None:
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "compare.json").write_text(json.dumps(
-        {"runs": a.runs, "metrics": a.metrics, "steps": a.steps, "compare_view_s": new,
+        {"runs": a.runs, "metrics": a.metrics, "steps": a.steps, "kernel_s": kernel,
+         "compare_view_s": new,
          "spec_s": spec, "old_runs": k, "compare_view_old_runs_s": small, "old_s": old,
          "points": info["points"], "spec_bytes": info["bytes"]},
         indent=1))

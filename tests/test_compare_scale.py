@@ -243,3 +243,21 @@ def test_a_sparse_metric_of_a_long_run_is_read_from_its_summary(monkeypatch):
     assert val.curves[0].x.tolist() == list(range(999, 10_000, 1000))
     assert val.curves[0].y.tolist() == [s / 10_000 for s in range(999, 10_000, 1000)]
     assert loss.curves[0].y.max() == 1.0 and loss.curves[0].x[-1] == 9_999
+
+
+def test_the_magic_compares_many_runs_in_a_zoomable_view(monkeypatch):
+    from IPython.testing.globalipapp import get_ipython
+
+    from nbtracker.notebook import ChartView, magics
+
+    runs = many_runs(60, steps=3, project="magic")
+    shown = []
+    monkeypatch.setattr(magics, "display", shown.append)
+    ip = get_ipython()
+    ip.run_line_magic("load_ext", "nbtracker")
+    ip.run_line_magic("tracker", " ".join(f"compare magic/{r.id}" if i == 0 else f"magic/{r.id}"
+                                          for i, r in enumerate(runs)))
+    view = shown[0]
+    assert isinstance(view, ChartView)
+    assert view.spec["usermeta"]["nbtracker"]["zoom"] == ["zoom0"]
+    assert view.spec["vconcat"][0]["title"]["subtitle"].startswith("showing 50 of 60 runs")

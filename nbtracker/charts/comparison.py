@@ -127,16 +127,22 @@ class _RunData:
     def points(self, key: str, x0: float = -math.inf,
                x1: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
         """Every finite point (x ascending) of `key` in [x0, x1]. A run with summaries is read
-        from the log once per range for all its keys, and only that range is kept (until
-        `release()`); other runs' histories are kept whole (they are short)."""
+        from the log for all its keys at once, and only a window around the range is kept (the
+        range and as much again on each side: a zoom within it, or a small pan, reads nothing
+        more); other runs' histories are kept whole (they are short)."""
         if self.dir is not None and self._frame is None:
-            if self._window is None or self._window[0] != (x0, x1):
+            w = self._window
+            if w is None or not (w[0][0] <= x0 and x1 <= w[0][1]):
+                pad = (x1 - x0) if math.isfinite(x1 - x0) else 0.0
+                a, b = x0 - pad, x1 + pad
                 inside = {}
                 for k, (x, y) in sums.series_of(self.dir).items():
-                    lo, hi = np.searchsorted(x, x0, "left"), np.searchsorted(x, x1, "right")
+                    lo, hi = np.searchsorted(x, a, "left"), np.searchsorted(x, b, "right")
                     inside[k] = (x[lo:hi].copy(), y[lo:hi].copy())
-                self._window = ((x0, x1), inside)
-            return self._window[1].get(key, (np.empty(0), np.empty(0)))
+                self._window = w = ((a, b), inside)
+            x, y = w[1].get(key, (np.empty(0), np.empty(0)))
+            lo, hi = np.searchsorted(x, x0, "left"), np.searchsorted(x, x1, "right")
+            return x[lo:hi], y[lo:hi]
         got = self._points.get(key)
         if got is None:
             df = self.frame()
@@ -568,8 +574,9 @@ class Comparer:
                 Comparison._curves(panel, have, self.smooth, x0, x1, columns)
             if panel.curves or panel.bands:
                 panels.append(panel)
-        for d in self.data:
-            d.release()
+        if x_range is None:  # windows are kept for zooms only
+            for d in self.data:
+                d.release()
         if not panels:
             raise ValueError("no numeric values to plot for these runs and metrics")
         extent = (min(e[0] for e in extents), max(e[1] for e in extents))

@@ -84,6 +84,23 @@ print('{"s": %f}' % (t1 - t0))
 """
 
 
+ZOOM = """
+import json, sys, time
+import nbtracker
+from nbtracker.charts.comparison import Comparer
+runs = nbtracker.Api(dir=sys.argv[1]).runs("cmp", order="+created_at")[:int(sys.argv[3])]
+c = Comparer(runs, metrics=[f"m{k}" for k in range(int(sys.argv[2]))])
+t = time.perf_counter()
+lo, hi = c.build().extent
+out = {"whole range": time.perf_counter() - t}
+for name, (a, b) in [("20 %", (0.4, 0.6)), ("4 %", (0.5, 0.54)), ("1 % (points)", (0.5, 0.51)),
+                     ("0.1 % inside it", (0.502, 0.503)), ("pan by half", (0.505, 0.515))]:
+    t = time.perf_counter()
+    c.build(x_range=(lo + a * (hi - lo), lo + b * (hi - lo)))
+    out[name] = time.perf_counter() - t
+print(json.dumps({"s": 0, "zoom": out}))
+"""
+
 KERNEL_CELL = """
 import time
 t0 = time.perf_counter()
@@ -195,6 +212,7 @@ def main() -> None:
     old = float("nan")
     if a.old_repeats and not a.quick:
         old = timed(OLD, root, a.metrics, k, a.old_repeats)[0]
+    zoom = timed(ZOOM, root, a.metrics, a.runs, 1)[1]["zoom"]
     print(f"{a.runs} runs x {a.metrics} metrics x {a.steps:,} steps, fresh process each, "
           f"median of {a.repeats}:")
     print(f"  fresh kernel, {a.runs} runs (cell: import to displayed) {kernel:.3f} s")
@@ -204,13 +222,16 @@ def main() -> None:
     print(f"  compare_view, first {k} runs                       {small:.3f} s")
     print(f"  old path, first {k} runs (compare_chart().to_dict()) {old:.3f} s   "
           f"ratio {old / small:.1f}x (median of {a.old_repeats})")
+    print("  zoom, one after the other in one process (x range as a share of the whole):")
+    for name, sec in zoom.items():
+        print(f"    {name:<18} {sec:.3f} s")
     results = HERE / "results"
     results.mkdir(exist_ok=True)
     (results / "compare.json").write_text(json.dumps(
         {"runs": a.runs, "metrics": a.metrics, "steps": a.steps, "kernel_s": kernel,
          "compare_view_s": new,
          "spec_s": spec, "old_runs": k, "compare_view_old_runs_s": small, "old_s": old,
-         "points": info["points"], "spec_bytes": info["bytes"]},
+         "points": info["points"], "spec_bytes": info["bytes"], "zoom_s": zoom},
         indent=1))
 
 

@@ -241,7 +241,7 @@ export function renderRunTable({ model, el }) {
 
   function drawWindow(force) {
     const top = Math.max(0, tableBox.scrollTop - ROW_H);
-    const view = tableBox.clientHeight || MAX_H;
+    const view = MAX_H; // the box is never taller (and may be empty while being redrawn)
     const start = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
     const end = Math.min(items.length, Math.ceil((top + view) / ROW_H) + OVERSCAN);
     if (!force && start === win[0] && end === win[1]) return;

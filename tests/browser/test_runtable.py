@@ -72,7 +72,7 @@ GROUP_CELLS = [
     f"""import nbtracker
 for i in range(12):
     lr = {LRS}[i % 3]
-    name = "r%02d" % i if i != 4 else 'r04, "the one"\\nwith <b>a</b> newline'
+    name = "r%02d" % i if i != 3 else 'r03, "the one"\\nwith <b>a</b> newline'
     with nbtracker.init(project="grp", name=name, group="g%d" % (i % 2), job_type="train",
                         config={{"lr": lr, "seed": i, "note": "a,b" if i % 2 else "plain"}}) as r:
         r.log({{"loss": lr * 10 + i, "acc": i / 12}})""",
@@ -121,7 +121,7 @@ def test_run_table_groups_with_stats_collapses_and_exports_csv(request, server_n
     assert header[:2] == ["name", "state"] and "config.lr" in header and "summary.loss" in header
     name, lr_col, note = header.index("name"), header.index("config.lr"), header.index("config.note")
     expected = [i for lr in (0.001, 0.1) for i in range(12) if LRS[i % 3] == lr]
-    want_names = ['r04, "the one"\nwith <b>a</b> newline' if i == 4 else f"r{i:02d}" for i in expected]
+    want_names = ['r03, "the one"\nwith <b>a</b> newline' if i == 3 else f"r{i:02d}" for i in expected]
     assert [r[name] for r in body] == want_names  # quotes, commas and newlines survive
     assert [float(r[lr_col]) for r in body] == [LRS[i % 3] for i in expected]
     assert [r[note] for r in body] == ["a,b" if i % 2 else "plain" for i in expected]
@@ -129,7 +129,7 @@ def test_run_table_groups_with_stats_collapses_and_exports_csv(request, server_n
     # the filter narrows the export as it narrows the table; no kernel was asked (idle kernel)
     page.fill(".nbt-runs input.nbt-filter", "the one")
     assert page.locator(RUNS).count() == 1
-    assert [r[name] for r in _download_csv(page)[1:]] == [want_names[expected.index(4)]]
+    assert [r[name] for r in _download_csv(page)[1:]] == [want_names[expected.index(3)]]
     page.fill(".nbt-runs input.nbt-filter", "")
     # ungrouped again
     page.select_option(".nbt-runs select.nbt-group-by", "")

@@ -167,12 +167,6 @@ export function renderRunTable({ model, el }) {
   function rowEl(i) {
     const id = col("id")[i];
     const cb = h("input", { type: "checkbox", class: "nbt-select", checked: selected.has(id) });
-    cb.addEventListener("change", () => {
-      if (cb.checked) selected.add(id); else selected.delete(id);
-      model.set("selected", [...selected]);
-      model.save_changes();
-      showCount();
-    });
     const tr = h("tr", { class: "nbt-run", "data-id": id }, h("td", { class: "nbt-check" }, cb));
     for (const c of shown) {
       const v = col(c.key)[i];
@@ -180,6 +174,15 @@ export function renderRunTable({ model, el }) {
     }
     return tr;
   }
+  tableBox.addEventListener("change", (ev) => { // one listener for every row's checkbox
+    const cb = ev.target;
+    if (!cb.classList || !cb.classList.contains("nbt-select")) return;
+    const id = cb.closest("tr").dataset.id;
+    if (cb.checked) selected.add(id); else selected.delete(id);
+    model.set("selected", [...selected]);
+    model.save_changes();
+    showCount();
+  });
   function groupEl(g) {
     const closed = collapsed.has(g.label);
     const groupBy = model.get("group_by");
@@ -240,11 +243,14 @@ export function renderRunTable({ model, el }) {
   }
 
   function drawWindow(force) {
-    const top = Math.max(0, tableBox.scrollTop - ROW_H);
-    const view = MAX_H; // the box is never taller (and may be empty while being redrawn)
-    const start = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
-    const end = Math.min(items.length, Math.ceil((top + view) / ROW_H) + OVERSCAN);
-    if (!force && start === win[0] && end === win[1]) return;
+    const t = performance.now();
+    const top = Math.max(0, tableBox.scrollTop - ROW_H); // less the header row
+    const first = Math.floor(top / ROW_H), last = Math.ceil((top + MAX_H) / ROW_H);
+    // the rows drawn still cover the view with a margin: nothing to do
+    const covered = (win[0] === 0 || first - win[0] >= 2) && (win[1] === items.length || win[1] - last >= 2);
+    if (!force && covered) return;
+    const start = Math.max(0, first - OVERSCAN);
+    const end = Math.min(items.length, last + OVERSCAN);
     win = [start, end];
     const trs = [spacer(start * ROW_H)];
     for (let k = start; k < end; k++) trs.push(items[k].g ? groupEl(items[k].g) : rowEl(items[k].i));
@@ -252,6 +258,7 @@ export function renderRunTable({ model, el }) {
     body.replaceChildren(...trs);
     root.dataset.rendered = String(end - start);
     root.dataset.first = String(start);
+    root.dataset.drawMs = (performance.now() - t).toFixed(2);
   }
 
   function showCount() {

@@ -72,7 +72,7 @@ export function renderRunTable({ model, el }) {
   const collapsed = new Set();
 
   // -- the columns ------------------------------------------------------------------------
-  let cols = [], byKey = new Map(), n = 0, values = new Map(), texts = new Map();
+  let cols = [], byKey = new Map(), n = 0, values = new Map(), texts = new Map(), lowers = new Map();
   function load() {
     cols = model.get("columns") || [];
     const data = model.get("data") || [];
@@ -80,6 +80,7 @@ export function renderRunTable({ model, el }) {
     byKey = new Map(cols.map((c, i) => [c.key, { ...c, enc: data[i] }]));
     values = new Map();
     texts = new Map();
+    lowers = new Map();
   }
   const col = (key) => {
     let v = values.get(key);
@@ -89,6 +90,11 @@ export function renderRunTable({ model, el }) {
   const text = (key) => { // shown text, for filtering and column widths
     let t = texts.get(key);
     if (!t) { t = col(key).map((v) => fmt(v)); texts.set(key, t); }
+    return t;
+  };
+  const lower = (key) => {
+    let t = lowers.get(key);
+    if (!t) { t = text(key).map((s) => s.toLowerCase()); lowers.set(key, t); }
     return t;
   };
   const shownCols = () => {
@@ -106,8 +112,8 @@ export function renderRunTable({ model, el }) {
     let idx = Array.from({ length: n }, (_, i) => i);
     const q = filter.value.trim().toLowerCase();
     if (q) {
-      const lower = shown.map((c) => { const t = text(c.key); return (i) => t[i].toLowerCase().includes(q); });
-      idx = idx.filter((i) => lower.some((f) => f(i)));
+      const hay = shown.map((c) => lower(c.key));
+      idx = idx.filter((i) => hay.some((t) => t[i].includes(q)));
     }
     if (byKey.has(sortKey)) {
       const v = col(sortKey);
@@ -164,13 +170,24 @@ export function renderRunTable({ model, el }) {
 
   // -- drawing ----------------------------------------------------------------------------
   let body = null, table = null, win = [-1, -1];
-  function rowEl(i) {
+  // Run rows are recycled: scrolling refills the same <tr>s with other runs' values.
+  let pool = [], shownValues = [];
+  function newRow() {
+    const tr = h("tr", { class: "nbt-run" }, h("td", { class: "nbt-check" },
+      h("input", { type: "checkbox", class: "nbt-select" })));
+    for (let k = 0; k < shown.length; k++) tr.append(h("td"));
+    return tr;
+  }
+  function fillRow(tr, i) {
     const id = col("id")[i];
-    const cb = h("input", { type: "checkbox", class: "nbt-select", checked: selected.has(id) });
-    const tr = h("tr", { class: "nbt-run", "data-id": id }, h("td", { class: "nbt-check" }, cb));
-    for (const c of shown) {
-      const v = col(c.key)[i];
-      tr.append(h("td", { class: typeof v === "number" ? "nbt-num" : "", text: fmt(v) }));
+    tr.dataset.id = id;
+    const cells = tr.children;
+    cells[0].firstChild.checked = selected.has(id);
+    for (let k = 0; k < shown.length; k++) {
+      const v = shownValues[k][i], td = cells[k + 1];
+      const t = fmt(v), cls = typeof v === "number" ? "nbt-num" : "";
+      if (td.textContent !== t) td.textContent = t;
+      if (td.className !== cls) td.className = cls;
     }
     return tr;
   }
@@ -207,8 +224,9 @@ export function renderRunTable({ model, el }) {
     });
     return tr;
   }
-  function spacer(px) {
-    return h("tr", { class: "nbt-spacer" }, h("td", { colSpan: shown.length + 1, style: `height:${px}px;padding:0;border:0` }));
+  let above = null, below = null; // spacer rows standing for the rows not drawn
+  function spacer() {
+    return h("tr", { class: "nbt-spacer" }, h("td", { colSpan: shown.length + 1, style: "height:0;padding:0;border:0" }));
   }
 
   function widths() { // fixed widths from the longest text, so columns do not jump while scrolling
@@ -237,6 +255,10 @@ export function renderRunTable({ model, el }) {
         return th;
       }));
     body = h("tbody");
+    above = spacer();
+    below = spacer();
+    pool = [];
+    shownValues = shown.map((c) => col(c.key));
     table = h("table", { class: "nbt-table nbt-virtual", style: `width:${28 + w.reduce((a, b) => a + b, 0)}px` },
       colgroup, h("thead", {}, head), body);
     tableBox.replaceChildren(table);
@@ -252,10 +274,20 @@ export function renderRunTable({ model, el }) {
     const start = Math.max(0, first - OVERSCAN);
     const end = Math.min(items.length, last + OVERSCAN);
     win = [start, end];
-    const trs = [spacer(start * ROW_H)];
-    for (let k = start; k < end; k++) trs.push(items[k].g ? groupEl(items[k].g) : rowEl(items[k].i));
-    trs.push(spacer((items.length - end) * ROW_H));
-    body.replaceChildren(...trs);
+    above.firstChild.style.height = `${start * ROW_H}px`;
+    below.firstChild.style.height = `${(items.length - end) * ROW_H}px`;
+    const nodes = [above];
+    let j = 0;
+    for (let k = start; k < end; k++) {
+      const it = items[k];
+      if (it.g) { nodes.push(groupEl(it.g)); continue; }
+      const tr = pool[j] || (pool[j] = newRow());
+      j += 1;
+      nodes.push(fillRow(tr, it.i));
+    }
+    nodes.push(below);
+    const now = body.children;
+    if (nodes.length !== now.length || nodes.some((x, q) => now[q] !== x)) body.replaceChildren(...nodes);
     root.dataset.rendered = String(end - start);
     root.dataset.first = String(start);
     root.dataset.drawMs = (performance.now() - t).toFixed(2);
@@ -266,7 +298,9 @@ export function renderRunTable({ model, el }) {
   }
 
   function refresh(keepScroll = true) {
+    const t = performance.now();
     compute();
+    root.dataset.computeMs = (performance.now() - t).toFixed(1);
     const scroll = tableBox.scrollTop;
     drawHead();
     if (keepScroll) tableBox.scrollTop = scroll;

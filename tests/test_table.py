@@ -7,15 +7,8 @@ import json
 
 import nbtracker
 from nbtracker.notebook import run_rows, runs_table, table_static_html
-from nbtracker.notebook.table import encode_column, run_columns
-
-
-def _decode(enc: dict, n: int) -> list:
-    if "v" in enc:
-        return enc["v"]
-    if isinstance(enc["c"], int):
-        return [enc["d"][enc["c"]]] * n
-    return [enc["d"][c] for c in enc["c"]]
+from nbtracker.notebook.table import decode_column as _decode
+from nbtracker.notebook.table import encode_column, run_columns, static_html
 
 
 def _make_runs():
@@ -134,3 +127,15 @@ def test_listing_copies_config_apart():
     assert again.config == {"model": {"width": 64, "layers": [1, 2]}}
     run.update()
     assert nbtracker.Api().runs("c")[0].config == {"model": {"width": 128, "layers": [1, 2, 3]}}
+
+
+def test_static_html_of_a_table_widget():
+    for i in range(60):
+        with nbtracker.init(project="s", name=f"<i>run {i:02d}</i>", config={"lr": i / 100}):
+            pass
+    table = runs_table("s", order="+name")
+    out = static_html(table)
+    assert "&lt;i&gt;run 00&lt;/i&gt;" in out and "&lt;i&gt;run 49&lt;/i&gt;" in out
+    assert "run 50" not in out and "<i>" not in out
+    assert "… and 10 more runs" in out
+    assert ">config.lr<" in out and ">id<" not in out  # the columns the table shows

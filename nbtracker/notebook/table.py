@@ -29,7 +29,7 @@ from typing import Any
 from .widgets import RunTable, jsonable
 
 __all__ = ["run_columns", "run_rows", "runs_table", "table_of_runs", "table_static_html",
-           "encode_column"]
+           "static_html", "encode_column", "decode_column"]
 
 # (key, label, kind) of the columns every run has, in the table's order
 BASE_COLUMNS = [("name", "name", "text"), ("state", "state", "text"), ("group", "group", "text"),
@@ -196,9 +196,22 @@ def encode_column(values: list) -> dict:
     return {"d": distinct_values, "c": 0 if len(distinct_values) == 1 else codes}
 
 
-def table_static_html(columns: list[dict], rows: list[dict], limit: int = STATIC_LIMIT) -> str:
-    """An HTML table of the first `limit` rows (dicts by column key) in the given columns, and
-    "… and N more runs" below it; every value escaped. For viewers that draw no widgets."""
+def decode_column(enc: dict, n: int) -> list:
+    """The values of one encoded column (see `encode_column`)."""
+    if "v" in enc:
+        return list(enc["v"])
+    d, c = enc.get("d", []), enc.get("c", 0)
+    return [d[c]] * n if isinstance(c, int) else [d[k] for k in c]
+
+
+def table_static_html(columns: list[dict], rows: list[dict], limit: int = STATIC_LIMIT,
+                      total: int | None = None) -> str:
+    """An HTML table of the first `limit` rows (dicts by column key) in the given columns (those
+    not marked `"visible": False`), and "… and N more runs" below it (of `total` runs, when
+    `rows` holds only the first ones); every value escaped. For viewers that draw no widgets.
+
+    >>> html = table_static_html(*run_rows(nbtracker.Api().runs("mnist")))
+    """
     cols = [c for c in columns if c.get("visible", True)]
     esc = html.escape
     head = "".join(f"<th>{esc(str(c.get('label', c['key'])))}</th>" for c in cols)
@@ -210,11 +223,23 @@ def table_static_html(columns: list[dict], rows: list[dict], limit: int = STATIC
             align = ' style="text-align:right"' if c.get("kind") == "number" else ""
             cells.append(f"<td{align}>{esc(_text(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = len(rows) - min(len(rows), limit)
+    more = (len(rows) if total is None else total) - min(len(rows), limit)
     tail = (f'<p class="nbt-more">… and {more:,} more run{"s" if more != 1 else ""}</p>'
             if more > 0 else "")
     return (f'<table class="nbt-table nbt-static"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>{tail}')
+
+
+def static_html(table: RunTable, limit: int = STATIC_LIMIT) -> str:
+    """The static form of a RunTable: its first `limit` runs in the order they were listed (the
+    table's first sort), in the columns it shows."""
+    n = min(table.count, limit)
+    shown = set(table.visible)
+    columns = [dict(c, visible=c["key"] in shown) for c in table.columns]
+    data = {c["key"]: decode_column(enc, table.count)[:n]
+            for c, enc in zip(table.columns, table.data) if c["key"] in shown}
+    rows = [{k: v[i] for k, v in data.items()} for i in range(n)]
+    return table_static_html(columns, rows, limit=limit, total=table.count)
 
 
 def _text(v: Any) -> str:

@@ -418,6 +418,7 @@ export function renderRunTable({ model, el }) {
   drawGroupChoice();
   drawPicker();
   refresh();
+  root.dataset.renderStart = String(Math.round(t0));
   requestAnimationFrame(() => { root.dataset.paintMs = String(Math.round(performance.now() - t0)); });
   drawComparison();
   return () => {

@@ -303,10 +303,12 @@ def table_of_runs(runs: list, order: str = "-created_at", group_by: str = "") ->
     them: the list is taken as it is, `order` names the first sort of the view."""
     from . import diff_rows
 
-    columns, data = run_columns(runs)
+    with _collector_paused():
+        columns, data = run_columns(runs)
+        encoded = [encode_column(data[c["key"]]) for c in columns]
     key, desc = _order_key(order)
     table = RunTable(columns=[{k: c[k] for k in ("key", "label", "kind")} for c in columns],
-                     data=[encode_column(data[c["key"]]) for c in columns], count=len(runs),
+                     data=encoded, count=len(runs),
                      visible=[c["key"] for c in columns if c["visible"]],
                      sort_key=key, sort_desc=desc, group_by=group_by)
     by_id = {r.id: r for r in runs}

@@ -139,9 +139,10 @@ export function renderRunTable({ model, el }) {
       if (!g) { g = { label, value: gv[i], rows: [] }; groups.set(label, g); }
       g.rows.push(i);
     }
+    const flip = sortKey === groupBy && sortDesc ? -1 : 1; // groups follow a sort by their key
     const ordered = [...groups.values()].sort((a, b) => {
       const ma = missing(a.value), mb = missing(b.value);
-      return ma || mb ? (ma === mb ? 0 : ma ? 1 : -1) : cmp(a.value, b.value);
+      return ma || mb ? (ma === mb ? 0 : ma ? 1 : -1) : flip * cmp(a.value, b.value);
     });
     for (const g of ordered) {
       items.push({ g });

@@ -112,6 +112,12 @@ def test_run_table_groups_with_stats_collapses_and_exports_csv(request, server_n
         assert got == pytest.approx([sum(losses) / 4, min(losses), max(losses)])
     # rows under each group, in the table's sort (name ascending)
     assert page.locator(RUNS).count() == 12
+    assert _names(page)[:4] == ["r02", "r05", "r08", "r11"]
+    # sorting by the grouped column orders the groups
+    page.click('.nbt-runs th[data-key="config.lr"]')
+    page.click('.nbt-runs th[data-key="config.lr"]')
+    assert groups.evaluate_all("rs => rs.map(r => r.dataset.group)") == ["0.1", "0.01", "0.001"]
+    page.click('.nbt-runs th[data-key="name"]')
     # a collapsed group hides its rows, and they leave the export too
     page.click('.nbt-runs tr.nbt-group[data-group="0.01"]')
     assert page.locator('.nbt-runs tr.nbt-group.nbt-collapsed[data-group="0.01"]').count() == 1

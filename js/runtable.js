@@ -40,7 +40,8 @@ export function toCSV(header, rows) {
   return lines.join("\r\n") + "\r\n";
 }
 
-const missing = (v) => v === null || v === undefined || v === "";
+// no value, or NaN (sent as text): sorted last either way, grouped under "(none)"
+const missing = (v) => v === null || v === undefined || v === "" || v === "NaN";
 const collator = new Intl.Collator(undefined, { numeric: true });
 
 function cmp(a, b) {
@@ -369,6 +370,8 @@ export function renderRunTable({ model, el }) {
     const rows = [];
     for (const it of items) if (it.g === undefined) rows.push(data.map((v) => v[it.i]));
     const csv = toCSV(out.map((c) => c.label), rows);
+    const before = link.querySelector("a");
+    if (before) URL.revokeObjectURL(before.href);
     const url = URL.createObjectURL(new Blob([csv], { type: "text/csv;charset=utf-8" }));
     const a = h("a", { class: "nbt-csv-link", href: url, download: "runs.csv", text: `runs.csv (${rows.length} rows)` });
     link.replaceChildren(a);

@@ -1,53 +1,49 @@
 import { duration, fmt, h, loadLib } from "./common.js";
 
 // ---------------------------------------------------------------------------------------
-// LivePanel: per-model store of series, filled from the saved snapshot and from deltas.
+// LivePanel: one store of series per model (made once, in `initialize`; see widgets.js), filled
+// from the `snapshot` trait and from `points` messages; every view draws from it.
 
+/** @param model the model, guarded by the contract (contract.js) */
 export function panelStore(model) {
-  if (!model.__nbt) {
-    const store = { series: new Map(), listeners: new Set() };
-    const snap = model.get("snapshot") || {};
-    for (const [key, xy] of Object.entries(snap)) {
-      store.series.set(key, { committed: zip(xy), tail: [], version: 1 });
+  const store = { series: new Map(), listeners: new Set() };
+  const notify = (changed) => { for (const fn of store.listeners) fn(changed); };
+  function fromSnapshot() {
+    const changed = {};
+    for (const [key, snap] of Object.entries(model.get("snapshot"))) {
+      let s = store.series.get(key);
+      if (!s) store.series.set(key, (s = { committed: [], tail: [], version: 0 }));
+      s.committed = zip(snap.c);
+      s.tail = zip(snap.t);
+      s.version += 1;
+      changed[key] = { reset: s.committed, append: [], tail: s.tail };
     }
-    model.on("msg:custom", (msg) => {
-      if (!msg || msg.type !== "points") return;
-      const changed = {};
-      for (const [key, d] of Object.entries(msg.series || {})) {
-        let s = store.series.get(key);
-        if (!s) store.series.set(key, (s = { committed: [], tail: [], version: 0 }));
-        const change = { reset: null, append: [], tail: zip(d.tail) };
-        if (d.reset) {
-          s.committed = zip(d.reset);
-          change.reset = s.committed;
-        } else if (d.append) {
-          const pts = zip(d.append);
-          s.committed.push(...pts);
-          change.append = pts;
-        }
-        s.tail = change.tail;
-        s.version += 1;
-        changed[key] = change;
-      }
-      for (const fn of store.listeners) fn(changed);
-    });
-    model.on("change:snapshot", () => {
-      const snap = model.get("snapshot") || {};
-      const changed = {};
-      for (const [key, xy] of Object.entries(snap)) {
-        const pts = zip(xy);
-        let s = store.series.get(key);
-        if (!s) store.series.set(key, (s = { committed: [], tail: [], version: 0 }));
-        s.committed = pts;
-        s.tail = [];
-        s.version += 1;
-        changed[key] = { reset: pts, append: [], tail: [] };
-      }
-      for (const fn of store.listeners) fn(changed);
-    });
-    model.__nbt = store;
+    return changed;
   }
-  return model.__nbt;
+  fromSnapshot();
+  model.on("msg:custom", (msg) => {
+    if (msg.type !== "points") return;
+    const changed = {};
+    for (const [key, d] of Object.entries(msg.series)) {
+      let s = store.series.get(key);
+      if (!s) store.series.set(key, (s = { committed: [], tail: [], version: 0 }));
+      const change = { reset: null, append: [], tail: zip(d.tail) };
+      if (d.reset) {
+        s.committed = zip(d.reset);
+        change.reset = s.committed;
+      } else if (d.append) {
+        const pts = zip(d.append);
+        s.committed.push(...pts);
+        change.append = pts;
+      }
+      s.tail = change.tail;
+      s.version += 1;
+      changed[key] = change;
+    }
+    notify(changed);
+  });
+  model.on("change:snapshot", () => notify(fromSnapshot()));
+  return store;
 }
 
 function zip(xy) {
@@ -74,8 +70,7 @@ function lineSpec(key, xTitle) {
   };
 }
 
-export function renderLivePanel({ model, el }) {
-  const store = panelStore(model);
+export function renderLivePanel({ model, el, store }) {
   const root = h("div", { class: "nbt-live", "data-state": "", "data-points": "0", "data-charts": "0" });
   const header = h("div", { class: "nbt-head" });
   const title = h("span", { class: "nbt-name" });
@@ -116,20 +111,40 @@ export function renderLivePanel({ model, el }) {
     return grid;
   }
 
+  // a metric's x-axis: the metric Python named for it (define_metric step_metric), else "step"
+  const xTitle = (key) => model.get("xlabels")[key] || "step";
+
+  function embed(c, key) {
+    c.xTitle = xTitle(key);
+    c.box.replaceChildren();
+    c.ready = lib.vegaEmbed(c.box, lineSpec(key, c.xTitle), { actions: false, renderer: "canvas" })
+      .then((res) => { c.view = c.box.nbtView = res.view; }); // the view, for tests and debugging
+    return c.ready;
+  }
+
   async function chartFor(key) {
     let c = charts.get(key);
-    if (c) return c;
-    const box = h("div", { class: "nbt-chart", "data-key": key });
-    section(key).append(box);
-    c = { view: null, count: 0, box, ready: null };
-    charts.set(key, c);
-    c.ready = (async () => {
-      const res = await lib.vegaEmbed(box, lineSpec(key, model.get("xlabel") || "step"),
-        { actions: false, renderer: "canvas" });
-      c.view = res.view;
-    })();
+    if (!c) {
+      const box = h("div", { class: "nbt-chart", "data-key": key });
+      section(key).append(box);
+      c = { view: null, count: 0, tailCount: 0, box, ready: null, xTitle: null };
+      charts.set(key, c);
+      embed(c, key);
+    }
     await c.ready;
     return c;
+  }
+
+  async function retitle() {
+    for (const [key, c] of charts) {
+      if (disposed || c.xTitle === xTitle(key)) continue;
+      await c.ready;
+      c.view.finalize();
+      c.view = null;
+      await embed(c, key);
+      const s = store.series.get(key);
+      await apply(key, { reset: s ? s.committed : [], append: [], tail: s ? s.tail : [] });
+    }
   }
 
   async function apply(key, change) {
@@ -156,6 +171,11 @@ export function renderLivePanel({ model, el }) {
       .catch((e) => { status.textContent = "chart error: " + e; });
   }
   store.listeners.add(onChange);
+  const onXlabels = () => {
+    if (!lib) return; // charts are made once the library is loaded, with the titles of then
+    queue = queue.then(retitle).catch((e) => { status.textContent = "chart error: " + e; });
+  };
+  model.on("change:xlabels", onXlabels);
 
   function showInfo() {
     const info = model.get("info") || {};
@@ -195,6 +215,7 @@ export function renderLivePanel({ model, el }) {
     clearInterval(timer);
     store.listeners.delete(onChange);
     model.off("change:info", showInfo);
+    model.off("change:xlabels", onXlabels);
     for (const c of charts.values()) c.view && c.view.finalize();
   };
 }

@@ -2,16 +2,24 @@
 //
 // Every widget model carries this small module. The charting library (vega + vega-lite +
 // vega-embed, ~0.9 MB) travels once per page in a separate ChartLibrary model; widgets that
-// draw charts name it in their `lib` trait and import it from there (see loadLib), so a
-// notebook with twenty panels holds one copy of it, not twenty.
+// draw charts name it in their `lib` trait and import it from there, or over their own comm
+// when that model is out of reach (see loadLib), so a notebook with twenty panels holds one
+// copy of it, not twenty.
+//
+// What Python sends is checked against the contract (contract.js) before a renderer sees it.
+// State that outlives a view (a live panel's points) lives here, one per model, keyed by the
+// model's `uid` trait: anywidget hands every view its own model proxy, so nothing hung on a
+// proxy is shared by two views of one widget.
 //
 // Everything user-supplied (run names, config values, tags) is put on the page as text
 // (textContent), never as HTML.
 
 import { renderChartView } from "./chartview.js";
+import { guard, reporter } from "./contract.js";
 import { renderConfigDiff } from "./diff.js";
 import { panelStore, renderLivePanel } from "./live.js";
 import { renderRunTable } from "./runtable.js";
+import { listenForStatic } from "./swap.js";
 
 const RENDERERS = {
   live: renderLivePanel,
@@ -21,12 +29,43 @@ const RENDERERS = {
   library: () => undefined,
 };
 
+const MODELS = new Map(); // uid -> {rep, store}
+
+function modelState(model) {
+  const kind = model.get("_kind");
+  const uid = model.get("uid");
+  let state = uid ? MODELS.get(uid) : undefined;
+  if (!state) {
+    const rep = reporter(kind);
+    // the store listens through the proxy it was made with: made in `initialize`, it lives as
+    // long as the model; made by a view (no uid: a widget saved by an older version), with it
+    let store = null;
+    if (kind === "live") {
+      const checked = guard(model, kind, rep);
+      store = panelStore(checked);
+      listenForStatic(checked);
+    }
+    state = { rep, store };
+    if (uid) MODELS.set(uid, state);
+  }
+  return state;
+}
+
 export default {
   initialize({ model }) {
-    if (model.get("_kind") === "live") panelStore(model);
+    modelState(model);
+    const uid = model.get("uid");
+    return () => { if (uid) MODELS.delete(uid); };
   },
-  render(ctx) {
-    const fn = RENDERERS[ctx.model.get("_kind")];
-    return fn ? fn(ctx) : undefined;
+  render({ model, el, ...rest }) {
+    const kind = model.get("_kind");
+    const { rep, store } = modelState(model);
+    rep.attach(el);
+    const fn = RENDERERS[kind];
+    const cleanup = fn ? fn({ ...rest, model: guard(model, kind, rep), el, store }) : undefined;
+    return () => {
+      rep.detach(el);
+      if (typeof cleanup === "function") cleanup();
+    };
   },
 };

@@ -129,25 +129,12 @@ def test_minmax_downsample_bounds_and_extremes():
 
 # -- StreamingMinMax -------------------------------------------------------------------------
 
-class FrontEnd:
-    """What a live chart does with push() results: keep the points, replace the tail."""
-
-    def __init__(self):
-        self.committed: list = []
-        self.tail: list = []
-        self.resets = 0
-
-    def apply(self, change: dict) -> None:
-        if "reset" in change:
-            self.committed = list(zip(*change["reset"]))
-            self.resets += 1
-        else:
-            self.committed += zip(*change["append"])
-        self.tail = list(zip(*change["tail"]))
-
-    @property
-    def points(self) -> list:
-        return self.committed + self.tail
+def sent_shape(r: dict) -> None:
+    """A push() result is what the live feed sends as one series' delta: a reset or an append,
+    and the new tail (the browser test checks that the real front-end rebuilds held() from it)."""
+    assert set(r) in ({"reset", "tail"}, {"append", "tail"}), set(r)
+    for xy in r.values():
+        assert len(xy) == 2 and len(xy[0]) == len(xy[1])
 
 
 def held(s: StreamingMinMax) -> list:
@@ -168,22 +155,23 @@ def test_streaming_minmax_by_hand():
     assert held(s) == [(0, 3.0), (1, 5.0), (2, 4.0), (3, 1.0), (4, 2.0), (5, 2.0)]
 
 
-def test_streaming_minmax_bounded_and_replayable():
+def test_streaming_minmax_bounded():
     rng = np.random.default_rng(7)
     s = StreamingMinMax(max_buckets=50)
-    front = FrontEnd()
     ys = []
+    resets = 0
     for b in range(300):
         x = np.arange(b * 37, (b + 1) * 37, dtype=float)
         y = np.sin(x / 300) + rng.normal(scale=0.1, size=x.size)
         y[3] = np.nan  # skipped
         ys.append(y)
-        front.apply(s.push(x, y))
-        assert len(front.points) <= 2 * 50 + 3 and len(s) <= 50 + 1
-        assert front.points == held(s)
+        r = s.push(x, y)
+        sent_shape(r)
+        resets += "reset" in r
+        assert len(held(s)) <= 2 * 50 + 3 and len(s) <= 50 + 1
     y = np.concatenate(ys)
     px, py = s.points()
-    assert front.resets > 0  # 11,100 steps do not fit 50 buckets of width 1
+    assert resets > 0  # 11,100 steps do not fit 50 buckets of width 1
     assert py.max() == np.nanmax(y) and py.min() == np.nanmin(y)
     assert px[-1] == 300 * 37 - 1  # the newest point is always shown
     assert (np.diff(px) >= 0).all() and set(py) <= set(y[np.isfinite(y)])
@@ -191,48 +179,45 @@ def test_streaming_minmax_bounded_and_replayable():
 
 def test_streaming_minmax_one_large_batch_and_then_small_ones():
     s = StreamingMinMax(max_buckets=100)
-    front = FrontEnd()
     x = np.arange(1_000_000.0)
     y = np.cos(x / 5000)
     y[123_456] = 7.0
     r = s.push(x, y)
+    sent_shape(r)
     assert "reset" not in r  # nothing was sent before: a first batch is appended
-    front.apply(r)
-    assert len(front.points) <= 2 * 100 + 3 and 7.0 in dict(front.points).values()
+    assert len(held(s)) <= 2 * 100 + 3 and 7.0 in dict(held(s)).values()
     for i in range(50):
-        front.apply(s.push(1e6 + np.arange(i * 100, (i + 1) * 100.0), np.full(100, -3.0)))
-    assert front.points == held(s) and len(front.points) <= 2 * 100 + 3
-    assert min(p[1] for p in front.points) == -3.0 and max(p[1] for p in front.points) == 7.0
+        sent_shape(s.push(1e6 + np.arange(i * 100, (i + 1) * 100.0), np.full(100, -3.0)))
+    assert len(held(s)) <= 2 * 100 + 3
+    assert min(p[1] for p in held(s)) == -3.0 and max(p[1] for p in held(s)) == 7.0
 
 
 def test_streaming_minmax_places_points_that_step_back_and_skips_non_finite():
     s = StreamingMinMax(max_buckets=10)
-    front = FrontEnd()
-    front.apply(s.push([0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0]))
+    sent_shape(s.push([0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0]))
     r = s.push([1, 2, 5], [9.0, 0.5, 8.0])  # x went back: 1 and 2 join the buckets of x 1, 2
+    sent_shape(r)
     assert "reset" in r
-    front.apply(r)
     # bucket 1 holds (1, 2.0) and (1, 9.0); bucket 2 holds (2, 3.0) and (2, 0.5)
-    assert front.points == held(s) == [(0, 1.0), (1, 2.0), (1, 9.0), (2, 0.5), (2, 3.0),
-                                       (3, 4.0), (5, 8.0)]
-    front.apply(s.push([4, 6, 6], [0.0, 1.0, np.inf]))  # 4 < 5 is placed at 4, inf skipped
-    front.apply(s.push([], []))
-    assert front.points == held(s) == [(0, 1.0), (1, 2.0), (1, 9.0), (2, 0.5), (2, 3.0),
-                                       (3, 4.0), (4, 0.0), (5, 8.0), (6, 1.0)]
+    assert held(s) == [(0, 1.0), (1, 2.0), (1, 9.0), (2, 0.5), (2, 3.0), (3, 4.0), (5, 8.0)]
+    assert list(zip(*r["reset"])) + list(zip(*r["tail"])) == held(s)  # a reset sends them all
+    sent_shape(s.push([4, 6, 6], [0.0, 1.0, np.inf]))  # 4 < 5 is placed at 4, inf skipped
+    sent_shape(s.push([], []))
+    assert held(s) == [(0, 1.0), (1, 2.0), (1, 9.0), (2, 0.5), (2, 3.0),
+                       (3, 4.0), (4, 0.0), (5, 8.0), (6, 1.0)]
     with pytest.raises(ValueError, match="max_buckets"):
         StreamingMinMax(max_buckets=0)
 
 
 def test_streaming_minmax_stays_bounded_when_points_keep_stepping_back():
     s = StreamingMinMax(max_buckets=20)
-    front = FrontEnd()
     rng = np.random.default_rng(3)
     for b in range(200):
         x = np.arange(b * 10, (b + 1) * 10, dtype=float)
-        front.apply(s.push(x, rng.normal(size=10)))
+        sent_shape(s.push(x, rng.normal(size=10)))
         back = rng.uniform(-50, b * 10, size=2)  # earlier x, some before the first point
-        front.apply(s.push(back, [100.0 + b, -100.0 - b]))
-        assert len(front.points) <= 2 * 20 + 3 and front.points == held(s)
+        sent_shape(s.push(back, [100.0 + b, -100.0 - b]))
+        assert len(held(s)) <= 2 * 20 + 3
     px, py = s.points()
     assert py.max() == 100.0 + 199 and py.min() == -100.0 - 199  # nothing placed was lost
 

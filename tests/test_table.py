@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import nbtracker
-from nbtracker.notebook import run_rows, runs_table, table_static_html
+from nbtracker.notebook import contract, run_rows, runs_table, table_static_html
 from nbtracker.notebook.table import decode_column as _decode
 from nbtracker.notebook.table import encode_column, run_columns, static_html
 
@@ -73,9 +73,12 @@ def test_runs_table_traits_and_compare():
     assert set(table.visible) <= set(keys) and "name" in table.visible
     # the whole state travels as a few lists, not one dict per run
     assert all(set(enc) in ({"v"}, {"d", "c"}) for enc in table.data)
+    for name in contract.TRAITS["runs"]:  # what the front-end checks before drawing
+        assert contract.check_trait("runs", name, getattr(table, name)) == [], name
     assert not hasattr(table, "rows")
     table._handle_custom_msg({"type": "compare", "ids": [runs[0].id, runs[1].id]}, [])
     assert table.selected == [runs[0].id, runs[1].id]
+    assert contract.check_trait("runs", "comparison", table.comparison) == []
     assert table.comparison["spec"] and [r["key"] for r in table.comparison["diff"]["rows"]] == ["lr"]
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .static import ConfigDiffView
 from .table import run_rows, runs_table, table_static_html
 from .widgets import ChartView, ConfigDiff, LivePanel, RunTable, jsonable
 
 __all__ = ["compare", "runs_table", "diff", "chart_view", "LivePanel", "RunTable", "ConfigDiff",
+           "ConfigDiffView",
            "ChartView", "load_ipython_extension", "run_rows", "table_static_html"]
 
 _X_AXES = {"step": "_step", "time": "_runtime", "runtime": "_runtime"}
@@ -70,11 +72,12 @@ def diff_rows(runs: list, show_all: bool = True) -> tuple[list[str], list[dict]]
     return labels, rows
 
 
-def diff(*runs: Any, show_all: bool = False, api: Any = None) -> ConfigDiff:
+def diff(*runs: Any, show_all: bool = False, api: Any = None) -> ConfigDiffView:
     """The config of several runs side by side: differing keys highlighted, nested keys
-    flattened, missing keys shown as missing; a toggle shows the equal keys too."""
+    flattened, missing keys shown as missing; the equal keys folded below (open with
+    `show_all`). Plain HTML: it reads the same in every viewer, with or without a kernel."""
     labels, rows = diff_rows(_runs(runs, api), show_all=True)
-    return ConfigDiff(runs=labels, rows=rows, show_all=show_all)
+    return ConfigDiffView(labels, rows, show_all=show_all)
 
 
 def chart_view(chart: Any) -> ChartView:

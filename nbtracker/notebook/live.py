@@ -9,10 +9,20 @@ also written to the panel's `snapshot` trait so a reloaded or saved notebook sho
 
 The panel's step count is the number of distinct steps that hold a row (`run.steps`, as
 `Api().run().steps` reports it), not the run's next step.
+
+`show(run)` displays the panel with a display_id. When the run finishes, that output is replaced
+by the run's static form (`static.run_bundle`: summary and charts as SVG), so a saved notebook
+shows the charts in every viewer, with or without widget state. Where the replacement cannot
+reach the output (JupyterLab routes a display update only to the cell that sent it), the panel's
+front-end replaces its own outputs in the open document. In "static" mode (chosen in Colab,
+where widgets in one cell do not hear a later cell, or with NBTRACKER_NOTEBOOK_PANEL=static)
+no widget is used: the static form is refreshed through the display_id at most once a second.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 import weakref
@@ -21,25 +31,109 @@ from itertools import chain, groupby
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
+
 from ..charts.downsample import StreamingMinMax
+from . import static
+from .contract import PointsMessage, SeriesDelta, StaticMessage
 from .widgets import LivePanel, jsonable
 
 INTERVAL = 0.25  # seconds between updates sent to the browser
+REFRESH = 1.0  # seconds between refreshes of a static panel (at most 1 Hz)
+PANEL_ENV = "NBTRACKER_NOTEBOOK_PANEL"
+PANEL_MODES = ("auto", "widget", "static")
 CHECKPOINT = 5.0  # seconds between snapshots
 MAX_BUCKETS = 1000  # per series: the browser holds at most 2 * MAX_BUCKETS + 3 points
 CHUNK = 8192  # rows converted at a time by the feed thread
+FINAL_POINTS = 200  # per series, in a finished panel's saved widget state (6 significant digits)
 
-_panels: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_feeds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_mode: str | None = None
+
+
+def set_panel_mode(mode: str | None) -> None:
+    """"widget" (live charts in the browser), "static" (a chart image refreshed at most once a
+    second through the output's display_id), "auto" or None (static in Colab, else widget)."""
+    global _mode
+    if mode is not None and mode not in PANEL_MODES:
+        raise ValueError(f"panel mode must be one of {', '.join(PANEL_MODES)}, not {mode!r}")
+    _mode = mode
+
+
+def panel_mode() -> str:
+    """The mode new panels use: the one set by `set_panel_mode` (`%tracker panel`), else
+    NBTRACKER_NOTEBOOK_PANEL, else auto."""
+    mode = (_mode or os.environ.get(PANEL_ENV) or "auto").strip().lower()
+    if mode not in PANEL_MODES:
+        mode = "auto"
+    if mode == "auto":
+        return "static" if "google.colab" in sys.modules else "widget"
+    return mode
+
+
+class StaticSink:
+    """Stands where the widget would be when the panel is drawn statically: holds what the
+    feed would have sent, sends nothing."""
+
+    def __init__(self) -> None:
+        self.comm = True  # never closed
+        self.info: dict = {}
+        self.snapshot: dict = {}
+        self.xlabels: dict = {}
+
+    def send(self, msg: dict, buffers: Any = None) -> None:
+        pass
+
+
+def _feed(run: Any, static_mode: bool = False) -> LiveFeed:
+    feed = _feeds.get(run)
+    if feed is None or feed.panel.comm is None:
+        feed = LiveFeed(run, StaticSink() if static_mode else LivePanel())
+        _feeds[run] = feed
+    return feed
 
 
 def panel_for(run: Any) -> LivePanel:
     """The live panel of a run (one per run; displaying it twice shows two views of it)."""
-    panel = _panels.get(run)
-    if panel is None or panel.comm is None:
-        panel = LivePanel()
-        LiveFeed(run, panel)
-        _panels[run] = panel
-    return panel
+    feed = _feed(run)
+    if not isinstance(feed.panel, LivePanel):  # the run was shown statically: now as a widget
+        feed = LiveFeed(run, LivePanel())
+        _feeds[run] = feed
+    return feed.panel
+
+
+def _parent_id() -> str | None:
+    """The id of the request the kernel is answering (the cell being run), if any."""
+    try:
+        from IPython import get_ipython
+
+        return get_ipython().display_pub.parent_header.get("msg_id")
+    except Exception:
+        return None
+
+
+def show(run: Any) -> None:
+    """Display a run's panel: live while the run runs, its static form once it has finished.
+
+    A finished (or disabled) run shows its static form directly. A live one shows the widget
+    (or, in static mode, the static form refreshed at most once a second); either is replaced
+    by the final static form when the run finishes.
+    """
+    from IPython.display import display
+
+    run._panel_shown = True
+    line, run._start_line = getattr(run, "_start_line", None), None
+    if line is not None:  # the panel says what the start line said
+        line.update({"text/plain": ""}, raw=True)
+    feed = _feed(run, static_mode=panel_mode() == "static")
+    if feed.finished:
+        display(feed.static_bundle(), raw=True)
+        return
+    if isinstance(feed.panel, LivePanel):
+        handle = display(feed.panel, display_id=True)
+    else:
+        handle = display(feed.static_bundle(), raw=True, display_id=True)
+    feed.handles.append(handle)
 
 
 def _pairs(xs, ys) -> list:
@@ -61,6 +155,10 @@ class LiveFeed:
         self._last_step = -1
         self._last_upload: str | None = None
         self._dirty_snapshot = False
+        self.handles: list = []  # display handles of this panel's outputs
+        self.finished = False
+        self._last_refresh = 0.0
+        self._dirty_static = False
         self._send_info()
         done = getattr(run, "_done", True)
         if done or getattr(run, "disabled", False):
@@ -81,7 +179,9 @@ class LiveFeed:
                 return
             try:
                 self.flush()
-                if self._dirty_snapshot and time.monotonic() - last_checkpoint >= CHECKPOINT:
+                if isinstance(self.panel, StaticSink):
+                    self._refresh()
+                elif self._dirty_snapshot and time.monotonic() - last_checkpoint >= CHECKPOINT:
                     self.checkpoint()
                     last_checkpoint = time.monotonic()
             except Exception as e:  # never let a display problem reach the training loop
@@ -143,13 +243,14 @@ class LiveFeed:
                     changes[key] = self._push(key, x, y)
                 changes = {k: v for k, v in changes.items() if v is not None}
                 if changes:
-                    self.panel.send({"type": "points", "series": changes})
-                    self._dirty_snapshot = True
+                    self.panel.send(PointsMessage(type="points", series=changes))
+                    self._dirty_snapshot = self._dirty_static = True
             steps = self._steps()
             upload = self._upload()
             if steps != self._last_step or upload != self._last_upload:
                 self._last_step = steps
                 self._send_info()
+                self._dirty_static = True
 
     def _steps(self) -> int:
         return getattr(self.run, "steps", 0)
@@ -163,7 +264,7 @@ class LiveFeed:
 
         return status_text(status())
 
-    def _push(self, key: str, x, y) -> dict | None:
+    def _push(self, key: str, x, y) -> SeriesDelta | None:
         s = self._series.get(key)
         if s is None:
             s = self._series[key] = StreamingMinMax(self.max_buckets)
@@ -173,7 +274,7 @@ class LiveFeed:
                 self.panel.xlabels = {**self.panel.xlabels, key: xk}
         res = s.push(x, y)
         m = self._mirror[key]
-        msg: dict = {"append": None, "reset": None}
+        msg: SeriesDelta = {"append": None, "reset": None, "tail": ([], [])}
         if res.get("reset") is not None:
             m[0], m[1] = _pairs(*res["reset"])
             msg["reset"] = [m[0], m[1]]
@@ -211,6 +312,58 @@ class LiveFeed:
                 pass
         self.panel.info = info
 
+    # -- the static form -----------------------------------------------------------------
+    def static_bundle(self) -> dict:
+        """The panel as every viewer can draw it: summary and charts (see `static.run_bundle`)."""
+        with self._lock:
+            series = {k: (m[0] + m[2], m[1] + m[3]) for k, m in self._mirror.items()}
+        xlabels = {k: self._xkey.get(k) for k in series if self._xkey.get(k)}
+        return static.run_bundle(dict(self.panel.info), series, xlabels)
+
+    def _refresh(self) -> None:
+        """Static mode: redraw the outputs, at most once a second, when something changed."""
+        now = time.monotonic()
+        if not self._dirty_static or not self.handles or now - self._last_refresh < REFRESH:
+            return
+        self._last_refresh = now
+        self._dirty_static = False
+        bundle = self.static_bundle()
+        for handle in self.handles:
+            handle.update(bundle, raw=True)
+
+    def _final_snapshot(self) -> None:
+        """A finished panel's widget state holds a coarser copy of its curves: its output is
+        the static form now, so the state is only a fallback and should cost little in the
+        saved notebook. Each series keeps its ends and the extremes of FINAL_POINTS / 2
+        buckets, at 6 significant digits (display only: the store is untouched)."""
+        from ..charts.downsample import minmax_downsample
+
+        def short(values) -> list:
+            return [float(f"{v:.6g}") for v in values]
+
+        snap = {}
+        with self._lock:
+            for k, m in self._mirror.items():
+                xs, ys = m[0] + m[2], m[1] + m[3]
+                if len(xs) > FINAL_POINTS:
+                    idx = minmax_downsample(np.arange(len(xs), dtype=np.float64),
+                                            np.asarray(ys, dtype=np.float64), FINAL_POINTS // 2)[0]
+                    idx = np.unique(np.r_[0, idx, len(xs) - 1]).astype(np.int64)
+                    xs = [xs[i] for i in idx]
+                    ys = [ys[i] for i in idx]
+                snap[k] = {"c": [short(xs), short(ys)], "t": [[], []]}
+            self.panel.snapshot = snap
+
+    def _make_static(self) -> None:
+        """Replace every output of this panel by the final static form."""
+        bundle = self.static_bundle()
+        for handle in self.handles:
+            handle.update(bundle, raw=True)
+        if isinstance(self.panel, LivePanel) and self.handles:
+            # where the update cannot reach the output (another cell's, in JupyterLab), the
+            # panel's front-end swaps its outputs in the open document for this form
+            self.panel.send(StaticMessage(type="static", model_id=self.panel.model_id, bundle=bundle))
+
     # -- finishing and finished runs ---------------------------------------------------
     def _on_finish(self, run: Any) -> None:
         self._stop.set()
@@ -218,6 +371,10 @@ class LiveFeed:
         self.flush()
         self.checkpoint()
         self._send_info(final=True)
+        self.finished = True
+        self._make_static()
+        if isinstance(self.panel, LivePanel):
+            self._final_snapshot()
 
     def _history_frame(self):
         from ..api import Api
@@ -239,6 +396,7 @@ class LiveFeed:
             self._load_frame(self._history_frame())
         self.checkpoint()
         self._send_info(final=True)
+        self.finished = True
 
     def _load_frame(self, df) -> None:
         if df is None or df.empty:

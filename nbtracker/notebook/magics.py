@@ -8,6 +8,8 @@
     %tracker compare RUN RUN ... [--metrics a,b] [--group-by KEY] [--smooth 0.6] [--x step|time|KEY]
     %tracker diff RUN RUN ... [--all]
     %tracker status | silent on|off | offline | online
+    %tracker panel [auto|widget|static]   live widget, or a chart image refreshed through the
+                                          output (auto: static in Colab)
 
 Bad arguments print one usage line, never a traceback.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import re
 import shlex
@@ -164,20 +167,22 @@ class TrackerMagics(Magics):
         fn = getattr(self, f"_cmd_{cmd.replace('-', '_')}", None)
         if fn is None:
             raise MagicUsageError(f"unknown command {cmd!r}; commands: init, finish, runs, "
-                                  "compare, diff, status, silent, offline, online")
+                                  "compare, diff, status, silent, panel, offline, online")
         return fn(rest)
 
     # -- runs --------------------------------------------------------------------------
     def _start(self, rest: list[str]):
         a = _init_parser().parse_args(rest)
-        run = nbtracker.init(project=a.project, name=a.name, group=a.group,
-                             job_type=a.job_type, tags=_csv(a.tags), notes=a.notes, id=a.id,
-                             resume=a.resume, mode=a.mode, dir=a.dir,
-                             config=parse_config(a.config), reinit=True)
-        if not a.no_panel and not getattr(run, "disabled", False):
-            from .live import panel_for
+        panel = not a.no_panel and a.mode != "disabled"
+        with output.panel_follows() if panel else contextlib.nullcontext():
+            run = nbtracker.init(project=a.project, name=a.name, group=a.group,
+                                 job_type=a.job_type, tags=_csv(a.tags), notes=a.notes, id=a.id,
+                                 resume=a.resume, mode=a.mode, dir=a.dir,
+                                 config=parse_config(a.config), reinit=True)
+        if panel and not getattr(run, "disabled", False):
+            from .live import show
 
-            display(panel_for(run))
+            show(run)
         return run
 
     def _cmd_init(self, rest: list[str]):
@@ -218,6 +223,15 @@ class TrackerMagics(Magics):
         if rest not in (["on"], ["off"]):
             raise MagicUsageError("usage: %tracker silent on|off")
         output.set_silent(rest[0] == "on")
+
+    def _cmd_panel(self, rest: list[str]):
+        from .live import PANEL_MODES, panel_mode, set_panel_mode
+
+        if len(rest) > 1 or (rest and rest[0] not in PANEL_MODES):
+            raise MagicUsageError(f"usage: %tracker panel [{'|'.join(PANEL_MODES)}]")
+        if rest:
+            set_panel_mode(rest[0])
+        print(f"panels are drawn as: {panel_mode()}")
 
     def _mode(self, mode: str, rest: list[str]):
         if rest:

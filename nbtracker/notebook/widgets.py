@@ -3,17 +3,27 @@
 Their front-end is one small module (`static/widgets.js`, from `js/`). The charting library
 (vega, vega-lite, vega-embed) is not in it: one ChartLibrary widget per kernel carries it, and
 the other widgets name that widget in their `lib` trait, so the page — and a saved notebook —
-holds a single copy however many charts there are.
+holds a single copy however many charts there are. Where that model is out of a widget's reach
+(Colab gives every output its own frame and widget manager), the widget asks for the library
+over its own comm (`{"type": "lib"}`) and gets it as a binary buffer; the page caches it by
+`lib_hash`, the bundle's sha256.
+
+The traits and messages are typed in `contract.py`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import uuid
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets as t
+
+from .contract import LibReply
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -42,16 +52,37 @@ def jsonable(v: Any) -> Any:
     return str(v)
 
 
+@lru_cache(maxsize=1)
+def _library_bundle() -> tuple[bytes, str]:
+    code = _asset("vega.js").encode("utf-8")
+    return code, hashlib.sha256(code).hexdigest()
+
+
 class _Widget(anywidget.AnyWidget):
     _esm = _asset("widgets.js")
     _css = _asset("widgets.css")
     _kind = t.Unicode("").tag(sync=True)
     lib = t.Unicode("").tag(sync=True)
+    lib_hash = t.Unicode("").tag(sync=True)
+    uid = t.Unicode("").tag(sync=True)
+
+    @t.default("uid")
+    def _uid(self) -> str:
+        return uuid.uuid4().hex
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         if self._kind != "library":
             self.lib = "IPY_MODEL_" + chart_library().model_id
+            self.lib_hash = _library_bundle()[1]
+            self.on_msg(_send_library)
+
+
+def _send_library(widget: _Widget, content: Any, buffers: Any) -> None:
+    """Answer a widget that cannot reach the ChartLibrary model: the bundle, as a buffer."""
+    if isinstance(content, dict) and content.get("type") == "lib":
+        code, digest = _library_bundle()
+        widget.send(LibReply(type="lib", hash=digest), buffers=[code])
 
 
 class ChartLibrary(_Widget):
@@ -67,7 +98,7 @@ _library: ChartLibrary | None = None
 def chart_library() -> ChartLibrary:
     global _library
     if _library is None or _library.comm is None:
-        _library = ChartLibrary(code=_asset("vega.js"))
+        _library = ChartLibrary(code=_library_bundle()[0].decode("utf-8"))
     return _library
 
 

@@ -197,8 +197,9 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
     except OSError:
         pass
     where = "resumed" if resumed else "started"
-    output.say(f"run {run.name} ({run.id}) {where} in project {project_name} "
-               f"[{settings.mode}] — {path}", path / layout.DEBUG_NAME)
+    run._start_line = output.say_start(f"run {run.name} ({run.id}) {where} in project "
+                                       f"{project_name} [{settings.mode}] — {path}",
+                                       path / layout.DEBUG_NAME)
     return run
 
 

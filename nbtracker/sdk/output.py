@@ -6,9 +6,11 @@ Everything, printed or not, also goes to the run's debug log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import threading
 import time
 from typing import Any
 
@@ -28,6 +30,39 @@ def silent() -> bool:
         return _forced_silent
     v = env("SILENT")
     return v is not None and truthy(v)
+
+
+_panel_follows = threading.local()
+
+
+@contextlib.contextmanager
+def panel_follows():
+    """Within it, the one-line start message goes to the debug log only: a panel showing the
+    same thing is about to be displayed (a notebook shows stderr as a red block above it)."""
+    _panel_follows.on = True
+    try:
+        yield
+    finally:
+        _panel_follows.on = False
+
+
+def say_start(msg: str, debug_path: str | os.PathLike | None = None) -> Any:
+    """The run's start line. In a notebook it is an output of its own (not stderr's red block),
+    returned as a display handle so a panel shown next can take its place."""
+    if getattr(_panel_follows, "on", False):
+        debug(msg, debug_path)
+        return None
+    if "ipykernel" not in sys.modules or silent():
+        say(msg, debug_path)
+        return None
+    debug(msg, debug_path)
+    try:
+        from IPython.display import display
+
+        return display({"text/plain": f"nbtracker: {safe(msg)}"}, raw=True, display_id=True)
+    except Exception:
+        say(msg, None)
+        return None
 
 
 def say(msg: str, debug_path: str | os.PathLike | None = None) -> None:

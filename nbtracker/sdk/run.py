@@ -11,7 +11,6 @@ import glob as _glob
 import hashlib
 import operator
 import os
-import sys
 import threading
 import time
 import weakref
@@ -58,6 +57,8 @@ class Run:
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
         self._finish_hooks: list[Callable[[Run], None]] = []
+        self._panel_shown = False  # a notebook panel shows this run: no finish line
+        self._start_line: Any = None  # the start line's notebook output, until a panel replaces it
         self._queues: list = []
         self._saved: dict[str, tuple[Path, str]] = {}
         self._save_globs: list[tuple[str, str, str]] = []
@@ -614,8 +615,12 @@ class Run:
             if lost:
                 output.warn(f"{lost} record(s) could not be written (disk full?)",
                             self._debug_path)
-            output.say(f"run {self.name} ({self.id}) {state}: {self._rows} rows, "
-                       f"{self._state.runtime:.1f}s — {self._path}{uploaded}", self._debug_path)
+            line = (f"run {self.name} ({self.id}) {state}: {self._rows} rows, "
+                    f"{self._state.runtime:.1f}s — {self._path}{uploaded}")
+            if self._panel_shown:  # the panel says it, in place
+                output.debug(line, self._debug_path)
+            else:
+                output.say(line, self._debug_path)
         elif uploaded:
             output.debug(uploaded[2:], self._debug_path)
 
@@ -706,13 +711,11 @@ class Run:
         self._warn_once(f"closed:{what}", f"run {self.name} ({self.id}) is finished; "
                         f"{what} is ignored (start a new run with nbtracker.init())")
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        """In a notebook, a run shows its live panel."""
-        if "ipykernel" not in sys.modules:
-            return None
-        from ..notebook.live import panel_for
+    def _ipython_display_(self) -> None:
+        """In a notebook, a run shows its live panel (its static form once finished)."""
+        from ..notebook.live import show
 
-        return panel_for(self)._repr_mimebundle_()
+        show(self)
 
     def _repr_pretty_(self, p, cycle) -> None:
         p.text(repr(self))

@@ -63,6 +63,7 @@ def test_run_table_sorts_filters_and_compares(request, server_name, page):
         "rows => rows.map(r => r.dataset.key)")
     assert differing == ["lr"]
     screenshot(page.locator(".nbt-runs"), f"run-table-{server_name}")
+    assert page.locator("[data-contract-errors]").count() == 0
     assert foreign_requests(page) == []
 
 
@@ -234,3 +235,4 @@ def test_ten_thousand_runs_draw_a_window_of_rows(lab_server, page):
     assert page.locator(".nbt-runs tr.nbt-group").count() >= 1
     assert root.get_attribute("data-items") == str(10_000 + 10)
     screenshot(root, "run-table-10k")
+    assert page.locator("[data-contract-errors]").count() == 0

@@ -1,0 +1,56 @@
+// A finished panel becomes static in the document itself.
+//
+// The kernel replaces a finished panel's output with its static form through the output's
+// display_id. JupyterLab and Notebook 7 deliver that update only to the cell that sent it, so a
+// panel shown in one cell and finished from another would stay a widget, and a notebook saved
+// without widget state would show "model not found" where its charts were. So the kernel also
+// sends the panel {type: "static", model_id, bundle}, and the panel's front-end replaces every
+// output of the open document that shows it with that bundle — the document then saves the
+// static form. Front-ends without a document model here (VS Code, Colab, the classic notebook
+// handle the display update themselves) are left alone.
+
+const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
+
+function notebookModel(model) {
+  try {
+    const manager = model.widget_manager;
+    const context = manager && (manager.context || manager._context);
+    const nb = context && context.model;
+    return nb && nb.cells ? nb : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+/** Replace the outputs showing widget `msg.model_id` by `msg.bundle`; returns how many. */
+export function replaceOutputs(model, msg) {
+  const nb = notebookModel(model);
+  if (!nb || !msg || !msg.model_id || !msg.bundle) return 0;
+  let replaced = 0;
+  const cells = nb.cells;
+  for (let c = 0; c < cells.length; c++) {
+    const outputs = cells.get(c).outputs;
+    if (!outputs) continue;
+    for (let i = 0; i < outputs.length; i++) {
+      const data = outputs.get(i).data || {};
+      const view = data[WIDGET_VIEW];
+      if (view && view.model_id === msg.model_id) {
+        outputs.set(i, { output_type: "display_data", data: msg.bundle, metadata: {} });
+        replaced += 1;
+      }
+    }
+  }
+  return replaced;
+}
+
+export function listenForStatic(model) {
+  model.on("msg:custom", (msg) => {
+    if (msg && msg.type === "static") {
+      try {
+        replaceOutputs(model, msg);
+      } catch (e) {
+        console.warn("nbtracker: could not replace a finished panel's output", e);
+      }
+    }
+  });
+}

@@ -1,0 +1,262 @@
+"""Charts as plain SVG text: the static form of a panel or a comparison, drawn by any viewer.
+
+No library, no script, no network: a grid of small line charts (one per metric), each with its
+curves (and group bands), axes with round ticks and a shared legend. Curves are cut to two points
+(minimum and maximum) per pixel column, so a chart costs a few KB whatever the run's length and
+every spike stays visible. User text (titles, run names) is escaped.
+
+>>> svg = render_svg([Panel("loss", series=[Series("run-1", xs, ys)])])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+# vega's category10, so a static chart looks like the live one
+PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
+           "#ff9da6", "#9d755d", "#bab0ac"]
+
+
+@dataclass
+class Series:
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    color: str | None = None
+    opacity: float = 1.0
+
+
+@dataclass
+class Band:
+    label: str
+    x: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    color: str | None = None
+
+
+@dataclass
+class Panel:
+    title: str
+    x_title: str = "step"
+    series: list[Series] = field(default_factory=list)
+    bands: list[Band] = field(default_factory=list)
+
+
+def _attr(text: object) -> str:
+    return escape(str(text), {'"': "&quot;"})
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About `count` round values (1, 2, 5 × 10^k steps) covering [lo, hi]."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    if hi <= lo:
+        return [lo]
+    raw = (hi - lo) / max(1, count)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step - 1e-9)
+    last = math.floor(hi / step + 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)]
+
+
+def fmt(v: float) -> str:
+    """A tick or value label: short, like the live panel's."""
+    if not math.isfinite(v):
+        return str(v)
+    a = abs(v)
+    if v == int(v) and a >= 1e4:  # 50000 -> 50k, 2000000 -> 2M: ticks stay short
+        for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if a >= div:
+                return f"{v / div:.4g}{unit}"
+    if v == int(v):
+        return str(int(v))
+    if a < 1e-3 or a >= 1e6:
+        return f"{v:.2e}"
+    return f"{v:.4g}"
+
+
+def decimate(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -> tuple:
+    """The points of (x, y) (sorted by x, finite) that keep each pixel column's first, last,
+    minimum and maximum — what a line drawn `columns` pixels wide shows."""
+    n = len(x)
+    if n <= 4 * columns:
+        return x, y
+    col = np.minimum(((x - lo) / ((hi - lo) or 1.0) * columns).astype(np.int64), columns - 1)
+    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    keep = [starts, ends]
+    for reduce in (np.minimum, np.maximum):
+        best = reduce.reduceat(y, starts)
+        # the index of the extreme inside each column: first position where y equals it
+        hit = np.flatnonzero(y == np.repeat(best, np.diff(np.r_[starts, n])))
+        owner = np.searchsorted(starts, hit, side="right") - 1
+        first = np.unique(owner, return_index=True)[1]
+        keep.append(hit[first])
+    idx = np.unique(np.concatenate(keep))
+    return x[idx], y[idx]
+
+
+def _finite(x, y) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if len(x) > 1 and np.any(np.diff(x) < 0):
+        order = np.argsort(x, kind="stable")
+        x, y = x[order], y[order]
+    return x, y
+
+
+def _path(xs, ys) -> str:
+    if not len(xs):
+        return ""
+    pts = [f"{a:.0f} {b:.1f}" for a, b in zip(xs.tolist(), ys.tolist())]
+    return "M" + "L".join(pts)
+
+
+class _Frame:
+    """One chart's plot area and scales."""
+
+    def __init__(self, x0: float, y0: float, w: float, h: float, xdom, ydom):
+        self.x0, self.y0, self.w, self.h = x0, y0, w, h
+        self.xlo, self.xhi = xdom
+        self.ylo, self.yhi = ydom
+
+    def sx(self, x):
+        return self.x0 + (x - self.xlo) / ((self.xhi - self.xlo) or 1.0) * self.w
+
+    def sy(self, y):
+        return self.y0 + self.h - (y - self.ylo) / ((self.yhi - self.ylo) or 1.0) * self.h
+
+
+def _domain(values: list[np.ndarray]) -> tuple[float, float]:
+    vals = [v for v in values if len(v)]
+    if not vals:
+        return 0.0, 1.0
+    lo = min(float(v.min()) for v in vals)
+    hi = max(float(v.max()) for v in vals)
+    if lo == hi:
+        pad = abs(lo) * 0.05 or 1.0
+        return lo - pad, hi + pad
+    return lo, hi
+
+
+def _colors(panels: list[Panel]) -> dict[str, str]:
+    colors: dict[str, str] = {}
+    for p in panels:
+        for item in [*p.bands, *p.series]:
+            if item.label not in colors:
+                colors[item.label] = item.color or PALETTE[len(colors) % len(PALETTE)]
+    return colors
+
+
+def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int,
+           colors: dict, max_cols: int | None = None) -> None:
+    pad_l, pad_b, pad_t = 44, 28, 18
+    w, h = width - pad_l - 8, height - pad_t - pad_b
+    series = [(s, *_finite(s.x, s.y)) for s in p.series]
+    bands = []
+    for b in p.bands:
+        x = np.asarray(b.x, dtype=np.float64)
+        lo = np.asarray(b.lo, dtype=np.float64)
+        hi = np.asarray(b.hi, dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
+        bands.append((b, x[ok], lo[ok], hi[ok]))
+    xdom = _domain([x for _, x, _ in series] + [x for _, x, _, _ in bands])
+    ydom = _domain([y for _, _, y in series] + [v for _, _, lo, hi in bands for v in (lo, hi)])
+    f = _Frame(left + pad_l, top + pad_t, w, h, xdom, ydom)
+    out.append(f'<text x="{left + 2:.0f}" y="{top + 12:.0f}" font-size="12">{escape(p.title)}</text>')
+    axis = []
+    for t in nice_ticks(*ydom, count=4):
+        y = f.sy(t)
+        axis.append(f'<line x1="{f.x0:.1f}" x2="{f.x0 + w:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
+        axis.append(f'<text x="{f.x0 - 4:.1f}" y="{y + 3:.1f}" text-anchor="end">{fmt(t)}</text>')
+    for t in nice_ticks(*xdom, count=4):
+        x = f.sx(t)
+        axis.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0 + h:.1f}" '
+                    f'y2="{f.y0 + h + 3:.1f}" stroke="#888"/>')
+        axis.append(f'<text x="{x:.1f}" y="{f.y0 + h + 13:.1f}" text-anchor="middle">{fmt(t)}</text>')
+    axis.append(f'<path d="M{f.x0:.1f} {f.y0:.1f}V{f.y0 + h:.1f}H{f.x0 + w:.1f}" fill="none" stroke="#888"/>')
+    axis.append(f'<text x="{f.x0 + w / 2:.1f}" y="{f.y0 + h + 25:.1f}" text-anchor="middle" '
+                f'fill="#555">{escape(p.x_title)}</text>')
+    out.append(f'<g font-size="9" fill="#333">{"".join(axis)}</g>')
+    cols = max(1, int(w) if max_cols is None else min(int(w), max_cols))
+    for b, x, lo, hi in bands:
+        if not len(x):
+            continue
+        x_lo, lo_d = decimate(x, lo, *xdom, cols)
+        x_hi, hi_d = decimate(x, hi, *xdom, cols)
+        d = _path(f.sx(x_lo), f.sy(lo_d))
+        back = _path(f.sx(x_hi[::-1]), f.sy(hi_d[::-1]))
+        out.append(f'<path d="{d}L{back[1:]}Z" fill="{colors[b.label]}" fill-opacity="0.2" '
+                   f'stroke="none"><title>{escape(b.label)}</title></path>')
+    for s, x, y in series:
+        if not len(x):
+            continue
+        x, y = decimate(x, y, *xdom, cols)
+        opacity = f' stroke-opacity="{s.opacity:g}"' if s.opacity != 1 else ""
+        if len(x) == 1:
+            out.append(f'<circle cx="{f.sx(x[0]):.1f}" cy="{f.sy(y[0]):.1f}" r="2" '
+                       f'fill="{colors[s.label]}"><title>{escape(s.label)}</title></circle>')
+            continue
+        out.append(f'<path d="{_path(f.sx(x), f.sy(y))}" fill="none" stroke="{colors[s.label]}" '
+                   f'stroke-width="1.5"{opacity} stroke-linejoin="round">'
+                   f'<title>{escape(s.label)}</title></path>')
+
+
+def render_svg(panels: list[Panel], columns: int = 3, width: int = 260, height: int = 160,
+               legend: bool | None = None, title: str | None = None,
+               note: str | None = None, max_points: int | None = None) -> str:
+    """A grid of `panels` (at most `columns` per row), each `width` × `height` pixels; a legend
+    when more than one label is drawn (or when `legend` says so); an optional title line and a
+    note line under the charts. `max_points` bounds the points drawn in all (and so the size
+    of the text): curves then keep the extremes of fewer, wider columns than one per pixel."""
+    colors = _colors(panels)
+    max_cols = None
+    if max_points:
+        lines = sum(len(p.series) + 2 * len(p.bands) for p in panels) or 1
+        max_cols = max(16, max_points // (4 * lines))
+    show_legend = len(colors) > 1 if legend is None else legend
+    cols = max(1, min(columns, len(panels) or 1))
+    rows = math.ceil(len(panels) / cols) if panels else 0
+    top = 20 if title else 0
+    legend_rows = 0
+    labels = list(colors)
+    if show_legend:
+        per_row = max(1, (cols * width) // 150)
+        shown = labels[:40]
+        legend_rows = math.ceil(len(shown) / per_row) + (1 if len(labels) > len(shown) else 0)
+    total_w = cols * width
+    total_h = top + rows * height + legend_rows * 14 + (16 if note else 0) + 4
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+           f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif" role="img">',
+           f'<rect width="{total_w}" height="{total_h}" fill="#fff"/>']
+    if title:
+        out.append(f'<text x="2" y="14" font-size="13" font-weight="bold">{escape(title)}</text>')
+    for i, p in enumerate(panels):
+        _chart(out, p, (i % cols) * width, top + (i // cols) * height, width, height, colors,
+               max_cols)
+    y = top + rows * height + 10
+    if show_legend:
+        per_row = max(1, (cols * width) // 150)
+        items = []
+        for j, label in enumerate(labels[:40]):
+            lx, ly = 6 + (j % per_row) * 150, y + (j // per_row) * 14
+            text = label if len(label) <= 22 else label[:21] + "…"
+            items.append(f'<rect x="{lx}" y="{ly - 7}" width="10" height="3" fill="{colors[label]}"/>'
+                         f'<text x="{lx + 14}" y="{ly}">{escape(text)}</text>')
+        if len(labels) > 40:
+            items.append(f'<text x="6" y="{y + (legend_rows - 1) * 14}">… and '
+                         f'{len(labels) - 40} more</text>')
+        out.append(f'<g font-size="10" fill="#333">{"".join(items)}</g>')
+        y += legend_rows * 14
+    if note:
+        out.append(f'<text x="6" y="{y + 6}" font-size="10" fill="#555">{escape(note)}</text>')
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,126 @@
+"""Finished panels in the browser: the live widget becomes the static form in the document, so a
+notebook saved without widget state reopens with its charts; an untrusted notebook run headless
+shows them too; the static panel mode refreshes its image while the run logs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+from nbdriver import foreign_requests, open_and_run, sample, screenshot, wait_idle
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+STATIC = ".nbt-static[data-nbt-static='run']"
+# the curves drawn by the static form's image (decoded; -1 when the image did not load)
+CURVES = """(sel) => {
+  const img = document.querySelector(sel + " img");
+  if (!img || !img.complete || !img.naturalWidth) return -1;
+  const svg = atob(img.src.split(",")[1]);
+  return (svg.match(/stroke="#4c78a8"/g) || []).length;
+}"""
+
+ACROSS_CELLS = [
+    "%load_ext nbtracker",
+    "%tracker init --project static --name across lr=0.1",
+    """import math, time
+import nbtracker
+for i in range(600):
+    nbtracker.log({"train/loss": math.exp(-i / 200), "val/acc": i / 600})
+    if i % 100 == 0:
+        time.sleep(0.2)""",
+    "%tracker finish",
+]
+
+
+def _saved(server, name) -> nbformat.NotebookNode:
+    return nbformat.read(server.root / name, as_version=4)
+
+
+def _finished_panel_becomes_static_and_survives_a_reopen(page, server, name):
+    open_and_run(page, server, name, ACROSS_CELLS)
+    page.wait_for_selector(".nbt-live", timeout=30_000)  # live while the run runs
+    page.wait_for_selector(STATIC, timeout=60_000)
+    wait_idle(page)
+    page.wait_for_function(f"() => ({CURVES})({json.dumps(STATIC)}) === 2", timeout=20_000)
+    assert page.locator(".nbt-live").count() == 0
+    panel = page.locator(STATIC)
+    assert panel.count() == 1
+    assert page.evaluate(CURVES, STATIC) == 2  # train/loss and val/acc
+    assert "across" in panel.inner_text() and "finished" in panel.inner_text()
+    # the start and finish lines are not printed beside the panel
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    screenshot(panel, f"static-panel-{server.app}")
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+                           timeout=20_000)
+    nb = _saved(server, name)
+    saved = json.dumps(nb.cells[1].outputs)
+    assert WIDGET_VIEW not in saved and "nbt-static" in saved
+    # reopened with a fresh kernel and no widget state: the charts, no widget error
+    for s in server.api("GET", "/api/sessions") or []:
+        if s.get("path") == name:
+            server.api("DELETE", f"/api/sessions/{s['id']}")
+    page.goto(server.notebook_url(name))
+    page.wait_for_selector(STATIC, timeout=30_000)
+    page.wait_for_function(f"() => ({CURVES})({json.dumps(STATIC)}) === 2", timeout=20_000)
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+    assert foreign_requests(page) == []
+
+
+def test_finished_panel_becomes_static_in_jupyterlab(lab_server, page):
+    _finished_panel_becomes_static_and_survives_a_reopen(page, lab_server, "static_lab.ipynb")
+
+
+def test_finished_panel_becomes_static_in_notebook7(notebook7_server, page):
+    _finished_panel_becomes_static_and_survives_a_reopen(page, notebook7_server, "static_nb7.ipynb")
+
+
+def test_headless_run_without_widget_state_shows_charts_untrusted(lab_server, page, tmp_path):
+    """Executed by nbclient, widget state stripped, never trusted: JupyterLab draws the static
+    HTML (sanitised) with its SVG charts."""
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ACROSS_CELLS]
+    env = {**os.environ, "NBTRACKER_DIR": str(tmp_path / "store")}
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
+    nb.metadata.pop("widgets", None)
+    name = "headless_untrusted.ipynb"
+    nbformat.write(nb, lab_server.root / name)
+    page.goto(lab_server.notebook_url(name))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=30_000)
+    page.wait_for_selector(".nbt-static img", timeout=30_000)
+    page.wait_for_function(f"() => ({CURVES})('.nbt-static') === 2", timeout=20_000)
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+    screenshot(page.locator(".nbt-static").first, "static-panel-untrusted")
+    assert foreign_requests(page) == []
+
+
+def test_static_mode_refreshes_in_place(lab_server, page):
+    """The fallback for front-ends where widget messages do not arrive (Colab across cells):
+    no widget; the output's image is redrawn at most once a second while the run logs."""
+    cells = [
+        "%load_ext nbtracker",
+        "%tracker panel static",
+        """import time, nbtracker
+run = nbtracker.init(project="static", name="refreshing")
+display(run)
+for i in range(60):
+    run.log({"loss": 1 / (i + 1)})
+    time.sleep(0.1)
+run.finish()""",
+    ]
+    open_and_run(page, lab_server, "static_mode.ipynb", cells)
+    page.wait_for_selector(STATIC, timeout=30_000)
+    step = ("() => { const e = document.querySelector(\"" + STATIC + "\"); "
+            "const m = e && e.textContent.match(/step (\\d+)/); return m ? +m[1] : -1 }")
+    seen = sample(page, step, seconds=15, interval=0.2, until=60)
+    wait_idle(page)
+    assert page.locator(".nbt-live").count() == 0  # never a widget
+    steps = [s for s in seen if 0 < s < 60]
+    assert len(set(steps)) >= 2, seen  # redrawn while it ran
+    page.wait_for_function(f"() => ({step})() === 60", timeout=20_000)
+    assert "finished" in page.locator(STATIC).inner_text()

@@ -1,0 +1,158 @@
+"""Finished panels read anywhere: a notebook run headless with nbclient keeps, for each finished
+run, a static output (summary and charts as SVG) that nbconvert's HTML shows without widget
+state, script or network — and whose size stays small."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+nbclient = pytest.importorskip("nbclient")
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+CELLS = [
+    "%load_ext nbtracker",
+    # shown by the magic, trained in the next cell, finished in a third
+    "%tracker init --project static --name across-cells lr=0.1",
+    """import math, nbtracker
+for i in range(3000):
+    nbtracker.log({"train/loss": math.exp(-i / 500) + (0.5 if i == 1234 else 0), "val/acc": i / 3000})""",
+    "%tracker finish",
+    # all in one cell, displayed as the cell's value
+    """run = nbtracker.init(project="static", name="<b>one-cell</b>", config={"lr": 0.2})
+display(run)
+for i in range(500):
+    run.log({"loss": 1 / (i + 1)})
+run.summary["best"] = "<i>x</i>"
+run.finish()""",
+    # a finished run displayed later
+    "run",
+]
+
+
+class Client(nbclient.NotebookClient):
+    """nbclient, noting when it receives display updates of a panel."""
+
+    updates: list[float] = []
+
+    def process_message(self, msg, cell, cell_index):
+        if msg["msg_type"] == "update_display_data" and "text/html" in msg["content"]["data"]:
+            self.updates.append(time.monotonic())
+        return super().process_message(msg, cell, cell_index)
+
+
+def execute(cells: list[str], tmp_path, store_widget_state: bool = True, env=None,
+            client_class=nbclient.NotebookClient):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    client = client_class(nb, timeout=120, kernel_name="python3",
+                          store_widget_state=store_widget_state,
+                          resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env) if env else client.execute()
+    return nb
+
+
+def outputs(nb, index: int) -> list[dict]:
+    return nb.cells[index].get("outputs", [])
+
+
+def static_outputs(nb) -> list[tuple[int, dict]]:
+    return [(i, o) for i, c in enumerate(nb.cells) for o in c.get("outputs", [])
+            if "nbt-static" in str(o.get("data", {}).get("text/html", ""))]
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("static")
+    nb = execute(CELLS, tmp)
+    path = tmp / "static.ipynb"
+    nbformat.write(nb, path)
+    return nb, path
+
+
+@pytest.mark.slow
+def test_finished_panels_become_static_outputs(executed):
+    nb, _ = executed
+    for i in (1, 4, 5):
+        outs = [o for o in outputs(nb, i) if o["output_type"] in ("display_data", "execute_result")
+                and o["data"].get("text/plain")]
+        assert len(outs) == 1, (i, outs)
+        data = outs[0]["data"]
+        assert WIDGET_VIEW not in data, i  # replaced: no viewer needs the widget any more
+        assert data["text/html"].count("<img src=\"data:image/svg+xml;base64,") == 1
+        assert data["image/svg+xml"].startswith("<svg")
+        assert "finished" in data["text/plain"]
+    across = outputs(nb, 1)[0]["data"]
+    assert "across-cells" in across["text/html"]
+    assert across["image/svg+xml"].count("<path d=") >= 2  # train/loss and val/acc drawn
+    one = next(o for o in outputs(nb, 4) if "text/html" in o.get("data", {}))["data"]["text/html"]
+    assert "<b>one-cell</b>" not in one and "&lt;b&gt;one-cell&lt;/b&gt;" in one
+    assert "&lt;i&gt;x&lt;/i&gt;" in one
+    # the panel said it all: no red start/finish lines in the cells that showed a panel
+    for i in (1, 3, 4):
+        assert not [o for o in outputs(nb, i) if o.get("name") == "stderr"], outputs(nb, i)
+
+
+@pytest.mark.slow
+def test_saved_size_per_finished_panel(executed, tmp_path):
+    """One more finished panel costs at most 60 KB in the saved file, image included (the
+    charting library, saved once per notebook, is not counted: the first panel brings it)."""
+    base = execute(CELLS[:4], tmp_path)
+    again = [CELLS[1].replace("across-cells", "again"), *CELLS[2:4]]
+    one_more = execute(CELLS[:4] + again, tmp_path)
+    grow = len(nbformat.writes(one_more)) - len(nbformat.writes(base))
+    print(f"saved size of one finished panel (3,000 steps, 2 metrics): {grow / 1024:.1f} KB")
+    assert grow <= 60 * 1024
+
+
+@pytest.mark.slow
+def test_nbconvert_html_shows_the_charts_without_widgets(executed, tmp_path):
+    _, path = executed
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(path),
+                    "--output-dir", str(tmp_path)], check=True, capture_output=True)
+    page = (tmp_path / "static.html").read_text()
+    # drop scripts: what is left is what a viewer shows without running anything
+    visible = re.sub(r"<script.*?</script>", "", page, flags=re.S)
+    assert visible.count('class="nbt-static"') == 3
+    images = re.findall(r'<img[^>]*src="data:image/svg\+xml;base64,([^"]+)"', visible)
+    assert len(images) == 3
+    assert all(base64.b64decode(i).startswith(b"<svg") for i in images)
+    assert "across-cells" in visible and "train/loss" in visible
+    assert f'<script type="{WIDGET_VIEW}"' not in page  # no output needs a widget manager
+
+
+@pytest.mark.slow
+def test_static_mode_refreshes_the_output(tmp_path):
+    """NBTRACKER_NOTEBOOK_PANEL=static (Colab's default): no widget at all; the output is the
+    static form, refreshed through its display_id while the run logs, final at finish."""
+    import os
+
+    cells = ["%load_ext nbtracker",
+             """import time, nbtracker
+run = nbtracker.init(project="static", name="refreshed")
+display(run)
+for i in range(40):
+    run.log({"loss": 1 / (i + 1)})
+    time.sleep(0.1)
+run.finish()"""]
+    Client.updates = []
+    nb = execute(cells, tmp_path, env={**os.environ, "NBTRACKER_NOTEBOOK_PANEL": "static"},
+                 client_class=Client)
+    # refreshed while it ran (4 s of logging), at most once a second, and once more at finish
+    gaps = [b - a for a, b in zip(Client.updates, Client.updates[1:-1])]
+    assert len(Client.updates) >= 3, Client.updates
+    assert all(g >= 0.9 for g in gaps), gaps
+    outs = outputs(nb, 1)
+    shown = [o for o in outs if o["output_type"] == "display_data" and o["data"]["text/plain"]]
+    assert len(shown) == 1, outs
+    assert WIDGET_VIEW not in json.dumps(outs)
+    assert "finished" in shown[0]["data"]["text/plain"] and "step 40" in shown[0]["data"]["text/html"]
+    assert "widgets" not in nb.metadata  # no widget was made

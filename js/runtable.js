@@ -288,6 +288,9 @@ export function renderRunTable({ model, el }) {
       j += 1;
       nodes.push(fillRow(tr, it.i));
     }
+    if (!items.length) {
+      nodes.push(h("tr", { class: "nbt-empty" }, h("td", { colSpan: shown.length + 1, text: n ? "no runs match the filter" : "no runs" })));
+    }
     nodes.push(below);
     const now = body.children;
     if (nodes.length !== now.length || nodes.some((x, q) => now[q] !== x)) body.replaceChildren(...nodes);

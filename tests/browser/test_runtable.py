@@ -53,6 +53,8 @@ def test_run_table_sorts_filters_and_compares(request, server_name, page):
     assert "<b>x</b>" in page.locator(".nbt-runs").inner_text()
     page.fill(".nbt-runs input.nbt-filter", "gam")
     assert _names(page) == ["gamma"]
+    page.fill(".nbt-runs input.nbt-filter", "no such run")
+    assert _names(page) == [] and "no runs match" in page.locator(".nbt-runs tr.nbt-empty").inner_text()
     page.fill(".nbt-runs input.nbt-filter", "")
     boxes = page.locator(".nbt-runs input.nbt-select")
     boxes.nth(0).check()

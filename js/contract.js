@@ -36,6 +36,8 @@
 /** @typedef {{type: "lib", hash: string}} LibReply  Python -> widget; buffers[0] is the bundle */
 /** @typedef {{key: string, values: any[], missing: boolean[], differs: boolean}} DiffRow */
 /** @typedef {{runs: string[], rows: DiffRow[]}} DiffTable */
+/** @typedef {{key: string, label: string, kind: "text"|"number"}} RunColumn  RunTable.columns[i] */
+/** @typedef {{v: any[]}|{d: any[], c: number|number[]}} EncodedColumn  RunTable.data[i]: values, or distinct values and codes */
 /** @typedef {{type: "compare", ids: string[]}} CompareMessage  RunTable -> Python */
 /** @typedef {{runs: string[], spec?: Object|null, error?: string|null, diff?: DiffTable}} Comparison  RunTable.comparison */
 /** @typedef {Object<string, any>} ChartSpec  ChartView.spec: a vega-lite spec */
@@ -57,6 +59,8 @@ const SeriesSnapshot = fields({ c: XY, t: XY });
 const SeriesDelta = fields({ reset: nullable(XY), append: nullable(XY), tail: XY });
 const DiffRow = fields({ key: str, values: list(any), missing: list(bool), differs: bool });
 const DiffTable = fields({ runs: list(str), rows: list(DiffRow) });
+const RunColumn = fields({ key: str, label: str, kind: oneOf({ const: "text" }, { const: "number" }) });
+const EncodedColumn = oneOf(fields({ v: list(any) }), fields({ d: list(any), c: oneOf(num, list(num)) }));
 const Comparison = fields({ runs: list(str), spec: nullable(map(any)), error: nullable(str), diff: DiffTable },
   ["spec", "error", "diff"]);
 
@@ -65,7 +69,10 @@ export const CONTRACT = {
   traits: {
     live: { info: oneOf(LiveInfo, empty), snapshot: map(SeriesSnapshot), xlabels: map(str) },
     diff: { runs: list(str), rows: list(DiffRow), show_all: bool },
-    runs: { comparison: oneOf(Comparison, empty), selected: list(str), sort_key: str, sort_desc: bool },
+    runs: {
+      columns: list(RunColumn), data: list(EncodedColumn), count: num, visible: list(str), group_by: str,
+      comparison: oneOf(Comparison, empty), selected: list(str), sort_key: str, sort_desc: bool,
+    },
     chart: { spec: map(any) },
     library: { code: str },
   },

@@ -302,11 +302,11 @@ class ApiRun:
         self.tags = list(s.tags)
         self.notes = s.notes
         self.state = stored.status
-        self.config = copy.deepcopy(s.config)
+        self.config = _copy_tree(s.config)
         self._summary_edits: dict = {}
         self._summary_dels: list = []
         self._orig = {"name": s.name, "group": s.group, "job_type": s.job_type,
-                      "tags": list(s.tags), "notes": s.notes, "config": copy.deepcopy(s.config)}
+                      "tags": list(s.tags), "notes": s.notes, "config": _copy_tree(s.config)}
         self.summary = Summary(self._summary_flat, self._summary_set, self._summary_delete)
 
     # -- identity ----------------------------------------------------------------------
@@ -532,6 +532,24 @@ class ApiRun:
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} ({self.state})>"
+
+
+_SCALARS = frozenset({type(None), str, int, float, bool})
+
+
+def _copy_tree(v: Any) -> Any:
+    """copy.deepcopy for the JSON trees a config holds, several times faster (listing 10,000
+    runs copies every config twice)."""
+    cls = v.__class__
+    if cls is dict:
+        out = dict(v)
+        for k, x in out.items():
+            if x.__class__ not in _SCALARS:
+                out[k] = _copy_tree(x)
+        return out
+    if cls is list:
+        return [x if x.__class__ in _SCALARS else _copy_tree(x) for x in v]
+    return v if cls in _SCALARS else copy.deepcopy(v)
 
 
 def _is_number(v: Any) -> bool:

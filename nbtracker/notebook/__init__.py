@@ -9,17 +9,16 @@ run comparison — all drawn with the bundled charting library, with no network.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from .static import ConfigDiffView
+from .table import run_rows, runs_table, table_static_html
 from .widgets import ChartView, ConfigDiff, LivePanel, RunTable, jsonable
 
 __all__ = ["compare", "compare_view", "comparison_panels", "runs_table", "diff", "chart_view",
            "LivePanel", "RunTable", "ConfigDiff", "ConfigDiffView", "ChartView",
-           "load_ipython_extension"]
+           "load_ipython_extension", "run_rows", "table_static_html"]
 
 _X_AXES = {"step": "_step", "time": "_runtime", "runtime": "_runtime"}
 
@@ -149,81 +148,6 @@ def chart_view(chart: Any) -> ChartView:
     """Draw an altair chart (or a vega-lite dict) with the bundled library."""
     spec = chart.to_dict() if hasattr(chart, "to_dict") else dict(chart)
     return ChartView(spec=spec)
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if v != v else str(v)
-    return jsonable(v)
-
-
-def run_rows(runs: list) -> tuple[list[dict], list[dict]]:
-    """Columns and rows of a RunTable for these runs."""
-    from ..api import flatten
-
-    base = [("name", "name", "text"), ("state", "state", "text"), ("group", "group", "text"),
-            ("tags", "tags", "text"), ("created", "created", "text"),
-            ("runtime", "runtime (s)", "number"), ("steps", "steps", "number")]
-    config_keys: dict[str, str] = {}
-    summary_keys: dict[str, str] = {}
-    rows = []
-    for r in runs:
-        row = {"id": r.id, "project": r.project, "name": r.name, "state": r.state,
-               "group": r.group or "", "tags": ", ".join(r.tags),
-               "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created)),
-               "runtime": round(r.runtime, 1), "steps": r.steps}
-        for k, v in flatten(r.config, ".").items():
-            row[f"config.{k}"] = _cell(v)
-            config_keys.setdefault(f"config.{k}", "number" if isinstance(v, (int, float))
-                                   and not isinstance(v, bool) else "text")
-        for k, v in r.summary_metrics.items():
-            if isinstance(v, dict):
-                continue
-            row[f"summary.{k}"] = _cell(v)
-            summary_keys.setdefault(f"summary.{k}", "number" if isinstance(v, (int, float))
-                                    and not isinstance(v, bool) else "text")
-        rows.append(row)
-    columns = [{"key": k, "label": label, "kind": kind} for k, label, kind in base]
-    columns += [{"key": k, "label": k, "kind": kind} for k, kind in config_keys.items()]
-    columns += [{"key": k, "label": k, "kind": kind} for k, kind in summary_keys.items()]
-    return columns, rows
-
-
-def runs_table(project: str | None = None, filters: dict | None = None,
-               order: str = "-created_at", api: Any = None) -> RunTable:
-    """A table widget of runs: click a header to sort, type to filter, tick runs and press
-    Compare for their curves and config diff."""
-    a = _api(api)
-    runs = list(a.runs(project, filters=filters, order=order))
-    columns, rows = run_rows(runs)
-    key = order.lstrip("+-")
-    key = {"created_at": "created", "createdAt": "created"}.get(key, key)
-    table = RunTable(columns=columns, rows=rows, sort_key=key, sort_desc=order.startswith("-"))
-    by_id = {r.id: r for r in runs}
-
-    def on_msg(widget: RunTable, content: dict, buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "compare":
-            return
-        chosen = [by_id[i] for i in content.get("ids", []) if i in by_id]
-        if not chosen:
-            table.comparison = {"runs": [], "error": "select runs to compare"}
-            return
-        try:
-            from ..charts import compare_chart
-
-            spec = compare_chart(chosen).to_dict()
-        except Exception as e:  # e.g. runs with no numeric history
-            spec = None
-            error = str(e)
-        else:
-            error = None
-        labels, diff = diff_rows(chosen, show_all=False)
-        table.selected = [r.id for r in chosen]
-        table.comparison = {"runs": [r.id for r in chosen], "spec": spec, "error": error,
-                            "diff": {"runs": labels, "rows": diff}}
-
-    table.on_msg(on_msg)
-    return table
 
 
 def _altair_renderer(spec: dict, **metadata: Any):

@@ -127,6 +127,28 @@ class DiffTable(TypedDict):
     rows: list[DiffRow]
 
 
+class RunColumn(TypedDict):
+    """RunTable.columns: one column; its values are at the same place in RunTable.data."""
+
+    key: str
+    label: str
+    kind: Literal["text", "number"]
+
+
+class PlainColumn(TypedDict):
+    """A column's values, one per run (null where the run has none)."""
+
+    v: list[Any]
+
+
+class CodedColumn(TypedDict):
+    """A column's distinct values and, per run, the index of its value (one index: every
+    run's)."""
+
+    d: list[Any]
+    c: Union[int, list[int]]
+
+
 class CompareMessage(TypedDict):
     """RunTable → Python: compare these runs."""
 
@@ -160,13 +182,15 @@ model, however many views)."""
 TRAITS: dict[str, dict[str, Any]] = {
     "live": {"info": Union[LiveInfo, Empty], "snapshot": Snapshot, "xlabels": XLabels},
     "diff": {"runs": list[str], "rows": list[DiffRow], "show_all": bool},
-    "runs": {"comparison": Union[Comparison, Empty], "selected": list[str], "sort_key": str,
+    "runs": {"columns": list[RunColumn], "data": list[Union[PlainColumn, CodedColumn]],
+             "count": int, "visible": list[str], "group_by": str,
+             "comparison": Union[Comparison, Empty], "selected": list[str], "sort_key": str,
              "sort_desc": bool},
     "chart": {"spec": ChartSpec},
     "library": {"code": str},
 }
 
-UNCHECKED: dict[str, tuple[str, ...]] = {"runs": ("columns", "rows")}
+UNCHECKED: dict[str, tuple[str, ...]] = {}
 """Synced traits the contract does not type yet; they reach the renderer unchecked."""
 
 TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "static": StaticMessage, "lib": LibReply}

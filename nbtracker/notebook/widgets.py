@@ -131,12 +131,17 @@ class ChartView(_Widget):
 
 
 class RunTable(_Widget):
-    """Runs as a sortable, filterable table; selecting runs and pressing Compare shows their
-    curves and config diff below."""
+    """Runs as a table: sort, filter, group (collapsible, with per-group stats), choose columns,
+    export the visible rows as CSV; selecting runs and pressing Compare shows their curves and
+    config diff below. Built by `nbtracker.notebook.table.runs_table`."""
 
     _kind = t.Unicode("runs").tag(sync=True)
+    # [{"key", "label", "kind"}]; `data` holds each column's values, encoded (see table.py)
     columns = t.List(t.Dict()).tag(sync=True)
-    rows = t.List(t.Dict()).tag(sync=True)
+    data = t.List(t.Dict()).tag(sync=True)
+    count = t.Int(0).tag(sync=True)
+    visible = t.List(t.Unicode()).tag(sync=True)  # shown column keys, in order
+    group_by = t.Unicode("").tag(sync=True)  # a column key, "" for no grouping
     selected = t.List(t.Unicode()).tag(sync=True)
     comparison = t.Dict().tag(sync=True)
     sort_key = t.Unicode("created").tag(sync=True)

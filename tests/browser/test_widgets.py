@@ -99,47 +99,6 @@ threading.Thread(target=train).start()""",
     screenshot(page.locator(STATIC), "finished-panel-long")
 
 
-TABLE_CELLS = [
-    "%load_ext nbtracker",
-    """import nbtracker
-for name, lr in [("beta", 0.1), ("alpha", 0.3), ("gamma", 0.01)]:
-    with nbtracker.init(project="tbl", name=name, config={"lr": lr, "epochs": 5, "note": "<b>x</b>"}) as r:
-        for i in range(50):
-            r.log({"loss": lr * (50 - i)})""",
-    "%tracker runs tbl",
-]
-
-
-def test_run_table_sorts_filters_and_compares(lab_server, page):
-    open_and_run(page, lab_server, "table.ipynb", TABLE_CELLS)
-    page.wait_for_selector(".nbt-runs tr.nbt-run", timeout=30_000)
-    wait_idle(page)
-    names = lambda: page.locator(".nbt-runs tr.nbt-run td:nth-child(2)").all_inner_texts()  # noqa: E731
-    assert sorted(names()) == ["alpha", "beta", "gamma"]
-    page.click('.nbt-runs th[data-key="config.lr"]')
-    assert names() == ["gamma", "beta", "alpha"]  # ascending lr
-    page.click('.nbt-runs th[data-key="config.lr"]')
-    assert names() == ["alpha", "beta", "gamma"]  # descending
-    page.click('.nbt-runs th[data-key="name"]')
-    assert names() == ["alpha", "beta", "gamma"]
-    # user text is shown as text, never as markup
-    assert page.locator(".nbt-runs b").count() == 0
-    assert "<b>x</b>" in page.locator(".nbt-runs").inner_text()
-    page.fill(".nbt-runs input.nbt-filter", "gam")
-    assert names() == ["gamma"]
-    page.fill(".nbt-runs input.nbt-filter", "")
-    boxes = page.locator(".nbt-runs input.nbt-select")
-    boxes.nth(0).check()
-    boxes.nth(2).check()
-    page.click(".nbt-runs button.nbt-compare")
-    page.wait_for_selector(".nbt-comparison .nbt-compare-chart canvas", timeout=20_000)
-    differing = page.locator(".nbt-comparison tr.nbt-differs").evaluate_all(
-        "rows => rows.map(r => r.dataset.key)")
-    assert differing == ["lr"]
-    screenshot(page.locator(".nbt-runs"), "run-table")
-    assert foreign_requests(page) == []
-
-
 VISIBLE_KEYS = """sel => [...document.querySelectorAll(sel + ' tr[data-key]')]
   .filter(r => r.checkVisibility()).map(r => r.dataset.key)"""
 

@@ -15,10 +15,20 @@ function notebookModel(model) {
   try {
     const manager = model.widget_manager;
     const context = manager && (manager.context || manager._context);
-    const nb = context && context.model;
-    return nb && nb.cells ? nb : null;
+    if (!context || context.isDisposed) return null;
+    const nb = context.model;
+    return nb && nb.cells && !nb.isDisposed ? nb : null;
   } catch (e) {
     return null;
+  }
+}
+
+function eachOutput(nb, fn) {
+  const cells = nb.cells;
+  for (let c = 0; c < cells.length; c++) {
+    const outputs = cells.get(c).outputs;
+    if (!outputs) continue;
+    for (let i = 0; i < outputs.length; i++) fn(outputs, i, outputs.get(i).data || {});
   }
 }
 
@@ -27,20 +37,36 @@ export function replaceOutputs(model, msg) {
   const nb = notebookModel(model);
   if (!nb || !msg || !msg.model_id || !msg.bundle) return 0;
   let replaced = 0;
-  const cells = nb.cells;
-  for (let c = 0; c < cells.length; c++) {
-    const outputs = cells.get(c).outputs;
-    if (!outputs) continue;
-    for (let i = 0; i < outputs.length; i++) {
-      const data = outputs.get(i).data || {};
-      const view = data[WIDGET_VIEW];
-      if (view && view.model_id === msg.model_id) {
-        outputs.set(i, { output_type: "display_data", data: msg.bundle, metadata: {} });
-        replaced += 1;
-      }
+  eachOutput(nb, (outputs, i, data) => {
+    const view = data[WIDGET_VIEW];
+    if (view && view.model_id === msg.model_id) {
+      outputs.set(i, { output_type: "display_data", data: msg.bundle, metadata: {} });
+      replaced += 1;
     }
-  }
+  });
   return replaced;
+}
+
+/**
+ * A comparison or run table whose model is gone (the kernel restarted or shut down, or the
+ * widget was closed) can no longer draw: its outputs keep only the static form they carry
+ * beside the widget view, so the document shows — and saves — charts instead of
+ * "model not found". Returns how many outputs were changed.
+ */
+export function leaveStatic(model, modelId) {
+  const nb = notebookModel(model);
+  if (!nb || !modelId) return 0;
+  let changed = 0;
+  eachOutput(nb, (outputs, i, data) => {
+    const view = data[WIDGET_VIEW];
+    if (view && view.model_id === modelId && data["text/html"]) {
+      const rest = { ...data };
+      delete rest[WIDGET_VIEW];
+      outputs.set(i, { output_type: "display_data", data: rest, metadata: {} });
+      changed += 1;
+    }
+  });
+  return changed;
 }
 
 export function listenForStatic(model) {

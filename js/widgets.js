@@ -19,7 +19,7 @@ import { guard, reporter } from "./contract.js";
 import { renderConfigDiff } from "./diff.js";
 import { panelStore, renderLivePanel } from "./live.js";
 import { renderRunTable } from "./runtable.js";
-import { listenForStatic } from "./swap.js";
+import { leaveStatic, listenForStatic } from "./swap.js";
 
 const RENDERERS = {
   live: renderLivePanel,
@@ -54,8 +54,27 @@ function modelState(model) {
 export default {
   initialize({ model }) {
     modelState(model);
-    const uid = model.get("uid");
-    return () => { if (uid) MODELS.delete(uid); };
+    const uid = model.get("uid"); // also the model's id: the kernel makes it so
+    const kind = model.get("_kind");
+    const leave = kind === "chart" || kind === "runs";
+    // the kernel restarted or went away: the model can no longer draw, its static form stays
+    const onLive = () => {
+      Promise.resolve(model.widget_manager.get_model(uid))
+        .then((real) => { if (real && real.comm_live === false) leaveStatic(model, uid); })
+        .catch(() => undefined);
+    };
+    if (leave) model.on("comm_live_update", onLive);
+    return () => {
+      if (uid) MODELS.delete(uid);
+      if (leave) {
+        model.off("comm_live_update", onLive);
+        try {
+          leaveStatic(model, uid); // closed from the kernel
+        } catch (e) {
+          console.warn("nbtracker: could not leave a static form in place of a closed widget", e);
+        }
+      }
+    };
   },
   render({ model, el, ...rest }) {
     const kind = model.get("_kind");

@@ -156,3 +156,39 @@ run.finish()"""]
     assert WIDGET_VIEW not in json.dumps(outs)
     assert "finished" in shown[0]["data"]["text/plain"] and "step 40" in shown[0]["data"]["text/html"]
     assert "widgets" not in nb.metadata  # no widget was made
+
+
+@pytest.mark.slow
+def test_comparisons_tables_and_diffs_carry_their_static_form(tmp_path):
+    """Widgets that stay interactive carry their static form beside the widget view: a
+    converter that has no widget state for them (nbconvert here) shows it."""
+    cells = ["%load_ext nbtracker",
+             """import nbtracker
+runs = []
+for i, lr in enumerate([0.1, 0.2]):
+    with nbtracker.init(project="carry", name=f"<i>r{i}</i>", config={"lr": lr}) as r:
+        for s in range(100):
+            r.log({"loss": 1 / (1 + lr * s)})
+    runs.append(r)""",
+             "%tracker compare {runs[0].project}/{runs[0].id} {runs[1].project}/{runs[1].id}",
+             'nbtracker.runs_table("carry")']
+    nb = execute(cells, tmp_path, store_widget_state=False)
+    kinds = {}
+    for o in outputs(nb, 2) + outputs(nb, 3):
+        data = o.get("data", {})
+        m = re.search(r'data-nbt-static="(\w+)"', data.get("text/html", ""))
+        if m:
+            kinds[m.group(1)] = data
+    assert set(kinds) == {"compare", "diff", "runs"}
+    assert WIDGET_VIEW in kinds["compare"] and WIDGET_VIEW in kinds["runs"]  # live: interactive
+    assert WIDGET_VIEW not in kinds["diff"]  # plain HTML, interactive without a kernel
+    assert kinds["compare"]["image/svg+xml"].count('stroke-width="1.5"') == 2
+    assert "&lt;i&gt;r1&lt;/i&gt;" in kinds["runs"]["text/html"]
+    path = tmp_path / "carry.ipynb"
+    nbformat.write(nb, path)
+    subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(path),
+                    "--output-dir", str(tmp_path)], check=True, capture_output=True)
+    visible = re.sub(r"<script.*?</script>", "", (tmp_path / "carry.html").read_text(), flags=re.S)
+    for kind in ("compare", "diff", "runs"):
+        assert f'data-nbt-static="{kind}"' in visible
+    assert "<i>r1</i>" not in visible

@@ -87,8 +87,12 @@ def compare_view(*runs: Any, metrics: list[str] | None = None, group_by: str | N
 
     >>> nbtracker.compare_view(*api.runs("mnist"), metrics=["loss", "acc"])
     """
+    from .static import comparison_bundle
+
     comparer = _comparer(runs, api, metrics, group_by, smooth, x, width, height, limit)
-    view = ChartView(spec=comparer.build().spec())
+    comp = comparer.build()
+    view = ChartView(spec=comp.spec())
+    view.static = comparison_bundle(comp.panels(), comp.note or None, runs=len(runs))
 
     def on_msg(widget: ChartView, content: dict, buffers: Any) -> None:
         if not isinstance(content, dict) or content.get("type") != "zoom":

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from . import static
 from .widgets import RunTable, jsonable
 
 __all__ = ["run_columns", "run_rows", "runs_table", "table_of_runs", "table_static_html",
@@ -311,6 +312,9 @@ def table_of_runs(runs: list, order: str = "-created_at", group_by: str = "") ->
                      data=encoded, count=len(runs),
                      visible=[c["key"] for c in columns if c["visible"]],
                      sort_key=key, sort_desc=desc, group_by=group_by)
+    table.static = static.bundle(static_html(table), None,
+                                 f"{len(runs)} runs: " + ", ".join(str(r.name) for r in runs[:20])
+                                 + (" …" if len(runs) > 20 else ""), kind="runs")
     by_id = {r.id: r for r in runs}
 
     def on_msg(widget: RunTable, content: dict, buffers: Any) -> None:

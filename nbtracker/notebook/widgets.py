@@ -70,7 +70,23 @@ class _Widget(anywidget.AnyWidget):
     def _uid(self) -> str:
         return uuid.uuid4().hex
 
+    # the static form carried beside the widget view (see `static.bundle`): what viewers that
+    # draw no widget show (VS Code reopened, nbconvert without widget state, GitHub), and what
+    # the front-end puts in the widget's place once its kernel is gone
+    static: dict | None = None
+
+    def _repr_mimebundle_(self, **kwargs: Any):
+        data = super()._repr_mimebundle_(**kwargs)
+        if self.static and isinstance(data, tuple):
+            data = ({**data[0], **self.static}, data[1])
+        elif self.static and isinstance(data, dict):
+            data = {**data, **self.static}
+        return data
+
     def __init__(self, **kwargs: Any):
+        # the uid is the model's id too, so the front-end can find the outputs showing it
+        kwargs.setdefault("uid", uuid.uuid4().hex)
+        kwargs.setdefault("model_id", kwargs["uid"])
         super().__init__(**kwargs)
         if self._kind != "library":
             self.lib = "IPY_MODEL_" + chart_library().model_id

@@ -18,7 +18,7 @@ CURVES = """(sel) => {
   const img = document.querySelector(sel + " img");
   if (!img || !img.complete || !img.naturalWidth) return -1;
   const svg = atob(img.src.split(",")[1]);
-  return (svg.match(/stroke="#4c78a8"/g) || []).length;
+  return (svg.match(/stroke-width="1.5"/g) || []).length;
 }"""
 
 ACROSS_CELLS = [
@@ -124,3 +124,45 @@ run.finish()""",
     assert len(set(steps)) >= 2, seen  # redrawn while it ran
     page.wait_for_function(f"() => ({step})() === 60", timeout=20_000)
     assert "finished" in page.locator(STATIC).inner_text()
+
+
+def test_comparison_and_run_table_leave_their_static_form_when_the_kernel_goes(lab_server, page):
+    """A comparison and a run table are widgets while their kernel lives; restarted, it takes
+    their models away, and the document keeps the static form their outputs carry — saved and
+    reopened, the charts and the table are there, not "model not found"."""
+    cells = [
+        "%load_ext nbtracker",
+        """import nbtracker
+runs = []
+for i, lr in enumerate([0.1, 0.2, 0.3]):
+    with nbtracker.init(project="gone", name=f"r{i}", config={"lr": lr}) as r:
+        for s in range(300):
+            r.log({"loss": 1 / (1 + lr * s)})
+    runs.append(r)""",
+        "nbtracker.compare_view(*runs)",
+        'nbtracker.runs_table("gone")',
+    ]
+    name = "kernel_gone.ipynb"
+    open_and_run(page, lab_server, name, cells)
+    page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=30_000)
+    page.wait_for_selector(".nbt-runs tr.nbt-run", timeout=30_000)
+    wait_idle(page)
+    assert page.locator(".nbt-static").count() == 0  # live widgets while the kernel lives
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()")
+    page.wait_for_selector(".nbt-static[data-nbt-static='compare'] img", timeout=30_000)
+    page.wait_for_selector(".nbt-static[data-nbt-static='runs'] table", timeout=30_000)
+    assert page.locator(".nbt-chartview").count() == 0 and page.locator(".nbt-runs").count() == 0
+    assert page.evaluate(CURVES, ".nbt-static[data-nbt-static='compare']") == 3
+    assert "r2" in page.locator(".nbt-static[data-nbt-static='runs']").inner_text()
+    wait_idle(page)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+                           timeout=20_000)
+    saved = json.dumps([c.outputs for c in _saved(lab_server, name).cells])
+    assert WIDGET_VIEW not in saved
+    page.goto(lab_server.notebook_url(name))
+    page.wait_for_selector(".nbt-static[data-nbt-static='runs'] table", timeout=30_000)
+    assert page.locator(".nbt-static[data-nbt-static='compare'] img").count() == 1
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
+    screenshot(page.locator(".nbt-static[data-nbt-static='compare']"), "static-comparison")
+    assert foreign_requests(page) == []

@@ -1,6 +1,6 @@
 """What the live panel's Python side sends, checked against the widget contract (contract.py).
 
-What the front-end makes of it is tested in the browser (tests/browser/test_contract.py): there the
+What the front-end makes of it is tested in the browser (tests/browser/test_widget_contract.py): there the
 real widget's views, built from these messages, hold exactly what the feed's decimator holds.
 """
 

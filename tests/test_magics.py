@@ -91,3 +91,26 @@ def test_status_and_silent(shell, capsys):
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
     shell.run_line_magic("tracker", "silent off")
+
+
+def test_runs_group_by_and_panel_mode(shell, capsys, monkeypatch):
+    from nbtracker.notebook import live, magics
+
+    shown = []
+    monkeypatch.setattr(magics, "display", shown.append)
+    for name, g in [("a", "x"), ("b", "y"), ("c", "x")]:
+        with nbtracker.init(project="grp", name=name, group=g) as r:
+            r.log({"loss": 1.0})
+    shell.run_line_magic("tracker", "runs grp --group-by group")
+    assert shown[-1].group_by == "group" and shown[-1].count == 3
+    monkeypatch.setattr(live, "_mode", None)
+    monkeypatch.delenv(live.PANEL_ENV, raising=False)
+    assert live.panel_mode() == "widget"
+    shell.run_line_magic("tracker", "panel static")
+    assert live.panel_mode() == "static" and "static" in capsys.readouterr().out
+    shell.run_line_magic("tracker", "panel sometimes")
+    assert "usage: %tracker panel" in capsys.readouterr().err
+    assert live.panel_mode() == "static"
+    shell.run_line_magic("tracker", "panel auto")
+    monkeypatch.setitem(__import__("sys").modules, "google.colab", object())
+    assert live.panel_mode() == "static"  # Colab: static by default

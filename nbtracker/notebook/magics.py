@@ -4,7 +4,7 @@
                   [--id ID] [--resume] [--mode offline|online|disabled] [--dir D] [key=value ...]
     %tracker finish [--exit-code N]
     %%tracker [init options]          the cell is one run: finished, failed or interrupted with it
-    %tracker runs [PROJECT] [--filter EXPR] [--sort KEY]
+    %tracker runs [PROJECT] [--filter EXPR] [--sort KEY] [--group-by KEY]
     %tracker compare RUN RUN ... [--metrics a,b] [--group-by KEY] [--smooth 0.6] [--x step|time|KEY]
     %tracker diff RUN RUN ... [--all]
     %tracker status | silent on|off | offline | online
@@ -249,14 +249,17 @@ class TrackerMagics(Magics):
 
     # -- looking at runs -----------------------------------------------------------------
     def _cmd_runs(self, rest: list[str]):
-        p = _parser("runs", "A table of runs: sort, filter, select and compare.")
+        p = _parser("runs", "A table of runs: sort, filter, group, select and compare.")
         p.add_argument("project", nargs="?")
         p.add_argument("--filter", help="JSON, or KEY OP VALUE [and ...]")
         p.add_argument("--sort", default="-created_at")
+        p.add_argument("--group-by", dest="group_by", default="",
+                       help="a column: group, job_type, state, config.lr, ...")
         a = p.parse_args(rest)
         from . import runs_table
 
-        display(runs_table(a.project, filters=parse_filter(a.filter), order=a.sort))
+        display(runs_table(a.project, filters=parse_filter(a.filter), order=a.sort,
+                           group_by=a.group_by))
 
     def _cmd_compare(self, rest: list[str]):
         p = _parser("compare", "Overlaid curves of runs and their config diff.")

@@ -147,3 +147,21 @@ def test_silent_prints_nothing():
     lines = loud.stderr.strip().splitlines()
     assert len(lines) == 2 and "started" in lines[0] and "finished" in lines[1]
     assert loud.stdout == ""
+
+
+def test_a_script_that_imports_ipykernel_is_not_a_notebook(tmp_path):
+    """The start line goes to stderr as text; no notebook output, no finish as "crashed"."""
+    import subprocess
+    import sys
+
+    code = ("import ipykernel, nbtracker\n"
+            "run = nbtracker.init(project='script')\n"
+            "run.log({'a': 1})\n")
+    env = {**__import__("os").environ, "NBTRACKER_DIR": str(tmp_path)}
+    env.pop("NBTRACKER_SILENT", None)
+    env.pop("WANDB_SILENT", None)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "" and "nbtracker: run" in p.stderr
+    assert nbtracker.Api(dir=str(tmp_path)).runs("script")[0].state == "finished"

@@ -12,6 +12,7 @@ import math
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import anywidget
@@ -58,6 +59,8 @@ def test_feed_from_a_thread_across_column_blocks_is_bounded_and_exact():
         for i in range(n):
             row["loss"] = float(y[i])  # the same dict, changed every step
             nbtracker.log(row)
+            if i == n // 2:
+                time.sleep(2 * live.INTERVAL)  # the feed sends what it has: the stream is in pieces
         nbtracker.finish()
 
     t = threading.Thread(target=train)
@@ -180,3 +183,35 @@ def test_the_front_end_states_the_same_contract():
          f"import {{ CONTRACT }} from {json.dumps(src.as_uri())}; console.log(JSON.stringify(CONTRACT))"],
         capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == contract.contract()
+
+
+def test_the_finished_form_is_the_last_thing_a_static_panel_shows(monkeypatch):
+    """A refresh under way when the run finishes never lands after the final form."""
+    import time
+
+    run = nbtracker.init(project="race")
+    feed = live.LiveFeed(run, live.StaticSink())
+    shown = []
+
+    class Handle:
+        def update(self, bundle, raw=False):
+            shown.append(bundle["text/plain"].splitlines()[0])
+
+    feed.handles.append(Handle())
+    build = feed.static_bundle
+
+    def slow():
+        bundle = build()
+        if threading.current_thread().name == "nbtracker-live":
+            time.sleep(0.3)  # the feed thread's refresh is slow: finish() comes meanwhile
+        return bundle
+
+    monkeypatch.setattr(feed, "static_bundle", slow)
+    monkeypatch.setattr(live, "REFRESH", 0.0)
+    for i in range(100):
+        run.log({"x": i})
+    time.sleep(0.4)
+    run.finish()
+    time.sleep(0.8)
+    assert shown and "finished" in shown[-1], shown
+    assert all("running" in s for s in shown[:-1]), shown

@@ -169,8 +169,11 @@ def test_magics_show_the_teams_runs(server, uploaded, monkeypatch):
     ip.run_line_magic("load_ext", "nbtracker")
     ip.run_line_magic("tracker", f"runs {PROJECT} --filter 'config.lr >= 0.1' --sort +config.lr")
     [table] = shown
-    assert [r["id"] for r in table.rows] == ids[1:]
-    lrs = [r["config.lr"] for r in table.rows]  # b's lr is 0.1, or 0.2 after the edits test
+    from nbtracker.notebook.table import decode_column
+
+    col = {c["key"]: decode_column(enc, table.count) for c, enc in zip(table.columns, table.data)}
+    assert col["id"] == ids[1:]
+    lrs = col["config.lr"]  # b's lr is 0.1, or 0.2 after the edits test
     assert lrs == sorted(lrs) and lrs[0] in (0.1, 0.2) and lrs[1] == 0.3
     shown.clear()
     ip.run_line_magic("tracker", f"compare {PROJECT}/{ids[0]} {PROJECT}/{ids[2]} --metrics loss")

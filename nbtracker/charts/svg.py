@@ -11,6 +11,7 @@ every spike stays visible. User text (titles, run names) is escaped.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -47,8 +48,18 @@ class Panel:
     bands: list[Band] = field(default_factory=list)
 
 
-def _attr(text: object) -> str:
-    return escape(str(text), {'"': "&quot;"})
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def text(value: object) -> str:
+    """User text for SVG: escaped, and without the characters XML cannot hold (one of them
+    would make the whole image unreadable)."""
+    return escape(_NOT_XML.sub("\ufffd", str(value)))
+
+
+def _half_span(lo: float, hi: float) -> float:
+    """(hi - lo) / 2, finite for any two finite floats (hi - lo itself can overflow)."""
+    return hi * 0.5 - lo * 0.5
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -57,28 +68,42 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
         return []
     if hi <= lo:
         return [lo]
-    raw = (hi - lo) / max(1, count)
-    mag = 10 ** math.floor(math.log10(raw))
+    raw = _half_span(lo, hi) / max(1, count) * 2
+    if not math.isfinite(raw) or raw <= 0:
+        return [lo, hi]
+    exp = math.floor(math.log10(raw))
+    mag = 10.0 ** exp
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
     first = math.ceil(lo / step - 1e-9)
     last = math.floor(hi / step + 1e-9)
-    return [round(i * step, 12) for i in range(first, last + 1)]
+    digits = 3 - exp  # rounding relative to the step: exact labels at any scale
+    out = [round(i * step, digits) for i in range(first, last + 1)]
+    return [t for t in out if math.isfinite(t)]
 
 
-def fmt(v: float) -> str:
+def fmt(v: float, digits: int = 4) -> str:
     """A tick or value label: short, like the live panel's."""
     if not math.isfinite(v):
         return str(v)
     a = abs(v)
-    if v == int(v) and a >= 1e4:  # 50000 -> 50k, 2000000 -> 2M: ticks stay short
+    if v == int(v) and 1e4 <= a < 1e15:  # 50000 -> 50k, 2000000 -> 2M: ticks stay short
         for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
             if a >= div:
-                return f"{v / div:.4g}{unit}"
-    if v == int(v):
+                return f"{v / div:.{digits}g}{unit}"
+    if v == int(v) and a < 1e4:
         return str(int(v))
     if a < 1e-3 or a >= 1e6:
-        return f"{v:.2e}"
-    return f"{v:.4g}"
+        return f"{v:.{max(1, digits - 2)}e}"
+    return f"{v:.{digits}g}"
+
+
+def tick_labels(ticks: list[float]) -> list[str]:
+    """Labels for ticks, with as many digits as it takes for neighbours to differ."""
+    for digits in range(4, 18):
+        labels = [fmt(t, digits) for t in ticks]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
 
 
 def decimate(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -> tuple:
@@ -87,7 +112,8 @@ def decimate(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -
     n = len(x)
     if n <= 4 * columns:
         return x, y
-    col = np.minimum(((x - lo) / ((hi - lo) or 1.0) * columns).astype(np.int64), columns - 1)
+    span = _half_span(lo, hi) or 1.0
+    col = np.clip(((x * 0.5 - lo * 0.5) / span * columns), 0, columns - 1).astype(np.int64)
     starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
     ends = np.r_[starts[1:], n] - 1
     keep = [starts, ends]
@@ -129,10 +155,12 @@ class _Frame:
         self.ylo, self.yhi = ydom
 
     def sx(self, x):
-        return self.x0 + (x - self.xlo) / ((self.xhi - self.xlo) or 1.0) * self.w
+        span = _half_span(self.xlo, self.xhi) or 1.0
+        return self.x0 + (x * 0.5 - self.xlo * 0.5) / span * self.w
 
     def sy(self, y):
-        return self.y0 + self.h - (y - self.ylo) / ((self.yhi - self.ylo) or 1.0) * self.h
+        span = _half_span(self.ylo, self.yhi) or 1.0
+        return self.y0 + self.h - (y * 0.5 - self.ylo * 0.5) / span * self.h
 
 
 def _domain(values: list[np.ndarray]) -> tuple[float, float]:
@@ -143,7 +171,8 @@ def _domain(values: list[np.ndarray]) -> tuple[float, float]:
     hi = max(float(v.max()) for v in vals)
     if lo == hi:
         pad = abs(lo) * 0.05 or 1.0
-        return lo - pad, hi + pad
+        if math.isfinite(lo - pad) and math.isfinite(hi + pad):
+            return lo - pad, hi + pad
     return lo, hi
 
 
@@ -171,20 +200,22 @@ def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int
     xdom = _domain([x for _, x, _ in series] + [x for _, x, _, _ in bands])
     ydom = _domain([y for _, _, y in series] + [v for _, _, lo, hi in bands for v in (lo, hi)])
     f = _Frame(left + pad_l, top + pad_t, w, h, xdom, ydom)
-    out.append(f'<text x="{left + 2:.0f}" y="{top + 12:.0f}" font-size="12">{escape(p.title)}</text>')
+    out.append(f'<text x="{left + 2:.0f}" y="{top + 12:.0f}" font-size="12">{text(p.title)}</text>')
     axis = []
-    for t in nice_ticks(*ydom, count=4):
+    yt = nice_ticks(*ydom, count=4)
+    for t, label in zip(yt, tick_labels(yt)):
         y = f.sy(t)
         axis.append(f'<line x1="{f.x0:.1f}" x2="{f.x0 + w:.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
-        axis.append(f'<text x="{f.x0 - 4:.1f}" y="{y + 3:.1f}" text-anchor="end">{fmt(t)}</text>')
-    for t in nice_ticks(*xdom, count=4):
+        axis.append(f'<text x="{f.x0 - 4:.1f}" y="{y + 3:.1f}" text-anchor="end">{label}</text>')
+    xt = nice_ticks(*xdom, count=4)
+    for t, label in zip(xt, tick_labels(xt)):
         x = f.sx(t)
         axis.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0 + h:.1f}" '
                     f'y2="{f.y0 + h + 3:.1f}" stroke="#888"/>')
-        axis.append(f'<text x="{x:.1f}" y="{f.y0 + h + 13:.1f}" text-anchor="middle">{fmt(t)}</text>')
+        axis.append(f'<text x="{x:.1f}" y="{f.y0 + h + 13:.1f}" text-anchor="middle">{label}</text>')
     axis.append(f'<path d="M{f.x0:.1f} {f.y0:.1f}V{f.y0 + h:.1f}H{f.x0 + w:.1f}" fill="none" stroke="#888"/>')
     axis.append(f'<text x="{f.x0 + w / 2:.1f}" y="{f.y0 + h + 25:.1f}" text-anchor="middle" '
-                f'fill="#555">{escape(p.x_title)}</text>')
+                f'fill="#555">{text(p.x_title)}</text>')
     out.append(f'<g font-size="9" fill="#333">{"".join(axis)}</g>')
     cols = max(1, int(w) if max_cols is None else min(int(w), max_cols))
     for b, x, lo, hi in bands:
@@ -195,7 +226,7 @@ def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int
         d = _path(f.sx(x_lo), f.sy(lo_d))
         back = _path(f.sx(x_hi[::-1]), f.sy(hi_d[::-1]))
         out.append(f'<path d="{d}L{back[1:]}Z" fill="{colors[b.label]}" fill-opacity="0.2" '
-                   f'stroke="none"><title>{escape(b.label)}</title></path>')
+                   f'stroke="none"><title>{text(b.label)}</title></path>')
     for s, x, y in series:
         if not len(x):
             continue
@@ -203,11 +234,11 @@ def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int
         opacity = f' stroke-opacity="{s.opacity:g}"' if s.opacity != 1 else ""
         if len(x) == 1:
             out.append(f'<circle cx="{f.sx(x[0]):.1f}" cy="{f.sy(y[0]):.1f}" r="2" '
-                       f'fill="{colors[s.label]}"><title>{escape(s.label)}</title></circle>')
+                       f'fill="{colors[s.label]}"><title>{text(s.label)}</title></circle>')
             continue
         out.append(f'<path d="{_path(f.sx(x), f.sy(y))}" fill="none" stroke="{colors[s.label]}" '
                    f'stroke-width="1.5"{opacity} stroke-linejoin="round">'
-                   f'<title>{escape(s.label)}</title></path>')
+                   f'<title>{text(s.label)}</title></path>')
 
 
 def render_svg(panels: list[Panel], columns: int = 3, width: int = 260, height: int = 160,
@@ -238,7 +269,7 @@ def render_svg(panels: list[Panel], columns: int = 3, width: int = 260, height: 
            f'viewBox="0 0 {total_w} {total_h}" font-family="sans-serif" role="img">',
            f'<rect width="{total_w}" height="{total_h}" fill="#fff"/>']
     if title:
-        out.append(f'<text x="2" y="14" font-size="13" font-weight="bold">{escape(title)}</text>')
+        out.append(f'<text x="2" y="14" font-size="13" font-weight="bold">{text(title)}</text>')
     for i, p in enumerate(panels):
         _chart(out, p, (i % cols) * width, top + (i // cols) * height, width, height, colors,
                max_cols)
@@ -248,15 +279,15 @@ def render_svg(panels: list[Panel], columns: int = 3, width: int = 260, height: 
         items = []
         for j, label in enumerate(labels[:40]):
             lx, ly = 6 + (j % per_row) * 150, y + (j // per_row) * 14
-            text = label if len(label) <= 22 else label[:21] + "…"
+            short = label if len(label) <= 22 else label[:21] + "…"
             items.append(f'<rect x="{lx}" y="{ly - 7}" width="10" height="3" fill="{colors[label]}"/>'
-                         f'<text x="{lx + 14}" y="{ly}">{escape(text)}</text>')
+                         f'<text x="{lx + 14}" y="{ly}">{text(short)}</text>')
         if len(labels) > 40:
             items.append(f'<text x="6" y="{y + (legend_rows - 1) * 14}">… and '
                          f'{len(labels) - 40} more</text>')
         out.append(f'<g font-size="10" fill="#333">{"".join(items)}</g>')
         y += legend_rows * 14
     if note:
-        out.append(f'<text x="6" y="{y + 6}" font-size="10" fill="#555">{escape(note)}</text>')
+        out.append(f'<text x="6" y="{y + 6}" font-size="10" fill="#555">{text(note)}</text>')
     out.append("</svg>")
     return "".join(out)

@@ -156,6 +156,7 @@ class LiveFeed:
         self._last_upload: str | None = None
         self._dirty_snapshot = False
         self.handles: list = []  # display handles of this panel's outputs
+        self._display_lock = threading.Lock()
         self.finished = False
         self._last_refresh = 0.0
         self._dirty_static = False
@@ -327,9 +328,12 @@ class LiveFeed:
             return
         self._last_refresh = now
         self._dirty_static = False
-        bundle = self.static_bundle()
-        for handle in self.handles:
-            handle.update(bundle, raw=True)
+        with self._display_lock:  # never after the final form (see _make_static)
+            if self.finished:
+                return
+            bundle = self.static_bundle()
+            for handle in self.handles:
+                handle.update(bundle, raw=True)
 
     def _final_snapshot(self) -> None:
         """A finished panel's widget state holds a coarser copy of its curves: its output is
@@ -356,9 +360,10 @@ class LiveFeed:
 
     def _make_static(self) -> None:
         """Replace every output of this panel by the final static form."""
-        bundle = self.static_bundle()
-        for handle in self.handles:
-            handle.update(bundle, raw=True)
+        with self._display_lock:
+            bundle = self.static_bundle()
+            for handle in self.handles:
+                handle.update(bundle, raw=True)
         if isinstance(self.panel, LivePanel) and self.handles:
             # where the update cannot reach the output (another cell's, in JupyterLab), the
             # panel's front-end swaps its outputs in the open document for this form
@@ -368,10 +373,14 @@ class LiveFeed:
     def _on_finish(self, run: Any) -> None:
         self._stop.set()
         run.remove_queue(self._queue)
+        thread = getattr(self, "_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5.0)  # its last refresh or checkpoint lands before the final form
         self.flush()
         self.checkpoint()
         self._send_info(final=True)
-        self.finished = True
+        with self._display_lock:
+            self.finished = True
         self._make_static()
         if isinstance(self.panel, LivePanel):
             self._final_snapshot()

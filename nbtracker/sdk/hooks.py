@@ -8,6 +8,8 @@ from __future__ import annotations
 import atexit
 import sys
 
+from .output import in_notebook
+
 _installed = False
 _uncaught: type | None = None
 
@@ -27,7 +29,7 @@ def install(active_runs) -> None:
     sys.excepthook = excepthook
 
     def at_exit():
-        if "ipykernel" in sys.modules:
+        if in_notebook():
             # a notebook kernel that shuts down (restart, or closing the notebook) leaves its
             # unfinished runs behind: they did not end, so they are crashed, not finished
             state, code = "crashed", None

@@ -52,8 +52,7 @@ def _forget(run) -> None:
         pending_config = Config()
 
 
-def in_notebook() -> bool:
-    return "ipykernel" in sys.modules
+in_notebook = output.in_notebook
 
 
 def init(project: str | None = None, name: str | None = None, group: str | None = None,

@@ -32,6 +32,19 @@ def silent() -> bool:
     return v is not None and truthy(v)
 
 
+def in_notebook() -> bool:
+    """Whether this process is a notebook's kernel (not merely a process that imported one)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except Exception:
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 _panel_follows = threading.local()
 
 
@@ -52,7 +65,7 @@ def say_start(msg: str, debug_path: str | os.PathLike | None = None) -> Any:
     if getattr(_panel_follows, "on", False):
         debug(msg, debug_path)
         return None
-    if "ipykernel" not in sys.modules or silent():
+    if silent() or not in_notebook():
         say(msg, debug_path)
         return None
     debug(msg, debug_path)

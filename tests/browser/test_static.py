@@ -34,6 +34,12 @@ for i in range(600):
 ]
 
 
+@pytest.fixture(params=["lab", "notebook7"])
+def server(request):
+    """Each test that takes it runs in JupyterLab and in Notebook 7."""
+    return request.getfixturevalue(f"{request.param}_server")
+
+
 def _saved(server, name) -> nbformat.NotebookNode:
     return nbformat.read(server.root / name, as_version=4)
 
@@ -99,7 +105,7 @@ def test_headless_run_without_widget_state_shows_charts_untrusted(lab_server, pa
     assert foreign_requests(page) == []
 
 
-def test_static_mode_refreshes_in_place(lab_server, page):
+def test_static_mode_refreshes_in_place(server, page):
     """The fallback for front-ends where widget messages do not arrive (Colab across cells):
     no widget; the output's image is redrawn at most once a second while the run logs."""
     cells = [
@@ -113,7 +119,7 @@ for i in range(60):
     time.sleep(0.1)
 run.finish()""",
     ]
-    open_and_run(page, lab_server, "static_mode.ipynb", cells)
+    open_and_run(page, server, "static_mode.ipynb", cells)
     page.wait_for_selector(STATIC, timeout=30_000)
     step = ("() => { const e = document.querySelector(\"" + STATIC + "\"); "
             "const m = e && e.textContent.match(/step (\\d+)/); return m ? +m[1] : -1 }")
@@ -126,7 +132,7 @@ run.finish()""",
     assert "finished" in page.locator(STATIC).inner_text()
 
 
-def test_comparison_and_run_table_leave_their_static_form_when_the_kernel_goes(lab_server, page):
+def test_comparison_and_run_table_leave_their_static_form_when_the_kernel_goes(server, page):
     """A comparison and a run table are widgets while their kernel lives; restarted, it takes
     their models away, and the document keeps the static form their outputs carry — saved and
     reopened, the charts and the table are there, not "model not found"."""
@@ -143,7 +149,7 @@ for i, lr in enumerate([0.1, 0.2, 0.3]):
         'nbtracker.runs_table("gone")',
     ]
     name = "kernel_gone.ipynb"
-    open_and_run(page, lab_server, name, cells)
+    open_and_run(page, server, name, cells)
     page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=30_000)
     page.wait_for_selector(".nbt-runs tr.nbt-run", timeout=30_000)
     wait_idle(page)
@@ -158,11 +164,11 @@ for i, lr in enumerate([0.1, 0.2, 0.3]):
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
                            timeout=20_000)
-    saved = json.dumps([c.outputs for c in _saved(lab_server, name).cells])
+    saved = json.dumps([c.outputs for c in _saved(server, name).cells])
     assert WIDGET_VIEW not in saved
-    page.goto(lab_server.notebook_url(name))
+    page.goto(server.notebook_url(name))
     page.wait_for_selector(".nbt-static[data-nbt-static='runs'] table", timeout=30_000)
     assert page.locator(".nbt-static[data-nbt-static='compare'] img").count() == 1
     assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
-    screenshot(page.locator(".nbt-static[data-nbt-static='compare']"), "static-comparison")
+    screenshot(page.locator(".nbt-static[data-nbt-static='compare']"), f"static-comparison-{server.app}")
     assert foreign_requests(page) == []

@@ -150,6 +150,21 @@ def test_curve_points_are_two_per_column_and_the_ends():
 
 # -- zoom, the widget and the static form ------------------------------------------------------
 
+def test_a_zoom_draws_nothing_from_outside_its_range():
+    """The summary buckets at a zoomed range's edges reach outside it: an extreme there must
+    not be drawn, nor stretch the scale."""
+    from nbtracker.notebook import compare_view
+
+    long_run("edge", 100_000, project="edge", spike=(40_010, -50.0))
+    [run] = nbtracker.Api().runs("edge")
+    view = compare_view(run, metrics=["loss"], width=200)
+    view._handle_custom_msg({"type": "zoom", "x0": 40_020, "x1": 95_000}, [])
+    [rows] = view.spec["datasets"].values()
+    xs = rows[0]["x"]
+    assert min(xs) >= 40_020 and max(xs) <= 95_000
+    assert min(rows[0]["value"]) > 0  # the spike at 40,010 is outside
+
+
 def test_zooming_refines_from_the_full_data():
     """The view asks for a range; the new spec holds every point of it (the whole chart held a
     point every ~50 steps), and the reset goes back to the whole range."""
@@ -211,6 +226,16 @@ def test_the_direction_follows_the_metric_definition():
     assert "lowest last loss" in by["loss"].note
 
 
+def test_a_guessed_direction_reads_whole_words():
+    from nbtracker.charts.comparison import direction
+
+    for metric in ("answer_accuracy", "eval/power", "cancer_auc", "tower_success_rate",
+                   "reward_distance_bonus", "acc"):
+        assert direction([], metric)[0] is False, metric  # higher is better
+    for metric in ("val/loss", "train_loss", "error-rate", "top1_err", "valLoss", "eval/wer"):
+        assert direction([], metric)[0] is True, metric
+
+
 def test_comparison_panels_hold_the_charts_data():
     svg = pytest.importorskip("nbtracker.charts.svg")
     from nbtracker.notebook import comparison_panels
@@ -261,3 +286,31 @@ def test_the_magic_compares_many_runs_in_a_zoomable_view(monkeypatch):
     assert isinstance(view, ChartView)
     assert view.spec["usermeta"]["nbtracker"]["zoom"] == ["zoom0"]
     assert view.spec["vconcat"][0]["title"]["subtitle"].startswith("showing 50 of 60 runs")
+
+
+def test_a_metric_with_a_none_cell_still_draws():
+    runs = []
+    for name in ("a", "b"):
+        run = nbtracker.init(project="none-cell", name=name)
+        for i in range(100):
+            run.log({"tokens": None if i == 50 else float(i)})
+        run.finish(quiet=True)
+        runs.append(run)
+    from nbtracker.notebook import comparison_panels
+
+    runs = list(nbtracker.Api().runs("none-cell", order="+created_at"))
+    [panel], _ = comparison_panels(*runs, metrics=["tokens"])
+    for series in panel.series:
+        assert len(series.x) == 99 and 50 not in series.x.tolist()
+
+
+def test_group_bands_of_runs_logging_at_different_steps():
+    """One run logs every step, the other every 10th: the band counts both runs at every step
+    they both span, reading the sparse one off its line, and does not saw-tooth."""
+    x1 = np.arange(0, 101, dtype=float)
+    x2 = np.arange(0, 101, 10, dtype=float)
+    x, mean, std, count = group_stats([(x1, np.ones_like(x1)), (x2, np.full_like(x2, 3.0))],
+                                      bins=100)
+    assert x.tolist() == x1.tolist()
+    assert set(count.tolist()) == {2} and set(mean.tolist()) == {2.0}
+    assert std == pytest.approx(np.full(len(x), 2 ** 0.5))

@@ -39,8 +39,14 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 X_TITLES = {"_step": "step", "_runtime": "time (s)", "_timestamp": "timestamp (s)"}
 NO_GROUP = "(none)"
 SUMMARY_MIN = sums.BASE * sums.MIN_BUCKETS  # runs with fewer rows are read point by point
-_LOWER_IS_BETTER = re.compile(r"loss|err|perplex|ppl|mse|mae|rmse|wer|cer|nll|regret|dist",
-                              re.IGNORECASE)
+# whole words of a metric's name (split at / _ . - and spaces) that mean lower is better
+_LOWER_IS_BETTER = {"loss", "losses", "err", "error", "errors", "perplexity", "ppl", "mse", "mae",
+                    "rmse", "wer", "cer", "nll", "regret", "bpc", "bpd"}
+
+
+def _lower_is_better(metric: str) -> bool:
+    words = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", metric)  # valLoss: val, loss
+    return any(w in _LOWER_IS_BETTER for w in re.split(r"[/_.\-\s]+", words.lower()))
 
 
 @dataclass
@@ -122,7 +128,7 @@ class _RunData:
         if self.x not in df.columns:
             return []
         return [c for c in df.columns if not str(c).startswith("_") and c != self.x
-                and df[c].dtype.kind in "iuf"]
+                and sums.as_floats(df[c]) is not None]
 
     def points(self, key: str, x0: float = -math.inf,
                x1: float = math.inf) -> tuple[np.ndarray, np.ndarray]:
@@ -147,10 +153,9 @@ class _RunData:
         if got is None:
             df = self.frame()
             got = (np.empty(0), np.empty(0))
-            if self.x in df.columns and key in df.columns and df[key].dtype.kind in "iuf" \
-                    and df[self.x].dtype.kind in "iuf":
-                x = df[self.x].to_numpy(dtype=np.float64)
-                y = df[key].to_numpy(dtype=np.float64)
+            x = sums.as_floats(df[self.x]) if self.x in df.columns else None
+            y = sums.as_floats(df[key]) if key in df.columns else None
+            if x is not None and y is not None:
                 ok = np.isfinite(x) & np.isfinite(y)
                 x, y = x[ok], y[ok]
                 order = np.argsort(x, kind="stable")
@@ -195,9 +200,38 @@ class _RunData:
         level when one has that many there, else one per point."""
         t = self._from_summaries(lambda s: s.level_for(key, x0, x1, columns))
         if t is not None:
-            return t
+            return clip_buckets(t, x0, x1)
         x, y = self.points(key, x0, x1)
         return sums.buckets_of(x, y, 1) if len(x) else np.empty((0, len(sums.FIELDS)))
+
+
+def clip_buckets(t: np.ndarray, x0: float, x1: float) -> np.ndarray:
+    """Buckets limited to [x0, x1]: an edge bucket reaching outside keeps only the points it
+    knows inside (its first, last, minimum and maximum that fall there) and goes if it knows
+    none, so an extreme outside a zoomed range never stretches its scale."""
+    if not len(t) or (t[0, sums.X0] >= x0 and t[-1, sums.X1] <= x1):
+        return t
+    t = t.copy()
+    keep = np.ones(len(t), dtype=bool)
+    for i in {0, len(t) - 1}:
+        b = t[i]
+        if b[sums.X0] >= x0 and b[sums.X1] <= x1:
+            continue
+        known = [(b[sums.X0], b[sums.FIRST]), (b[sums.X1], b[sums.LAST]),
+                 (b[sums.XMIN], b[sums.MIN]), (b[sums.XMAX], b[sums.MAX])]
+        inside = sorted({(x, y) for x, y in known if x0 <= x <= x1})
+        if not inside:
+            keep[i] = False
+            continue
+        lo = min(inside, key=lambda p: p[1])
+        hi = max(inside, key=lambda p: p[1])
+        b[sums.X0], b[sums.FIRST] = inside[0]
+        b[sums.X1], b[sums.LAST] = inside[-1]
+        b[sums.XMIN], b[sums.MIN] = lo
+        b[sums.XMAX], b[sums.MAX] = hi
+        b[sums.COUNT] = len(inside)
+        b[sums.SUM] = sum(y for _, y in inside)
+    return t[keep]
 
 
 def _is_number(v: Any) -> bool:
@@ -272,32 +306,49 @@ def _ema(values: np.ndarray, weight: float) -> np.ndarray:
 
 def group_stats(parts: list[tuple[np.ndarray, np.ndarray]], bins: int):
     """(x, mean, std (ddof=1; 0 for one run), count) across runs at each x, from every point.
-    A run's own points at one x are averaged first, so it counts once. Runs that logged at
-    different x (wall time) are aligned on `bins` equal bins of x (x is then the bin's centre)."""
+    A run's own points at one x are averaged first, so it counts once.
+
+    Runs logged at the same steps are compared at those steps. Where one run logged a step
+    another did not (a run that evaluates every 10 steps beside one that evaluates every step),
+    the other's value there is read off its line between its neighbouring points — inside its
+    own first and last x only — so every run counts at every x it spans and the band does not
+    jump between the runs that happen to have a point. Runs whose x do not line up at all (wall
+    time) are aligned on `bins` equal bins of x instead (x is then the bin's centre)."""
     parts = [(x, y) for x, y in parts if len(x)]
     if not parts:
         return (np.empty(0),) * 4
-    allx = np.concatenate([x for x, _ in parts])
     per_run = max(len(np.unique(x)) for x, _ in parts)
-    distinct = np.unique(allx)
+    distinct = np.unique(np.concatenate([x for x, _ in parts]))
     if len(distinct) > 1.5 * per_run:  # not aligned: bins
         lo, hi = float(distinct[0]), float(distinct[-1])
         n = max(1, min(bins, per_run))
         width = (hi - lo) / n or 1.0
         parts = [(lo + (np.minimum(np.floor((x - lo) / width), n - 1) + 0.5) * width, y)
                  for x, y in parts]
-    xs, ys = [], []
+        distinct = np.unique(np.concatenate([x for x, _ in parts]))
+    own = []
     for x, y in parts:  # one value per run and x
         ux, inv = np.unique(x, return_inverse=True)
-        xs.append(ux)
-        ys.append(np.bincount(inv, y) / np.bincount(inv))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    ux, inv = np.unique(x, return_inverse=True)
-    count = np.bincount(inv)
-    mean = np.bincount(inv, y) / count
-    dev = np.bincount(inv, (y - mean[inv]) ** 2)
+        own.append((ux, np.bincount(inv, y) / np.bincount(inv)))
+
+    def on_grid(ux, uy):
+        lo, hi = np.searchsorted(distinct, ux[0], "left"), np.searchsorted(distinct, ux[-1], "right")
+        return lo, hi, np.interp(distinct[lo:hi], ux, uy)
+
+    count = np.zeros(len(distinct))
+    total = np.zeros(len(distinct))
+    for ux, uy in own:
+        lo, hi, v = on_grid(ux, uy)
+        count[lo:hi] += 1
+        total[lo:hi] += v
+    mean = total / np.maximum(count, 1)
+    dev = np.zeros(len(distinct))
+    for ux, uy in own:  # a second pass: deviations from the mean (no cancellation)
+        lo, hi, v = on_grid(ux, uy)
+        dev[lo:hi] += (v - mean[lo:hi]) ** 2
     std = np.where(count > 1, np.sqrt(dev / np.maximum(count - 1, 1)), 0.0)
-    return ux, mean, std, count
+    keep = count > 0
+    return distinct[keep], mean[keep], std[keep], count[keep].astype(np.int64)
 
 
 def _keep_extremes(x: np.ndarray, cols: list[np.ndarray], x0: float, x1: float,
@@ -330,7 +381,7 @@ def direction(runs: list, metric: str) -> tuple[bool, str]:
                 return True, "its summary is min"
             if "max" in rules or goal == "maximize":
                 return False, "its summary is max"
-    if _LOWER_IS_BETTER.search(metric):
+    if _lower_is_better(metric):
         return True, "taken as a loss; set define_metric(summary=...) to choose"
     return False, "set define_metric(summary=\"min\") to rank by the lowest"
 

@@ -34,6 +34,7 @@ damaged summary costs speed, never data. The writer builds the file when the run
 from __future__ import annotations
 
 import json
+import math
 import mmap
 import os
 import struct
@@ -220,13 +221,33 @@ def series_of(run_dir: Path, keys=None) -> dict[str, tuple[np.ndarray, np.ndarra
     for k in df.columns:
         if k in ("_step", "_runtime", "_timestamp"):
             continue
-        col = df[k]
-        if col.dtype.kind not in "if":
+        y = as_floats(df[k])
+        if y is None:
             continue
-        y = col.to_numpy(dtype=np.float64)
         ok = np.isfinite(y)
         out[k] = (step[ok], y[ok])
     return out
+
+
+def _number(v) -> float:
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+        try:
+            return float(v)
+        except OverflowError:  # an int beyond float's range: not drawable
+            return math.nan
+    return math.nan
+
+
+def as_floats(col) -> np.ndarray | None:
+    """A history column as floats to draw: numbers as they are, anything else (None, text, a
+    bool) NaN; None when nothing in it is a number. A metric with one None stays drawable."""
+    kind = col.dtype.kind
+    if kind in "iuf":
+        return col.to_numpy(dtype=np.float64)
+    if kind != "O":
+        return None
+    y = np.fromiter((_number(v) for v in col.tolist()), dtype=np.float64, count=len(col))
+    return y if np.isfinite(y).any() else None
 
 
 def build(run_dir: Path) -> Summaries | None:

@@ -30,7 +30,10 @@ export function decodeColumn(enc, n) {
 /** A CSV field (RFC 4180): quoted when it holds a comma, quote, CR/LF or edge spaces. */
 export function csvField(v) {
   if (v === null || v === undefined) return "";
-  const s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  let s = typeof v === "object" ? JSON.stringify(v) : String(v);
+  // text that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) is kept as
+  // text with a leading apostrophe; numbers are written as numbers
+  if (typeof v !== "number" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -77,7 +77,7 @@ for i in range(12):
     lr = {LRS}[i % 3]
     name = "r%02d" % i if i != 3 else 'r03, "the one"\\nwith <b>a</b> newline'
     with nbtracker.init(project="grp", name=name, group="g%d" % (i % 2), job_type="train",
-                        config={{"lr": lr, "seed": i, "note": "a,b" if i % 2 else "plain"}}) as r:
+                        config={{"lr": lr, "seed": i, "note": "a,b" if i % 2 else "=HYPERLINK(1)"}}) as r:
         r.log({{"loss": lr * 10 + i, "acc": i / 12}})""",
     "nbtracker.runs_table('grp', order='+name')",
 ]
@@ -133,7 +133,8 @@ def test_run_table_groups_with_stats_collapses_and_exports_csv(request, server_n
     want_names = ['r03, "the one"\nwith <b>a</b> newline' if i == 3 else f"r{i:02d}" for i in expected]
     assert [r[name] for r in body] == want_names  # quotes, commas and newlines survive
     assert [float(r[lr_col]) for r in body] == [LRS[i % 3] for i in expected]
-    assert [r[note] for r in body] == ["a,b" if i % 2 else "plain" for i in expected]
+    # text a spreadsheet would run as a formula stays text
+    assert [r[note] for r in body] == ["a,b" if i % 2 else "'=HYPERLINK(1)" for i in expected]
     assert all(len(r) == len(header) for r in body)
     # the filter narrows the export as it narrows the table; no kernel was asked (idle kernel)
     page.fill(".nbt-runs input.nbt-filter", "the one")

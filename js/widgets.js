@@ -1,10 +1,10 @@
 // nbtracker's notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView.
 //
-// Every widget model carries this small module. The charting library (vega + vega-lite +
-// vega-embed, ~0.9 MB) travels once per page in a separate ChartLibrary model; widgets that
-// draw charts name it in their `lib` trait and import it from there, or over their own comm
-// when that model is out of reach (see loadLib), so a notebook with twenty panels holds one
-// copy of it, not twenty.
+// This code is part of the library every page loads once (lib.js: with vega, vega-lite and
+// vega-embed, ~0.9 MB), carried by the ChartLibrary model; every widget model carries only the
+// loader (boot.js), which names that model in its `lib` trait and imports the library from it,
+// or over its own comm when that model is out of reach (see loader.js). So a notebook with
+// twenty panels holds one copy of it, not twenty.
 //
 // What Python sends is checked against the contract (contract.js) before a renderer sees it.
 // State that outlives a view (a live panel's points) lives here, one per model, keyed by the

@@ -87,10 +87,12 @@ class _Widget(anywidget.AnyWidget):
         # the uid is the model's id too, so the front-end can find the outputs showing it
         kwargs.setdefault("uid", uuid.uuid4().hex)
         kwargs.setdefault("model_id", kwargs["uid"])
+        library = self._kind != "library"
+        if library:  # in the first state sent: the front-end loads the library from it at once
+            kwargs.setdefault("lib", "IPY_MODEL_" + chart_library().model_id)
+            kwargs.setdefault("lib_hash", _library_bundle()[1])
         super().__init__(**kwargs)
-        if self._kind != "library":
-            self.lib = "IPY_MODEL_" + chart_library().model_id
-            self.lib_hash = _library_bundle()[1]
+        if library:
             self.on_msg(_send_library)
 
 

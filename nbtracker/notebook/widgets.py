@@ -1,9 +1,10 @@
 """The notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView (anywidget classes).
 
-Their front-end is one small module (`static/widgets.js`, from `js/`). The charting library
-(vega, vega-lite, vega-embed) is not in it: one ChartLibrary widget per kernel carries it, and
-the other widgets name that widget in their `lib` trait, so the page — and a saved notebook —
-holds a single copy however many charts there are. Where that model is out of a widget's reach
+Each widget carries only a small loader (`static/widgets.js`, from `js/boot.js`). The library —
+the charting library (vega, vega-lite, vega-embed) and the widgets' own code (`static/vega.js`,
+from `js/lib.js`) — is carried by one ChartLibrary widget per kernel, which the other widgets
+name in their `lib` trait, so the page — and a saved notebook — holds a single copy however
+many widgets there are. Where that model is out of a widget's reach
 (Colab gives every output its own frame and widget manager), the widget asks for the library
 over its own comm (`{"type": "lib"}`) and gets it as a binary buffer; the page caches it by
 `lib_hash`, the bundle's sha256.

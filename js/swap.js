@@ -80,3 +80,39 @@ export function listenForStatic(model) {
     }
   });
 }
+
+/**
+ * What the document saves: an output of ours that carries its static form beside a widget view
+ * (a comparison, a run table) is written to the file without the view. The open page keeps
+ * the live widget; the file — reopened later without the kernel or widget state, in any
+ * viewer — shows the static form rather than "model not found". Installed once per document,
+ * on its serialisation only (the document itself is not changed).
+ */
+export function saveStaticForms(model) {
+  const nb = notebookModel(model);
+  if (!nb || nb.__nbtrackerSavesStatic || typeof nb.toJSON !== "function") return false;
+  const toJSON = nb.toJSON;
+  nb.toJSON = function (...args) {
+    const json = toJSON.apply(this, args);
+    try {
+      for (const cell of (json && json.cells) || []) {
+        for (const out of cell.outputs || []) {
+          const data = out.data;
+          const html = data && data["text/html"];
+          const text = Array.isArray(html) ? html.join("") : html;
+          if (data && data[WIDGET_VIEW] && typeof text === "string" && text.includes("nbt-static")) {
+            const rest = { ...data }; // a copy: the output's own data may be this very object
+            delete rest[WIDGET_VIEW];
+            out.data = rest;
+          }
+        }
+      }
+    } catch (e) {
+      console.warn("nbtracker: could not save the static forms", e);
+    }
+    return json;
+  };
+  nb.__nbtrackerSavesStatic = true;
+  return true;
+}
+

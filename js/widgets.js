@@ -19,7 +19,7 @@ import { guard, reporter } from "./contract.js";
 import { renderConfigDiff } from "./diff.js";
 import { panelStore, renderLivePanel } from "./live.js";
 import { renderRunTable } from "./runtable.js";
-import { leaveStatic, listenForStatic } from "./swap.js";
+import { leaveStatic, listenForStatic, saveStaticForms } from "./swap.js";
 
 const RENDERERS = {
   live: renderLivePanel,
@@ -63,7 +63,14 @@ export default {
         .then((real) => { if (real && real.comm_live === false) leaveStatic(model, uid); })
         .catch(() => undefined);
     };
-    if (leave) model.on("comm_live_update", onLive);
+    if (leave) {
+      model.on("comm_live_update", onLive);
+      try {
+        saveStaticForms(model);
+      } catch (e) {
+        console.warn("nbtracker: could not arrange for static forms to be saved", e);
+      }
+    }
     return () => {
       if (uid) MODELS.delete(uid);
       if (leave) {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import nbformat
 import pytest
@@ -172,3 +173,42 @@ for i, lr in enumerate([0.1, 0.2, 0.3]):
     assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
     screenshot(page.locator(".nbt-static[data-nbt-static='compare']"), f"static-comparison-{server.app}")
     assert foreign_requests(page) == []
+
+
+def test_a_notebook_saved_while_its_kernel_lives_reopens_with_static_forms(server, page):
+    """Saved with the kernel running (no widget state, JupyterLab's default): the file holds the
+    comparison's and the table's static forms, the open page keeps the live widgets, and the
+    notebook reopened later shows the forms instead of "model not found"."""
+    cells = [
+        "%load_ext nbtracker",
+        """import nbtracker
+runs = []
+for i, lr in enumerate([0.1, 0.2]):
+    with nbtracker.init(project="saved", name=f"s{i}", config={"lr": lr}) as r:
+        for s in range(200):
+            r.log({"loss": 1 / (1 + lr * s)})
+    runs.append(r)""",
+        "nbtracker.compare_view(*runs)",
+        'nbtracker.runs_table("saved")',
+    ]
+    name = f"saved_live_{server.app}.ipynb"
+    open_and_run(page, server, name, cells)
+    page.wait_for_selector(".nbt-chartview[data-ready='1'] canvas", timeout=30_000)
+    page.wait_for_selector(".nbt-runs tr.nbt-run", timeout=30_000)
+    wait_idle(page)
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+                           timeout=20_000)
+    saved = _saved(server, name)
+    outs = [o for c in saved.cells for o in c.outputs if "text/html" in o.get("data", {})]
+    kinds = sorted(re.search(r'data-nbt-static="(\w+)"', o["data"]["text/html"]).group(1)
+                   for o in outs)
+    assert kinds == ["compare", "runs"] and all(WIDGET_VIEW not in o["data"] for o in outs)
+    # the page is still live: the widgets are there and answer
+    assert page.locator(".nbt-chartview").count() == 1 and page.locator(".nbt-runs").count() == 1
+    page.click('.nbt-runs th[data-key="name"]')
+    assert page.locator(".nbt-static").count() == 0
+    page.goto(server.notebook_url(name))  # reopened: the kernel is still up, the models are not
+    page.wait_for_selector(".nbt-static[data-nbt-static='runs'] table", timeout=30_000)
+    assert page.locator(".nbt-static[data-nbt-static='compare'] img").count() == 1
+    assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()

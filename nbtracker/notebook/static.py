@@ -27,7 +27,6 @@ MAX_CHARTS = 12  # charts in a run's static image; the rest are named in a note
 SVG_POINTS = 1200  # points drawn in all: keeps a finished panel's image near 10 KB
 MAX_SUMMARY = 24  # summary values listed
 
-
 _BOX = ("font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif;"
         "font-size:12px;color:#222;padding:4px 0")
 _TABLE = "border-collapse:collapse;font-size:11px;margin-top:4px"

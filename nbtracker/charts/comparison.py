@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..store import summaries as sums
-from .downsample import _group_extremes, _points
+from .downsample import _points, column_extremes
 
 LIMIT = 50
 WIDTH = 480
@@ -351,21 +351,6 @@ def group_stats(parts: list[tuple[np.ndarray, np.ndarray]], bins: int):
     return distinct[keep], mean[keep], std[keep], count[keep].astype(np.int64)
 
 
-def _keep_extremes(x: np.ndarray, cols: list[np.ndarray], x0: float, x1: float,
-                   n: int) -> np.ndarray:
-    """Indices keeping, per pixel column, the minimum and maximum of each of `cols`, and the
-    ends (a band cut for drawing: every spike of the mean and the band stays)."""
-    if len(x) <= 2 * n:
-        return np.arange(len(x))
-    span = (x1 - x0) or 1.0
-    col = np.clip(np.floor((x - x0) / span * n), 0, n - 1).astype(np.int64)
-    starts = np.flatnonzero(np.diff(col, prepend=col[0] - 1))
-    keep = [np.array([0, len(x) - 1])]
-    for y in cols:
-        keep.extend(_group_extremes(y, starts))
-    return np.unique(np.concatenate(keep))
-
-
 # -- choosing runs -----------------------------------------------------------------------------
 
 def direction(runs: list, metric: str) -> tuple[bool, str]:
@@ -470,7 +455,7 @@ class Comparison:
             if smooth:
                 line, spread = _ema(mean, smooth), _ema(std, smooth)
             lower, upper = line - spread, line + spread
-            keep = _keep_extremes(ux, [mean, line, lower, upper], x0, x1, columns)
+            keep = column_extremes(ux, [mean, line, lower, upper], x0, x1, columns)
             panel.bands.append(GroupBand(g, ux[keep], mean[keep], std[keep], count[keep],
                                          line[keep], lower[keep], upper[keep]))
 

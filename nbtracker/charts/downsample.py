@@ -48,6 +48,22 @@ def minmax_downsample(x, y, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
+def column_extremes(x: np.ndarray, ys: list[np.ndarray], x0: float, x1: float,
+                    n: int) -> np.ndarray:
+    """Indices (ascending) of the points a line `n` pixel columns wide over [x0, x1] shows: in
+    each column the minimum and maximum of each of `ys`, and the first and last points. x is
+    ascending; every value finite. A short enough series is kept whole."""
+    if len(x) <= 2 * n:
+        return np.arange(len(x))
+    span = (x1 * 0.5 - x0 * 0.5) or 1.0  # halves: x1 - x0 can overflow
+    col = np.clip(np.floor((x * 0.5 - x0 * 0.5) / span * n), 0, n - 1).astype(np.int64)
+    starts = np.flatnonzero(np.diff(col, prepend=col[0] - 1))
+    keep = [np.array([0, len(x) - 1])]
+    for y in ys:
+        keep.extend(_group_extremes(y, starts))
+    return np.unique(np.concatenate(keep))
+
+
 def _points(minx, miny, maxx, maxy) -> tuple[np.ndarray, np.ndarray]:
     """Each bucket's min and max points in x order (one point when they coincide)."""
     swap = maxx < minx

@@ -17,6 +17,9 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from .downsample import _finite as finite_points
+from .downsample import column_extremes
+
 # vega's category10, so a static chart looks like the live one
 PALETTE = ["#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
            "#ff9da6", "#9d755d", "#bab0ac"]
@@ -107,32 +110,15 @@ def tick_labels(ticks: list[float]) -> list[str]:
 
 
 def decimate(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -> tuple:
-    """The points of (x, y) (sorted by x, finite) that keep each pixel column's first, last,
-    minimum and maximum — what a line drawn `columns` pixels wide shows."""
-    n = len(x)
-    if n <= 4 * columns:
-        return x, y
-    span = _half_span(lo, hi) or 1.0
-    col = np.clip(((x * 0.5 - lo * 0.5) / span * columns), 0, columns - 1).astype(np.int64)
-    starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    keep = [starts, ends]
-    for reduce in (np.minimum, np.maximum):
-        best = reduce.reduceat(y, starts)
-        # the index of the extreme inside each column: first position where y equals it
-        hit = np.flatnonzero(y == np.repeat(best, np.diff(np.r_[starts, n])))
-        owner = np.searchsorted(starts, hit, side="right") - 1
-        first = np.unique(owner, return_index=True)[1]
-        keep.append(hit[first])
-    idx = np.unique(np.concatenate(keep))
+    """The points of (x, y) (sorted by x, finite) a line `columns` pixels wide shows: each
+    column's minimum and maximum, and the ends (`downsample.column_extremes`)."""
+    idx = column_extremes(x, [y], lo, hi, columns)
     return x[idx], y[idx]
 
 
 def _finite(x, y) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
+    """The finite points, sorted by x."""
+    x, y = finite_points(x, y)
     if len(x) > 1 and np.any(np.diff(x) < 0):
         order = np.argsort(x, kind="stable")
         x, y = x[order], y[order]

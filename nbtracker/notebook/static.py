@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import time
 from typing import Any
@@ -29,8 +30,8 @@ MAX_SUMMARY = 24  # summary values listed
 
 _BOX = ("font-family:-apple-system,BlinkMacSystemFont,'Segoe UI',Helvetica,Arial,sans-serif;"
         "font-size:12px;color:#222;padding:4px 0")
-_TABLE = "border-collapse:collapse;font-size:11px;margin-top:4px"
-_TD = "padding:1px 8px 1px 0;text-align:left;border-bottom:1px solid #eee"
+TABLE_STYLE = "border-collapse:collapse;font-size:11px;margin-top:4px"
+TD_STYLE = "padding:1px 8px 1px 0;text-align:left;border-bottom:1px solid #eee"
 
 
 def esc(v: Any) -> str:
@@ -38,12 +39,12 @@ def esc(v: Any) -> str:
 
 
 def value_text(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v)
+    """A value as static forms show it: numbers short (as chart labels), lists and dicts as
+    JSON, the rest as text."""
     if isinstance(v, float):
-        return fmt(v) if math.isfinite(v) else str(v)
-    if isinstance(v, int):
-        return str(v)
+        return fmt(v, 5) if math.isfinite(v) else str(v)  # as the widgets show values
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, default=str)
     return str(v)
 
 
@@ -88,11 +89,12 @@ def run_svg(series: dict[str, tuple], xlabels: dict[str, str] | None = None) -> 
 def summary_rows(summary: dict) -> str:
     items = [(k, v) for k, v in sorted(summary.items(), key=lambda kv: str(kv[0]))
              if not isinstance(v, (dict, list))]
-    rows = "".join(f'<tr><td style="{_TD}">{esc(k)}</td><td style="{_TD}">{esc(value_text(v))}</td></tr>'
+    rows = "".join(f'<tr><td style="{TD_STYLE}">{esc(k)}</td>'
+                   f'<td style="{TD_STYLE}">{esc(value_text(v))}</td></tr>'
                    for k, v in items[:MAX_SUMMARY])
     if len(items) > MAX_SUMMARY:
-        rows += f'<tr><td style="{_TD}" colspan="2">… and {len(items) - MAX_SUMMARY} more</td></tr>'
-    return f'<table style="{_TABLE}"><tbody>{rows}</tbody></table>' if rows else ""
+        rows += f'<tr><td style="{TD_STYLE}" colspan="2">… and {len(items) - MAX_SUMMARY} more</td></tr>'
+    return f'<table style="{TABLE_STYLE}"><tbody>{rows}</tbody></table>' if rows else ""
 
 
 def run_stats(info: dict) -> str:
@@ -153,19 +155,19 @@ def diff_bundle(labels: list[str], rows: list[dict], show_all: bool = False) -> 
     `<details>` element (open with `show_all`) — it opens and closes with no script, in every
     viewer, with or without a kernel."""
     def table(rs: list[dict]) -> str:
-        head = "".join(f'<th style="{_TD}">{esc(x)}</th>' for x in ["key", *labels])
+        head = "".join(f'<th style="{TD_STYLE}">{esc(x)}</th>' for x in ["key", *labels])
         body = ""
         for r in rs:
             missing = r.get("missing") or [False] * len(r["values"])
             cells = "".join(
-                f'<td class="{"nbt-missing" if m else ""}" style="{_TD}'
+                f'<td class="{"nbt-missing" if m else ""}" style="{TD_STYLE}'
                 f'{";color:#999;font-style:italic" if m else ""}">'
                 f'{"missing" if m else esc(value_text(v))}</td>'
                 for v, m in zip(r["values"], missing))
             cls, style = ("nbt-differs", ";background:#fff3cd") if r.get("differs") else ("", "")
             body += (f'<tr class="{cls}" data-key="{esc(r["key"])}" style="{style}">'
-                     f'<td style="{_TD};font-weight:600">{esc(r["key"])}</td>{cells}</tr>')
-        return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+                     f'<td style="{TD_STYLE};font-weight:600">{esc(r["key"])}</td>{cells}</tr>')
+        return f'<table style="{TABLE_STYLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     differ = [r for r in rows if r.get("differs")]
     same = [r for r in rows if not r.get("differs")]

@@ -19,13 +19,13 @@ these columns; only "Compare selected" asks the kernel.
 from __future__ import annotations
 
 import gc
-import html
 import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..store.query import flatten
 from . import static
 from .widgets import RunTable, jsonable
 
@@ -42,21 +42,9 @@ DEFAULT_SUMMARY_COLUMNS = 5
 STATIC_LIMIT = 50
 
 
-def _flat(prefix: str, d: dict, out: dict) -> None:
-    for k, v in d.items():
-        if isinstance(v, dict) and v and "_type" not in v:
-            _flat(f"{prefix}{k}.", v, out)
-        else:
-            out[f"{prefix}{k}"] = v
-
-
 def _cell(v: Any) -> Any:
     """A JSON value for a cell; NaN and infinities (not JSON) become text."""
-    if v is None or v.__class__ in (str, int, bool):
-        return v
-    if v.__class__ is float:
-        return v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
-    return jsonable(v)
+    return v if v is None or v.__class__ in (str, int, bool) else jsonable(v)
 
 
 _PLAIN = frozenset({type(None), str, int, bool})
@@ -105,8 +93,7 @@ def run_columns(runs: list) -> tuple[list[dict], dict[str, list]]:
         steps[i] = r.steps
         ids[i] = r.id
         projects[i] = r.project
-        flat: dict = {}
-        _flat("config.", r.config, flat)
+        flat = flatten(r.config, ".", "config.")
         for k, v in r.summary_metrics.items():
             if not isinstance(v, dict):
                 flat[f"summary.{k}"] = v
@@ -209,26 +196,28 @@ def table_static_html(columns: list[dict], rows: list[dict], limit: int = STATIC
                       total: int | None = None) -> str:
     """An HTML table of the first `limit` rows (dicts by column key) in the given columns (those
     not marked `"visible": False`), and "… and N more runs" below it (of `total` runs, when
-    `rows` holds only the first ones); every value escaped. For viewers that draw no widgets.
+    `rows` holds only the first ones); every value escaped, styles inline as in every static
+    form (`static.py`). For viewers that draw no widgets.
 
     >>> html = table_static_html(*run_rows(nbtracker.Api().runs("mnist")))
     """
     cols = [c for c in columns if c.get("visible", True)]
-    esc = html.escape
-    head = "".join(f"<th>{esc(str(c.get('label', c['key'])))}</th>" for c in cols)
+    td = static.TD_STYLE
+    head = "".join(f'<th style="{td}">{static.esc(c.get("label", c["key"]))}</th>' for c in cols)
     body = []
     for row in rows[:limit]:
         cells = []
         for c in cols:
             v = row.get(c["key"])
-            align = ' style="text-align:right"' if c.get("kind") == "number" else ""
-            cells.append(f"<td{align}>{esc(_text(v))}</td>")
+            align = ";text-align:right" if c.get("kind") == "number" else ""
+            cells.append(f'<td style="{td}{align}">'
+                         f'{"" if v is None else static.esc(static.value_text(v))}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = (len(rows) if total is None else total) - min(len(rows), limit)
     tail = (f'<p class="nbt-more">… and {more:,} more run{"s" if more != 1 else ""}</p>'
             if more > 0 else "")
-    return (f'<table class="nbt-table nbt-static"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>{tail}')
+    return (f'<table class="nbt-table" style="{static.TABLE_STYLE}"><thead><tr>{head}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table>{tail}')
 
 
 def static_html(table: RunTable, limit: int = STATIC_LIMIT) -> str:
@@ -241,21 +230,6 @@ def static_html(table: RunTable, limit: int = STATIC_LIMIT) -> str:
             for c, enc in zip(table.columns, table.data) if c["key"] in shown}
     rows = [{k: v[i] for k, v in data.items()} for i in range(n)]
     return table_static_html(columns, rows, limit=limit, total=table.count)
-
-
-def _text(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if v.is_integer():
-            return str(int(v)) if abs(v) < 1e16 else repr(v)
-        a = abs(v)
-        return f"{v:.3e}" if a < 1e-3 or a >= 1e6 else f"{v:.5g}"
-    if isinstance(v, (list, dict)):
-        import json
-
-        return json.dumps(v)
-    return str(v)
 
 
 def _order_key(order: str) -> tuple[str, bool]:

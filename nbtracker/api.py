@@ -409,6 +409,25 @@ class ApiRun:
             df = df.sort_values(x_axis, kind="stable").reset_index(drop=True)
         return df if pandas else df.to_dict("records")
 
+    def series_summaries(self, rebuild: bool = False):
+        """The run's series summaries (`store.summaries`: per key, min/max/first/last/count/sum
+        of buckets of 64, 256, … points) for charts of long runs; built from the log when missing
+        or stale, or when `rebuild` (a level was found damaged). None for a run on a team
+        server, or when the log cannot be read."""
+        if self._remote:
+            return None
+        from .store import summaries
+
+        d = Path(self.storage_dir)
+        return summaries.build(d) if rebuild else summaries.ensure(d)
+
+    def series(self) -> dict:
+        """{key: (steps, values)}: every numeric history key as float arrays, finite points only,
+        steps ascending as logged (for charts)."""
+        from .store import summaries
+
+        return summaries.series_of(self._log_dir())
+
     def scan_history(self, keys: Iterable[str] | None = None, page_size: int | None = None,
                      min_step: int | None = None, max_step: int | None = None):
         """Iterate rows as dicts, step by step, reading the log as it goes."""

@@ -24,7 +24,6 @@ import fnmatch
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,16 +88,15 @@ class _RunData:
         self._sums: sums.Summaries | None = None
         self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._window: tuple | None = None  # ((x0, x1), {key: (x, y)}) of a run with summaries
-        self.dir = None
-        if x == "_step" and not getattr(run, "_remote", True) and hasattr(run, "storage_dir") \
-                and getattr(run, "steps", 0) >= SUMMARY_MIN:
-            self.dir = Path(run.storage_dir)
+        # long runs are read through their series summaries (`ApiRun.series_summaries`)
+        self.summarised = (x == "_step" and hasattr(run, "series_summaries")
+                           and getattr(run, "steps", 0) >= SUMMARY_MIN)
 
     def summaries(self) -> sums.Summaries | None:
-        if self.dir is not None and self._sums is None:
-            self._sums = sums.ensure(self.dir)
+        if self.summarised and self._sums is None:
+            self._sums = self.run.series_summaries()
             if self._sums is None:
-                self.dir = None
+                self.summarised = False
         return self._sums
 
     def _from_summaries(self, get):
@@ -108,7 +106,7 @@ class _RunData:
             return None
         got = get(s)
         if got is None and s.damaged:
-            self._sums = s = sums.build(self.dir)
+            self._sums = s = self.run.series_summaries(rebuild=True)
             got = get(s) if s is not None else None
         return got
 
@@ -136,13 +134,13 @@ class _RunData:
         from the log for all its keys at once, and only a window around the range is kept (the
         range and as much again on each side: a zoom within it, or a small pan, reads nothing
         more); other runs' histories are kept whole (they are short)."""
-        if self.dir is not None and self._frame is None:
+        if self.summarised and self._frame is None:
             w = self._window
             if w is None or not (w[0][0] <= x0 and x1 <= w[0][1]):
                 pad = (x1 - x0) if math.isfinite(x1 - x0) else 0.0
                 a, b = x0 - pad, x1 + pad
                 inside = {}
-                for k, (x, y) in sums.series_of(self.dir).items():
+                for k, (x, y) in self.run.series().items():
                     lo, hi = np.searchsorted(x, a, "left"), np.searchsorted(x, b, "right")
                     inside[k] = (x[lo:hi].copy(), y[lo:hi].copy())
                 self._window = w = ((a, b), inside)

@@ -19,7 +19,7 @@ from ..store.index import RunIndex
 from ..store.lock import RunInUse, RunLock
 from ..store.recordlog import repair_tail
 from ..store.store import Store, add_root, fold_edits, replay
-from . import flusher, hooks, output
+from . import flusher, hooks, output, parts
 from .config import Config, as_mapping, clean
 from .disabled import DisabledRun
 from .names import new_run_id, new_run_name
@@ -31,8 +31,8 @@ pending_config = Config()
 _warned_kwargs: set[str] = set()
 
 # Arguments wandb.init accepts that have no meaning here: accepted, reported once.
-_IGNORED = ("entity", "anonymous", "force", "sync_tensorboard", "monitor_gym", "save_code",
-            "magic", "settings", "fork_from", "resume_from", "tensorboard")
+_IGNORED = ("entity", "anonymous", "force", "sync_tensorboard", "monitor_gym",
+            "magic", "fork_from", "resume_from", "tensorboard")
 
 
 def current():
@@ -61,14 +61,15 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
          resume: bool | str | None = None, reinit: bool | str | None = None,
          mode: str | None = None, config_exclude_keys: Sequence[str] | None = None,
          config_include_keys: Sequence[str] | None = None, allow_val_change: bool | None = None,
-         **kwargs: Any):
+         save_code: bool | None = None, settings: Any = None, **kwargs: Any):
     """Start a run and return it. Every argument is optional.
 
     >>> run = nbtracker.init(project="mnist", config={"lr": 1e-3}, tags=["cnn"])
 
     `dir` puts the run in `<dir>/nbtracker/` (the run index still finds it); `id` + `resume`
     continue an earlier run; `reinit=True` finishes the current run first; `mode` is
-    "online", "offline" or "disabled".
+    "online", "offline" or "disabled". `settings` (a dict, or an object with attributes) and
+    `save_code` set what the run records besides what it logs (`sdk/settings.py`).
     """
     for k, v in kwargs.items():
         if k in _warned_kwargs or (k in _IGNORED and v is None):
@@ -78,9 +79,14 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
             output.warn(f"init() accepts {k!r} for compatibility; it has no effect here")
         else:
             output.warn(f"init() ignores the unknown argument {k!r}")
+    given = settings
     settings = Settings.resolve(project=project, mode=normalise_mode(mode), for_run=True,
                                 name=name, group=group, job_type=job_type, tags=tags,
                                 notes=notes, dir=dir, id=id, resume=resume)
+    for problem in settings.apply_run_settings(given):
+        output.warn(f"init(): {problem}; that setting is left as it was")
+    if save_code is not None:
+        settings.save_code = bool(save_code)
     name, group, job_type, tags, notes = (settings.name, settings.group, settings.job_type,
                                           settings.tags, settings.notes)
     dir, id, resume = settings.dir, settings.run_id, settings.resume
@@ -189,6 +195,7 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
 
         attach(run, settings)
     hooks.install(active_runs)
+    parts.start(run)
     try:
         files = _resume_file(root)
         files[resume_key] = run.id

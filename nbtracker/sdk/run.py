@@ -58,6 +58,8 @@ class Run:
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
         self._finish_hooks: list[Callable[[Run], None]] = []
+        self._events: list[Callable[[str, dict], None]] = []
+        self._parts: list = []  # sdk/parts.py: system metrics, console, code, alert delivery
         self._panel_shown = False  # a notebook panel shows this run: no finish line
         self._start_line: Any = None  # the start line's notebook output, until a panel replaces it
         self._queues: list = []
@@ -359,6 +361,24 @@ class Run:
         if fn in self._listeners:
             self._listeners.remove(fn)
 
+    def add_event_listener(self, fn: Callable[[str, dict], None]) -> None:
+        """Call `fn(kind, payload)` for what the run records besides history rows: `system`
+        (a sample: {"ts", "d": {key: value}}), `alert` (the alert record), `output` (console
+        text), `info` (code and environment). Called from the recording thread; keep it cheap."""
+        self._events.append(fn)
+
+    def remove_event_listener(self, fn: Callable[[str, dict], None]) -> None:
+        if fn in self._events:
+            self._events.remove(fn)
+
+    def _emit(self, kind: str, payload: dict) -> None:
+        for fn in list(self._events):
+            try:
+                fn(kind, payload)
+            except Exception as e:  # a broken display must not stop training
+                self._warn_once(f"event:{id(fn)}", f"a live view failed and was detached: {e}")
+                self.remove_event_listener(fn)
+
     def add_queue(self, q) -> None:
         """Append `(keys, row)` (as for listeners) to the deque `q` after every logged record:
         the cheapest way to watch a run from another thread, which pops from `q`."""
@@ -582,6 +602,12 @@ class Run:
     def _finish(self, state: str, exit_code: int | None = None, quiet: bool = False,
                 timeout: float | None = None) -> None:
         assert state in STATES
+        if self._done:
+            return
+        if self._parts:
+            from . import parts
+
+            parts.close(self, state)
         with self._mutex:
             if self._done:
                 return
@@ -708,6 +734,8 @@ class Run:
         self._listeners.clear()
         self._queues.clear()
         self._finish_hooks.clear()
+        self._events.clear()
+        self._parts = []  # threads of the parent: not in this process
         self._on_finish = None
 
     def _closed_call(self, what: str) -> None:

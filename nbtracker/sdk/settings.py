@@ -7,6 +7,21 @@ Environment variables are read as NBTRACKER_<NAME>, falling back to WANDB_<NAME>
                                                         (TAGS comma-separated; RESUME one of
                                                         allow, must, never, auto, true, false)
 
+What a run records besides what it logs (each also a key of `init(settings={...})` and of
+`settings.json`; the environment wins over the file, `init(settings=...)` over both):
+
+    SYSTEM_INTERVAL      seconds between system metrics samples (default 2; 0 or off: none)
+    DISABLE_STATS        true: no system metrics (wandb's name)
+    CONSOLE              auto (default) records stdout/stderr as the run's output log; off: not
+    DISABLE_CODE         true: no git state, patch, notebook code or environment at init
+    SAVE_CODE            false: the same (`init(save_code=False)`)
+    IGNORE_GLOBS         comma-separated globs of files left out of the saved patch
+    ALERT_WEBHOOKS       comma-separated URLs that get each alert as a JSON POST
+    ALERT_SLACK_WEBHOOKS comma-separated Slack-compatible incoming-webhook URLs
+    ALERT_ALLOW_PRIVATE  true: webhooks may reach private, loopback and link-local addresses
+    ALERT_ON_FINISH      true: an alert when the run finishes
+    ALERT_ON_FAILURE     true: an alert when the run fails or crashes
+
 Two are not pairs, because they mean different things: NBTRACKER_DIR is the store root
 (default `~/.nbtracker`), while wandb's WANDB_DIR is where a run's files go, so it is the
 default of `init(dir=...)`: the run lives in `$WANDB_DIR/nbtracker/` and the store root's
@@ -135,6 +150,16 @@ class Settings:
     dir: str | os.PathLike | None = None
     run_id: str | None = None
     resume: bool | str | None = None
+    # what a run records besides what it logs (see the module docstring)
+    system_interval: float = 2.0
+    console: str = "auto"
+    save_code: bool = True
+    ignore_globs: list[str] = field(default_factory=list)
+    alert_webhooks: list[str] = field(default_factory=list)
+    alert_slack_webhooks: list[str] = field(default_factory=list)
+    alert_allow_private: bool = False
+    alert_on_finish: bool = False
+    alert_on_failure: bool = False
 
     @classmethod
     def resolve(cls, project: str | None = None, mode: str | None = None,
@@ -165,7 +190,14 @@ class Settings:
         )
         if for_run:
             s.fill_run_from_env()
+            s.apply_run_settings(f, env_first=True)
         return s
+
+    def apply_run_settings(self, given: Any = None, env_first: bool = False) -> list[str]:
+        """What a run records besides what it logs, from `given` (`init(settings=...)` or the
+        settings file) and, with `env_first`, the environment over it. Returns one message per
+        setting that was not understood (the others are applied)."""
+        return _apply_run_settings(self, given, env_first)
 
     def fill_run_from_env(self) -> None:
         """Give each run argument that is None its environment default."""
@@ -185,3 +217,100 @@ class Settings:
             self.run_id = env("RUN_ID")
         if self.resume is None:
             self.resume = resume_from_env()
+
+
+_RUN_KEYS = {  # setting name -> (environment name, kind)
+    "system_interval": ("SYSTEM_INTERVAL", "seconds"),
+    "console": ("CONSOLE", "console"),
+    "save_code": ("SAVE_CODE", "bool"),
+    "ignore_globs": ("IGNORE_GLOBS", "list"),
+    "alert_webhooks": ("ALERT_WEBHOOKS", "list"),
+    "alert_slack_webhooks": ("ALERT_SLACK_WEBHOOKS", "list"),
+    "alert_allow_private": ("ALERT_ALLOW_PRIVATE", "bool"),
+    "alert_on_finish": ("ALERT_ON_FINISH", "bool"),
+    "alert_on_failure": ("ALERT_ON_FAILURE", "bool"),
+}
+_ALIASES = {  # wandb's names for the same settings
+    "x_stats_sampling_interval": "system_interval", "_stats_sample_rate_seconds": "system_interval",
+    "stats_sampling_interval": "system_interval",
+}
+_NEGATED = {"disable_stats": "system_interval", "x_disable_stats": "system_interval",
+            "_disable_stats": "system_interval", "disable_code": "save_code",
+            "disable_git": None, "_disable_meta": None, "x_disable_meta": None}
+
+
+def _run_value(kind: str, v: Any) -> Any:
+    if kind == "bool":
+        return v if isinstance(v, bool) else truthy(v)
+    if kind == "list":
+        if isinstance(v, str):
+            return [x.strip() for x in v.split(",") if x.strip()]
+        return [str(x) for x in v]
+    if kind == "seconds":
+        if isinstance(v, str) and v.strip().lower() in ("off", "false", "no", "none", ""):
+            return 0.0
+        x = float(v)
+        if not x >= 0 or x == float("inf"):
+            raise ValueError("must be a number of seconds, 0 or more")
+        return x
+    if kind == "console":
+        c = str(v).strip().lower()
+        c = {"wrap": "auto", "redirect": "auto", "true": "auto", "on": "auto", "false": "off",
+             "none": "off"}.get(c, c)
+        if c not in ("auto", "off"):
+            raise ValueError("must be auto or off")
+        return c
+    raise AssertionError(kind)
+
+
+def _settings_items(given: Any) -> dict:
+    """`init(settings=...)`: a dict, or an object with attributes (a `Settings`-like object)."""
+    if given is None:
+        return {}
+    if isinstance(given, dict):
+        return dict(given)
+    if hasattr(given, "to_dict"):
+        return dict(given.to_dict())
+    return {k: v for k, v in vars(given).items() if not k.startswith("__")}
+
+
+def _apply_run_settings(self: Settings, given: Any = None, env_first: bool = False) -> list[str]:
+    """Set the run settings from `given` (a settings file's dict, or `init(settings=...)`), and
+    with `env_first` from the environment, which then wins over `given`. Returns one message per
+    setting that was not understood; the others are still applied."""
+    problems: list[str] = []
+    values = _settings_items(given)
+    for k, v in values.items():
+        if v is None:
+            continue
+        if k in _NEGATED:
+            target = _NEGATED[k]
+            if target == "system_interval" and truthy(v):
+                self.system_interval = 0.0
+            elif target == "save_code" and truthy(v):
+                self.save_code = False
+            continue
+        name = _ALIASES.get(k, k)
+        if name not in _RUN_KEYS:
+            continue  # the file and wandb's Settings hold much else; not ours to judge
+        try:
+            setattr(self, name, _run_value(_RUN_KEYS[name][1], v))
+        except (TypeError, ValueError) as e:
+            problems.append(f"setting {k}={v!r}: {e}")
+    if env_first:
+        for name, (var, kind) in _RUN_KEYS.items():
+            v = env(var)
+            if v is None:
+                continue
+            try:
+                setattr(self, name, _run_value(kind, v))
+            except (TypeError, ValueError) as e:
+                problems.append(f"NBTRACKER_{var}={v!r}: {e}")
+        if truthy(env("DISABLE_STATS") or ""):
+            self.system_interval = 0.0
+        if truthy(env("DISABLE_CODE") or ""):
+            self.save_code = False
+        if (env("CONSOLE") or "").strip().lower() == "off":
+            self.console = "off"
+    return problems
+

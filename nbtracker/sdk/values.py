@@ -116,11 +116,11 @@ class Normaliser:
                 self.value(key, arr.tolist(), flat)
                 return
             from .media import Histogram
-            try:
-                hist = Histogram(arr)
-            except Exception as e:  # text or objects: no histogram of them
+
+            hist = Histogram(arr)
+            if hist._problem is not None:  # text, objects, only NaN
                 self.warn(key, f"log() skipped key {key!r}: an array of {arr.dtype} with "
-                               f"{arr.size} values is neither numbers nor short: {e}")
+                               f"{arr.size} values cannot be a histogram: {hist._problem}")
                 return
             self.value(key, hist, flat)
             return

@@ -69,7 +69,8 @@ class Object3D(Media):
                     raise MediaError(f"3-D files must be one of {', '.join(MODEL_FORMATS)}, not "
                                      f"{Path(data_or_path).name!r}")
                 self._path, self.format = Path(data_or_path), fmt
-            elif hasattr(data_or_path, "read"):
+            elif hasattr(data_or_path, "read"):  # an open file: its name or file_type says which
+                file_type = file_type or suffix(getattr(data_or_path, "name", "") or "x")
                 if file_type not in MODEL_FORMATS:
                     raise MediaError(f"a 3-D file object needs file_type= one of "
                                      f"{', '.join(MODEL_FORMATS)}")

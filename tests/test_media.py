@@ -98,6 +98,48 @@ def test_image_file_size_without_pil(tmp_path):
     assert image_size(png_bytes(IMG)) == (10, 12)
 
 
+def _png_with_every_filter(px: np.ndarray) -> bytes:
+    """A PNG of RGB `px` whose row y is filtered with type y % 5 (None, Sub, Up, Average,
+    Paeth), as libpng may write them."""
+    import struct
+    import zlib
+
+    h, w, ch = px.shape
+    rows = px.reshape(h, -1).astype(int)
+    out = b""
+    for y in range(h):
+        f, cur = y % 5, rows[y]
+        prev = rows[y - 1] if y else np.zeros_like(cur)
+        enc = []
+        for x in range(w * ch):
+            a = cur[x - ch] if x >= ch else 0
+            b, c = prev[x], (prev[x - ch] if x >= ch else 0)
+            p = a + b - c
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - c) else (
+                b if abs(p - b) <= abs(p - c) else c)
+            pred = [0, a, b, (a + b) // 2, paeth][f]
+            enc.append((cur[x] - pred) % 256)
+        out += bytes([f] + enc)
+
+    def chunk(tag: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(out)) + chunk(b"IEND", b""))
+
+
+def test_pngs_with_every_row_filter_decode(tmp_path):
+    """PNGs written by other tools (rows filtered Sub, Up, Average, Paeth) read back exactly,
+    with Pillow or without it."""
+    from nbtracker.store.media import decode_png
+
+    path = tmp_path / "filtered.png"
+    path.write_bytes(_png_with_every_filter(IMG))
+    assert (decode_png(path.read_bytes()) == IMG).all()  # the standard library's way
+    r = logged({"png": wandb.Image(str(path))})
+    assert (r.media("png")[0].load() == IMG).all() and r.media("png")[0].ref["width"] == 10
+
+
 def test_masks_and_boxes_are_stored():
     mask = (RNG.random((12, 10)) * 3).astype(int)
     boxes = [{"position": {"minX": 1, "maxX": 5, "minY": 2, "maxY": 8}, "class_id": 1,
@@ -157,6 +199,7 @@ def test_html_from_text_path_and_file(tmp_path):
     assert r.media("s")[0].ref["size"] == 9
 
 
+@pytest.mark.slow  # importing pyplot takes seconds
 def test_matplotlib_figures_log_as_images():
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")

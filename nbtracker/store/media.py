@@ -110,8 +110,8 @@ def media_items(rows: Iterable[tuple[int, Any]], fetch: Fetch) -> list[MediaItem
 def _load_image(item: MediaItem):
     data = item.path.read_bytes()
     if data.startswith(_PNG_SIG):
-        try:
-            return decode_png(data)
+        try:  # byte by byte filters (libpng's, matplotlib's): Pillow is faster when installed
+            return decode_png(data, slow=not _has_pil())
         except ValueError:
             pass
     return _pil_pixels(item.path)
@@ -220,8 +220,9 @@ def _chunks(data: bytes):
         pos += 12 + n
 
 
-def _unfilter(raw: bytes, h: int, w: int, ch: int):
-    """PNG scanlines (8-bit samples, `ch` per pixel) back to a uint8 array (H, W, ch)."""
+def _unfilter(raw: bytes, h: int, w: int, ch: int, slow: bool = True):
+    """PNG scanlines (8-bit samples, `ch` per pixel) back to a uint8 array (H, W, ch). The
+    Average and Paeth filters go byte by byte: ValueError for them unless `slow`."""
     import numpy as np
 
     stride = w * ch
@@ -229,6 +230,8 @@ def _unfilter(raw: bytes, h: int, w: int, ch: int):
     filters, px = rows[:, 0], rows[:, 1:]
     if not filters.any():
         return px.reshape(h, w, ch).copy()
+    if not slow and (filters > 2).any():
+        raise ValueError("Average or Paeth filtered rows")
     out = np.zeros((h, stride), np.uint8)
     prev = np.zeros(stride, np.uint8)
     for y in range(h):
@@ -268,14 +271,15 @@ def _squeeze(a):
     return a[:, :, 0] if a.shape[2] == 1 else a
 
 
-def decode_png(data: bytes):
+def decode_png(data: bytes, slow: bool = True):
     """The pixels of a PNG (8-bit grey, grey+alpha, RGB or RGBA, not interlaced) as a uint8
-    array (H, W) or (H, W, C). Raises ValueError for other PNGs (then PIL reads them)."""
+    array (H, W) or (H, W, C). Raises ValueError for other PNGs (then PIL reads them), and
+    for rows that must be decoded byte by byte unless `slow`."""
     if not data.startswith(_PNG_SIG):
         raise ValueError("not a PNG file")
     w, h, ch = _header(data)
     idat = b"".join(body for tag, body in _chunks(data) if tag == b"IDAT")
-    return _squeeze(_unfilter(zlib.decompress(idat), h, w, ch))
+    return _squeeze(_unfilter(zlib.decompress(idat), h, w, ch, slow))
 
 
 def decode_apng(data: bytes) -> list:
@@ -313,6 +317,12 @@ def decode_apng(data: bytes) -> list:
             parts.append(body[4:])
     flush()
     return frames
+
+
+def _has_pil() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("PIL") is not None
 
 
 def _pil():

@@ -224,7 +224,7 @@ class Image(Media):
                     payload = Path(m["path"])
                 else:
                     raise MediaError("needs 'mask_data' (a 2-d array) or 'path'")
-            except MediaError as e:
+            except Exception as e:
                 self._note(f"mask {name!r}: {e}; left out")
                 continue
             self._masks[str(name)] = (payload, labels)

@@ -60,14 +60,17 @@ class Table(Media):
                 data = data.tolist()
             if data is not None and not isinstance(data, (list, tuple)):
                 data = list(data)
+            if columns is not None:
+                self.columns = [str(c) for c in columns]
+            elif data:
+                widths = [len(r) for r in data if isinstance(r, (list, tuple))]
+                self.columns = [f"col{i}" for i in range(max(widths, default=0))]
         except MediaError as e:
             self._fail(str(e))
             return
-        if columns is not None:
-            self.columns = [str(c) for c in columns]
-        elif data:
-            widths = [len(r) for r in data if isinstance(r, (list, tuple))]
-            self.columns = [f"col{i}" for i in range(max(widths, default=0))]
+        except Exception as e:  # whatever foreign objects throw: reported at log()
+            self._fail(f"could not read the table's columns and rows: {e}")
+            return
         for r in data or []:
             self.add_data(*(r if isinstance(r, (list, tuple)) else [r]))
 
@@ -89,7 +92,12 @@ class Table(Media):
 
     def add_column(self, name: str, data: Sequence[Any], optional: bool = False) -> None:
         """Add a column of values, one per row."""
-        values = list(data)
+        try:
+            values = list(data)
+        except TypeError:
+            self._note(f"add_column({name!r}) needs a sequence of values, not "
+                       f"{type(data).__name__}; the column was not added")
+            return
         name = str(name)
         if name in self.columns:
             new = self._free_name(name)

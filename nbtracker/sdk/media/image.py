@@ -161,12 +161,12 @@ class Image(Media):
         if _is_pil(data):
             if mode and data.mode != mode:
                 data = data.convert(mode)
+            if data.mode not in ("L", "LA", "RGB", "RGBA"):  # palette, 16-bit, CMYK, float:
+                # 8-bit grey or colour PNGs, which any reader (ours without Pillow too) decodes
+                alpha = "A" in data.mode or "transparency" in data.info
+                data = data.convert("RGBA" if alpha else "RGB")
             buf = io.BytesIO()
-            try:
-                data.save(buf, format="PNG")
-            except (OSError, ValueError):  # modes PNG cannot hold (e.g. "F", "CMYK")
-                buf = io.BytesIO()
-                data.convert("RGBA" if "A" in data.mode else "RGB").save(buf, format="PNG")
+            data.save(buf, format="PNG")
             self._set_png(buf.getvalue())
             return
         a = image_array(data)

@@ -93,6 +93,11 @@ class Histogram(Media):
                        f"merged {k} by {k}")
         self._set(counts, edges)
 
+    @property
+    def histogram(self) -> list:
+        """The counts (wandb's name for them)."""
+        return self.values
+
     def _set(self, counts, edges) -> None:
         self.values = [int(c) if float(c).is_integer() else float(c) for c in counts.tolist()]
         self.bins = [float(e) for e in edges.tolist()]

@@ -3,7 +3,7 @@ matplotlib / plotly figures logged directly.
 
 A media object is built anywhere (no run needed). When logged it writes its payload into the
 run's `media/` folder under a content-addressed name — `media/<kind>/<first 20 hex of
-sha256>.<ext>`, so the same bytes are one file whatever how often they are logged — and the
+sha256>.<ext>`, so the same bytes are one file however often they are logged — and the
 history row holds a small reference with `_type`, `path`, `sha256` and `size`:
 
     {"_type": "image-file", "path": "media/images/3f2a….png", "sha256": …, "size": 231,

@@ -60,6 +60,7 @@ class Run:
         self._finish_hooks: list[Callable[[Run], None]] = []
         self._events: list[Callable[[str, dict], None]] = []
         self._parts: list = []  # sdk/parts.py: system metrics, console, code, alert delivery
+        self._alerts: Any = None  # sdk/alerts.py: rate limits and delivery
         self._panel_shown = False  # a notebook panel shows this run: no finish line
         self._start_line: Any = None  # the start line's notebook output, until a panel replaces it
         self._queues: list = []
@@ -477,25 +478,30 @@ class Run:
             merge_config(self._state.config, changed)
 
     # -- alerts and files --------------------------------------------------------------
-    def alert(self, title: str, text: str = "", level: Any = "INFO",
+    def alert(self, title: str, text: str = "", level: Any = None,
               wait_duration: Any = None, **kwargs: Any) -> None:
-        """Record an alert (title, text, level INFO|WARN|ERROR) in the run."""
+        """Record an alert in the run (the live panel shows it) and send it to the webhooks
+        configured in the settings (`alert_webhooks`, `alert_slack_webhooks`; see sdk/alerts.py).
+
+        Args:
+            title: what it is about; alerts are rate-limited per title.
+            text: the message.
+            level: "INFO" (default), "WARN" or "ERROR", or `nbtracker.AlertLevel.WARN`...
+            wait_duration: seconds (or a `timedelta`) during which another alert with this title
+                is recorded as suppressed and not sent (default 60 s, as wandb).
+
+        >>> run.alert("Low accuracy", f"accuracy {acc:.2f} < 0.3", level=AlertLevel.WARN)
+        """
         if kwargs:
             self._unknown_kwargs("alert", kwargs)
-        level = str(getattr(level, "value", level)).upper()
-        if level not in ("INFO", "WARN", "ERROR"):
-            level = "INFO"
-        rec = {"t": "alert", "title": str(title), "text": str(text), "level": level}
-        if wait_duration is not None:
-            secs = getattr(wait_duration, "total_seconds", None)
-            rec["wait_duration"] = secs() if secs else float(wait_duration)
-        with self._mutex:
-            if self._done:
-                self._closed_call("alert")
-                return
-            self._append(rec)
-            self._state.alerts.append(rec)
-        output.debug(f"alert [{level}] {title}: {text}", self._debug_path)
+        if self._done:
+            self._closed_call("alert")
+            return
+        if self._alerts is None:  # no alerts part (no channels started): record and rate-limit
+            from .alerts import Alerts
+
+            self._alerts = Alerts(self, [])
+        self._alerts.alert(title, text, level, wait_duration)
 
     def save(self, glob_str: str | os.PathLike | None = None, base_path: str | None = None,
              policy: str = "live") -> list[str] | bool:

@@ -104,23 +104,30 @@ def parse_channel(kind: str, url: str) -> Channel:
     return Channel(kind, scheme, host, port or (443 if scheme == "https" else 80), target, auth)
 
 
+def _embedded_v4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to (mapped, 6to4, Teredo client, NAT64)."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    v4 = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+    if v4 is None and ip in _NAT64:
+        v4 = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return v4
+
+
 def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address,
                     allow_private: bool) -> str | None:
     """Why `ip` may not be reached (None if it may)."""
-    if ip in METADATA_ADDRS:
+    embedded = _embedded_v4(ip)
+    if ip in METADATA_ADDRS or embedded in METADATA_ADDRS:
         return "a cloud metadata address"
     if allow_private:
         return None
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            why = address_problem(embedded, allow_private)
-            if why:
-                return f"{why} (embedded in an IPv6 address)"
-            if ip.ipv4_mapped:
-                return None
+    if embedded is not None:
+        why = address_problem(embedded, allow_private)
+        if why:
+            return f"{why} (embedded in an IPv6 address)"
+        if ip.ipv4_mapped:  # ::ffff:0:0/96 is not "global" itself; the IPv4 address decides
+            return None
     for what, bad in (("a loopback", ip.is_loopback), ("a link-local", ip.is_link_local),
                       ("a multicast", ip.is_multicast), ("an unspecified", ip.is_unspecified),
                       ("a shared (CGNAT)", isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED),

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers import run_cli
 
 import nbtracker
 from nbtracker.sdk import alerts
@@ -131,6 +132,9 @@ def test_rate_limited_per_title(receiver, token):
         ("loss is NaN", False), ("loss is NaN again", True), ("step took 10 s", False),
         ("loss is NaN once more", False)]
     assert alerts_[0]["wait_duration"] == 0.4
+    shown = run_cli("show", run.path).stdout
+    assert "loss is NaN again (not sent: same title within wait_duration)" in shown
+    assert "loss is NaN once more (not sent" not in shown
 
 
 def test_default_wait_is_a_minute_as_in_wandb(receiver, token):

@@ -35,12 +35,11 @@ DRAIN_SECONDS for the queue to empty, then leaves what is left.
 from __future__ import annotations
 
 import base64
-import http.client
+import functools
 import ipaddress
 import json
 import random
 import socket
-import ssl
 import threading
 import time
 from collections import deque
@@ -159,37 +158,46 @@ def resolve(ch: Channel, allow_private: bool) -> list[str]:
     return addrs
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to the checked address; the Host header still names the host."""
+@functools.cache
+def _connections() -> tuple[type, type]:
+    """HTTP and HTTPS connections pinned to a checked address (http.client and ssl are
+    imported here, on the delivering thread: not at init)."""
+    import http.client
 
-    def __init__(self, host: str, port: int, ip: str, timeout: float):
-        super().__init__(host, port, timeout=timeout)
-        self._ip = ip
+    class PinnedHTTP(http.client.HTTPConnection):
+        """Connects to the checked address; the Host header still names the host."""
 
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        def __init__(self, host: str, port: int, ip: str, timeout: float):
+            super().__init__(host, port, timeout=timeout)
+            self._ip = ip
 
+        def connect(self) -> None:
+            self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-class _PinnedHTTPS(http.client.HTTPSConnection):
-    """As _PinnedHTTP, with TLS: SNI and the certificate check use the host name."""
+    class PinnedHTTPS(http.client.HTTPSConnection):
+        """As PinnedHTTP, with TLS: SNI and the certificate check use the host name."""
 
-    def __init__(self, host: str, port: int, ip: str, timeout: float, context: ssl.SSLContext):
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._ip = ip
+        def __init__(self, host: str, port: int, ip: str, timeout: float, context: Any):
+            super().__init__(host, port, timeout=timeout, context=context)
+            self._ip = ip
 
-    def connect(self) -> None:
-        sock = socket.create_connection((self._ip, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        def connect(self) -> None:
+            sock = socket.create_connection((self._ip, self.port), self.timeout)
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+    return PinnedHTTP, PinnedHTTPS
 
 
 def post(ch: Channel, ip: str, body: bytes, timeout: float) -> tuple[int, str | None]:
     """POST `body` to the channel at address `ip`: (status, Retry-After header)."""
+    import ssl
+
+    http_cls, https_cls = _connections()
     if ch.scheme == "https":
-        conn: http.client.HTTPConnection = _PinnedHTTPS(ch.host, ch.port, ip, timeout,
-                                                         ssl.create_default_context())
+        conn = https_cls(ch.host, ch.port, ip, timeout, ssl.create_default_context())
     else:
-        conn = _PinnedHTTP(ch.host, ch.port, ip, timeout)
+        conn = http_cls(ch.host, ch.port, ip, timeout)
     from .._version import __version__
 
     headers = {"Content-Type": "application/json", "User-Agent": f"nbtracker/{__version__}"}
@@ -405,6 +413,8 @@ class Alerts:
 
     def _attempts(self, ch: Channel, body: bytes) -> tuple[bool, str, int]:
         """(ok, error, attempts made)."""
+        from http.client import HTTPException
+
         error = ""
         delay = 0.0
         for attempt in range(1, ATTEMPTS + 1):
@@ -424,7 +434,7 @@ class Alerts:
                 try:
                     status, retry_after = post(ch, ip, body, self._timeout())
                     break
-                except (OSError, http.client.HTTPException) as e:
+                except (OSError, HTTPException) as e:
                     error = _describe(e)
             if not status:
                 continue
@@ -510,6 +520,8 @@ class Alerts:
 
 
 def _describe(e: BaseException) -> str:
+    import ssl
+
     if isinstance(e, ssl.SSLCertVerificationError):
         return f"TLS certificate not accepted: {e.verify_message or e}"
     if isinstance(e, (TimeoutError, socket.timeout)):

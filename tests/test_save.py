@@ -188,13 +188,18 @@ def test_live_file_from_the_server(server, tmp_path, monkeypatch):
     run.save("model.pt")
     (tmp_path / "notes.txt").write_text("kept once")
     run.save("notes.txt", policy="now")
+    remote = nbtracker.Api(overrides={"base_url": server.url}, api_key=server.admin_key)
+    assert remote.remote
+    # read from the server while the run is alive: the first version (now in the cache)
+    assert wait_for(lambda: run.upload_status()["state"] == "synced")
+    [early] = [f for f in remote.run(f"save-remote/{run.id}").files() if f.name == "model.pt"]
+    assert early.download(root=str(tmp_path / "early")).read_bytes() == b"first weights"
     ckpt.write_bytes(b"second weights, final")
     assert wait_for(lambda: len(file_records(run)) == 3)
     run.finish(timeout=30)
     assert run.upload_status()["state"] == "synced"
 
-    remote = nbtracker.Api(overrides={"base_url": server.url}, api_key=server.admin_key)
-    assert remote.remote
+    # the cached first version is not taken for the second
     files = {f.name: f for f in remote.run(f"save-remote/{run.id}").files()}
     assert set(files) == {"model.pt", "notes.txt"}
     assert files["model.pt"].sha256 == sha(b"second weights, final")

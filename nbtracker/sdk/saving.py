@@ -60,12 +60,13 @@ class SavedFiles:
         self._saved: dict[str, tuple[Path, str]] = {}  # name -> (source, policy)
         self._seen: dict[str, tuple[int, int]] = {}  # name -> (mtime_ns, size) when copied
         self._next_poll = 0.0
+        self._live = False
         self._run_dir = str(Path(run._path).resolve())
 
     @property
     def live(self) -> bool:
-        return any(p == "live" for _, p in self._saved.values()) or \
-            any(g[2] == "live" for g in self._globs)
+        """Whether anything is saved with policy "live" (read by the flusher thread)."""
+        return self._live
 
     # -- save() ---------------------------------------------------------------------------------
     def save(self, glob_str: str | os.PathLike, base_path: str | os.PathLike | None,
@@ -88,6 +89,7 @@ class SavedFiles:
                 run._closed_call("save")
                 return []
             g = (pattern_abs, base_abs, policy)
+            self._live = self._live or policy == "live"
             if policy != "now" and g not in self._globs:  # files that match later count too
                 self._globs.append(g)
             names = []

@@ -221,6 +221,27 @@ def test_unreachable_webhook_does_not_hold_training(capsys):
     assert nbtracker.Api().run(run.path).state == "finished"
 
 
+@pytest.mark.slow  # waits out the finish() bound (DRAIN_SECONDS)
+def test_webhook_that_never_answers_does_not_hold_finish(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)  # accepts connections, never answers
+        run = nbtracker.init(project="al", settings=allowed(
+            alert_webhooks=[f"http://127.0.0.1:{s.getsockname()[1]}/hook"]))
+        t0 = time.monotonic()
+        for i in range(20):
+            run.alert(f"a{i}", "x")
+        for i in range(2000):
+            run.log({"i": i})
+        assert time.monotonic() - t0 < 1.0
+        t0 = time.monotonic()
+        run.finish()
+        assert time.monotonic() - t0 < alerts.DRAIN_SECONDS + 1.0
+    err = capsys.readouterr().err
+    assert err.count("alert deliveries were still waiting when the run finished") == 1
+    assert nbtracker.Api().run(run.path).state == "finished"
+
+
 def test_alerts_on_finish_and_on_failure(receiver, token):
     hook = receiver.url(f"/end-{token}")
     with nbtracker.init(project="al", name="good", settings=allowed(

@@ -401,7 +401,10 @@ class Alerts:
         with run._mutex:
             if not run._done:
                 run._append(result)
-        if ok:
+        if self._closed:  # finish() stopped waiting for it and said so: no late warning
+            output.debug(f"alert {rec['title']!r} to {ch.kind} {ch.host} after finish: "
+                         f"{'delivered' if ok else error}", run._debug_path)
+        elif ok:
             output.debug(f"alert {rec['title']!r} delivered to {ch.kind} {ch.host}", run._debug_path)
         elif error.startswith("refused"):
             run._warn_once(f"alert-refused:{ch.kind}:{ch.host}", f"alert {ch.kind} {ch.host} is "
@@ -498,7 +501,7 @@ class Alerts:
             while (self._queue or self._busy) and time.monotonic() < deadline:
                 self._cv.wait(deadline - time.monotonic())
             emptied = not (self._queue or self._busy)
-            left = len(self._queue)
+            left = len(self._queue) + self._busy
             self._queue.clear()
             self._closed = True
             self._cv.notify_all()

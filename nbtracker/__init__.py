@@ -77,7 +77,7 @@ class AlertLevel(enum.Enum):
     ERROR = "ERROR"
 
 
-def alert(title: str, text: str = "", level: Any = "INFO", wait_duration: Any = None,
+def alert(title: str, text: str = "", level: Any = None, wait_duration: Any = None,
           **kwargs: Any) -> None:
     """Record an alert in the current run. See `Run.alert`."""
     _current("alert").alert(title, text, level=level, wait_duration=wait_duration, **kwargs)

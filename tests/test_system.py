@@ -248,3 +248,22 @@ def test_system_history_of_a_run_on_a_team_server(server, monkeypatch, store):
     assert len(remote) >= 2
     pd.testing.assert_frame_equal(remote, local)
     assert not any(math.isnan(v) for v in remote["system.cpu"])
+
+
+def test_cli_exports_the_system_stream(sampled):
+    import csv
+    import io
+    import json
+
+    from helpers import run_cli
+
+    run, r, _, _ = sampled
+    full = r.history(stream="system")
+    root = str(Path(run.storage_dir).parents[2])
+    p = run_cli("--dir", root, "export", run.path, "--stream", "system")
+    rows = list(csv.DictReader(io.StringIO(p.stdout)))
+    assert list(rows[0]) == list(full.columns) and len(rows) == len(full)
+    assert [float(x["system.cpu"]) for x in rows] == full["system.cpu"].tolist()
+    p = run_cli("--dir", root, "export", run.path, "--stream", "system", "--format", "json")
+    assert [json.loads(line)["_timestamp"] for line in p.stdout.splitlines()] == \
+        full["_timestamp"].tolist()

@@ -40,6 +40,7 @@ import threading
 import time
 from typing import Any
 
+from ..store.recordlog import make_record
 from . import output
 
 _MB = 1024 * 1024
@@ -114,8 +115,6 @@ class SystemSampler:
 
     def _record(self, d: dict) -> bool:
         """Append one sample; False once the run is closed."""
-        from ..store.recordlog import make_record
-
         run = self._run
         rec = make_record("system", d)
         with run._mutex:

@@ -3,7 +3,7 @@ the run as output records (format: `store/console.py`), and nothing the user see
 
 How text is caught: `sys.stdout` and `sys.stderr` are replaced by a proxy (a *tap*) that forwards
 every call to the stream and, after a `write`, appends the text to each listening run's buffer
-(one list append under a lock; `log()` never comes here). logging's stream handlers made before
+(one deque append; `log()` never comes here). logging's stream handlers made before
 the run (`logging.basicConfig()`), which hold the stream itself, are pointed at the proxy while it
 is in place. One tap serves every run (two runs at once each record the text; the user sees it
 once). When the last run stops listening the stream is put back — if the proxy is still in
@@ -25,6 +25,9 @@ import os
 import sys
 import threading
 import time
+from collections import deque
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from ..store.console import overwrite
@@ -33,6 +36,7 @@ FLUSH_EVERY = 1.0  # seconds between batches
 FLUSH_SIZE = 64 * 1024  # characters waiting that wake the writer early; also a record's largest text
 HOLD_PROGRESS = 5.0  # seconds a line being overwritten is held before its state is written anyway
 STREAMS = ("stdout", "stderr")
+_first, _second = itemgetter(0), itemgetter(1)
 
 _getpid = os.getpid
 _guard = threading.Lock()
@@ -52,27 +56,30 @@ class Console:
 
     def __init__(self, run: Any):
         self._run = run
-        self._lock = threading.Lock()
-        self._buf: list[tuple[str, str]] = []
-        self._size = 0
+        # appended to by the writing threads, emptied by one flusher at a time: deque's append
+        # and popleft are atomic, so writers take no lock
+        self._buf: deque[tuple[str, str]] = deque()
+        self._size = 0  # characters waiting (a hint for waking the writer early; may be off)
         self._write_lock = threading.Lock()  # one batch at a time: the writer thread's or close()'s
         self._line = _Line()
+        self._pid = _getpid()
         self._taps = attach(self)
         _writer.add(self)
 
     def add(self, stream: str, text: str) -> None:
         """Called by the taps in the writing thread: keep it to an append."""
-        with self._lock:
-            self._buf.append((stream, text))
-            self._size += len(text)
-            if self._size >= FLUSH_SIZE:
-                _writer.wake.set()
+        self._buf.append((stream, text))
+        self._size += len(text)
+        if self._size >= FLUSH_SIZE:
+            self._size = 0
+            _writer.wake.set()
 
     def flush(self, final: bool = False) -> None:
         """Write what is waiting as output records (a line being overwritten may wait)."""
         with self._write_lock:
-            with self._lock:
-                batch, self._buf, self._size = self._buf, [], 0
+            buf, pop = self._buf, self._buf.popleft
+            batch = [pop() for _ in range(len(buf))]
+            self._size = 0
             if not batch and not self._line.pending():
                 return
             out = self._line.feed(batch, time.monotonic(), final)
@@ -82,6 +89,8 @@ class Console:
     def _write(self, out: list[tuple[str, str]]) -> None:
         run = self._run
         written = []
+        if _getpid() != self._pid:  # a child forked outside Python's os.fork: not its run
+            return
         with run._mutex:
             if run._done:
                 return
@@ -192,7 +201,9 @@ class _Line:
             else:
                 out.append((stream, [text]))
 
-        for stream, text in batch:
+        # consecutive writes to one stream as one text (print() writes each piece on its own)
+        for stream, group in groupby(batch, key=_first):
+            text = "".join(map(_second, group))
             if not text:
                 continue
             if stream != self.stream:
@@ -239,13 +250,14 @@ class _Tap:
         self.name = name
         self.stream = stream
         self.sinks: tuple[Console, ...] = ()  # replaced, never changed in place: writers iterate it
-        self.pid = _getpid()
         self.proxy = _Tee(stream, self)
         self.handlers: list = []  # logging handlers pointed at the proxy
 
     def record(self, text: Any) -> None:
+        # No os.getpid() here: a forked child empties `sinks` at the fork (below), and a
+        # getpid per write costs more than the rest of the tap (~1 µs on this VM)
         sinks = self.sinks
-        if sinks and self.pid == _getpid() and text.__class__ is str and text:
+        if sinks and text.__class__ is str and text:
             for sink in sinks:
                 sink.add(self.name, text)
 
@@ -282,7 +294,11 @@ class _Tee:
 
     def write(self, s):
         n = self._stream.write(s)
-        self._tap.record(s)
+        sinks = self._tap.sinks
+        if sinks and s.__class__ is str and s:  # as _Tap.record, one call less per write
+            name = self._tap.name
+            for sink in sinks:
+                sink.add(name, s)
         return n
 
     def writelines(self, lines):

@@ -27,6 +27,7 @@ SCRIPT = """\
 import nbtracker
 
 run = nbtracker.init(project="code", name="dirty")
+print("training in a dirty tree")
 run.log({"loss": 0.5})
 run.finish()
 print(run.id)
@@ -230,3 +231,36 @@ def test_metadata_is_json():
     run = nbtracker.init(project="code", name="json")
     run.finish()
     json.dumps(nbtracker.Api().run(run.path).metadata)
+
+
+@needs_git
+@pytest.mark.slow
+def test_from_a_team_server_after_sync(dirty_repo, dirty_run, monkeypatch, tmp_path):
+    """Synced to a server, the run reads the same: metadata, output, output.log, and restore
+    fetches the code from the server."""
+    serverproc = pytest.importorskip("serverproc", reason="the server's test harness is not here")
+    pytest.importorskip("fastapi")
+    store, run_id = dirty_run
+    srv = serverproc.ServerProcess(tmp_path / "server")
+    try:
+        key = srv.create_user("carol")
+        monkeypatch.setenv("NBTRACKER_DIR", str(store))
+        local = nbtracker.Api().run(f"code/{run_id}")
+        monkeypatch.setenv("NBTRACKER_BASE_URL", srv.url)
+        monkeypatch.setenv("NBTRACKER_API_KEY", key)
+        run_cli("sync", f"code/{run_id}")
+        cache = tmp_path / "cache"
+        monkeypatch.setenv("NBTRACKER_DIR", str(cache))  # nothing local: all from the server
+        remote = nbtracker.Api().run(f"code/{run_id}")
+        assert remote._remote
+        assert remote.metadata == local.metadata
+        assert remote.output() == local.output() == "training in a dirty tree\n"
+        f = remote.file("output.log")
+        assert f.download(str(tmp_path / "logs")).read_text() == "training in a dirty tree\n"
+        out = tmp_path / "restored"
+        run_cli("restore", f"code/{run_id}", "--dir", str(out))
+        assert (out / "diff.patch").read_bytes() == Path(
+            local.storage_dir, "files", "code", "diff.patch").read_bytes()
+        assert (out / "train.py").read_text() == SCRIPT
+    finally:
+        srv.stop()

@@ -78,7 +78,8 @@ def dirty_run(dirty_repo, tmp_path_factory):
     """The script in the dirty repository run once, as a user would: `python train.py`."""
     store = tmp_path_factory.mktemp("store")
     run_id = run_script(dirty_repo / "train.py", dirty_repo,
-                        {"NBTRACKER_DIR": str(store), "NBTRACKER_IGNORE_GLOBS": "*.env"})
+                        {"NBTRACKER_DIR": str(store), "NBTRACKER_IGNORE_GLOBS": "*.env",
+                         "NBTRACKER_SILENT": "true"})
     return store, run_id
 
 

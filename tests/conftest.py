@@ -20,6 +20,10 @@ def store(tmp_path, monkeypatch) -> Path:
         if var.startswith(("NBTRACKER_", "WANDB_")):
             monkeypatch.delenv(var)
     monkeypatch.setenv("NBTRACKER_DIR", str(root))
+    # console and code capture add records and files to every run, which tests of other things
+    # count: off here, on where they are tested (test_console.py, test_code.py)
+    monkeypatch.setenv("NBTRACKER_CONSOLE", "off")
+    monkeypatch.setenv("NBTRACKER_DISABLE_CODE", "true")
     monkeypatch.chdir(tmp_path)
     output.set_silent(None)
     yield root

@@ -266,7 +266,7 @@ def test_files_saved_and_written_into_run_dir(tmp_path):
     (tmp_path / "mymodel.h5").write_bytes(b"weights v1")
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "e1.pt").write_bytes(b"epoch one")
-    run = nbtracker.init(project="files", save_code=False)  # no code files beside these
+    run = nbtracker.init(project="files")
     assert nbtracker.save("mymodel.h5") == ["mymodel.h5"]
     nbtracker.save("ckpt/*.pt")
     with open(os.path.join(run.dir, "notes.txt"), "w", encoding="utf-8") as f:

@@ -23,6 +23,17 @@ needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not i
 
 TOKEN = "ghp_s3cr3tT0ken"
 
+
+@pytest.fixture(autouse=True)
+def capture_on(monkeypatch):
+    """conftest turns console and code capture off for tests of other things; on here, as a
+    user has them."""
+    monkeypatch.setenv("NBTRACKER_CONSOLE", "auto")
+    monkeypatch.delenv("NBTRACKER_DISABLE_CODE", raising=False)
+
+
+CAPTURE_ENV = {"NBTRACKER_CONSOLE": "auto", "NBTRACKER_DISABLE_CODE": "false"}
+
 SCRIPT = """\
 import nbtracker
 
@@ -45,6 +56,7 @@ def run_script(path: Path, cwd: Path, env: dict | None = None) -> str:
     """Run a script file as `python path` (so it is sys.argv[0]); returns the run id it prints."""
     full = dict(os.environ)
     full["PYTHONPATH"] = str(REPO) + os.pathsep + full.get("PYTHONPATH", "")
+    full.update(CAPTURE_ENV)  # module fixtures run before the autouse ones
     full.update(env or {})
     p = subprocess.run([sys.executable, str(path)], cwd=cwd, env=full, capture_output=True,
                        text=True, timeout=60)

@@ -19,6 +19,17 @@ from nbtracker.store.recordlog import read_records
 
 tqdm = pytest.importorskip("tqdm")
 
+
+@pytest.fixture(autouse=True)
+def capture_on(monkeypatch):
+    """conftest turns console and code capture off for tests of other things; on here, as a
+    user has them."""
+    monkeypatch.setenv("NBTRACKER_CONSOLE", "auto")
+    monkeypatch.delenv("NBTRACKER_DISABLE_CODE", raising=False)
+
+
+CAPTURE_ENV = {"NBTRACKER_CONSOLE": "auto", "NBTRACKER_DISABLE_CODE": "false"}
+
 SCRIPT = r"""
 import logging, os, sys, threading, time
 logging.basicConfig(format="%(levelname)s %(message)s")  # holds sys.stderr from before init
@@ -56,7 +67,7 @@ def run_script(tmp_path, **env):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     return run_python(f"exec(open({str(script)!r}).read())",
-                      env={"NBTRACKER_SILENT": "true", **env})
+                      env={"NBTRACKER_SILENT": "true", **CAPTURE_ENV, **env})
 
 
 @pytest.fixture(autouse=True)
@@ -124,6 +135,7 @@ def test_console_off_records_nothing(script_runs, monkeypatch):
 @pytest.mark.parametrize("how", ["setting", "wandb-env"])
 def test_console_off_in_process(how, monkeypatch):
     if how == "wandb-env":
+        monkeypatch.delenv("NBTRACKER_CONSOLE")  # the NBTRACKER_ name wins when both are set
         monkeypatch.setenv("WANDB_CONSOLE", "off")
     run = nbtracker.init(project="console", settings={"console": "off"} if how == "setting"
                          else None)
@@ -259,9 +271,10 @@ def notebook(tmp_path_factory):
     nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
     path = tmp / "analysis.ipynb"
     nbformat.write(nb, path)
-    env = {**os.environ, "NBTRACKER_DIR": str(store), "JPY_SESSION_NAME": str(path),
-           "PYTHONPATH": str(Path(__file__).resolve().parent.parent) + os.pathsep
-           + os.environ.get("PYTHONPATH", "")}
+    repo = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, **CAPTURE_ENV, "NBTRACKER_DIR": str(store),
+           "JPY_SESSION_NAME": str(path),
+           "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp)}})
     client.execute(env=env)

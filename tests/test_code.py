@@ -277,3 +277,11 @@ def test_from_a_team_server_after_sync(dirty_repo, dirty_run, monkeypatch, tmp_p
         assert (out / "train.py").read_text() == SCRIPT
     finally:
         srv.stop()
+
+
+def test_ignore_globs_leave_out_saved_code_files_too():
+    run = nbtracker.init(project="code", name="ignored",
+                         settings={"ignore_globs": ["requirements.txt", "code/*"]})
+    run.finish()
+    r = nbtracker.Api().run(run.path)
+    assert r.metadata["python"] and [f.name for f in r.files()] == []

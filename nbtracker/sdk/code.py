@@ -18,7 +18,8 @@ background thread, so that init stays fast, records
       code/<name>.py        the script (`sys.argv[0]`), or in a notebook the source of the cells
                             run so far, `# In[n]:` before each, written again at finish so it
                             holds the cells run while the run was active
-      requirements.txt      installed distributions, `name==version`, sorted by name.
+      requirements.txt      installed distributions, `name==version`, sorted by name
+  (a file whose name matches one of the run's ignore_globs is not saved).
 
 `close()` waits for the thread (so everything lands before the exit record) and rewrites the
 notebook's code. Nothing here stops a run: git missing, not a repository, a timeout — the keys are
@@ -360,7 +361,10 @@ def _safe_name(name: str) -> str:
 
 
 def save_bytes(run: Any, rel: str, data: bytes) -> None:
-    """Write `data` as the run's file `files/<rel>` and record it (a `file` record)."""
+    """Write `data` as the run's file `files/<rel>` and record it (a `file` record), unless the
+    run's ignore_globs match it."""
+    if _ignored(rel, list(run.settings.ignore_globs or ())):
+        return
     dst = Path(run._path) / layout.FILES_DIR / rel
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")

@@ -12,10 +12,13 @@ attribute put on the stream object itself would catch more, but IPython puts bac
 it found around every cell, which drops such a hook.)
 
 A background thread (one for all runs) turns the buffers into records every second (sooner when
-64 KiB wait), and `close()` writes the rest. Overwritten lines (`\\r`, as tqdm draws its progress bars) are
-collapsed to their last state: a line being overwritten is held until it ends, the stream
-changes, or it has waited `HOLD_PROGRESS` seconds. A process forked from this one (DataLoader
-workers) writes nothing to the parent's run.
+64 KiB wait), and `close()` writes the rest. Overwritten lines (`\\r`, as tqdm draws its
+progress bars) are collapsed to their last state: a line being overwritten is held until it ends,
+the stream changes, or it has waited `HOLD_PROGRESS` seconds. A process forked from this one
+(DataLoader workers) writes nothing to the parent's run.
+
+Not caught: what bypasses `sys.stdout`/`sys.stderr` — writes to `sys.__stdout__`, to
+`sys.stdout.buffer`, or to file descriptors 1 and 2 (C extensions, subprocesses).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ background thread, so that init stays fast, records
       requirements.txt      installed distributions, `name==version`, sorted by name
   (a file whose name matches one of the run's ignore_globs is not saved).
 
-`close()` waits for the thread (so everything lands before the exit record) and rewrites the
+`close()` waits for the capture (so everything lands before the exit record) and rewrites the
 notebook's code. Nothing here stops a run: git missing, not a repository, a timeout — the keys are
 left out.
 """
@@ -32,6 +32,7 @@ import fnmatch
 import functools
 import os
 import platform
+import queue
 import re
 import socket
 import subprocess
@@ -62,10 +63,16 @@ class CodeCapture:
         self._run = run
         self._shell = _notebook_shell()
         self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._capture, name="nbtracker-code", daemon=True)
-        self._thread.start()
+        self._captured = threading.Event()
+        _worker.submit(self._capture)
 
     def _capture(self) -> None:
+        try:
+            self._capture_all()
+        finally:
+            self._captured.set()
+
+    def _capture_all(self) -> None:
         run = self._run
         self._closing.wait(START_DELAY)
         try:
@@ -110,13 +117,49 @@ class CodeCapture:
 
     def close(self, state: str) -> None:
         self._closing.set()
-        self._thread.join(JOIN_TIMEOUT)
-        if self._thread.is_alive():
+        if not self._captured.wait(JOIN_TIMEOUT):
             output.debug("code capture still running at finish; left out", self._run._debug_path)
             return
         if self._shell is not None:  # the cells run since init, too
             path = notebook_path(self._shell)
             self._save_cells(os.path.basename(path) if path else None)
+
+
+class _Worker:
+    """One thread for the captures of all runs, started with the first: a run's init only
+    queues its capture (starting a thread of its own can take milliseconds on a busy machine)."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, job) -> None:
+        self.jobs.put(job)
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._loop, name="nbtracker-code",
+                                               daemon=True)
+                self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            job = self.jobs.get()
+            try:
+                job()
+            except Exception:
+                pass  # each job reports its own failure (CodeCapture._capture_all)
+
+
+_worker = _Worker()
+
+
+def _after_fork_in_child() -> None:
+    global _worker
+    _worker = _Worker()  # the parent's thread and queue are not this process's
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- environment -----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from .sdk.output import warn
 from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
+from .store.console import has_output, read_env, read_output, with_wandb_names
 from .store.history import read_history, scan_history
 from .store.query import (  # noqa: F401
     check_filters,
@@ -282,6 +283,54 @@ class RemoteFile(ApiFile):
         return store.blob(stored, str(self.sha256), self._files / rel)
 
 
+class OutputLog(ApiFile):
+    """The run's console output as the file wandb keeps it in, `output.log`: written out from
+    the run's output records when it is downloaded."""
+
+    NAME = "output.log"
+
+    def __init__(self, run: ApiRun):
+        super().__init__(run._stored.path, {"path": self.NAME})
+        self._run = run
+        self._text: str | None = None
+        self._copy: Path | None = None
+
+    def read(self) -> str:
+        if self._text is None:
+            self._text = self._run.output()
+        return self._text
+
+    @property
+    def path(self) -> Path:
+        """A copy in a temporary folder of its own (made when first asked for)."""
+        if self._copy is None:
+            import tempfile
+
+            self._copy = Path(tempfile.mkdtemp(prefix="nbtracker-output-")) / self.NAME
+            self._copy.write_text(self.read(), encoding="utf-8")
+        return self._copy
+
+    def _source(self, rel: Path) -> Path:
+        return self.path
+
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False) -> Path:
+        """Write the output to `root/output.log`."""
+        base = Path(root).resolve()
+        dst = base / self.NAME
+        if dst.is_symlink():
+            raise UsageError(f"{dst} is a symlink; not writing through it")
+        if dst.exists() and not replace:
+            if exist_ok:
+                return dst
+            raise FileExistsError(f"{dst} exists; pass replace=True to overwrite it")
+        base.mkdir(parents=True, exist_ok=True)
+        dst.write_text(self.read(), encoding="utf-8")
+        return dst
+
+    def __repr__(self) -> str:
+        return f"<File {self.NAME} (console output)>"
+
+
 class ApiRun:
     """A stored run. Edit `config`, `summary`, `name`, `tags`, `notes`, `group`, `job_type`,
     then `update()` to record the edits in the run's log."""
@@ -460,10 +509,27 @@ class ApiRun:
         return [self._file(rec) for rec in self._stored.state.files.values()]
 
     def file(self, name: str) -> ApiFile:
+        """A file kept with the run, by name. "output.log" is the console output (`output()`)
+        when the run has no saved file of that name."""
         rec = self._stored.state.files.get(name)
         if rec is None:
+            if name == OutputLog.NAME and has_output(self._log_dir() / layout.LOG_NAME):
+                return OutputLog(self)
             raise KeyError(f"run {self.id} has no file {name!r}")
         return self._file(rec)
+
+    def output(self) -> str:
+        """What the run's process printed (stdout and stderr, in the order written) while the
+        run was active, as a terminal shows it: progress lines in their last state."""
+        return read_output(self._log_dir() / layout.LOG_NAME)
+
+    @property
+    def metadata(self) -> dict | None:
+        """Where the run ran (its env record: python, platform, host, argv, cwd, git {commit,
+        branch, remote, dirty}, notebook {path}, ...), with wandb's names for the same things
+        (os, args, program, startedAt, root); None when it was not recorded."""
+        env = read_env(self._log_dir() / layout.LOG_NAME)
+        return None if env is None else with_wandb_names(env)
 
     def _file(self, rec: dict) -> ApiFile:
         if self._remote:

@@ -4,6 +4,7 @@
     nbtracker show RUN                       identity, config, summary, last values
     nbtracker export RUN --format csv        full history (csv, parquet or json)
     nbtracker export RUN --stream system     system metrics (CPU, memory, disk, network, GPU)
+    nbtracker restore RUN [--dir DIR]        the run's saved code, diff.patch, requirements.txt
     nbtracker reindex                        rebuild the run index from the record logs
     nbtracker offline | online               persist the default mode
     nbtracker version
@@ -278,6 +279,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Write a run's saved code (files/code/*: the script or the notebook's cells, diff.patch)
+    and requirements.txt into a folder. File names come from the run's log, so they are labels:
+    one that would land outside the folder is refused."""
+    import shutil
+    from pathlib import Path
+
+    r = _find(_api(args), args.run)
+    wanted = [f for f in r.files() if f.name.startswith("code/") or f.name == "requirements.txt"]
+    if not wanted:
+        raise SystemExit(safe(f"nbtracker: run {r.project}/{r.id} has no saved code (it ran "
+                              "with save_code off, or before code was saved)"))
+    base = Path(args.target or r.id).resolve()
+    todo = []
+    for f in wanted:
+        rel = f._relative()  # UsageError for an absolute name or one with ".."
+        out = Path(*rel.parts[1:]) if rel.parts[0] == "code" else rel
+        dst = base / out
+        if not out.parts or dst.is_symlink() or (dst.exists() and not args.force):
+            raise UsageError(f"{dst} exists; pass --force to overwrite it" if dst.exists()
+                             else f"file {f.name!r} of the run has no usable name")
+        todo.append((f, rel, dst))
+    written = []
+    for f, rel, dst in todo:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.parent.resolve().is_relative_to(base) or dst.is_symlink():
+            raise UsageError(f"file {f.name!r}: {dst} leads outside {base}; not writing it")
+        shutil.copyfile(f._source(rel), dst)
+        written.append(dst)
+    _say(f"restored {len(written)} file(s) of run {r.project}/{r.id} into {base}:")
+    for dst in written:
+        _say(f"  {dst.relative_to(base)}")
+    git = (r.metadata or {}).get("git") or {}
+    patch = base / "diff.patch"
+    if git.get("commit"):
+        where = f" (in a clone of {git['remote']})" if git.get("remote") else ""
+        apply = f" && git apply {patch}" if patch in written else ""
+        _say(f"to get the code back{where}:")
+        _say(f"  git checkout {git['commit']}{apply}")
+    elif patch in written:
+        _say(f"apply the uncommitted changes with: git apply {patch}")
+    if base / "requirements.txt" in written:
+        _say(f"the packages it ran with: pip install -r {base / 'requirements.txt'}")
+    return 0
+
+
 def cmd_reindex(args: argparse.Namespace) -> int:
     api = _api(args)
     n = api.reindex()
@@ -336,6 +383,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="system: the system metrics (one row per sample, system.<key> columns, "
                    "_runtime, _timestamp) instead of the history")
     s.set_defaults(fn=cmd_export)
+
+    s = sub.add_parser("restore", help="write a run's saved code into a folder",
+                       description="Write a run's saved code (the script or the notebook's "
+                       "cells, and diff.patch: its uncommitted changes) and requirements.txt "
+                       "into a folder, and say how to check out its commit and apply the patch.")
+    s.add_argument("run", help="project/id, id, or a unique run name")
+    s.add_argument("--dir", dest="target", metavar="DIR",
+                   help="folder to write into (default: ./<run id>)")
+    s.add_argument("--force", action="store_true", help="overwrite files that exist")
+    s.set_defaults(fn=cmd_restore)
 
     s = sub.add_parser("reindex", help="rebuild the run index",
                        description="Rebuild the SQLite run index from the record logs.")

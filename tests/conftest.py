@@ -11,6 +11,12 @@ import nbtracker
 from nbtracker.sdk import init as sdk_init
 from nbtracker.sdk import output
 
+# Console and code capture add records and files to every run, which tests of other things count:
+# off for them (also in module-scoped fixtures, which run before `store`), on where they are
+# tested (test_console.py, test_code.py).
+CAPTURE_OFF = {"NBTRACKER_CONSOLE": "off", "NBTRACKER_DISABLE_CODE": "true"}
+os.environ.update(CAPTURE_OFF)
+
 
 @pytest.fixture(autouse=True)
 def store(tmp_path, monkeypatch) -> Path:
@@ -20,6 +26,8 @@ def store(tmp_path, monkeypatch) -> Path:
         if var.startswith(("NBTRACKER_", "WANDB_")):
             monkeypatch.delenv(var)
     monkeypatch.setenv("NBTRACKER_DIR", str(root))
+    for k, v in CAPTURE_OFF.items():
+        monkeypatch.setenv(k, v)
     monkeypatch.chdir(tmp_path)
     output.set_silent(None)
     yield root

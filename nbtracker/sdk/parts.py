@@ -14,7 +14,7 @@ from typing import Any
 from . import output
 
 # module (in nbtracker.sdk) of each part, in start order; closed in reverse order
-PARTS: tuple[str, ...] = ("alerts", "system")
+PARTS: tuple[str, ...] = ("code", "console", "alerts", "system")
 
 
 def start(run: Any) -> None:

@@ -34,3 +34,77 @@ def run_cli(*args: str, check: bool = True, timeout: float = 60) -> subprocess.C
         raise AssertionError(f"nbtracker {' '.join(args)} failed ({p.returncode}):\n"
                              f"{p.stdout}\n{p.stderr}")
     return p
+
+
+class SpecMedia:
+    """A media value written as the spec's reference formats say (notes/spec9: media
+    references), for kinds whose classes are not in nbtracker yet: `bind` stores `data`
+    content-addressed under media/<sub>/ and returns {"_type", "path", "sha256", "size",
+    **fields}. Logged through `run.log` like any media object."""
+
+    _nbtracker_media = True
+
+    def __init__(self, type_: str, sub: str, ext: str, data: bytes, **fields):
+        self.type, self.sub, self.ext, self.data, self.fields = type_, sub, ext, data, fields
+
+    def bind(self, media_dir: Path) -> dict:
+        import hashlib
+
+        digest = hashlib.sha256(self.data).hexdigest()
+        path = media_dir / self.sub / f"{digest[:20]}.{self.ext}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(self.data)
+        return {"_type": self.type, "path": f"media/{self.sub}/{path.name}", "sha256": digest,
+                "size": len(self.data), **self.fields}
+
+
+def table_with_images(media_dir: Path, columns: list[str], rows: list[list]) -> dict:
+    """A table-file ref as the spec says, cells that are media (nbtracker.Image) bound to refs."""
+    import json
+
+    data = [[c.bind(media_dir) if getattr(c, "_nbtracker_media", False) else c for c in r]
+            for r in rows]
+    body = json.dumps({"columns": columns, "data": data}).encode()
+    ref = SpecMedia("table-file", "tables", "table.json", body, ncols=len(columns),
+                    nrows=len(rows), columns=columns, format="json").bind(media_dir)
+    return ref
+
+
+class SpecTable(SpecMedia):
+    """A Table whose media cells are stored as refs (spec format)."""
+
+    def __init__(self, columns: list[str], rows: list[list]):
+        self.columns, self.rows = columns, rows
+
+    def bind(self, media_dir: Path) -> dict:
+        return table_with_images(media_dir, self.columns, self.rows)
+
+
+def wav_bytes(seconds: float = 0.25, rate: int = 8000, hz: float = 440.0) -> bytes:
+    """A mono 16-bit WAV of a sine tone."""
+    import io
+    import math
+    import struct
+    import wave
+
+    n = int(seconds * rate)
+    frames = b"".join(struct.pack("<h", int(12000 * math.sin(2 * math.pi * hz * i / rate)))
+                      for i in range(n))
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return buf.getvalue()
+
+
+def write_records(run, records: list[dict]) -> None:
+    """Append records of kinds whose emitters are not in nbtracker yet (`system`, `env`), as
+    the spec describes them."""
+    from nbtracker.store.recordlog import make_record
+
+    with run._mutex:
+        for rec in records:
+            run._append(make_record(rec["t"], rec["d"], **{k: v for k, v in rec.items()
+                                                            if k not in ("t", "d")}))

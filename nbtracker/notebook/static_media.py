@@ -151,13 +151,19 @@ def _take(out: RunRecords, rec: dict) -> None:
         out.files.append(rec["path"])
 
 
-def _file(run_dir: Path, ref: dict, cap: int) -> tuple[bytes | None, str]:
-    """The bytes of a media file, or None and why not (too large, missing, a bad path)."""
+def _safe(ref: dict) -> bool:
+    """Whether a ref's path stays inside the run's media/ or files/ folder."""
     rel = str(ref.get("path", ""))
     parts = Path(rel).parts
-    if (not parts or parts[0] not in ("media", "files") or ".." in parts or "\0" in rel
-            or Path(rel).is_absolute()):
-        return None, "a bad path"
+    return bool(parts) and parts[0] in ("media", "files") and ".." not in parts and "\0" not in rel \
+        and not Path(rel).is_absolute()
+
+
+def _file(run_dir: Path, ref: dict, cap: int) -> tuple[bytes | None, str]:
+    """The bytes of a media file, or None and why not (too large, missing, a bad path)."""
+    if not _safe(ref):
+        return None, f"a bad path: {str(ref.get('path', ''))[:100]}"
+    rel = str(ref["path"])
     path = run_dir / rel
     try:
         size = path.stat().st_size
@@ -271,12 +277,14 @@ class _Media:
                 f'{esc(where)}</span></div>{self.main}{self.extra}</div>')
 
     # -- kinds ---------------------------------------------------------------------------------
-    def _data(self, ref: dict, cap: int, what: str) -> tuple[str | None, str]:
+    def _data(self, ref: dict, cap: int | None, what: str) -> tuple[str | None, str]:
         """A data: URL of a ref's file within the budget, or None and a note."""
+        if not _safe(ref):
+            return None, f"{what}: a bad path"
         mime = _MIME.get(_ext(ref))
         if mime is None:
             return None, f"{what} in format {_ext(ref) or '?'}: not embedded — {ref.get('path', '')}"
-        data, why = _file(self.run_dir, ref, cap)
+        data, why = _file(self.run_dir, ref, ITEM_CAP if cap is None else cap)
         if data is None:
             if "larger than" in why:
                 self.budget.skipped[what] += 1
@@ -286,7 +294,7 @@ class _Media:
             return None, f"{what} ({size_text(len(data))}) not embedded: the media budget is spent"
         return url, ""
 
-    def _img(self, ref: dict, cap: int = ITEM_CAP, height: int | None = None, title: str = "",
+    def _img(self, ref: dict, cap: int | None = None, height: int | None = None, title: str = "",
              what: str = "image") -> str:
         url, why = self._data(ref, cap, what)
         if url is None:
@@ -325,8 +333,8 @@ class _Media:
                 earlier.append((s, r))
         if not earlier:
             return ""
-        pick = [earlier[i] for i in sorted({round(i * (len(earlier) - 1) / max(1, STRIP - 1))
-                                             for i in range(min(STRIP, len(earlier)))})]
+        pick = earlier if len(earlier) <= STRIP else [
+            earlier[i] for i in np.unique(np.linspace(0, len(earlier) - 1, STRIP).round().astype(int))]
         thumbs, skipped = [], 0
         for s, r in pick:
             if (r.get("size") or 0) > THUMB_CAP:
@@ -401,7 +409,7 @@ class _Media:
                 f'</div>')
 
     def _audio(self, ref: dict) -> str:
-        url, why = self._data(ref, ITEM_CAP, "audio clip")
+        url, why = self._data(ref, None, "audio clip")
         info = [ref.get("caption"), *(f"{v}" for v in [
             f"{ref['duration']:.2f} s" if isinstance(ref.get("duration"), (int, float)) else None,
             f"{ref['sample_rate']} Hz" if ref.get("sample_rate") else None] if v)]
@@ -415,7 +423,7 @@ class _Media:
         if fmt in ("png", "gif", "apng"):
             inner = self._img({**ref, "format": "png" if fmt == "apng" else fmt}, what="video")
             return self._captioned(inner, ref)
-        url, why = self._data(ref, ITEM_CAP, "video")
+        url, why = self._data(ref, None, "video")
         cap = f'<div style="{_CAPTION}">{esc(ref["caption"])}</div>' if ref.get("caption") else ""
         if url is None:
             return _note(why) + cap

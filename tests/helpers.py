@@ -108,3 +108,29 @@ def write_records(run, records: list[dict]) -> None:
         for rec in records:
             run._append(make_record(rec["t"], rec["d"], **{k: v for k, v in rec.items()
                                                             if k not in ("t", "d")}))
+
+
+def media_cell(project: str = "static") -> str:
+    """A notebook cell that shows a run's panel and logs images over steps, histograms, a table
+    with image cells, an audio clip, an HTML document and an alert, then finishes it."""
+    tests = str(Path(__file__).resolve().parent)
+    return f"""import sys
+sys.path.insert(0, {tests!r})
+import numpy as np
+import nbtracker
+from helpers import SpecMedia, SpecTable, wav_bytes
+run = nbtracker.init(project={project!r}, name="media")
+display(run)
+rng = np.random.default_rng(0)
+for s in range(20):
+    run.log({{"acc": s / 20,
+             "samples": nbtracker.Image((rng.random((28, 28)) * 255).astype(np.uint8), caption=f"step {{s}}"),
+             "weights": nbtracker.Histogram(rng.normal(s / 10, 1, 500))}})
+run.log({{"preds": SpecTable(["id", "label", "image"], [
+    [i, "<script>alert(1)</script>" if i == 0 else f"<b>class {{i}}</b>",
+     nbtracker.Image(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))] for i in range(4)])}})
+run.log({{"clip": SpecMedia("audio-file", "audio", "wav", wav_bytes(), format="wav", sample_rate=8000,
+                           duration=0.25)}})
+run.log({{"page": nbtracker.Html("<h3>report</h3><p>hello</p>")}})
+run.alert("check <this>", "accuracy plateaued", level="WARN")
+run.finish()"""

@@ -32,7 +32,7 @@ def data_urls(html: str, mime: str) -> list[bytes]:
 
 
 def media_block(html: str, key: str) -> str:
-    m = re.search(rf'<div class="nbt-media" data-key="{re.escape(key)}".*?(?=<div class="nbt-media" |'
+    m = re.search(rf'<div class="nbt-media[^"]*" data-key="{re.escape(key)}".*?(?=<div class="nbt-media|'
                   r'<div class="nbt-system"|<details|<div class="nbt-budget"|$)', html, flags=re.S)
     assert m, key
     return m.group(0)

@@ -354,7 +354,7 @@ def render_heatmap(title: str, x: np.ndarray, edges: np.ndarray, grid: np.ndarra
                     f"M{x0:.1f} {y_top:.1f}H{x1:.1f}V{y_bot:.1f}H{x0:.1f}z")
             j = k
     for lv, parts in sorted(paths.items()):
-        out.append(f'<path d="{"".join(parts)}" fill="{_HEAT[lv - 1]}"/>')
+        out.append(f'<path d="{"".join(parts)}" fill="{_HEAT[lv - 1]}" shape-rendering="crispEdges"/>')
     _axes(out, f, w, h, nice_ticks(*xdom, count=5), nice_ticks(*ydom, count=4), x_title)
     if note:
         out.append(f'<text x="6" y="{height - 4}" font-size="10" fill="#555">{text(note)}</text>')

@@ -272,7 +272,10 @@ class _Media:
 
     def html(self) -> str:
         where = f"step {self.step}" + (f" · {self.count_text()}" if len(self.items) > 1 else "")
-        return (f'<div class="nbt-media" data-key="{esc(self.key)}" data-kind="{esc(self.type)}">'
+        # a class names the kind: JupyterLab's sanitiser keeps classes, not data- attributes
+        kind = re.sub(r"[^A-Za-z0-9-]", "", self.type)
+        return (f'<div class="nbt-media nbt-kind-{kind}" data-key="{esc(self.key)}" '
+                f'data-kind="{esc(self.type)}">'
                 f'<div style="{_HEAD}">{esc(self.key)} <span style="font-weight:400;{_CAPTION}">'
                 f'{esc(where)}</span></div>{self.main}{self.extra}</div>')
 
@@ -442,7 +445,8 @@ class _Media:
         fallback = (f"[HTML document, {size_text(len(data))}: shown in a sandboxed frame where "
                     "the notebook is trusted or converted to HTML]")
         return (f'<iframe class="nbt-html" sandbox="" srcdoc="{esc(doc)}" '
-                f'style="width:100%;height:320px;border:1px solid #ddd" title="{esc(self.key)}">'
+                f'style="width:100%;height:240px;resize:vertical;border:1px solid #ddd" '
+                f'title="{esc(self.key)}">'
                 f'{esc(fallback)}</iframe>')
 
     def _object3d(self, ref: dict) -> str:

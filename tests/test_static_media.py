@@ -252,3 +252,57 @@ def test_paths_outside_the_run_are_not_read(bad):
     run.finish()
     html = bundle_of(run)["text/html"]
     assert "a bad path" in media_block(html, "img") and "data:image" not in media_block(html, "img")
+
+
+class SpecList(SpecMedia):
+    """A list of media under one key, as the spec's media-list ref."""
+
+    def __init__(self, items: list):
+        self.items = items
+
+    def bind(self, media_dir: Path) -> dict:
+        return {"_type": "media-list", "items": [m.bind(media_dir) for m in self.items]}
+
+
+def test_a_list_of_media_as_a_grid():
+    run = nbtracker.init(project="media", name="list")
+    imgs = [np.full((6, 6), 40 * i, np.uint8) for i in range(5)]
+    run.log({"examples": SpecList([nbtracker.Image(a, caption=f"<{i}>") for i, a in enumerate(imgs)])})
+    run.finish()
+    block = media_block(bundle_of(run)["text/html"], "examples")
+    assert 'class="nbt-grid"' in block
+    assert data_urls(block, "image/png") == [png_bytes(a) for a in imgs]
+    assert "&lt;4&gt;" in block
+
+
+def test_a_parquet_table_reads_its_media_column(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import io
+
+    import pyarrow.parquet as pq
+
+    run = nbtracker.init(project="media", name="parquet")
+    img = np.full((5, 5, 3), 90, np.uint8)
+    ref = nbtracker.Image(img).bind(Path(run.storage_dir) / "media")
+    field = pa.field("image", pa.string(), metadata={b"nbtracker.encoding": b"media"})
+    table = pa.table([pa.array(list(range(1200))), pa.array(['{"_type": "text"}'] * 1200),
+                      pa.array([json.dumps(ref)] * 1200, type=pa.string())],
+                     schema=pa.schema([pa.field("id", pa.int64()), pa.field("note", pa.string()), field]))
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    run.log({"big": SpecMedia("table-file", "tables", "parquet", buf.getvalue(), format="parquet",
+                              nrows=1200, ncols=3, columns=["id", "note", "image"])})
+    run.finish()
+    block = media_block(bundle_of(run)["text/html"], "big")
+    assert block.count("<tr>") == 51 and "first 50 of 1200 rows" in block
+    assert "{&quot;_type&quot;: &quot;text&quot;}" in block  # a string column stays text
+    assert data_urls(block, "image/png")[0] == png_bytes(img)
+
+
+def test_boxes_and_masks_are_named():
+    run = nbtracker.init(project="media", name="boxes")
+    run.log({"det": SpecMedia("image-file", "images", "png", png_bytes(np.zeros((4, 4), np.uint8)),
+                              format="png", width=4, height=4,
+                              boxes={"<pred>": {"box_data": []}})})
+    run.finish()
+    assert "boxes: &lt;pred&gt; (not drawn here)" in media_block(bundle_of(run)["text/html"], "det")

@@ -52,6 +52,7 @@ MAX_ALERTS = 20
 HEAT_STEPS = 120  # columns of a histogram heat-map
 HEAT_BINS = 48  # rows of a histogram heat-map
 MAX_POINTS = 4000  # points of a projected 3-D scatter
+PARQUET_ENCODING = b"nbtracker.encoding"  # field metadata of a Parquet table's JSON-text columns
 
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
          "webp": "image/webp", "bmp": "image/bmp", "svg": "image/svg+xml",
@@ -546,9 +547,15 @@ def read_table(run_dir: Path, ref: dict, limit: int) -> tuple[list | None, list,
         import io
 
         f = pq.ParquetFile(io.BytesIO(data))
-        cols = list(f.schema_arrow.names)
+        schema = f.schema_arrow
+        cols = list(schema.names)
+        # a column whose field metadata says so holds each cell as JSON text (media refs too)
+        encoded = [(schema.field(i).metadata or {}).get(PARQUET_ENCODING) in (b"media", b"json")
+                   for i in range(len(cols))]
         batch = next(f.iter_batches(batch_size=limit), None)
-        rows = [] if batch is None else [[_maybe_ref(v) for v in r.values()] for r in batch.to_pylist()]
+        rows = [] if batch is None else [
+            [_json_cell(v) if enc else v for v, enc in zip(r.values(), encoded)]
+            for r in batch.to_pylist()]
         return cols, rows[:limit], ""
     data, why = _file(run_dir, ref, 256 * 1024 * 1024)
     if data is None:
@@ -559,8 +566,8 @@ def read_table(run_dir: Path, ref: dict, limit: int) -> tuple[list | None, list,
     return cols, rows, ""
 
 
-def _maybe_ref(v: Any) -> Any:
-    if isinstance(v, str) and v.startswith('{"_type"'):
+def _json_cell(v: Any) -> Any:
+    if isinstance(v, str):
         try:
             return json.loads(v)
         except ValueError:

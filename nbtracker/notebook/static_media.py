@@ -28,7 +28,10 @@ import base64
 import html
 import json
 import math
+import mmap
+import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,32 +101,40 @@ class RunRecords:
         return self.run.get("ts")
 
 
-_HISTORY = b'{"t":"history"'
+_OTHER = re.compile(rb'\n(?!\{"t":"history")')  # a line that is not a history record
 
 
 def read_run(run_dir: str | Path) -> RunRecords:
-    """One pass over the log. History lines without a media value are skipped unparsed (a long
-    run's log is mostly those); a line that does not parse is skipped."""
+    """What the static form needs from the run's log, without parsing every line: a long run's
+    log is mostly history lines of numbers, so only the lines that hold a media value (`"_type"`)
+    and the lines of other records are read (found by byte search on a memory map)."""
     out = RunRecords()
     try:
-        data = (Path(run_dir) / layout.LOG_NAME).read_bytes()
-    except OSError:
+        with open(Path(run_dir) / layout.LOG_NAME, "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return out
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                starts = {0, *(m.end() for m in _OTHER.finditer(data))}
+                pos = data.find(b'"_type"')
+                while pos != -1:
+                    start = data.rfind(b"\n", 0, pos) + 1
+                    starts.add(start)
+                    end = data.find(b"\n", pos)
+                    if end == -1:
+                        break
+                    pos = data.find(b'"_type"', end)
+                for start in sorted(starts):
+                    end = data.find(b"\n", start)
+                    if end == -1:
+                        break  # a torn last line
+                    try:
+                        rec = loads(data[start:end])
+                    except ValueError:
+                        continue
+                    if type(rec) is dict:
+                        _take(out, rec)
+    except (OSError, ValueError):
         return out
-    pos, end = 0, len(data)
-    while pos < end:
-        nl = data.find(b"\n", pos)
-        if nl == -1:
-            break  # a torn last line
-        line_start, pos = pos, nl + 1
-        if data.startswith(_HISTORY, line_start) and data.find(b'"_type"', line_start, nl) == -1:
-            continue
-        try:
-            rec = loads(data[line_start:nl])
-        except ValueError:
-            continue
-        if type(rec) is not dict:
-            continue
-        _take(out, rec)
     return out
 
 
@@ -768,7 +779,7 @@ def alerts_section(rr: RunRecords) -> tuple[str, list[str]]:
     return f'<div class="nbt-alerts" style="margin:4px 0">{more}{"".join(items)}</div>', lines
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+_PASSWORD = re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]*@")  # user:password@ in a URL
 
 
 def _flat(d: dict, prefix: str = "") -> list[tuple[str, Any]]:
@@ -792,9 +803,11 @@ def info_section(rr: RunRecords) -> tuple[str, list[str]]:
     for k, v in _flat(env):
         if isinstance(v, list):
             v = " ".join(str(x) for x in v)
+        if k == "started" and isinstance(v, (int, float)):
+            v = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(v))
         v = "" if v is None else str(v)
         if k.endswith("remote"):
-            v = _USERINFO.sub("", v)  # never show a token kept in a remote's URL
+            v = _PASSWORD.sub("", v)  # never show a token kept in a remote's URL
         rows.append((k, v if len(v) <= 300 else v[:299] + "…"))
     code = [f for f in rr.files if f.startswith("code/") or f == "requirements.txt"]
     if code:

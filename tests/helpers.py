@@ -80,6 +80,11 @@ class SpecTable(SpecMedia):
         return table_with_images(media_dir, self.columns, self.rows)
 
 
+# a 1×1 GIF (the classic transparent pixel)
+GIF = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+       b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+
+
 def wav_bytes(seconds: float = 0.25, rate: int = 8000, hz: float = 440.0) -> bytes:
     """A mono 16-bit WAV of a sine tone."""
     import io
@@ -118,7 +123,7 @@ def media_cell(project: str = "static") -> str:
 sys.path.insert(0, {tests!r})
 import numpy as np
 import nbtracker
-from helpers import SpecMedia, SpecTable, wav_bytes
+from helpers import GIF, SpecMedia, SpecTable, wav_bytes
 run = nbtracker.init(project={project!r}, name="media")
 display(run)
 rng = np.random.default_rng(0)
@@ -132,5 +137,8 @@ run.log({{"preds": SpecTable(["id", "label", "image"], [
 run.log({{"clip": SpecMedia("audio-file", "audio", "wav", wav_bytes(), format="wav", sample_rate=8000,
                            duration=0.25)}})
 run.log({{"page": nbtracker.Html("<h3>report</h3><p>hello</p>")}})
+run.log({{"anim": SpecMedia("video-file", "videos", "gif", GIF, format="gif", fps=2)}})
+run.log({{"movie": SpecMedia("video-file", "videos", "mp4", b"\\x00\\x00\\x00\\x18ftypmp42" + bytes(32),
+                            format="mp4", fps=2)}})
 run.alert("check <this>", "accuracy plateaued", level="WARN")
 run.finish()"""

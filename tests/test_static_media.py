@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SpecMedia, SpecTable, wav_bytes, write_records
+from helpers import GIF, SpecMedia, SpecTable, wav_bytes, write_records
 
 import nbtracker
 from nbtracker.notebook import live, static_media
@@ -138,8 +138,7 @@ def test_audio_video_html_points_plotly(tmp_path):
     wav = wav_bytes()
     run.log({"clip": SpecMedia("audio-file", "audio", "wav", wav, format="wav", sample_rate=8000,
                                duration=0.25, caption="<tone>")})
-    gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00" \
-          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+    gif = GIF
     run.log({"anim": SpecMedia("video-file", "videos", "gif", gif, format="gif", fps=4)})
     run.log({"movie": SpecMedia("video-file", "videos", "mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64),
                                 format="mp4", fps=4)})

@@ -102,6 +102,8 @@ MEDIA = """() => {
     audio: audio ? [audio.controls, audio.getAttribute("src").slice(0, 15), audio.readyState] : null,
     frame: frame ? frame.getAttribute("sandbox") : null,
     frameNote: (s.querySelector(".nbt-kind-html-file") || {}).textContent,
+    gif: loaded(q(".nbt-kind-video-file img")),
+    video: q("video.nbt-video").map(v => [v.controls, v.getAttribute("src").slice(0, 15)]),
     alerts: q(".nbt-alert").length,
     info: q("details.nbt-info summary").length,
   };
@@ -145,6 +147,7 @@ def test_headless_run_without_widget_state_shows_charts_and_media(lab_server, pa
     assert seen["images"] == 1 and seen["thumbs"] == 8 and seen["table"] == 4 and seen["heatmap"] == 1
     assert seen["cell"] == "<script>alert(1)</script>"  # shown as text
     assert seen["audio"][:2] == [True, "data:audio/wav;"]
+    assert seen["gif"] == 1 and seen["video"] == [[True, "data:video/mp4;"]]  # a GIF video, an mp4
     assert seen["frame"] is None and "HTML document" in seen["frameNote"]  # the sanitiser's doing
     assert seen["alerts"] == 1 and seen["info"] == 1
     media = page.locator(".nbt-static", has=page.locator(".nbt-media"))

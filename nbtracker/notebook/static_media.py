@@ -533,11 +533,9 @@ class _Media:
             return esc(f"[{_KIND.get(v['_type'], v['_type'])}]")
         if v is None:
             return ""
-        if isinstance(v, float):
-            from .static import value_text
+        from .static import value_text
 
-            return esc(value_text(v))
-        s = v if isinstance(v, str) else json.dumps(v, default=str)
+        s = value_text(v)
         return esc(s if len(s) <= CELL_CHARS else s[:CELL_CHARS - 1] + "…")
 
 
@@ -695,15 +693,15 @@ def media_section(rr: RunRecords, run_dir: Path, budget: Budget) -> tuple[str, l
 
 # -- system metrics -------------------------------------------------------------------------------
 
-_GROUPS: list[tuple[str, Callable[[str], bool], str, float]] = [
-    # (panel title, which keys, x title, scale)
-    ("cpu %", lambda k: k in ("cpu", "proc.cpu"), "s", 1.0),
-    ("cpu threads", lambda k: k == "proc.cpu.threads", "s", 1.0),
-    ("memory %", lambda k: k in ("memory", "proc.memory.percent"), "s", 1.0),
-    ("memory MB", lambda k: k in ("proc.memory.rssMB", "memory.availableMB"), "s", 1.0),
-    ("disk %", lambda k: k == "disk", "s", 1.0),
-    ("disk MB", lambda k: k in ("disk.in", "disk.out"), "s", 1.0),
-    ("network MB", lambda k: k in ("network.sent", "network.recv"), "s", 1 / 1e6),
+_GROUPS: list[tuple[str, Callable[[str], bool], float]] = [
+    # (chart title, which keys, scale)
+    ("cpu %", lambda k: k in ("cpu", "proc.cpu"), 1.0),
+    ("cpu threads", lambda k: k == "proc.cpu.threads", 1.0),
+    ("memory %", lambda k: k in ("memory", "proc.memory.percent"), 1.0),
+    ("memory MB", lambda k: k in ("proc.memory.rssMB", "memory.availableMB"), 1.0),
+    ("disk %", lambda k: k == "disk", 1.0),
+    ("disk MB", lambda k: k in ("disk.in", "disk.out"), 1.0),
+    ("network MB", lambda k: k in ("network.sent", "network.recv"), 1 / 1e6),  # bytes
 ]
 _GPU = re.compile(r"gpu\.(\d+)\.(\w+)$")
 _GPU_UNIT = {"gpu": "%", "memory": "%", "memoryAllocated": "%", "temp": "°C", "powerWatts": "W"}
@@ -723,7 +721,7 @@ def system_section(rr: RunRecords, started: float | None) -> tuple[str, str, lis
     cols = {k: np.asarray([_num(d.get(k)) for _, d in rr.system], dtype=np.float64) for k in keys}
     panels: list[Panel] = []
     used: set[str] = set()
-    for title, match, _, scale in _GROUPS:
+    for title, match, scale in _GROUPS:
         ks = [k for k in keys if match(k)]
         if ks:
             panels.append(Panel(title, "runtime (s)", [Series(k, ts, cols[k] * scale) for k in ks]))
@@ -773,8 +771,8 @@ def alerts_section(rr: RunRecords) -> tuple[str, list[str]]:
                      + (f'<div style="white-space:pre-wrap">{esc(text)}</div>' if text else "") + "</div>")
     more = (_note(f"{len(rr.alerts) - MAX_ALERTS} earlier alerts not listed")
             if len(rr.alerts) > MAX_ALERTS else "")
-    lines = [f"alerts: {len(rr.alerts)}"] + [" ".join(
-        f"  [{str(a.get('level', 'INFO')).upper()}] {a.get('title', '')}: {a.get('text', '')}".split())
+    lines = [f"alerts: {len(rr.alerts)}"] + ["  " + " ".join(  # one line each
+        f"[{str(a.get('level', 'INFO')).upper()}] {a.get('title', '')}: {a.get('text', '')}".split())
         for a in rr.alerts[-5:]]
     return f'<div class="nbt-alerts" style="margin:4px 0">{more}{"".join(items)}</div>', lines
 

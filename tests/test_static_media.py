@@ -5,14 +5,13 @@ escaped, within a size budget."""
 from __future__ import annotations
 
 import base64
-import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import GIF, SpecMedia, SpecTable, wav_bytes, write_records
+from helpers import GIF, write_records
 
 import nbtracker
 from nbtracker.notebook import live, static_media
@@ -36,6 +35,11 @@ def media_block(html: str, key: str) -> str:
                   r'<div class="nbt-system"|<details|<div class="nbt-budget"|$)', html, flags=re.S)
     assert m, key
     return m.group(0)
+
+
+def media_file(run, key: str, index: int = -1) -> bytes:
+    """The bytes of the last file logged under `key`, read back through the Api."""
+    return nbtracker.Api().run(run.path).media(key)[index].path.read_bytes()
 
 
 def noise_png(tmp_path: Path, name: str, side: int, seed: int = 0) -> Path:
@@ -69,7 +73,7 @@ def test_table_cells_escaped_and_image_cells_as_thumbnails(tmp_path):
     img = np.full((8, 8, 3), 200, np.uint8)
     rows = [[0, "<script>alert(1)</script>", nbtracker.Image(img)],
             [1, 'a "quoted" & <b>bold</b>', nbtracker.Image(img[:4])]]
-    run.log({"preds": SpecTable(["id", "<th>", "image"], rows)})
+    run.log({"preds": nbtracker.Table(columns=["id", "<th>", "image"], data=rows)})
     run.log({"plain": nbtracker.Table(columns=["x"], data=[[i] for i in range(80)])})
     run.finish()
     html = bundle_of(run)["text/html"]
@@ -135,29 +139,30 @@ def static_media_heat() -> list[str]:
 
 def test_audio_video_html_points_plotly(tmp_path):
     run = nbtracker.init(project="media", name="kinds")
-    wav = wav_bytes()
-    run.log({"clip": SpecMedia("audio-file", "audio", "wav", wav, format="wav", sample_rate=8000,
-                               duration=0.25, caption="<tone>")})
-    gif = GIF
-    run.log({"anim": SpecMedia("video-file", "videos", "gif", gif, format="gif", fps=4)})
-    run.log({"movie": SpecMedia("video-file", "videos", "mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(64),
-                                format="mp4", fps=4)})
+    t = np.arange(2000) / 8000
+    run.log({"clip": nbtracker.Audio(np.sin(2 * np.pi * 440 * t), sample_rate=8000, caption="<tone>")})
+    (tmp_path / "anim.gif").write_bytes(GIF)
+    run.log({"anim": nbtracker.Video(str(tmp_path / "anim.gif"))})
+    run.log({"frames": nbtracker.Video(np.zeros((3, 3, 8, 8), np.uint8), fps=2)})  # T, C, H, W
+    (tmp_path / "movie.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    run.log({"movie": nbtracker.Video(str(tmp_path / "movie.mp4"))})
     run.log({"page": nbtracker.Html('<p onclick="x()">hi</p><script>alert(1)</script>')})
     pts = np.random.default_rng(2).normal(size=(300, 3))
-    run.log({"cloud": SpecMedia("object3D-file", "object3d", "pts.json",
-                                json.dumps({"points": pts.tolist()}).encode(), format="pts.json")})
+    run.log({"cloud": nbtracker.Object3D(pts)})
     fig = {"data": [{"type": "scatter", "x": [1, 2, 3], "y": [3, 1, 2], "name": "<a>"},
                     {"type": "heatmap", "z": [[1, 2]]}], "layout": {"title": "fig"}}
-    run.log({"fig": SpecMedia("plotly-file", "plotly", "plotly.json", json.dumps(fig).encode())})
+    run.log({"fig": nbtracker.Plotly(fig)})
     pie = {"data": [{"type": "pie", "values": [1, 2]}], "layout": {}}
-    run.log({"pie": SpecMedia("plotly-file", "plotly", "plotly.json", json.dumps(pie).encode())})
+    run.log({"pie": nbtracker.Plotly(pie)})
     run.finish()
     b = bundle_of(run)
     html = b["text/html"]
     clip = media_block(html, "clip")
-    assert '<audio class="nbt-audio" controls' in clip and data_urls(clip, "audio/wav") == [wav]
+    assert '<audio class="nbt-audio" controls' in clip
+    assert data_urls(clip, "audio/wav") == [media_file(run, "clip")]
     assert "&lt;tone&gt;" in clip
-    assert data_urls(media_block(html, "anim"), "image/gif") == [gif]
+    assert data_urls(media_block(html, "anim"), "image/gif") == [GIF]
+    assert data_urls(media_block(html, "frames"), "image/png") == [media_file(run, "frames")]  # APNG
     assert "<video" in media_block(html, "movie") and data_urls(html, "video/mp4")
     page = media_block(html, "page")
     assert 'sandbox=""' in page and "srcdoc=" in page
@@ -172,8 +177,8 @@ def test_audio_video_html_points_plotly(tmp_path):
     svg, _ = static_media.plotly_svg("bars", bar)
     assert "&lt;cat&gt;" in svg and ET.fromstring(svg) is not None
     text = b["text/plain"]
-    for line in ("clip: 1 audio clip", "anim: 1 video", "page: 1 HTML document", "cloud: 1 3-D object",
-                 "fig: 1 plotly figure"):
+    for line in ("clip: 1 audio clip", "anim: 1 video", "frames: 1 video", "page: 1 HTML document",
+                 "cloud: 1 3-D object", "fig: 1 plotly figure"):
         assert line in text, text
 
 
@@ -253,20 +258,10 @@ def test_paths_outside_the_run_are_not_read(bad):
     assert "a bad path" in media_block(html, "img") and "data:image" not in media_block(html, "img")
 
 
-class SpecList(SpecMedia):
-    """A list of media under one key, as the spec's media-list ref."""
-
-    def __init__(self, items: list):
-        self.items = items
-
-    def bind(self, media_dir: Path) -> dict:
-        return {"_type": "media-list", "items": [m.bind(media_dir) for m in self.items]}
-
-
 def test_a_list_of_media_as_a_grid():
     run = nbtracker.init(project="media", name="list")
     imgs = [np.full((6, 6), 40 * i, np.uint8) for i in range(5)]
-    run.log({"examples": SpecList([nbtracker.Image(a, caption=f"<{i}>") for i, a in enumerate(imgs)])})
+    run.log({"examples": [nbtracker.Image(a, caption=f"<{i}>") for i, a in enumerate(imgs)]})
     run.finish()
     block = media_block(bundle_of(run)["text/html"], "examples")
     assert 'class="nbt-grid"' in block
@@ -274,34 +269,23 @@ def test_a_list_of_media_as_a_grid():
     assert "&lt;4&gt;" in block
 
 
-def test_a_parquet_table_reads_its_media_column(tmp_path):
-    pa = pytest.importorskip("pyarrow")
-    import io
-
-    import pyarrow.parquet as pq
-
+def test_a_parquet_table_reads_its_media_column():
+    pytest.importorskip("pyarrow")
     run = nbtracker.init(project="media", name="parquet")
     img = np.full((5, 5, 3), 90, np.uint8)
-    ref = nbtracker.Image(img).bind(Path(run.storage_dir) / "media")
-    field = pa.field("image", pa.string(), metadata={b"nbtracker.encoding": b"media"})
-    table = pa.table([pa.array(list(range(1200))), pa.array(['{"_type": "text"}'] * 1200),
-                      pa.array([json.dumps(ref)] * 1200, type=pa.string())],
-                     schema=pa.schema([pa.field("id", pa.int64()), pa.field("note", pa.string()), field]))
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    run.log({"big": SpecMedia("table-file", "tables", "parquet", buf.getvalue(), format="parquet",
-                              nrows=1200, ncols=3, columns=["id", "note", "image"])})
+    rows = [[i, '{"_type": "text"}', nbtracker.Image(img) if i < 3 else None] for i in range(1200)]
+    run.log({"big": nbtracker.Table(columns=["id", "note", "image"], data=rows)})
     run.finish()
+    assert nbtracker.Api().run(run.path).media("big")[0].ref["format"] == "parquet"
     block = media_block(bundle_of(run)["text/html"], "big")
     assert block.count("<tr>") == 51 and "first 50 of 1200 rows" in block
     assert "{&quot;_type&quot;: &quot;text&quot;}" in block  # a string column stays text
-    assert data_urls(block, "image/png")[0] == png_bytes(img)
+    assert data_urls(block, "image/png") == [png_bytes(img)] * 3
 
 
 def test_boxes_and_masks_are_named():
     run = nbtracker.init(project="media", name="boxes")
-    run.log({"det": SpecMedia("image-file", "images", "png", png_bytes(np.zeros((4, 4), np.uint8)),
-                              format="png", width=4, height=4,
-                              boxes={"<pred>": {"box_data": []}})})
+    box = {"position": {"minX": 0.1, "maxX": 0.5, "minY": 0.1, "maxY": 0.5}, "class_id": 1}
+    run.log({"det": nbtracker.Image(np.zeros((4, 4), np.uint8), boxes={"<pred>": {"box_data": [box]}})})
     run.finish()
     assert "boxes: &lt;pred&gt; (not drawn here)" in media_block(bundle_of(run)["text/html"], "det")

@@ -205,11 +205,12 @@ def test_system_alerts_and_info(tmp_path):
     assert html.index('class="nbt-alerts"') < html.index("<img")
     assert "loss &lt;exploded&gt;" in html and "at step 3 &amp; more" in html
     assert html.count('class="nbt-alert"') == 2
-    (svg,) = data_urls(re.search(r'<div class="nbt-system">.*?</div></div>|<div class="nbt-system">.*?$',
-                                 html, flags=re.S).group(0), "image/svg+xml")
-    titles = [t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    system = html[html.index('<div class="nbt-system">'):html.index("<details")]
+    svgs = data_urls(system, "image/svg+xml")
+    titles = [t.text for svg in svgs for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
     for title in ("cpu %", "memory %", "memory MB", "network MB", "gpu.0 %", "gpu.0 °C", "gpu.1 W"):
         assert title in titles, titles
+    assert len(svgs) == 7 and "proc.cpu" in titles  # one image per group, its keys in its legend
     info = re.search(r"<details class=\"nbt-info\".*?</details>", html, flags=re.S).group(0)
     assert "git 01234567 (main) dirty" in info and "train.ipynb" in info and "&lt;host&gt;" in info
     assert "secret" not in html and "example.com/r.git" in info

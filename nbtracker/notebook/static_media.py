@@ -40,7 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from ..charts.svg import PALETTE, Panel, Series, render_bars, render_heatmap, render_points, render_svg
+from ..charts.svg import (
+    PALETTE,
+    Panel,
+    Series,
+    render_bars,
+    render_heatmap,
+    render_points,
+    render_svg,
+    stack_svg,
+)
 from ..store import layout
 from ..store.recordlog import loads, unpack
 
@@ -737,17 +746,20 @@ def system_section(rr: RunRecords, started: float | None) -> tuple[str, str, lis
     rest = [k for k in keys if k not in used and k != "cpu.count"]
     if not panels:
         return "", "", []
-    note = f"also recorded: {', '.join(rest[:6])}" + ("…" if len(rest) > 6 else "") if rest else None
-    svg = render_svg(panels, columns=3, width=260, height=140, legend=True, note=note,
-                     max_points=2400)
-    data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    # one image per group, each with its own legend: colours never stand for two keys
+    svgs = [render_svg([p], columns=1, width=260, height=150, legend=len(p.series) > 1,
+                       max_points=800) for p in panels]
+    imgs = "".join(f'<img class="nbt-svg" src="data:image/svg+xml;base64,'
+                   f'{base64.b64encode(svg.encode("utf-8")).decode("ascii")}" '
+                   f'alt="{esc("system: " + p.title)}" style="max-width:100%;vertical-align:top">'
+                   for p, svg in zip(panels, svgs))
+    note = _note(f"also recorded: {', '.join(rest[:6])}" + ("…" if len(rest) > 6 else "")) if rest else ""
     body = (f'<div class="nbt-system"><div style="{_HEAD}">system <span style="font-weight:400;'
             f'{_CAPTION}">{len(rr.system)} samples · {ts[-1]:.0f} s</span></div>'
-            f'<img class="nbt-svg" src="data:image/svg+xml;base64,{data}" alt="system metrics" '
-            f'style="max-width:100%"></div>')
+            f'<div>{imgs}</div>{note}</div>')
     line = (f"system: {len(rr.system)} samples of {', '.join(list(keys)[:10])}"
             + ("…" if len(keys) > 10 else ""))
-    return body, svg, [line]
+    return body, stack_svg(svgs), [line]
 
 
 def _num(v: Any) -> float:
@@ -803,6 +815,8 @@ def info_section(rr: RunRecords) -> tuple[str, list[str]]:
             v = " ".join(str(x) for x in v)
         if k == "started" and isinstance(v, (int, float)):
             v = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(v))
+        elif k == "memory.total" and isinstance(v, (int, float)):
+            v = size_text(v)
         v = "" if v is None else str(v)
         if k.endswith("remote"):
             v = _PASSWORD.sub("", v)  # never show a token kept in a remote's URL

@@ -284,9 +284,24 @@ def test_a_parquet_table_reads_its_media_column():
     assert data_urls(block, "image/png") == [png_bytes(img)] * 3
 
 
-def test_boxes_and_masks_are_named():
+def test_boxes_drawn_over_the_image():
     run = nbtracker.init(project="media", name="boxes")
-    box = {"position": {"minX": 0.1, "maxX": 0.5, "minY": 0.1, "maxY": 0.5}, "class_id": 1}
-    run.log({"det": nbtracker.Image(np.zeros((4, 4), np.uint8), boxes={"<pred>": {"box_data": [box]}})})
+    img = np.zeros((20, 30, 3), np.uint8)
+    boxes = {"<pred>": {"box_data": [
+        {"position": {"minX": 0.1, "maxX": 0.5, "minY": 0.2, "maxY": 0.6}, "class_id": 1},
+        {"position": {"middle": [20, 10], "width": 6, "height": 4}, "domain": "pixel",
+         "class_id": 2, "box_caption": "<dog>"}],
+        "class_labels": {1: "cat", 2: "dog"}}}
+    run.log({"det": nbtracker.Image(img, boxes=boxes)})
     run.finish()
-    assert "boxes: &lt;pred&gt; (not drawn here)" in media_block(bundle_of(run)["text/html"], "det")
+    block = media_block(bundle_of(run)["text/html"], "det")
+    (svg,) = data_urls(block, "image/svg+xml")
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    (picture,) = root.iter(f"{ns}image")
+    assert base64.b64decode(picture.get("href").split(",")[1]) == png_bytes(img)
+    rects = [(float(r.get("x")), float(r.get("y")), float(r.get("width")), float(r.get("height")))
+             for r in root.iter(f"{ns}rect")]
+    assert rects == [(3.0, 4.0, 12.0, 8.0), (17.0, 8.0, 6.0, 4.0)]
+    assert [t.text for t in root.iter(f"{ns}text")] == ["cat", "<dog>"]
+    assert "boxes: &lt;pred&gt; (2 boxes)" in block

@@ -427,7 +427,7 @@ def render_points(title: str, u: np.ndarray, v: np.ndarray, colors: list[str] | 
             out.append(f'<path d="{"".join(parts)}" stroke="{color}" stroke-width="3" '
                        f'stroke-linecap="round" stroke-opacity="0.85"/>')
     for label, du, dv, color in axes or []:
-        x0, y0 = 24, height - bottom - 8
+        x0, y0 = 24, height - bottom - 20
         x1, y1 = x0 + du * 16, y0 - dv * 16
         out.append(f'<line x1="{x0}" y1="{y0}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{color}"/>'
                    f'<text x="{x1 + (du * 6):.1f}" y="{y1 - dv * 6 + 3:.1f}" font-size="9" '

@@ -50,6 +50,7 @@ from ..charts.svg import (
     render_svg,
     stack_svg,
 )
+from ..charts.svg import text as svg_text
 from ..store import layout
 from ..store.recordlog import loads, unpack
 
@@ -346,7 +347,56 @@ class _Media:
                 f'{inner}{text}</figure>')
 
     def _image(self, ref: dict) -> str:
+        boxes = ref.get("boxes")
+        if isinstance(boxes, dict) and boxes and isinstance(ref.get("width"), int) \
+                and isinstance(ref.get("height"), int):
+            drawn = self._boxed(ref, boxes)
+            if drawn:
+                return self._captioned(drawn, {**ref, "boxes": None})
         return self._captioned(self._img(ref), ref)
+
+    def _boxed(self, ref: dict, boxes: dict) -> str:
+        """The image with its boxes drawn over it: an SVG image holding the picture (as a data:
+        URL) and a rectangle and label per box."""
+        mime = _MIME.get(_ext(ref))
+        data, _ = _file(self.run_dir, ref, ITEM_CAP // 2) if mime and _safe(ref) else (None, "")
+        if data is None:
+            return ""
+        w, h = ref["width"], ref["height"]
+        k = max(1, 256 // max(w, h, 1))  # small images drawn larger, so labels can be read
+        inner = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w * k}" height="{h * k}" '
+               f'viewBox="0 0 {w} {h}" font-family="sans-serif">'
+               f'<image href="{inner}" width="{w}" height="{h}" style="image-rendering:pixelated"/>']
+        names = []
+        for name, group in boxes.items():
+            if not isinstance(group, dict):
+                continue
+            labels = group.get("class_labels") or {}
+            items = [b for b in group.get("box_data") or [] if isinstance(b, dict)]
+            names.append(f"{name} ({len(items)} box{'es' if len(items) != 1 else ''})")
+            for b in items[:200]:
+                rect = _box_rect(b, w, h)
+                if rect is None:
+                    continue
+                x0, y0, x1, y1 = rect
+                cid = b.get("class_id")
+                color = PALETTE[cid % len(PALETTE)] if isinstance(cid, int) else PALETTE[1]
+                label = b.get("box_caption") or labels.get(str(cid), labels.get(cid, "")) or ""
+                out.append(f'<rect x="{x0:.2f}" y="{y0:.2f}" width="{x1 - x0:.2f}" height="{y1 - y0:.2f}" '
+                           f'fill="none" stroke="{color}" stroke-width="{2 / k:.3f}"/>')
+                if label:
+                    out.append(f'<text x="{x0:.2f}" y="{y0 - 1 / k:.2f}" font-size="{10 / k:.2f}" '
+                               f'fill="{color}">{svg_text(label)}</text>')
+        out.append("</svg>")
+        svg = "".join(out)
+        url = self.budget.data_url("image/svg+xml", svg.encode("utf-8"), "image")
+        if url is None:
+            return ""
+        alt = ref.get("caption") or self.key
+        return (f'<img class="nbt-img nbt-boxes" src="{url}" alt="{esc(alt)}" '
+                f'title="{esc("boxes: " + ", ".join(names))}" style="max-width:100%;border:1px solid #eee">'
+                f'<div style="{_CAPTION}">{esc("boxes: " + ", ".join(names))}</div>')
 
     def _strip(self) -> str:
         """Thumbnails of earlier steps (distinct images, evenly spaced), small ones only."""
@@ -549,6 +599,27 @@ class _Media:
 
 
 _TD = "padding:2px 8px 2px 0;text-align:left;border-bottom:1px solid #eee;vertical-align:top"
+
+
+def _box_rect(box: dict, w: int, h: int) -> tuple[float, float, float, float] | None:
+    """(x0, y0, x1, y1) in pixels of a box as wandb writes it: {minX, maxX, minY, maxY} or
+    {middle: [x, y], width, height}, relative to the image (0..1) unless domain is "pixel"."""
+    p = box.get("position")
+    if not isinstance(p, dict):
+        return None
+    try:
+        if "middle" in p:
+            (mx, my), bw, bh = p["middle"], float(p["width"]), float(p["height"])
+            x0, x1, y0, y1 = mx - bw / 2, mx + bw / 2, my - bh / 2, my + bh / 2
+        else:
+            x0, x1, y0, y1 = (float(p[k]) for k in ("minX", "maxX", "minY", "maxY"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if box.get("domain") != "pixel":
+        x0, x1, y0, y1 = x0 * w, x1 * w, y0 * h, y1 * h
+    if not all(math.isfinite(v) for v in (x0, x1, y0, y1)):
+        return None
+    return min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)
 
 
 def read_table(run_dir: Path, ref: dict, limit: int) -> tuple[list | None, list, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -305,3 +306,17 @@ def test_boxes_drawn_over_the_image():
     assert rects == [(3.0, 4.0, 12.0, 8.0), (17.0, 8.0, 6.0, 4.0)]
     assert [t.text for t in root.iter(f"{ns}text")] == ["cat", "<dog>"]
     assert "boxes: &lt;pred&gt; (2 boxes)" in block
+
+
+def test_system_section_from_the_sampler():
+    """The system metrics the run's own sampler records draw as the static form's charts."""
+    run = nbtracker.init(project="media", name="sampled", settings={"system_interval": 0.2})
+    for i in range(8):
+        run.log({"loss": 1 / (i + 1)})
+        time.sleep(0.1)
+    run.finish()
+    html = bundle_of(run)["text/html"]
+    system = html[html.index('<div class="nbt-system">'):html.index("<details")]
+    titles = [t.text for svg in data_urls(system, "image/svg+xml")
+              for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
+    assert "cpu %" in titles and "memory %" in titles, titles

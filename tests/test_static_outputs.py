@@ -13,6 +13,7 @@ import time
 
 import nbformat
 import pytest
+from helpers import media_cell
 
 nbclient = pytest.importorskip("nbclient")
 
@@ -35,6 +36,8 @@ run.summary["best"] = "<i>x</i>"
 run.finish()""",
     # a finished run displayed later
     "run",
+    # a run that logs media, shown while it runs
+    media_cell(),
 ]
 
 
@@ -60,6 +63,20 @@ def execute(cells: list[str], tmp_path, store_widget_state: bool = True, env=Non
     return nb
 
 
+def tags(html: str) -> list[tuple[str, dict]]:
+    """Every start tag in `html` with its attributes (values unescaped), in order."""
+    from html.parser import HTMLParser
+
+    found: list = []
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, {k: v or "" for k, v in attrs}))
+
+    Parser().feed(html)
+    return found
+
+
 def outputs(nb, index: int) -> list[dict]:
     return nb.cells[index].get("outputs", [])
 
@@ -81,7 +98,7 @@ def executed(tmp_path_factory):
 @pytest.mark.slow
 def test_finished_panels_become_static_outputs(executed):
     nb, _ = executed
-    for i in (1, 4, 5):
+    for i in (1, 4, 5, 6):
         outs = [o for o in outputs(nb, i) if o["output_type"] in ("display_data", "execute_result")
                 and o["data"].get("text/plain")]
         assert len(outs) == 1, (i, outs)
@@ -121,12 +138,26 @@ def test_nbconvert_html_shows_the_charts_without_widgets(executed, tmp_path):
     page = (tmp_path / "static.html").read_text()
     # drop scripts: what is left is what a viewer shows without running anything
     visible = re.sub(r"<script.*?</script>", "", page, flags=re.S)
-    assert visible.count('class="nbt-static"') == 3
+    assert visible.count('class="nbt-static"') == 4
     images = re.findall(r'<img[^>]*src="data:image/svg\+xml;base64,([^"]+)"', visible)
-    assert len(images) == 3
+    assert len(images) >= 3 + 1  # the runs' charts, the media run's histograms (and system charts)
     assert all(base64.b64decode(i).startswith(b"<svg") for i in images)
     assert "across-cells" in visible and "train/loss" in visible
     assert f'<script type="{WIDGET_VIEW}"' not in page  # no output needs a widget manager
+    # the media run: images (last step and earlier ones), a table with thumbnails, the
+    # histogram heat-map, an audio player, the HTML document in a sandboxed frame
+    media = tags(visible[visible.index('data-key="samples"'):])
+    pngs = [a for t, a in media if t == "img" and a.get("src", "").startswith("data:image/png;base64,")]
+    assert len(pngs) == 1 + 8 + 4 and {a["class"] for a in pngs} == {"nbt-img", "nbt-thumb"}
+    assert sum(1 for t, a in media if t == "table" and a.get("class") == "nbt-media-table") == 1
+    assert [a for t, a in media if t == "div" and a.get("class") == "nbt-hist"]
+    (audio,) = [a for t, a in media if t == "audio"]
+    assert "controls" in audio and audio["src"].startswith("data:audio/wav;base64,")
+    (frame,) = [a for t, a in media if t == "iframe"]
+    assert frame["sandbox"] == "" and frame["srcdoc"] == "<h3>report</h3><p>hello</p>"
+    assert all(a["src"].startswith("data:") for t, a in media if "src" in a)
+    preds = visible[visible.index('data-key="preds"'):]
+    assert preds.index("&lt;script&gt;alert(1)&lt;/script&gt;") < preds.index("</table>")  # a cell's text
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ class Series:
     y: np.ndarray
     color: str | None = None
     opacity: float = 1.0
+    markers: bool = False  # dots at the points instead of a line (a scatter)
 
 
 @dataclass
@@ -216,8 +217,14 @@ def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int
     for s, x, y in series:
         if not len(x):
             continue
-        x, y = decimate(x, y, *xdom, cols)
+        x, y = decimate(x, y, *xdom, cols) if not s.markers else (x, y)
         opacity = f' stroke-opacity="{s.opacity:g}"' if s.opacity != 1 else ""
+        if s.markers:
+            dots = "".join(f"M{a:.1f} {b:.1f}h0" for a, b in zip(f.sx(x[:4000]).tolist(),
+                                                               f.sy(y[:4000]).tolist()))
+            out.append(f'<path d="{dots}" stroke="{colors[s.label]}" stroke-width="4" '
+                       f'stroke-linecap="round"{opacity}><title>{text(s.label)}</title></path>')
+            continue
         if len(x) == 1:
             out.append(f'<circle cx="{f.sx(x[0]):.1f}" cy="{f.sy(y[0]):.1f}" r="2" '
                        f'fill="{colors[s.label]}"><title>{text(s.label)}</title></circle>')
@@ -277,3 +284,173 @@ def render_svg(panels: list[Panel], columns: int = 3, width: int = 260, height: 
         out.append(f'<text x="6" y="{y + 6}" font-size="10" fill="#555">{text(note)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+# -- histograms over steps, single histograms, projected points -------------------------------
+
+# a sequential blue scale (light to dark): the heat-map's levels
+_HEAT = ["#deebf7", "#c6dbef", "#9ecae1", "#6baed6", "#4292c6", "#2171b5", "#08519c", "#08306b"]
+
+
+def _axes(out: list, f: _Frame, w: float, h: float, xt: list, yt: list, x_title: str) -> None:
+    """Ticks, grid lines and the x title of one chart (as `_chart` draws them)."""
+    axis = []
+    for t, label in zip(yt, tick_labels(yt)):
+        y = f.sy(t)
+        axis.append(f'<text x="{f.x0 - 4:.1f}" y="{y + 3:.1f}" text-anchor="end">{label}</text>')
+    for t, label in xt if xt and isinstance(xt[0], tuple) else zip(xt, tick_labels(xt)):
+        x = f.sx(t)
+        axis.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{f.y0 + h:.1f}" '
+                    f'y2="{f.y0 + h + 3:.1f}" stroke="#888"/>')
+        axis.append(f'<text x="{x:.1f}" y="{f.y0 + h + 13:.1f}" text-anchor="middle">{text(label)}</text>')
+    axis.append(f'<path d="M{f.x0:.1f} {f.y0:.1f}V{f.y0 + h:.1f}H{f.x0 + w:.1f}" fill="none" stroke="#888"/>')
+    axis.append(f'<text x="{f.x0 + w / 2:.1f}" y="{f.y0 + h + 25:.1f}" text-anchor="middle" '
+                f'fill="#555">{text(x_title)}</text>')
+    out.append(f'<g font-size="9" fill="#333">{"".join(axis)}</g>')
+
+
+def _open(width: int, height: int) -> list[str]:
+    return [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="sans-serif" role="img">',
+            f'<rect width="{width}" height="{height}" fill="#fff"/>']
+
+
+def render_heatmap(title: str, x: np.ndarray, edges: np.ndarray, grid: np.ndarray,
+                   x_title: str = "step", width: int = 520, height: int = 200,
+                   note: str | None = None) -> str:
+    """A heat-map of histograms over steps: column `i` (from x[i] to x[i+1]) holds `grid[i]`,
+    the counts in the bins between `edges`, scaled to 0..1 (per step). Cells of one shade are
+    merged into one path per shade, so the size grows with the shapes, not with the cells."""
+    pad_l, pad_b, pad_t = 48, 28, 18
+    w, h = width - pad_l - 10, height - pad_t - pad_b - (14 if note else 0)
+    x = np.asarray(x, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
+    grid = np.clip(np.nan_to_num(np.asarray(grid, dtype=np.float64)), 0.0, 1.0)
+    gap = float(np.median(np.diff(x))) if len(x) > 1 else 1.0
+    right = np.r_[x[1:], x[-1] + (gap or 1.0)] if len(x) else x
+    xdom = (float(x[0]), float(right[-1])) if len(x) else (0.0, 1.0)
+    ydom = (float(edges[0]), float(edges[-1])) if len(edges) > 1 else (0.0, 1.0)
+    if not ydom[1] > ydom[0]:
+        ydom = (ydom[0] - 0.5, ydom[0] + 0.5)
+    f = _Frame(pad_l, pad_t, w, h, xdom, ydom)
+    out = _open(width, height)
+    out.append(f'<text x="2" y="12" font-size="12">{text(title)}</text>')
+    levels = np.ceil(grid * len(_HEAT)).astype(np.int64)  # 0: empty; any count shows
+    xs = f.sx(np.r_[x, right[-1:]]) if len(x) else np.array([])
+    ys = f.sy(edges)
+    paths: dict[int, list[str]] = {}
+    for i in range(len(x)):
+        col = levels[i]
+        x0, x1 = xs[i], f.sx(right[i])
+        j = 0
+        while j < len(col):
+            lv = col[j]
+            k = j + 1
+            while k < len(col) and col[k] == lv:
+                k += 1
+            if lv:
+                y_top, y_bot = ys[k], ys[j]
+                paths.setdefault(int(lv), []).append(
+                    f"M{x0:.1f} {y_top:.1f}H{x1:.1f}V{y_bot:.1f}H{x0:.1f}z")
+            j = k
+    for lv, parts in sorted(paths.items()):
+        out.append(f'<path d="{"".join(parts)}" fill="{_HEAT[lv - 1]}" shape-rendering="crispEdges"/>')
+    _axes(out, f, w, h, nice_ticks(*xdom, count=5), nice_ticks(*ydom, count=4), x_title)
+    if note:
+        out.append(f'<text x="6" y="{height - 4}" font-size="10" fill="#555">{text(note)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def render_bars(title: str, edges: np.ndarray, counts: np.ndarray, width: int = 520,
+                height: int = 180, x_title: str = "value",
+                labels: list[str] | None = None, color: str = "#4c78a8") -> str:
+    """Bars between `edges` (len(counts) + 1 of them) with heights `counts`: one histogram, or
+    a bar chart of categories (`labels`, one per bar, edges 0..n)."""
+    pad_l, pad_b, pad_t = 48, 28, 18
+    w, h = width - pad_l - 10, height - pad_t - pad_b
+    edges = np.asarray(edges, dtype=np.float64)
+    counts = np.nan_to_num(np.asarray(counts, dtype=np.float64), posinf=0.0, neginf=0.0)
+    xdom = (float(edges[0]), float(edges[-1])) if len(edges) > 1 else (0.0, 1.0)
+    if not xdom[1] > xdom[0]:
+        xdom = (xdom[0] - 0.5, xdom[0] + 0.5)
+    lo, hi = min(0.0, float(counts.min(initial=0.0))), max(0.0, float(counts.max(initial=0.0)))
+    ydom = (lo, hi if hi > lo else lo + 1.0)
+    f = _Frame(pad_l, pad_t, w, h, xdom, ydom)
+    out = _open(width, height)
+    out.append(f'<text x="2" y="12" font-size="12">{text(title)}</text>')
+    base = f.sy(0.0)
+    parts = []
+    for a, b, c in zip(f.sx(edges[:-1]), f.sx(edges[1:]), f.sy(counts)):
+        if b - a > 2:
+            a, b = a + 0.5, b - 0.5
+        parts.append(f"M{a:.1f} {base:.1f}V{c:.1f}H{b:.1f}V{base:.1f}z")
+    out.append(f'<path d="{"".join(parts)}" fill="{color}"/>')
+    if labels is not None:
+        step = max(1, math.ceil(len(labels) / 8))
+        xt = [(i + 0.5, (lb if len(lb) <= 12 else lb[:11] + "…"))
+              for i, lb in enumerate(labels) if i % step == 0]
+    else:
+        xt = nice_ticks(*xdom, count=5)
+    _axes(out, f, w, h, xt, nice_ticks(*ydom, count=4), x_title)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def render_points(title: str, u: np.ndarray, v: np.ndarray, colors: list[str] | None = None,
+                  width: int = 360, height: int = 300, axes: list[tuple] | None = None,
+                  note: str | None = None) -> str:
+    """Points on a plane (a projection of 3-D points), scaled to fit with their aspect kept,
+    drawn in the order given (far first). `colors` is one CSS colour per point (default one
+    colour); points of one colour share a path. `axes`: (label, du, dv, colour) arrows drawn
+    in a corner to show the view."""
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    ok = np.isfinite(u) & np.isfinite(v)
+    out = _open(width, height)
+    out.append(f'<text x="2" y="12" font-size="12">{text(title)}</text>')
+    top, bottom, side = 18, 16 if note else 4, 6
+    box_w, box_h = width - 2 * side, height - top - bottom
+    if ok.any():
+        uu, vv = u[ok], v[ok]
+        cols = [c for c, k in zip(colors, ok) if k] if colors else None
+        u0, u1, v0, v1 = uu.min(), uu.max(), vv.min(), vv.max()
+        scale = min(box_w / ((u1 - u0) or 1.0), box_h / ((v1 - v0) or 1.0))
+        if not math.isfinite(scale) or scale <= 0:
+            scale = 1.0
+        px = side + box_w / 2 + (uu * 0.5 - (u0 * 0.5 + u1 * 0.5) * 0.5) * 2 * scale
+        py = top + box_h / 2 - (vv * 0.5 - (v0 * 0.5 + v1 * 0.5) * 0.5) * 2 * scale
+        groups: dict[str, list[str]] = {}
+        for i, (a, b) in enumerate(zip(px.tolist(), py.tolist())):
+            groups.setdefault(cols[i] if cols else PALETTE[0], []).append(f"M{a:.1f} {b:.1f}h0")
+        for color, parts in groups.items():
+            out.append(f'<path d="{"".join(parts)}" stroke="{color}" stroke-width="3" '
+                       f'stroke-linecap="round" stroke-opacity="0.85"/>')
+    for label, du, dv, color in axes or []:
+        x0, y0 = 24, height - bottom - 20
+        x1, y1 = x0 + du * 16, y0 - dv * 16
+        out.append(f'<line x1="{x0}" y1="{y0}" x2="{x1:.1f}" y2="{y1:.1f}" stroke="{color}"/>'
+                   f'<text x="{x1 + (du * 6):.1f}" y="{y1 - dv * 6 + 3:.1f}" font-size="9" '
+                   f'fill="{color}" text-anchor="middle">{text(label)}</text>')
+    if note:
+        out.append(f'<text x="6" y="{height - 4}" font-size="10" fill="#555">{text(note)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def stack_svg(svgs: list[str], gap: int = 6) -> str:
+    """Several SVG images one under the other, as one SVG (for viewers that take one image)."""
+    parts, y, width = [], 0, 0
+    for s in svgs:
+        m = re.match(r'<svg[^>]* width="(\d+)" height="(\d+)"', s)
+        if not m:
+            continue
+        w, h = int(m.group(1)), int(m.group(2))
+        parts.append(s.replace("<svg ", f'<svg x="0" y="{y}" ', 1))
+        y += h + gap
+        width = max(width, w)
+    if len(parts) == 1:
+        return svgs[0]
+    height = max(0, y - gap)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg>')

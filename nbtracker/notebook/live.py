@@ -319,7 +319,8 @@ class LiveFeed:
         with self._lock:
             series = {k: (m[0] + m[2], m[1] + m[3]) for k, m in self._mirror.items()}
         xlabels = {k: self._xkey.get(k) for k in series if self._xkey.get(k)}
-        return static.run_bundle(dict(self.panel.info), series, xlabels)
+        return static.run_bundle(dict(self.panel.info), series, xlabels,
+                                 run_dir=getattr(self.run, "storage_dir", None) or None)
 
     def _refresh(self) -> None:
         """Static mode: redraw the outputs, at most once a second, when something changed."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..charts.svg import Panel, Series, fmt, render_svg
+from ..charts.svg import Panel, Series, fmt, render_svg, stack_svg
 
 MAX_CHARTS = 12  # charts in a run's static image; the rest are named in a note
 SVG_POINTS = 1200  # points drawn in all: keeps a finished panel's image near 10 KB
@@ -103,9 +103,21 @@ def run_stats(info: dict) -> str:
     return f"step {info.get('step', 0)} · {duration(end - (info.get('started') or end))}"
 
 
-def run_bundle(info: dict, series: dict[str, tuple], xlabels: dict[str, str] | None = None) -> dict:
-    """The static form of a run's panel: its name, state, steps, time, charts and summary."""
+def run_bundle(info: dict, series: dict[str, tuple], xlabels: dict[str, str] | None = None,
+               run_dir: str | None = None) -> dict:
+    """The static form of a run's panel: its name, state, steps, time, alerts, charts, summary,
+    and — for a run that has ended, read from its directory `run_dir` — its media, system
+    metrics and run info (see `static_media`)."""
     svg, _ = run_svg(series, xlabels)
+    extras = None
+    if run_dir and info.get("state") not in (None, "", "running"):
+        from .static_media import run_extras
+
+        try:
+            extras = run_extras(run_dir)
+        except Exception as e:  # the charts and summary still show
+            extras = None
+            info = {**info, "extras_error": f"{type(e).__name__}: {e}"}
     summary = info.get("summary") or {}
     name = info.get("name") or info.get("id") or "run"
     where = f"{info.get('project', '')}/{info.get('id', '')}"
@@ -114,12 +126,21 @@ def run_bundle(info: dict, series: dict[str, tuple], xlabels: dict[str, str] | N
              "running": "#1565c0"}.get(state, "#555")
     head = (f'<div><b>{esc(name)}</b> <span style="color:{color}">{esc(state)}</span> '
             f'<span style="color:#666">· {esc(run_stats(info))} · {esc(where)}</span></div>')
-    body = head + (img(svg, "charts of " + str(name)) if svg
-                   else '<div style="color:#666">no numeric values logged</div>')
+    media = extras is not None and bool(extras.media or extras.system)
+    body = head + (extras.alerts if extras else "")
+    body += (img(svg, "charts of " + str(name)) if svg else "" if media
+             else '<div style="color:#666">no numeric values logged</div>')
     body += summary_rows(summary)
+    if extras:
+        body += extras.media + extras.system + extras.info
+    if info.get("extras_error"):
+        body += f'<div style="color:#666">media not shown: {esc(info["extras_error"])}</div>'
     text = [f"run {name} ({where}) {state} · {run_stats(info)}"]
     text += [f"  {k}: {value_text(v)}" for k, v in sorted(summary.items(), key=lambda kv: str(kv[0]))
              if not isinstance(v, (dict, list))][:MAX_SUMMARY]
+    if extras:
+        text += extras.lines
+        svg = stack_svg([s for s in [svg, *extras.svgs] if s]) if extras.svgs else svg
     return bundle(body, svg, "\n".join(text), kind="run")
 
 

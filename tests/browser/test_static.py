@@ -10,6 +10,7 @@ import re
 
 import nbformat
 import pytest
+from helpers import media_cell
 from nbdriver import foreign_requests, open_and_run, sample, screenshot, wait_idle
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -84,13 +85,52 @@ def test_finished_panel_becomes_static_in_notebook7(notebook7_server, page):
     _finished_panel_becomes_static_and_survives_a_reopen(page, notebook7_server, "static_nb7.ipynb")
 
 
-def test_headless_run_without_widget_state_shows_charts_untrusted(lab_server, page, tmp_path):
+# what a run's static form shows of its media, read in the page (-1: an image did not load)
+MEDIA = """() => {
+  const s = [...document.querySelectorAll(".nbt-static")].find(e => e.querySelector(".nbt-media"));
+  if (!s) return null;
+  const loaded = (imgs) => imgs.length && imgs.every(i => i.complete && i.naturalWidth) ? imgs.length : -1;
+  const q = (sel) => [...s.querySelectorAll(sel)];
+  const audio = s.querySelector("audio.nbt-audio");
+  const frame = s.querySelector("iframe.nbt-html");
+  return {
+    images: loaded(q(".nbt-kind-image-file img.nbt-img")),
+    thumbs: loaded(q(".nbt-kind-image-file img.nbt-thumb")),
+    table: loaded(q("table.nbt-media-table img")),
+    cell: (s.querySelector("table.nbt-media-table td:nth-child(2)") || {}).textContent,
+    heatmap: loaded(q(".nbt-hist img")),
+    audio: audio ? [audio.controls, audio.getAttribute("src").slice(0, 15), audio.readyState] : null,
+    frame: frame ? frame.getAttribute("sandbox") : null,
+    frameNote: (s.querySelector(".nbt-kind-html-file") || {}).textContent,
+    gif: loaded(q(".nbt-kind-video-file img")),
+    video: q("video.nbt-video").map(v => [v.controls, v.getAttribute("src").slice(0, 15)]),
+    alerts: q(".nbt-alert").length,
+    info: q("details.nbt-info summary").length,
+  };
+}"""
+
+
+def _media_seen(page) -> dict:
+    try:
+        page.wait_for_function(f"() => {{ const m = ({MEDIA})(); return m && m.images > 0 && m.thumbs > 0 "
+                               "&& m.table > 0 && m.heatmap > 0 && m.audio && m.audio[2] >= 1; }",
+                               timeout=20_000)
+    except Exception:
+        raise AssertionError(f"media not all shown: {page.evaluate(MEDIA)}") from None
+    return page.evaluate(MEDIA)
+
+
+def test_headless_run_without_widget_state_shows_charts_and_media(lab_server, page, tmp_path):
     """Executed by nbclient, widget state stripped, never trusted: JupyterLab draws the static
-    HTML (sanitised) with its SVG charts."""
+    HTML (sanitised) with its SVG charts and the media run's images, table thumbnails,
+    histogram heat-map and audio player; the sandboxed frame is removed by the sanitiser and
+    the text it held says what was there. Signed (trusted), the same file shows the frame."""
     nbclient = pytest.importorskip("nbclient")
+    from nbformat.sign import NotebookNotary
+
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in ACROSS_CELLS]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in [*ACROSS_CELLS, media_cell()]]
     env = {**os.environ, "NBTRACKER_DIR": str(tmp_path / "store")}
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute(env=env)
@@ -103,6 +143,27 @@ def test_headless_run_without_widget_state_shows_charts_untrusted(lab_server, pa
     page.wait_for_function(f"() => ({CURVES})('.nbt-static') === 2", timeout=20_000)
     assert "Error displaying widget" not in page.locator(".jp-Notebook").inner_text()
     screenshot(page.locator(".nbt-static").first, "static-panel-untrusted")
+    seen = _media_seen(page)
+    assert seen["images"] == 1 and seen["thumbs"] == 8 and seen["table"] == 4 and seen["heatmap"] == 1
+    assert seen["cell"] == "<script>alert(1)</script>"  # shown as text
+    assert seen["audio"][:2] == [True, "data:audio/wav;"]
+    assert seen["gif"] == 1 and seen["video"] == [[True, "data:video/mp4;"]]  # a GIF video, an mp4
+    assert seen["frame"] is None and "HTML document" in seen["frameNote"]  # the sanitiser's doing
+    assert seen["alerts"] == 1 and seen["info"] == 1
+    media = page.locator(".nbt-static", has=page.locator(".nbt-media"))
+    screenshot(media, "static-media-untrusted")
+    assert foreign_requests(page) == []
+
+    trusted = "headless_trusted.ipynb"
+    NotebookNotary(data_dir=str(lab_server.base / "jupyter" / "data")).sign(nb)
+    nbformat.write(nb, lab_server.root / trusted)
+    page.goto(lab_server.notebook_url(trusted))
+    page.wait_for_selector(".nbt-static iframe.nbt-html", timeout=30_000)
+    seen = _media_seen(page)
+    assert seen["frame"] == "" and seen["table"] == 4  # a sandbox allowing nothing
+    frame = page.frame_locator(".nbt-static iframe.nbt-html")
+    assert frame.locator("h3").inner_text() == "report"
+    screenshot(page.locator(".nbt-static", has=page.locator(".nbt-media")), "static-media-trusted")
     assert foreign_requests(page) == []
 
 

@@ -36,7 +36,7 @@ def recording(panel) -> list:
 def assert_fits(panel, sent) -> None:
     for msg, _ in sent:
         assert contract.check_message(msg, "frontend") == [], msg
-    for name in ("info", "snapshot", "xlabels", "lib", "lib_hash", "uid"):
+    for name in ("info", "snapshot", "xlabels", "media", "extras", "lib", "lib_hash", "uid"):
         assert contract.check_trait("live", name, getattr(panel, name)) == [], name
 
 
@@ -164,7 +164,7 @@ def test_the_checker_finds_breaches():
         ".append: missing", ".apend: not in the contract"]
     assert contract.check(contract.XLabels, {"val/acc": 3}) == [".val/acc: expected a string, got int"]
     assert contract.check_message({"type": "pointz"}) == [
-        "unknown message type 'pointz' (known: lib, points, static)"]
+        "unknown message type 'pointz' (known: events, file, lib, media, points, static)"]
     assert contract.check_message({"type": "compare", "ids": [1]}, "kernel") == [
         ".ids[0]: expected a string, got int"]
     assert contract.check_trait("live", "info", {}) == []  # before Python first sets it

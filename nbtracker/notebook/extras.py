@@ -291,9 +291,9 @@ class PanelExtras:
         """Send the files of each media key's latest step (within PUSH_BYTES)."""
         with self._lock:
             due, self._push_due = self._push_due, set()
-            latest = {k: self._index[k][-1]["ref"] for k in due if self._index.get(k)}
+            latest = [self._index[k][-1]["ref"] for k in due if self._index.get(k)]
         budget = PUSH_BYTES
-        for key, ref in latest.items():
+        for ref in latest:
             paths = ref_paths(ref)
             if ref.get("_type") == "table-file" and paths:
                 sent, cells = self.send_file(paths[0], budget)

@@ -66,16 +66,18 @@ for step in range(3):
     run.log({"loss": 1 / (step + 1),
              "samples": nbtracker.Image(square(colors[step]), caption=f"<i>step {step}</i>"),
              "weights": nbtracker.Histogram(rng.normal(step, 1 + step / 2, 2000))}, step=step)
-rows = [[i, f"class {'<b>' if i == 2 else ''}{i % 3}", round(float(s), 3), nbtracker.Image(square(colors[i % 3], 16))]
-        for i, s in enumerate(rng.random(6))]
+rows = [[i, f"class {'<b>' if i == 2 else ''}{i % 3}", round(float(s), 3),
+         nbtracker.Image(square(colors[i % 3], 16))] for i, s in enumerate(rng.random(6))]
 boxes = {"pred": {"box_data": [{"position": {"minX": 0.1, "maxX": 0.6, "minY": 0.2, "maxY": 0.7},
                                 "class_id": 1, "box_caption": "cat <0.9>"}]}}
 cloud = rng.normal(0, 1, (500, 3)) * [3, 1, 0.5]
-fig = {"data": [{"type": "scatter", "x": [0, 1, 2, 3], "y": [1, 3, 2, 4], "mode": "lines+markers", "name": "a"},
-                {"type": "bar", "x": [0, 1, 2, 3], "y": [2, 1, 3, 1], "name": "b"}], "layout": {"title": {"text": "fig"}}}
+fig = {"data": [{"type": "scatter", "x": [0, 1, 2, 3], "y": [1, 3, 2, 4], "mode": "lines+markers"},
+                {"type": "bar", "x": [0, 1, 2, 3], "y": [2, 1, 3, 1], "name": "b"}],
+       "layout": {"title": {"text": "fig"}}}
 run.log({"preds": table(["id", "label", "score", "image"], rows),
          "sound": Ref("audio-file", "audio", "wav", wav(), format="wav", sample_rate=8000, caption="a"),
-         "page": nbtracker.Html("<h1 id='hello'>Hello <i>panel</i></h1><script>parent.document.title='x'</script>"),
+         "page": nbtracker.Html("<h1 id='hello'>Hello <i>panel</i></h1>"
+                                "<script>parent.document.title='x'</script>"),
          "cloud": Ref("object3D-file", "object3d", "pts.json",
                       json.dumps({"points": cloud.tolist()}).encode(), format="pts.json", npoints=500),
          "plot": Ref("plotly-file", "plotly", "plotly.json", json.dumps(fig).encode()),
@@ -83,95 +85,116 @@ run.log({"preds": table(["id", "label", "score", "image"], rows),
                       format="png", width=64, height=64, boxes=boxes),
          "grid": Items([nbtracker.Image(square(c, 24), caption=str(c)) for c in colors])}, step=3)
 run.alert("loss diverged", "<b>NaN</b> at step 3", level="WARN")
-run._emit("alert", {"title": "loss diverged", "text": "<b>NaN</b> at step 3", "level": "WARN", "ts": time.time()})
+run._emit("alert", {"title": "loss diverged", "text": "<b>NaN</b> at step 3", "level": "WARN",
+                    "ts": time.time()})
 t0 = time.time()
 for i in range(3):
-    run._emit("system", {"ts": t0 + i, "d": {"cpu": 10.0 + i, "memory": 40.0 + i, "proc.memory.rssMB": 300.0 + i}})
-run._emit("info", {"python": "3.11.2", "host": "box", "platform": "Linux", "argv": ["train.py", "--lr", "0.1"],
+    run._emit("system", {"ts": t0 + i, "d": {"cpu": 10.0 + i, "memory": 40.0 + i,
+                                             "proc.memory.rssMB": 300.0 + i}})
+run._emit("info", {"python": "3.11.2", "host": "box", "platform": "Linux",
+                   "argv": ["train.py", "--lr", "0.1"],
                    "git": {"commit": "0123abc", "branch": "main", "dirty": True}})
 run._emit("output", {"stream": "stdout", "text": "epoch 1 done\\n<b>not bold</b>\\n"})
 run._emit("output", {"stream": "stderr", "text": "a warning\\n"})
 time.sleep(1.5)'''
 
-PANEL = ".nbt-live"
-CARD = PANEL + ' .nbt-media[data-key="{}"]'
+LATE = """from nbtracker.notebook import live
+late = live.LivePanel()
+live.LiveFeed(run, late)  # made after the logging: it starts from the run's log
+display(late)"""
+
+CARD = '.nbt-media[data-key="{}"]'
 
 
-def _img_ok(page, sel: str) -> bool:
-    return page.evaluate(f"""() => {{ const i = document.querySelector({sel!r});
-        return !!i && i.complete && i.naturalWidth > 0 && i.src.startsWith('blob:'); }}""")
+def wait_in(panel, js: str, timeout: float = 20_000) -> None:
+    """Wait until `js` (a function body of `root`, the panel's element) returns true."""
+    panel.page.wait_for_function(f"(root) => {{ {js} }}", arg=panel.element_handle(), timeout=timeout)
+
+
+def image_at(panel, key: str) -> dict:
+    return panel.evaluate(f"""(root) => {{ const i = root.querySelector('{CARD.format(key)} img.nbt-img');
+        return i && {{ src: i.src, path: i.dataset.path, ok: i.complete && i.naturalWidth > 0 }}; }}""")
 
 
 def test_live_panel_shows_media_alerts_and_system(lab_server, page):
-    cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", STAND_INS, LOG]
+    cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", STAND_INS, LOG, LATE]
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
-    page.wait_for_selector(PANEL, timeout=30_000)
+    page.wait_for_selector(".nbt-live", timeout=30_000)
     wait_idle(page)
-    img = CARD.format("samples") + " img.nbt-img"
-    page.wait_for_function(f"() => document.querySelector({img!r})?.naturalWidth > 0", timeout=20_000)
-    assert _img_ok(page, img)
-    first = page.evaluate(f"() => [document.querySelector({img!r}).src, document.querySelector({img!r}).dataset.path]")
-    caption = page.locator(CARD.format("samples") + " .nbt-caption").inner_text()
-    assert caption == "<i>step 2</i>"  # escaped: shown as text
+    panel, late = page.locator(".nbt-live").first, page.locator(".nbt-live").nth(1)
+    card = lambda key: panel.locator(CARD.format(key))  # noqa: E731
+    # the latest image, pushed while the cell ran
+    wait_in(panel, f"return root.querySelector('{CARD.format('samples')} img.nbt-img')?.naturalWidth > 0")
+    first = image_at(panel, "samples")
+    assert first["ok"] and first["src"].startswith("blob:")
+    assert card("samples").locator(".nbt-caption").inner_text() == "<i>step 2</i>"  # text, not markup
     # the slider goes back to step 0: the kernel sends that step's image on request
-    slider = CARD.format("samples") + " input.nbt-step"
-    page.evaluate(f"""() => {{ const s = document.querySelector({slider!r}); s.value = '0';
-        s.dispatchEvent(new Event('input')); }}""")
-    page.wait_for_function(f"""() => {{ const i = document.querySelector({img!r});
-        return i && i.dataset.path !== {first[1]!r} && i.naturalWidth > 0 && i.complete; }}""", timeout=20_000)
-    assert page.locator(CARD.format("samples")).get_attribute("data-step") == "0"
-    assert page.evaluate(f"() => document.querySelector({img!r}).src") != first[0]
+    card("samples").locator("input.nbt-step").evaluate(
+        "s => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
+    wait_in(panel, f"""const i = root.querySelector('{CARD.format('samples')} img.nbt-img');
+        return i && i.dataset.path !== {first['path']!r} && i.complete && i.naturalWidth > 0;""")
+    assert card("samples").get_attribute("data-step") == "0"
+    assert image_at(panel, "samples")["src"] != first["src"]
     # the histogram over steps: a heat-map of 3 steps, the latest as bars
-    heat = CARD.format("weights") + " canvas.nbt-heat-map"
-    assert page.locator(heat).get_attribute("data-steps") == "3"
-    assert page.locator(CARD.format("weights") + " canvas.nbt-heat-bars").get_attribute("data-step") == "2"
-    # the table: thumbnails, sorting on a header click
-    table = CARD.format("preds") + " table"
-    page.wait_for_function(f"""() => {{ const t = [...document.querySelectorAll({table!r} + ' img.nbt-thumb')];
-        return t.length === 6 && t.every(i => i.complete && i.naturalWidth > 0); }}""", timeout=20_000)
-    scores = f"() => [...document.querySelectorAll({table!r} + ' tbody tr')].map(r => +r.children[2].textContent)"
-    page.click(f"{table} th:nth-child(3)")
-    up = page.evaluate(scores)
+    assert card("weights").locator("canvas.nbt-heat-map").get_attribute("data-steps") == "3"
+    assert card("weights").locator("canvas.nbt-heat-bars").get_attribute("data-step") == "2"
+    # the table: thumbnails, sorting on a header click, cells as text
+    table = card("preds").locator("table")
+    wait_in(panel, f"""const t = [...root.querySelectorAll('{CARD.format('preds')} img.nbt-thumb')];
+        return t.length === 6 && t.every(i => i.complete && i.naturalWidth > 0);""")
+    scores = "t => [...t.querySelectorAll('tbody tr')].map(r => +r.children[2].textContent)"
+    table.locator("th").nth(2).click()
+    up = table.evaluate(scores)
     assert up == sorted(up) and len(up) == 6
-    page.click(f"{table} th:nth-child(3)")
-    assert page.evaluate(scores) == sorted(up, reverse=True)
-    assert page.locator(f"{table} td b").count() == 0 and "class <b>2" in page.locator(table).inner_text()
+    table.locator("th").nth(2).click()
+    assert table.evaluate(scores) == sorted(up, reverse=True)
+    assert table.locator("td b").count() == 0 and "class <b>2" in table.inner_text()
     # audio: a playable blob
-    audio = CARD.format("sound") + " audio"
-    page.wait_for_function(f"() => document.querySelector({audio!r})?.duration > 0", timeout=20_000)
-    assert page.evaluate(f"() => document.querySelector({audio!r}).src").startswith("blob:")
-    # HTML in a sandboxed frame, scripts off
-    frame = page.locator(CARD.format("page") + " iframe")
+    audio = card("sound").locator("audio")
+    wait_in(panel, f"return root.querySelector('{CARD.format('sound')} audio')?.duration > 0")
+    assert audio.evaluate("a => a.src").startswith("blob:")
+    # HTML in a sandboxed frame: shown, its script not run
+    frame = card("page").locator("iframe")
     assert frame.get_attribute("sandbox") == ""
-    page.wait_for_function(f"() => (document.querySelector({CARD.format('page') + ' iframe'!r})?.srcdoc || '').includes('Hello')")
+    wait_in(panel, f"return (root.querySelector('{CARD.format('page')} iframe')?.srcdoc || '')"
+                   ".includes('Hello')")
     inner = frame.element_handle().content_frame()
     inner.wait_for_selector("#hello")
-    assert inner.inner_text("#hello") == "Hello panel"
-    assert page.title() != "x"
-    # the point cloud, the plotly figure, the boxes
-    assert page.locator(CARD.format("cloud") + " canvas.nbt-points-canvas").get_attribute("data-points") == "500"
-    page.wait_for_selector(CARD.format("plot") + " svg.nbt-plotly-svg path")
-    page.wait_for_selector(CARD.format("boxed") + " svg.nbt-boxes rect")
-    grid = CARD.format("grid") + " .nbt-media-list img"
-    page.wait_for_function(f"() => [...document.querySelectorAll({grid!r})].filter(i => i.naturalWidth > 0).length === 3")
+    assert inner.inner_text("#hello") == "Hello panel" and page.title() != "x"
+    # the point cloud, the plotly figure, the boxes, the media list
+    assert card("cloud").locator("canvas.nbt-points-canvas").get_attribute("data-points") == "500"
+    card("plot").locator("svg.nbt-plotly-svg path").wait_for()
+    card("boxed").locator("svg.nbt-boxes rect").wait_for()
+    assert card("boxed").locator("svg.nbt-boxes text").inner_html() == "cat &lt;0.9&gt;"
+    wait_in(panel, f"""return [...root.querySelectorAll('{CARD.format('grid')} img')]
+        .filter(i => i.naturalWidth > 0).length === 3""")
     # the alert banner, escaped
-    alert = page.locator(PANEL + " .nbt-alert")
+    alert = panel.locator(".nbt-alert")
     assert alert.count() == 1 and alert.get_attribute("data-level") == "WARN"
     assert "loss diverged" in alert.inner_text() and "<b>NaN</b> at step 3" in alert.inner_text()
-    # the system section: collapsed, 3 samples; opened, one chart per group
-    system = page.locator(PANEL + " details.nbt-system")
+    # the system section: collapsed, 3 samples; opened, a chart per group and unit
+    system = panel.locator("details.nbt-system")
     assert system.get_attribute("data-samples") == "3" and system.get_attribute("open") is None
     system.locator("summary").click()
-    # cpu, memory (%), memory (MB)
-    page.wait_for_function("() => document.querySelectorAll('.nbt-live .nbt-system canvas').length === 3")
-    info = page.locator(PANEL + " details.nbt-info")
+    wait_in(panel, "return root.querySelectorAll('.nbt-system canvas').length === 3")  # cpu, memory %, MB
+    assert system.locator(".nbt-chart").evaluate_all("bs => bs.map(b => b.dataset.key)") == [
+        "cpu", "memory", "memory (MB)"]
+    info = panel.locator("details.nbt-info")
     info.locator("summary").click()
     assert "0123abc" in info.inner_text() and "train.py --lr 0.1" in info.inner_text()
-    output = page.locator(PANEL + " details.nbt-output")
+    output = panel.locator("details.nbt-output")
     output.locator("summary").click()
     assert output.locator("pre").inner_text().splitlines() == ["epoch 1 done", "<b>not bold</b>", "a warning"]
     assert output.locator(".nbt-stderr").inner_text().strip() == "a warning"
-    errors = page.evaluate("() => [...document.querySelectorAll('[data-contract-errors]')].map(e => e.dataset.contractErrors)")
+    screenshot(panel, "live-panel-media")
+    # a panel made after the logging starts from the run's log: its files come on request
+    wait_in(late, f"return root.querySelector('{CARD.format('samples')} img.nbt-img')?.naturalWidth > 0")
+    assert image_at(late, "samples")["path"] == first["path"]
+    assert late.locator(CARD.format("weights") + " canvas.nbt-heat-map").get_attribute("data-steps") == "3"
+    wait_in(late, f"""const t = [...root.querySelectorAll('{CARD.format('preds')} img.nbt-thumb')];
+        return t.length === 6 && t.every(i => i.complete && i.naturalWidth > 0);""")
+    assert late.locator(".nbt-alert").count() == 1  # run.alert()'s record
+    errors = page.evaluate("() => [...document.querySelectorAll('[data-contract-errors]')]"
+                           ".map(e => e.dataset.contractErrors)")
     assert errors == []
-    screenshot(page.locator(PANEL), "live-panel-media")
     assert foreign_requests(page) == []

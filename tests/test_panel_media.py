@@ -91,7 +91,7 @@ def test_media_entries_events_and_the_latest_files_reach_the_panel(fed):
     m, b = sent[-1]
     assert m["type"] == "file" and "error" not in m and b[0][:4] == b"\x89PNG"
     # checkpoints copy all of it into the traits (a reloaded page)
-    feed.checkpoint()
+    feed.extras.checkpoint(force=True)
     fits(panel, sent)
     assert [e["step"] for e in panel.media["sample"]] == [0, 1, 2]
     assert panel.extras["alerts"][0]["level"] == "WARN" and panel.extras["info"]["python"] == "3.11"
@@ -165,3 +165,25 @@ def test_logging_images_does_not_wait_for_the_panel(fed):
     pushed = [m for m in slow if m["type"] == "file"]
     # the latest step's file was pushed; not one per logged image (the latest wins)
     assert pushed and len(pushed) < 20
+
+
+def test_histograms_are_bounded_and_a_finished_panel_still_serves_files(fed):
+    run, panel, sent, feed = fed
+    for step in range(400):
+        run.log({"h": nbtracker.Histogram(np.random.default_rng(step).normal(size=2000), num_bins=512),
+                 "img": nbtracker.Image(image(step % 5))})
+    run.finish()
+    fits(panel, sent)
+    entries = []
+    for m, _ in of_type(sent, "media"):
+        d = m["keys"].get("h")
+        if d:
+            entries = d["entries"] if d["reset"] else entries + d["entries"]
+    assert len(entries) <= extras.MAX_HIST_ENTRIES and entries[-1]["step"] == 399
+    assert all(len(e["ref"]["values"]) <= extras.HIST_BINS for e in entries)
+    assert all(sum(e["ref"]["values"]) == 2000 for e in entries)  # merged, not dropped
+    # the finished panel's state is short; its files are still there for the asking
+    assert len(panel.media["h"]) <= extras.FINAL_ENTRIES + 1 and panel.media["h"][-1]["step"] == 399
+    fetch(panel, panel.media["img"][0]["ref"]["path"])
+    m, b = sent[-1]
+    assert m["type"] == "file" and "error" not in m and b[0][:4] == b"\x89PNG"

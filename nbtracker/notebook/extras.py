@@ -44,7 +44,11 @@ MAX_FILE_BYTES = 8 << 20  # per file message
 MAX_TABLE_SOURCE = 64 << 20  # a JSON table larger than this is not read for the panel
 TABLE_ROWS = 2000  # rows of a table sent to the panel
 MAX_ENTRIES = 1000  # per media key (histograms: MAX_HIST_ENTRIES); thinned evenly beyond
-MAX_HIST_ENTRIES = 400
+MAX_HIST_ENTRIES = 150  # a heat-map column each
+HIST_BINS = 64  # a histogram's bins in the panel (adjacent bins merged beyond)
+FINAL_ENTRIES = 50  # per media key in a finished panel's saved state
+FINAL_SYSTEM = 300
+CHECKPOINT = 30.0  # seconds between copies of the index and events into the traits
 MAX_SYSTEM = 2000
 MAX_ALERTS = 50
 OUTPUT_LINES = 200
@@ -178,7 +182,6 @@ class PanelExtras:
         self._index: dict[str, list[MediaEntry]] = {}
         self._new: dict[str, list[MediaEntry]] = {}
         self._reset: set[str] = set()
-        self._seen: set[tuple] = set()  # (key, step, sha/path): an entry read twice counts once
         self._system: deque[SystemSample] = deque(maxlen=MAX_SYSTEM)
         self._alerts: deque[AlertEntry] = deque(maxlen=MAX_ALERTS)
         self._info: dict = {}
@@ -187,6 +190,7 @@ class PanelExtras:
         self._push_due: set[str] = set()  # keys whose latest step has files not pushed yet
         self._pushed: dict[str, str] = {}  # key -> path list pushed last (the latest wins)
         self._last_push = 0.0
+        self._last_checkpoint = 0.0
         self.dirty = False
 
     @staticmethod
@@ -208,12 +212,7 @@ class PanelExtras:
     def _add(self, key: str, step: Any, ref: dict) -> None:
         if not isinstance(step, int) or not is_media(ref):
             return
-        mark = (key, step, ref.get("sha256") or ref.get("path") or json.dumps(ref, sort_keys=True,
-                                                                             default=str)[:200])
-        if mark in self._seen:
-            return
-        self._seen.add(mark)
-        entry = MediaEntry(step=step, ref=jsonable(ref))
+        entry = MediaEntry(step=step, ref=jsonable(_compact(ref)))
         with self._lock:
             entries = self._index.setdefault(key, [])
             if entries and entries[-1]["step"] > step:  # logged late, at an earlier step
@@ -224,8 +223,8 @@ class PanelExtras:
                 entries.append(entry)
                 self._new.setdefault(key, []).append(entry)
             cap = MAX_HIST_ENTRIES if ref.get("_type") == "histogram" else MAX_ENTRIES
-            if len(entries) > cap:  # every other one, and always the latest
-                self._index[key] = entries[:-1:2] + entries[-1:]
+            if len(entries) > cap:
+                self._index[key] = _thin(entries, cap // 2)
                 self._reset.add(key)
             if entries[-1] is entry and ref_paths(ref):
                 self._push_due.add(key)
@@ -304,11 +303,21 @@ class PanelExtras:
                     break
                 budget -= self.send_file(path, budget)[0]
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, force: bool = False, final: bool = False) -> None:
+        """Copy the index and events into the panel's traits (a reloaded page draws from them):
+        when something changed and CHECKPOINT seconds have passed, or when forced. A finished
+        panel keeps FINAL_ENTRIES per key and the last FINAL_SYSTEM samples: its output is the
+        static form by then, and the state should cost little in a saved notebook."""
+        now = time.monotonic()
+        if not (force or final) and (not self.dirty or now - self._last_checkpoint < CHECKPOINT):
+            return
+        self._last_checkpoint = now
         with self._lock:
-            self.panel.media = {k: list(v) for k, v in self._index.items()}
-        self.panel.extras = Extras(system=list(self._system), alerts=list(self._alerts),
-                                   info=self._info, output=[dict(c) for c in self._out.lines])
+            media = {k: _thin(v, FINAL_ENTRIES) if final else list(v) for k, v in self._index.items()}
+        system = list(self._system)[-FINAL_SYSTEM:] if final else list(self._system)
+        self.panel.media = media
+        self.panel.extras = Extras(system=system, alerts=list(self._alerts), info=self._info,
+                                   output=[OutputChunk(**c) for c in self._out.lines])
         self.dirty = False
 
     # -- files -------------------------------------------------------------------------------
@@ -367,7 +376,31 @@ class PanelExtras:
             self._new, self._reset = {}, set()
             self._push_due = set()
         self._pending = self._nothing()
-        self.checkpoint()
+        self.checkpoint(force=True)
+
+
+def _thin(entries: list, n: int) -> list:
+    """At most about `n` entries, evenly spread, the latest always among them."""
+    if len(entries) <= n:
+        return list(entries)
+    k = -(-len(entries) // n)
+    return entries[:-1:k] + entries[-1:]
+
+
+def _compact(ref: dict) -> dict:
+    """A histogram as the panel draws it: at most HIST_BINS bins (adjacent ones merged), edges
+    at 6 significant digits."""
+    if ref.get("_type") != "histogram":
+        return ref
+    bins, values = ref.get("bins"), ref.get("values")
+    if not isinstance(bins, list) or not isinstance(values, list) or len(bins) != len(values) + 1:
+        return ref
+    k = -(-len(values) // HIST_BINS)
+    if k > 1:
+        values = [sum(values[i:i + k]) for i in range(0, len(values), k)]
+        bins = bins[::k] if (len(bins) - 1) % k == 0 else bins[::k] + bins[-1:]
+    short = [float(f"{b:.6g}") if isinstance(b, float) else b for b in bins]
+    return {**ref, "bins": short, "values": values}
 
 
 def _table_json(full: Path) -> tuple[bytes, list[str]]:

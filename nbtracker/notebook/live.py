@@ -262,8 +262,7 @@ class LiveFeed:
                 self._send_info()
                 self._dirty_static = True
         self.extras.flush()
-        if self.extras.dirty:
-            self._dirty_snapshot = True
+        self.extras.checkpoint()  # when due (extras.CHECKPOINT)
 
     def _steps(self) -> int:
         return getattr(self.run, "steps", 0)
@@ -308,8 +307,6 @@ class LiveFeed:
             self.panel.snapshot = {k: {"c": [m[0], m[1]], "t": [m[2], m[3]]}
                                    for k, m in self._mirror.items()}
             self._dirty_snapshot = False
-        if self.extras.dirty:
-            self.extras.checkpoint()
 
     def _stop_events(self) -> None:
         remove = getattr(self.run, "remove_event_listener", None)
@@ -398,6 +395,7 @@ class LiveFeed:
             thread.join(5.0)  # its last refresh or checkpoint lands before the final form
         self.flush()
         self.checkpoint()
+        self.extras.checkpoint(final=True)
         self._send_info(final=True)
         with self._display_lock:
             self.finished = True

@@ -14,6 +14,7 @@ import { fmt, h, loadLib } from "./common.js";
 // textContent; HTML goes into an <iframe sandbox=""> (no scripts, an opaque origin) via srcdoc.
 
 const MAX_FILES = 400; // blob URLs kept per model (least recently used go first)
+const MAX_BYTES = 256 * 2 ** 20; // and the bytes they hold
 const PAGE = 25; // table rows per page
 const MAX_POINTS = 30000; // 3-D points drawn
 
@@ -24,7 +25,8 @@ export function extrasStore(model) {
   const st = {
     media: new Map(), // key -> [{step, ref}]
     system: [], alerts: [], info: {}, output: [],
-    files: new Map(), // path -> {url, bytes, mime}
+    files: new Map(), // path -> {blob, url, mime}
+    bytes: 0, // held in `files`
     waiting: new Map(), // path -> [{resolve, reject}]
     listeners: new Set(),
   };
@@ -64,19 +66,23 @@ export function extrasStore(model) {
       }
       let f = st.files.get(msg.path);
       if (!f) {
-        const bytes = u8(buffers[0]).slice();
-        f = { bytes, mime: msg.mime, url: URL.createObjectURL(new Blob([bytes], { type: msg.mime })) };
+        // logged HTML is never a document of this page's origin, even if its URL were opened
+        const type = msg.mime === "text/html" ? "text/plain" : msg.mime;
+        const blob = new Blob([u8(buffers[0])], { type });
+        f = { blob, mime: msg.mime, url: URL.createObjectURL(blob) };
         st.files.set(msg.path, f);
-        while (st.files.size > MAX_FILES) {
+        st.bytes += blob.size;
+        while (st.files.size > 1 && (st.files.size > MAX_FILES || st.bytes > MAX_BYTES)) {
           const [oldest, old] = st.files.entries().next().value;
           URL.revokeObjectURL(old.url);
           st.files.delete(oldest);
+          st.bytes -= old.blob.size;
         }
       }
       for (const w of waiting) w.resolve(f);
     }
   });
-  /** The file at `path` (a ref's path): {url, bytes, mime}; asks the kernel when not here. */
+  /** The file at `path` (a ref's path): {blob, url, mime}; asks the kernel when not here. */
   st.file = (path) => {
     const f = st.files.get(path);
     if (f) { // most recently used: last in the map
@@ -160,7 +166,7 @@ function overlays(st, ref, wrap, w, ht) {
   for (const m of Object.values(ref.masks && typeof ref.masks === "object" ? ref.masks : {})) {
     if (!m || typeof m.path !== "string") continue;
     st.file(m.path).then(async (f) => {
-      const bmp = await createImageBitmap(new Blob([f.bytes], { type: f.mime }));
+      const bmp = await createImageBitmap(f.blob);
       const c = h("canvas", { class: "nbt-mask", width: bmp.width, height: bmp.height });
       const ctx = c.getContext("2d");
       ctx.drawImage(bmp, 0, 0);
@@ -193,6 +199,7 @@ function drawVideo(st, ref) {
     : h("img", { class: "nbt-img" });
   el.dataset.path = String(ref.path);
   const box = h("figure", { class: "nbt-figure" }, el, caption(ref));
+  if (!moving) el.onload = () => { const w = el.naturalWidth; el.style.width = `${Math.min(w < 128 ? w * Math.ceil(128 / w) : w, 360)}px`; };
   st.file(ref.path).then((f) => { el.src = f.url; }, (e) => failed(box, e));
   return box;
 }
@@ -203,7 +210,7 @@ function drawHtml(st, ref) {
   frame.setAttribute("referrerpolicy", "no-referrer");
   frame.dataset.path = String(ref.path);
   const box = h("div", { class: "nbt-html-box" }, frame);
-  st.file(ref.path).then((f) => { frame.srcdoc = new TextDecoder().decode(f.bytes); }, (e) => failed(box, e));
+  st.file(ref.path).then((f) => f.blob.text()).then((text) => { frame.srcdoc = text; }, (e) => failed(box, e));
   return box;
 }
 
@@ -214,17 +221,16 @@ function download(f, name) {
 // 3-D points: a projected scatter, dragged to rotate (no WebGL)
 function drawPoints(st, ref) {
   const box = h("div", { class: "nbt-points" });
-  st.file(ref.path).then((f) => {
+  st.file(ref.path).then(async (f) => {
     const fmtName = String(ref.format || "").toLowerCase();
     let pts = [];
-    const text = () => new TextDecoder().decode(f.bytes);
-    if (fmtName === "pts.json" || fmtName === "json") pts = (JSON.parse(text()).points || []);
+    if (fmtName === "pts.json" || fmtName === "json") pts = (JSON.parse(await f.blob.text()).points || []);
     else if (fmtName === "obj") {
-      for (const line of text().split("\n")) {
+      for (const line of (await f.blob.text()).split("\n")) {
         if (line.startsWith("v ")) pts.push(line.trim().split(/\s+/).slice(1, 4).map(Number));
       }
     } else {
-      box.replaceChildren(h("div", { text: `3-D model (${fmtName}, ${f.bytes.length} bytes)` }), download(f, String(ref.path).split("/").pop()));
+      box.replaceChildren(h("div", { text: `3-D model (${fmtName}, ${f.blob.size} bytes)` }), download(f, String(ref.path).split("/").pop()));
       return;
     }
     scatter3d(box, pts);
@@ -293,8 +299,8 @@ function plotlyArray(v) {
 
 function drawPlotly(st, ref) {
   const box = h("div", { class: "nbt-plotly" });
-  st.file(ref.path).then((f) => {
-    const fig = JSON.parse(new TextDecoder().decode(f.bytes));
+  st.file(ref.path).then(async (f) => {
+    const fig = JSON.parse(await f.blob.text());
     const traces = Array.isArray(fig.data) ? fig.data : [];
     const shown = [];
     for (const t of traces) {
@@ -420,8 +426,8 @@ function drawHeat(entries) {
 // tables: sortable (click a header), paged, image cells as thumbnails
 function drawTable(st, ref) {
   const box = h("div", { class: "nbt-media-table" });
-  st.file(ref.path).then((f) => {
-    const body = JSON.parse(new TextDecoder().decode(f.bytes));
+  st.file(ref.path).then(async (f) => {
+    const body = JSON.parse(await f.blob.text());
     const cols = body.columns || [];
     const rows = (body.data || []).map((r, i) => ({ r, i }));
     let sortCol = -1, desc = false, page = 0;

@@ -24,7 +24,9 @@ class Ref:
         folder = media_dir / self.sub
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{digest[:20]}.{self.ext}").write_bytes(self.data)
-        extra = {k: (v.bind(media_dir) if hasattr(v, "bind") else v) for k, v in self.extra.items()}
+        bind = lambda v: v.bind(media_dir) if hasattr(v, "bind") else v
+        extra = {k: ({n: bind(x) for n, x in v.items()} if isinstance(v, dict) else bind(v))
+                 for k, v in self.extra.items()}
         return {"_type": self.kind, "path": f"media/{self.sub}/{digest[:20]}.{self.ext}",
                 "sha256": digest, "size": len(self.data), **extra}
 
@@ -70,8 +72,13 @@ rows = [[i, f"class {'<b>' if i == 2 else ''}{i % 3}", round(float(s), 3),
          nbtracker.Image(square(colors[i % 3], 16))] for i, s in enumerate(rng.random(6))]
 boxes = {"pred": {"box_data": [{"position": {"minX": 0.1, "maxX": 0.6, "minY": 0.2, "maxY": 0.7},
                                 "class_id": 1, "box_caption": "cat <0.9>"}]}}
+png = nbtracker.sdk.media.png_bytes
+mask = np.zeros((64, 64), np.uint8)
+mask[40:60, 5:30] = 2
 cloud = rng.normal(0, 1, (500, 3)) * [3, 1, 0.5]
-fig = {"data": [{"type": "scatter", "x": [0, 1, 2, 3], "y": [1, 3, 2, 4], "mode": "lines+markers"},
+import base64
+y = {"dtype": "f8", "bdata": base64.b64encode(np.array([1.0, 3, 2, 4]).tobytes()).decode()}
+fig = {"data": [{"type": "scatter", "x": [0, 1, 2, 3], "y": y, "mode": "lines+markers"},
                 {"type": "bar", "x": [0, 1, 2, 3], "y": [2, 1, 3, 1], "name": "b"}],
        "layout": {"title": {"text": "fig"}}}
 run.log({"preds": table(["id", "label", "score", "image"], rows),
@@ -81,8 +88,10 @@ run.log({"preds": table(["id", "label", "score", "image"], rows),
          "cloud": Ref("object3D-file", "object3d", "pts.json",
                       json.dumps({"points": cloud.tolist()}).encode(), format="pts.json", npoints=500),
          "plot": Ref("plotly-file", "plotly", "plotly.json", json.dumps(fig).encode()),
-         "boxed": Ref("image-file", "images", "png", nbtracker.sdk.media.png_bytes(square((90, 90, 90), 64)),
-                      format="png", width=64, height=64, boxes=boxes),
+         "boxed": Ref("image-file", "images", "png", png(square((90, 90, 90), 64)),
+                      format="png", width=64, height=64, boxes=boxes,
+                      masks={"seg": Ref("mask", "images", "png", png(mask))}),
+         "clip": Ref("video-file", "videos", "png", png(square((200, 120, 0))), format="png", fps=4),
          "grid": Items([nbtracker.Image(square(c, 24), caption=str(c)) for c in colors])}, step=3)
 run.alert("loss diverged", "<b>NaN</b> at step 3", level="WARN")
 run._emit("alert", {"title": "loss diverged", "text": "<b>NaN</b> at step 3", "level": "WARN",
@@ -165,6 +174,8 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     assert card("cloud").locator("canvas.nbt-points-canvas").get_attribute("data-points") == "500"
     card("plot").locator("svg.nbt-plotly-svg path").wait_for()
     card("boxed").locator("svg.nbt-boxes rect").wait_for()
+    card("boxed").locator("canvas.nbt-mask").wait_for()
+    wait_in(panel, f"return root.querySelector('{CARD.format('clip')} img')?.naturalWidth > 0")
     assert card("boxed").locator("svg.nbt-boxes text").inner_html() == "cat &lt;0.9&gt;"
     wait_in(panel, f"""return [...root.querySelectorAll('{CARD.format('grid')} img')]
         .filter(i => i.naturalWidth > 0).length === 3""")

@@ -668,7 +668,7 @@ export function renderExtras({ model, st, lineSpec, started }) {
     for (const [g, rows] of sysRows(reset ? st.system : samples)) {
       let c = charts.get(g);
       if (!c) {
-        const chartBox = h("div", { class: "nbt-chart", "data-key": g });
+        const chartBox = h("div", { class: "nbt-sys-chart", "data-key": g });
         sysGrid.append(chartBox);
         const spec = lineSpec(g, "runtime (s)");
         spec.encoding.color = { field: "k", type: "nominal", title: null, legend: { orient: "bottom", labelLimit: 200 } };

@@ -188,7 +188,7 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     assert system.get_attribute("data-samples") == "3" and system.get_attribute("open") is None
     system.locator("summary").click()
     wait_in(panel, "return root.querySelectorAll('.nbt-system canvas').length === 3")  # cpu, memory %, MB
-    assert system.locator(".nbt-chart").evaluate_all("bs => bs.map(b => b.dataset.key)") == [
+    assert system.locator(".nbt-sys-chart").evaluate_all("bs => bs.map(b => b.dataset.key)") == [
         "cpu", "memory", "memory (MB)"]
     info = panel.locator("details.nbt-info")
     info.locator("summary").click()

@@ -41,7 +41,7 @@
 /** @typedef {{title: string, text: string, level: string, ts?: number}} AlertEntry */
 /** @typedef {{stream: string, text: string}} OutputChunk */
 /** @typedef {{system: SystemSample[], alerts: AlertEntry[], info: Object<string, any>, output: OutputChunk[]}} Extras  LivePanel.extras */
-/** @typedef {{type: "events", system: SystemSample[], alerts: AlertEntry[], info: Object<string, any>|null, output: OutputChunk[]}} EventsMessage  Python -> LivePanel */
+/** @typedef {{type: "events", system: SystemSample[], alerts: AlertEntry[], info: Object<string, any>|null, output: OutputChunk[]}} EventsMessage  Python -> LivePanel: new samples and alerts; info null and output empty when unchanged (output replaces the lines shown) */
 /** @typedef {{type: "fetch", path: string}} FetchRequest  LivePanel -> Python: send a media file */
 /** @typedef {{type: "file", path: string, mime: string, size: number, error?: string}} FileMessage  Python -> LivePanel; buffers[0] is the file unless error */
 /** @typedef {{type: "lib"}} LibRequest  widget -> Python: send the chart library */

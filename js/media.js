@@ -605,7 +605,7 @@ export function renderExtras({ model, st, lineSpec, started }) {
     }));
   }
 
-  const mediaTitle = h("div", { class: "nbt-section-title", text: "media" });
+  const mediaTitle = h("div", { class: "nbt-media-title", text: "media" });
   const mediaGrid = h("div", { class: "nbt-media-grid" });
   function showMedia(keys) {
     const all = [...st.media.keys()].sort();

@@ -165,8 +165,9 @@ class Extras(TypedDict):
 
 
 class EventsMessage(TypedDict):
-    """Python → LivePanel: what the run recorded besides history since the last message
-    (`info` null when unchanged)."""
+    """Python → LivePanel: what the run recorded besides history since the last message: new
+    system samples and alerts, the environment record (null when unchanged) and the last lines
+    of console output, which replace those shown (empty when unchanged)."""
 
     type: Literal["events"]
     system: list[SystemSample]

@@ -22,13 +22,14 @@ from .errors import Error, UsageError
 from .sdk import init as _init
 from .sdk.config import Config
 from .sdk.init import init
-from .sdk.media import Histogram, Html, Image, Table
+from .sdk.media import Audio, Histogram, Html, Image, Object3D, Plotly, Table, Video
 from .sdk.output import set_silent
 from .sdk.run import Run
 
 __all__ = [
     "init", "log", "finish", "define_metric", "alert", "AlertLevel", "save", "watch", "login",
-    "Image", "Histogram", "Html", "Table", "Api", "Run", "Config", "Error", "UsageError",
+    "Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly",
+    "Api", "Run", "Config", "Error", "UsageError",
     "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
 ]
@@ -76,7 +77,7 @@ class AlertLevel(enum.Enum):
     ERROR = "ERROR"
 
 
-def alert(title: str, text: str = "", level: Any = "INFO", wait_duration: Any = None,
+def alert(title: str, text: str = "", level: Any = None, wait_duration: Any = None,
           **kwargs: Any) -> None:
     """Record an alert in the current run. See `Run.alert`."""
     _current("alert").alert(title, text, level=level, wait_duration=wait_duration, **kwargs)

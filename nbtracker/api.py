@@ -464,6 +464,18 @@ class ApiRun:
             return self._store.blob(self._stored, str(ref["sha256"]), self._stored.path / rel)
         return self._stored.path / rel
 
+    def media(self, key: str) -> list:
+        """The media logged under `key`, in step order, as `MediaItem`s (`.step`, `.ref`,
+        `.kind`, `.path`, `.load()`; a list of media logged at one step gives one item each,
+        with `.index`). See `nbtracker.store.media`.
+
+        >>> [item.load().shape for item in api.run("mnist/abc123").media("samples")]
+        """
+        from .store.media import media_items
+
+        rows = ((row["_step"], row.get(key)) for row in self.scan_history(keys=[key]))
+        return media_items(rows, self.media_path)
+
     @staticmethod
     def chart_histories(runs: list, metrics: list[str] | None, x: str = "_step",
                         samples: int = 1000) -> list | None:

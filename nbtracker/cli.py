@@ -139,7 +139,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print()
         _say("alerts:")
         for a in r.alerts:
-            _say(f"  [{a.get('level')}] {a.get('title')}: {a.get('text')}")
+            held = " (not sent: same title within wait_duration)" if a.get("suppressed") else ""
+            _say(f"  [{a.get('level')}] {a.get('title')}: {a.get('text')}{held}")
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from . import output
 
 # module (in nbtracker.sdk) of each part, in start order; closed in reverse order
-PARTS: tuple[str, ...] = ()
+PARTS: tuple[str, ...] = ("alerts",)
 
 
 def start(run: Any) -> None:

@@ -7,7 +7,6 @@ background work (fsync, index snapshots) lives in `flusher`.
 
 from __future__ import annotations
 
-import glob as _glob
 import hashlib
 import operator
 import os
@@ -27,6 +26,7 @@ from ..store.state import STATES, RunState, merge_config
 from ..store.summary import parse_rules
 from . import output
 from .config import Config, clean
+from .saving import POLICIES, SavedFiles
 from .summary import Summary
 from .values import Normaliser
 
@@ -60,11 +60,10 @@ class Run:
         self._finish_hooks: list[Callable[[Run], None]] = []
         self._events: list[Callable[[str, dict], None]] = []
         self._parts: list = []  # sdk/parts.py: system metrics, console, code, alert delivery
+        self._alerts: Any = None  # sdk/alerts.py: rate limits and delivery
         self._panel_shown = False  # a notebook panel shows this run: no finish line
         self._start_line: Any = None  # the start line's notebook output, until a panel replaces it
         self._queues: list = []
-        self._saved: dict[str, tuple[Path, str]] = {}
-        self._save_globs: list[tuple[str, str, str]] = []
         self._done = False  # finished, or the parent's run seen from a forked child
         self._forked = False
         self._sync_metrics = False
@@ -92,6 +91,7 @@ class Run:
             if d.get("step_metric"):
                 self._sync_metrics = True
         (path / layout.FILES_DIR).mkdir(exist_ok=True)
+        self._saving = SavedFiles(self)
         _runs.add(self)
 
     # -- identity ----------------------------------------------------------------------
@@ -477,67 +477,57 @@ class Run:
             merge_config(self._state.config, changed)
 
     # -- alerts and files --------------------------------------------------------------
-    def alert(self, title: str, text: str = "", level: Any = "INFO",
+    def alert(self, title: str, text: str = "", level: Any = None,
               wait_duration: Any = None, **kwargs: Any) -> None:
-        """Record an alert (title, text, level INFO|WARN|ERROR) in the run."""
+        """Record an alert in the run (the live panel shows it) and send it to the webhooks
+        configured in the settings (`alert_webhooks`, `alert_slack_webhooks`; see sdk/alerts.py).
+
+        Args:
+            title: what it is about; alerts are rate-limited per title.
+            text: the message.
+            level: "INFO" (default), "WARN" or "ERROR", or `nbtracker.AlertLevel.WARN`...
+            wait_duration: seconds (or a `timedelta`) during which another alert with this title
+                is recorded as suppressed and not sent (default 60 s, as wandb).
+
+        >>> run.alert("Low accuracy", f"accuracy {acc:.2f} < 0.3", level=AlertLevel.WARN)
+        """
         if kwargs:
             self._unknown_kwargs("alert", kwargs)
-        level = str(getattr(level, "value", level)).upper()
-        if level not in ("INFO", "WARN", "ERROR"):
-            level = "INFO"
-        rec = {"t": "alert", "title": str(title), "text": str(text), "level": level}
-        if wait_duration is not None:
-            secs = getattr(wait_duration, "total_seconds", None)
-            rec["wait_duration"] = secs() if secs else float(wait_duration)
-        with self._mutex:
-            if self._done:
-                self._closed_call("alert")
-                return
-            self._append(rec)
-            self._state.alerts.append(rec)
-        output.debug(f"alert [{level}] {title}: {text}", self._debug_path)
+        if self._done:
+            self._closed_call("alert")
+            return
+        if self._alerts is None:  # no alerts part (no channels started): record and rate-limit
+            from .alerts import Alerts
 
-    def save(self, glob_str: str | os.PathLike | None = None, base_path: str | None = None,
-             policy: str = "live") -> list[str] | bool:
-        """Keep files with the run: `run.save("model.h5")`, `run.save("ckpt/*.pt")`.
+            self._alerts = Alerts(self, [])
+        self._alerts.alert(title, text, level, wait_duration)
 
-        Files are copied into the run's `files/` folder now and again at `finish()` if they
-        changed (policy "live" or "end"; "now" copies once). Without arguments, makes sure
-        everything recorded so far is on disk.
+    def save(self, glob_str: str | os.PathLike | None = None,
+             base_path: str | os.PathLike | None = None, policy: str = "live") -> list[str] | bool:
+        """Keep files with the run, in its `files/` folder: `run.save("model.h5")`,
+        `run.save("ckpt/*.pt", policy="end")`. Without arguments, makes sure everything
+        recorded so far is on disk.
+
+        Args:
+            glob_str: a file or a glob (`**` included), relative to the current directory.
+            base_path: the folder the saved names are relative to (default: the current
+                directory; for an absolute glob, the folder it starts in). A glob reaching
+                outside it is refused with a warning.
+            policy: "live" (default) copies now and again whenever a file changes while the
+                run is alive, and at finish; "now" copies once, now; "end" at finish only.
+
+        Returns the names (relative to `base_path`) that match now.
         """
         if glob_str is None:
             self._writer.sync()
             return True
-        if policy not in ("live", "now", "end"):
+        if policy not in POLICIES:
             self._warn_once("save-policy", f"save() policy must be live, now or end, not "
                             f"{policy!r}; using live")
             policy = "live"
-        pattern = os.fspath(glob_str)
-        if base_path is None:
-            base_path = os.path.dirname(pattern) if os.path.isabs(pattern) else "."
-        # relative to where save() was called, also when matched again at finish()
-        pattern, base_path = os.path.abspath(pattern), os.path.abspath(base_path)
-        with self._mutex:
-            if self._done:
-                self._closed_call("save")
-                return []
-            if policy != "now":  # files that match later are kept at finish()
-                self._save_globs.append((pattern, base_path, policy))
-            saved = self._save_matches(pattern, base_path, policy)
+        saved = self._saving.save(glob_str, base_path, policy)
         if not saved:
             output.debug(f"save({glob_str!r}) matched no files yet", self._debug_path)
-        return saved
-
-    def _save_matches(self, pattern: str, base_path: str, policy: str) -> list[str]:
-        saved = []
-        for m in sorted(p for p in _glob.glob(pattern, recursive=True) if os.path.isfile(p)):
-            rel = os.path.relpath(os.path.abspath(m), base_path)
-            if rel.startswith("..") or os.path.isabs(rel):
-                rel = os.path.basename(m)
-            rel = rel.replace(os.sep, "/")
-            self._saved[rel] = (Path(m).resolve(), policy)
-            self._copy_file(rel, Path(m))
-            saved.append(rel)
         return saved
 
     def _copy_file(self, rel: str, src: Path) -> None:
@@ -554,12 +544,15 @@ class Run:
         except OSError as e:
             self._warn_once(f"save:{rel}", f"could not save {src}: {e}")
 
-    def _record_file(self, rel: str, dst: Path) -> None:
-        h = hashlib.sha256()
-        with open(dst, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        digest = h.hexdigest()
+    def _record_file(self, rel: str, dst: Path, digest: str | None = None) -> None:
+        """A `file` record for `files/<rel>` unless the last one names the same bytes (caller
+        holds the mutex; `digest` when the caller hashed the bytes as it copied them)."""
+        if digest is None:
+            h = hashlib.sha256()
+            with open(dst, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            digest = h.hexdigest()
         known = self._state.files.get(rel)
         if known and known.get("sha256") == digest:
             return
@@ -568,11 +561,7 @@ class Run:
         self._state.files[rel] = rec
 
     def _final_files(self) -> None:
-        for pattern, base_path, policy in self._save_globs:
-            self._save_matches(pattern, base_path, policy)
-        for rel, (src, policy) in list(self._saved.items()):
-            if policy != "now" and src.is_file():
-                self._copy_file(rel, src)
+        self._saving.final()
         files = self._path / layout.FILES_DIR
         for p in sorted(files.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
@@ -702,6 +691,8 @@ class Run:
         self._writer.sync()
         if snapshot:
             self._snapshot()
+        if self._saving.live:
+            self._saving.poll()  # files saved with policy "live" that changed
 
     def _write_error(self, err: Exception) -> None:
         output.warn(f"cannot write to {self._writer.path} ({err}); records are kept in memory "

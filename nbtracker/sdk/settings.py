@@ -19,6 +19,7 @@ What a run records besides what it logs (each also a key of `init(settings={...}
     ALERT_WEBHOOKS       comma-separated URLs that get each alert as a JSON POST
     ALERT_SLACK_WEBHOOKS comma-separated Slack-compatible incoming-webhook URLs
     ALERT_ALLOW_PRIVATE  true: webhooks may reach private, loopback and link-local addresses
+                         (cloud metadata addresses stay refused)
     ALERT_ON_FINISH      true: an alert when the run finishes
     ALERT_ON_FAILURE     true: an alert when the run fails or crashes
 

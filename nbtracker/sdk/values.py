@@ -4,7 +4,9 @@ Kept as they are: int, float, bool, str, None, lists of those. NaN, ±inf and in
 kept (the record log names them in its `nf` map, see `store.recordlog.pack`). Nested dicts are
 flattened to "a/b" keys. numpy/torch scalars and 0-d arrays become Python numbers via `.item()`;
 larger arrays become a histogram (or a list when small).
-Media objects write their file and leave a reference. Anything else is reported once per key and
+Media objects write their file and leave a reference; so do matplotlib and plotly figures
+(detected by type, without importing either) and lists of media (a "media-list" reference, see
+`sdk.media`). Anything else is reported once per key and
 skipped: the training loop goes on.
 """
 
@@ -73,10 +75,7 @@ class Normaliser:
             flat[key] = v
             return
         if getattr(v, "_nbtracker_media", False):
-            try:
-                flat[key] = self.bind_media(key, v)
-            except Exception as e:  # a media object that cannot be written must not stop training
-                self.warn(key, f"log() skipped {type(v).__name__} at key {key!r}: {e}")
+            self._media(key, v, flat)
             return
         if isinstance(v, bool):
             flat[key] = bool(v)
@@ -94,6 +93,9 @@ class Normaliser:
                 elif hasattr(x, "item") and getattr(x, "ndim", 0) == 0 and isinstance(
                         item := x.item(), (str, bool, int, float)):
                     items.append(item)
+                elif _media().is_media(x):
+                    self._media_list(key, v, flat)
+                    return
                 else:
                     self.warn(key, f"log() skipped key {key!r}: lists may hold numbers and "
                                    f"strings, not {type(x).__name__}")
@@ -114,17 +116,48 @@ class Normaliser:
                 self.value(key, arr.tolist(), flat)
                 return
             from .media import Histogram
-            try:
-                hist = Histogram(arr)
-            except Exception as e:  # text or objects: no histogram of them
+
+            hist = Histogram(arr)
+            if hist._problem is not None:  # text, objects, only NaN
                 self.warn(key, f"log() skipped key {key!r}: an array of {arr.dtype} with "
-                               f"{arr.size} values is neither numbers nor short: {e}")
+                               f"{arr.size} values cannot be a histogram: {hist._problem}")
                 return
             self.value(key, hist, flat)
             return
+        m = _media().as_media(v)  # a matplotlib or plotly figure
+        if m is not None:
+            self._media(key, m, flat)
+            return
         self.warn(key, f"log() skipped key {key!r}: values of type {type(v).__module__}."
                        f"{type(v).__qualname__} cannot be logged (use a number, string, dict, "
-                       "or nbtracker.Image / Histogram / Html / Table)")
+                       "list, or nbtracker.Image / Histogram / Html / Table / Video / Audio / "
+                       "Object3D)")
+
+    def _media(self, key: str, m: Any, flat: dict) -> None:
+        """Write a media object; what is wrong with it is one warning naming the key."""
+        try:
+            flat[key] = self.bind_media(key, m)
+        except Exception as e:  # a media object that cannot be written must not stop training
+            self.warn(key, f"log() skipped {type(m).__name__} at key {key!r}: {e}")
+            return
+        if m._notes:
+            self.warn(key, f"log() key {key!r} ({type(m).__name__}): " + "; ".join(m._notes))
+
+    def _media_list(self, key: str, items: Any, flat: dict) -> None:
+        """Several media under one key: a media-list reference; items that cannot be written
+        are left out with one warning."""
+        ref, notes = _media().bind_list(list(items), lambda m: self.bind_media(key, m))
+        if ref is not None:
+            flat[key] = ref
+        if notes:
+            what = "log() skipped" if ref is None else "log() key"
+            self.warn(key, f"{what} {key!r} (a list of media): " + "; ".join(notes))
+
+
+def _media():
+    from . import media
+
+    return media
 
 
 def _numel(v: Any) -> int:

@@ -9,8 +9,9 @@ The protocol (the server's side is in `nbtracker/server/`):
 2. Complete lines are read from the cursor's offset and sent as they are, in batches of at most
    `MAX_RECORDS` records and `MAX_BYTES` bytes: `{"first_seq": <cursor next_seq>, "records":
    [...]}`. Files the batch names (a `file` record's `files/<path>`; a logged image, html or
-   table `{"_type": ..., "path": "media/...", "sha256": ...}`) go up first, unless the server
-   has them.
+   table `{"_type": ..., "path": "media/...", "sha256": ...}`, and the files such a reference
+   holds: a table's `refs`, an image's `masks`, a media list's `items`) go up first, unless
+   the server has them.
 3. The server stores what it does not have yet and answers its new `next_seq`; the cursor is
    saved after every such answer. A 409 (the server expects an earlier or later record) moves
    the cursor to the sequence the server names. Connection errors, 5xx and 429 are retried
@@ -139,13 +140,15 @@ def _blob_refs(rec: dict, out: list) -> None:
 
 
 def _media_refs(value, out: list, depth: int) -> None:
-    if depth > 8:
+    """Every file a media reference names, nested ones too: a table's `refs` (its media
+    cells), an image's `masks` (plain {"path", "sha256"} dicts), a media list's `items`."""
+    if depth > 12:
         return
     if isinstance(value, dict):
         sha, path = value.get("sha256"), value.get("path")
-        if "_type" in value and isinstance(sha, str) and isinstance(path, str):
+        if isinstance(sha, str) and isinstance(path, str) and (
+                "_type" in value or path.startswith("media/")):
             out.append((sha, path))
-            return
         for v in value.values():
             if isinstance(v, (dict, list)):
                 _media_refs(v, out, depth + 1)

@@ -133,7 +133,7 @@ def _sample(payload: Any) -> SystemSample | None:
 
 
 def _alert(rec: Any) -> AlertEntry | None:
-    if not isinstance(rec, dict):
+    if not isinstance(rec, dict) or rec.get("suppressed"):  # a repeat within wait_duration
         return None
     a = AlertEntry(title=str(rec.get("title", "")), text=str(rec.get("text", "")),
                    level=str(rec.get("level", "INFO")).upper())
@@ -409,29 +409,27 @@ def _table_json(full: Path) -> tuple[bytes, list[str]]:
     if full.name.endswith(".parquet"):
         import pyarrow.parquet as pq  # the stored format needs it, so it is there
 
+        from ..sdk.media.table import ENCODING_KEY
+
         t = pq.read_table(full)
         nrows = t.num_rows
         columns = list(t.column_names)
-        data = [[_cell(v) for v in r.values()] for r in t.slice(0, TABLE_ROWS).to_pylist()]
+        t = t.slice(0, TABLE_ROWS)
+        cols = []
+        for i, field in enumerate(t.schema):
+            values = t.column(i).to_pylist()
+            if (field.metadata or {}).get(ENCODING_KEY) is not None:  # cells as their JSON text
+                values = [None if v is None else json.loads(v) for v in values]
+            cols.append(values)
+        data = [list(r) for r in zip(*cols)]
     else:
         if full.stat().st_size > MAX_TABLE_SOURCE:
             raise ValueError(f"the table is {full.stat().st_size / 1e6:.0f} MB: too large to show")
         body = json.loads(full.read_text(encoding="utf-8"))
         columns, rows = list(body.get("columns") or []), body.get("data") or []
         nrows = len(rows)
-        data = [[_cell(v) for v in r] for r in rows[:TABLE_ROWS]]
+        data = rows[:TABLE_ROWS]
     cells = [p for r in data[:PUSH_CELLS] for v in r if is_media(v) for p in ref_paths(v)[:1]]
     out = json.dumps({"columns": [str(c) for c in columns], "data": jsonable(data), "nrows": nrows},
                      allow_nan=False, default=str)
     return out.encode("utf-8"), cells
-
-
-def _cell(v: Any) -> Any:
-    """A table cell; a media cell stored as its JSON text (Parquet) becomes its reference."""
-    if isinstance(v, str) and v.startswith('{"_type"'):
-        try:
-            d = json.loads(v)
-            return d if is_media(d) else v
-        except ValueError:
-            return v
-    return v

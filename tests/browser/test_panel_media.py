@@ -9,93 +9,50 @@ from __future__ import annotations
 
 from nbdriver import foreign_requests, open_and_run, screenshot, wait_idle
 
-# Media kinds not in nbtracker.sdk.media yet, logged as their references (the formats in
-# sdk/media.py's reference list): a Media-like object whose bind() writes the file.
-STAND_INS = '''import hashlib, io, json, math, time, wave
+SETUP = """import time
 import numpy as np
+import plotly.graph_objects as go
 import nbtracker
-
-class Ref:
-    _nbtracker_media = True
-    def __init__(self, kind, sub, ext, data, **extra):
-        self.kind, self.sub, self.ext, self.data, self.extra = kind, sub, ext, data, extra
-    def bind(self, media_dir):
-        digest = hashlib.sha256(self.data).hexdigest()
-        folder = media_dir / self.sub
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{digest[:20]}.{self.ext}").write_bytes(self.data)
-        bind = lambda v: v.bind(media_dir) if hasattr(v, "bind") else v
-        extra = {k: ({n: bind(x) for n, x in v.items()} if isinstance(v, dict) else bind(v))
-                 for k, v in self.extra.items()}
-        return {"_type": self.kind, "path": f"media/{self.sub}/{digest[:20]}.{self.ext}",
-                "sha256": digest, "size": len(self.data), **extra}
-
-def table(columns, rows):
-    class T(Ref):
-        def bind(self, media_dir):
-            data = [[c.bind(media_dir) if hasattr(c, "bind") else c for c in r] for r in rows]
-            self.data = json.dumps({"columns": columns, "data": data}).encode()
-            ref = super().bind(media_dir)
-            return {**ref, "ncols": len(columns), "nrows": len(rows), "columns": columns, "format": "json"}
-    return T("table-file", "tables", "table.json", b"")
-
-class Items:
-    _nbtracker_media = True
-    def __init__(self, items):
-        self.items = items
-    def bind(self, media_dir):
-        return {"_type": "media-list", "items": [i.bind(media_dir) for i in self.items]}
-
-def wav(seconds=0.5, rate=8000):
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate)
-        t = np.arange(int(seconds * rate)) / rate
-        w.writeframes((np.sin(2 * np.pi * 440 * t) * 12000).astype("<i2").tobytes())
-    return buf.getvalue()
 
 def square(color, size=32):
     a = np.zeros((size, size, 3), np.uint8)
     a[:, :] = color
     a[size // 4: 3 * size // 4, size // 4: 3 * size // 4] = 255 - np.array(color, np.uint8)
     return a
-'''
+"""
 
-LOG = '''run = nbtracker.run
+LOG = """run = nbtracker.run
 colors = [(200, 30, 30), (30, 160, 30), (30, 30, 200)]
 rng = np.random.default_rng(0)
 for step in range(3):
     run.log({"loss": 1 / (step + 1),
              "samples": nbtracker.Image(square(colors[step]), caption=f"<i>step {step}</i>"),
              "weights": nbtracker.Histogram(rng.normal(step, 1 + step / 2, 2000))}, step=step)
-rows = [[i, f"class {'<b>' if i == 2 else ''}{i % 3}", round(float(s), 3),
-         nbtracker.Image(square(colors[i % 3], 16))] for i, s in enumerate(rng.random(6))]
-boxes = {"pred": {"box_data": [{"position": {"minX": 0.1, "maxX": 0.6, "minY": 0.2, "maxY": 0.7},
-                                "class_id": 1, "box_caption": "cat <0.9>"}]}}
-png = nbtracker.sdk.media.png_bytes
+table = nbtracker.Table(columns=["id", "label", "score", "image"])
+for i, s in enumerate(rng.random(6)):
+    table.add_data(i, f"class {'<b>' if i == 2 else ''}{i % 3}", round(float(s), 3),
+                   nbtracker.Image(square(colors[i % 3], 16)))
 mask = np.zeros((64, 64), np.uint8)
 mask[40:60, 5:30] = 2
-cloud = rng.normal(0, 1, (500, 3)) * [3, 1, 0.5]
-import base64
-y = {"dtype": "f8", "bdata": base64.b64encode(np.array([1.0, 3, 2, 4]).tobytes()).decode()}
-fig = {"data": [{"type": "scatter", "x": [0, 1, 2, 3], "y": y, "mode": "lines+markers"},
-                {"type": "bar", "x": [0, 1, 2, 3], "y": [2, 1, 3, 1], "name": "b"}],
-       "layout": {"title": {"text": "fig"}}}
-run.log({"preds": table(["id", "label", "score", "image"], rows),
-         "sound": Ref("audio-file", "audio", "wav", wav(), format="wav", sample_rate=8000, caption="a"),
+boxed = nbtracker.Image(square((90, 90, 90), 64), masks={"seg": {"mask_data": mask}},
+                        boxes={"pred": {"box_data": [{"position": {"minX": 0.1, "maxX": 0.6, "minY": 0.2,
+                                                                   "maxY": 0.7},
+                                                      "class_id": 1, "box_caption": "cat <0.9>"}]}})
+t = np.arange(4000) / 8000
+fig = go.Figure([go.Scatter(x=np.arange(4), y=np.array([1.0, 3, 2, 4]), mode="lines+markers"),
+                 go.Bar(x=[0, 1, 2, 3], y=[2, 1, 3, 1], name="b")], layout={"title": {"text": "fig"}})
+frames = np.stack([np.transpose(square(c), (2, 0, 1)) for c in colors])  # T, C, H, W
+run.log({"preds": table,
+         "sound": nbtracker.Audio(np.sin(2 * np.pi * 440 * t).astype(np.float32), sample_rate=8000,
+                                  caption="a"),
          "page": nbtracker.Html("<h1 id='hello'>Hello <i>panel</i></h1>"
                                 "<script>parent.document.title='x'</script>"),
-         "cloud": Ref("object3D-file", "object3d", "pts.json",
-                      json.dumps({"points": cloud.tolist()}).encode(), format="pts.json", npoints=500),
-         "plot": Ref("plotly-file", "plotly", "plotly.json", json.dumps(fig).encode()),
-         "boxed": Ref("image-file", "images", "png", png(square((90, 90, 90), 64)),
-                      format="png", width=64, height=64, boxes=boxes,
-                      masks={"seg": Ref("mask", "images", "png", png(mask))}),
-         "clip": Ref("video-file", "videos", "png", png(square((200, 120, 0))), format="png", fps=4),
-         "grid": Items([nbtracker.Image(square(c, 24), caption=str(c)) for c in colors])}, step=3)
+         "cloud": nbtracker.Object3D(rng.normal(0, 1, (500, 3)) * [3, 1, 0.5]),
+         "plot": fig,
+         "boxed": boxed,
+         "clip": nbtracker.Video(frames, fps=4),
+         "grid": [nbtracker.Image(square(c, 24), caption=str(c)) for c in colors]}, step=3)
 run.alert("loss diverged", "<b>NaN</b> at step 3", level="WARN")
-run._emit("alert", {"title": "loss diverged", "text": "<b>NaN</b> at step 3", "level": "WARN",
-                    "ts": time.time()})
 t0 = time.time()
 for i in range(3):
     run._emit("system", {"ts": t0 + i, "d": {"cpu": 10.0 + i, "memory": 40.0 + i,
@@ -105,7 +62,7 @@ run._emit("info", {"python": "3.11.2", "host": "box", "platform": "Linux",
                    "git": {"commit": "0123abc", "branch": "main", "dirty": True}})
 run._emit("output", {"stream": "stdout", "text": "epoch 1 done\\n<b>not bold</b>\\n"})
 run._emit("output", {"stream": "stderr", "text": "a warning\\n"})
-time.sleep(1.5)'''
+time.sleep(1.5)"""
 
 LATE = """from nbtracker.notebook import live
 late = live.LivePanel()
@@ -126,7 +83,7 @@ def image_at(panel, key: str) -> dict:
 
 
 def test_live_panel_shows_media_alerts_and_system(lab_server, page):
-    cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", STAND_INS, LOG, LATE]
+    cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
     page.wait_for_selector(".nbt-live", timeout=30_000)
     wait_idle(page)

@@ -509,11 +509,12 @@ function mediaCard(st, key) {
   const bar = h("div", { class: "nbt-media-bar" }, h("span", { class: "nbt-media-key", text: key }), slider, stepLabel);
   const body = h("div", { class: "nbt-media-body" });
   card.append(bar, body);
-  let pinned = false; // the user chose a step: new steps do not move the slider
+  let pinned = null; // the step the user chose (new steps do not move the slider), or null
   let shown = null; // what the body shows (a signature)
   slider.addEventListener("input", () => {
     const entries = st.media.get(key) || [];
-    pinned = +slider.value < entries.length - 1;
+    const i = Math.min(+slider.value, entries.length - 1);
+    pinned = i < entries.length - 1 ? entries[i].step : null;
     update();
   });
   function update() {
@@ -532,7 +533,11 @@ function mediaCard(st, key) {
     }
     slider.max = String(entries.length - 1);
     slider.hidden = entries.length < 2;
-    if (!pinned) slider.value = String(entries.length - 1);
+    let at = entries.length - 1;
+    if (pinned !== null) { // the same step, or the one before it when the index was thinned
+      while (at > 0 && entries[at].step > pinned) at -= 1;
+    }
+    slider.value = String(at);
     const e = entries[Math.min(+slider.value, entries.length - 1)];
     stepLabel.textContent = `step ${e.step}` + (entries.length > 1 ? ` (${+slider.value + 1} of ${entries.length})` : "");
     card.dataset.step = String(e.step);

@@ -7,7 +7,7 @@ run stays open and the kernel idle, so the panel's front-end can ask the kernel 
 
 from __future__ import annotations
 
-from nbdriver import foreign_requests, open_and_run, screenshot, wait_idle
+from nbdriver import KERNEL_IDLE, foreign_requests, open_and_run, screenshot, wait_idle
 
 SETUP = """import time
 import numpy as np
@@ -62,7 +62,7 @@ run._emit("info", {"python": "3.11.2", "host": "box", "platform": "Linux",
                    "git": {"commit": "0123abc", "branch": "main", "dirty": True}})
 run._emit("output", {"stream": "stdout", "text": "epoch 1 done\\n<b>not bold</b>\\n"})
 run._emit("output", {"stream": "stderr", "text": "a warning\\n"})
-time.sleep(1.5)"""
+time.sleep(4)  # the kernel is busy: what the panel shows meanwhile was pushed"""
 
 LATE = """from nbtracker.notebook import live
 late = live.LivePanel()
@@ -86,11 +86,14 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
     page.wait_for_selector(".nbt-live", timeout=30_000)
-    wait_idle(page)
-    panel, late = page.locator(".nbt-live").first, page.locator(".nbt-live").nth(1)
+    panel = page.locator(".nbt-live").first
     card = lambda key: panel.locator(CARD.format(key))  # noqa: E731
-    # the latest image, pushed while the cell ran
-    wait_in(panel, f"return root.querySelector('{CARD.format('samples')} img.nbt-img')?.naturalWidth > 0")
+    # the latest image, pushed while the cell runs (the kernel answers no request until it is idle)
+    wait_in(panel, f"return root.querySelector('{CARD.format('samples')} img.nbt-img')?.naturalWidth > 0",
+            timeout=30_000)
+    assert not page.evaluate(KERNEL_IDLE)
+    wait_idle(page)
+    late = page.locator(".nbt-live").nth(1)
     first = image_at(panel, "samples")
     assert first["ok"] and first["src"].startswith("blob:")
     assert card("samples").locator(".nbt-caption").inner_text() == "<i>step 2</i>"  # text, not markup

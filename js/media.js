@@ -504,7 +504,8 @@ function drawOne(st, ref) {
 /** A media key's card: its value at the chosen step (the latest unless the slider moved). */
 function mediaCard(st, key) {
   const card = h("div", { class: "nbt-media", "data-key": key });
-  const slider = h("input", { type: "range", min: "0", value: "0", class: "nbt-step" });
+  const slider = h("input", { type: "range", min: "0", value: "0", class: "nbt-step", title: `step of ${key}` });
+  slider.setAttribute("aria-label", `step of ${key}`);
   const stepLabel = h("span", { class: "nbt-step-label" });
   const bar = h("div", { class: "nbt-media-bar" }, h("span", { class: "nbt-media-key", text: key }), slider, stepLabel);
   const body = h("div", { class: "nbt-media-body" });

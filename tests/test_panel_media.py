@@ -214,3 +214,15 @@ def test_alerts_reach_the_panel_once_per_wait_duration(fed):
     fits(panel, sent)
     shown = [a for m, _ in of_type(sent, "events") for a in m["alerts"]]
     assert [(a["title"], a["level"]) for a in shown] == [("<b>slow</b>", "ERROR")]
+
+
+def test_a_disabled_runs_panel_serves_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "x.png").write_bytes(b"\x89PNG not the run's")
+    run = nbtracker.init(mode="disabled")
+    panel = live.panel_for(run)
+    sent = recording(panel)
+    fetch(panel, "media/x.png")
+    (m, b), = sent
+    assert m["error"] and not b

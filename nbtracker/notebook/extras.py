@@ -176,7 +176,8 @@ class PanelExtras:
         self.run = run
         self.panel = panel
         self.pushing = push  # a static panel shows no files: none are read for it
-        self.run_dir = Path(getattr(run, "storage_dir", "."))
+        where = getattr(run, "storage_dir", "")
+        self.run_dir = Path(where) if where else None  # a disabled run has no files
         self._lock = threading.Lock()
         self._events: deque = deque(maxlen=MAX_EVENTS)
         self._index: dict[str, list[MediaEntry]] = {}
@@ -333,6 +334,8 @@ class PanelExtras:
         msg = FileMessage(type="file", path=name, mime=_mime(name), size=0)
         cells: list[str] = []
         try:
+            if self.run_dir is None:
+                raise ValueError("this run keeps no files")
             full = media_file(self.run_dir, path)
             if not full.is_file():
                 raise ValueError("no such file")
@@ -361,6 +364,8 @@ class PanelExtras:
     # -- a panel shown after things were logged -------------------------------------------
     def load_existing(self) -> None:
         """Read the media index and events the run's log already holds."""
+        if self.run_dir is None:
+            return
         for rec in read_records(self.run_dir / layout.LOG_NAME):
             t = rec.get("t")
             if t == "history":

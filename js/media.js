@@ -612,7 +612,8 @@ export function renderExtras({ model, st, lineSpec, started }) {
   }
 
   const mediaTitle = h("div", { class: "nbt-media-title", text: "media" });
-  const mediaGrid = h("div", { class: "nbt-media-grid" });
+  const mediaGroups = h("div", { class: "nbt-media-groups" });
+  const prefixOf = (key) => { const i = key.indexOf("/"); return i > 0 ? key.slice(0, i) : ""; };
   function showMedia(keys) {
     const all = [...st.media.keys()].sort();
     let added = false;
@@ -624,16 +625,33 @@ export function renderExtras({ model, st, lineSpec, started }) {
       }
       if (!keys || keys.includes(key)) c.update();
     }
-    // cards move only when a key is added (a media element taken out of the page stops playing)
+    // cards move only when a key is added (a media element taken out of the page stops
+    // playing); keys with a prefix ("gradients/…") are grouped under it, as the charts are
     if (added) {
-      all.forEach((k, i) => {
-        const card = cards.get(k).card;
-        if (mediaGrid.children[i] !== card) mediaGrid.insertBefore(card, mediaGrid.children[i] || null);
+      const byPrefix = new Map();
+      for (const k of all) {
+        const p = prefixOf(k);
+        if (!byPrefix.has(p)) byPrefix.set(p, []);
+        byPrefix.get(p).push(k);
+      }
+      const order = [...byPrefix.keys()].sort((x, y) => (x === "" ? -1 : y === "" ? 1 : x.localeCompare(y)));
+      order.forEach((p, gi) => {
+        let group = mediaGroups.querySelector(`:scope > [data-prefix="${CSS.escape(p)}"]`);
+        if (!group) {
+          group = h("div", { class: "nbt-media-group", "data-prefix": p },
+            p ? h("div", { class: "nbt-media-prefix", text: p + "/" }) : null, h("div", { class: "nbt-media-grid" }));
+        }
+        if (mediaGroups.children[gi] !== group) mediaGroups.insertBefore(group, mediaGroups.children[gi] || null);
+        const grid = group.lastChild;
+        byPrefix.get(p).forEach((k, i) => {
+          const card = cards.get(k).card;
+          if (grid.children[i] !== card) grid.insertBefore(card, grid.children[i] || null);
+        });
       });
     }
     media.hidden = !all.length;
   }
-  media.append(mediaTitle, mediaGrid);
+  media.append(mediaTitle, mediaGroups);
 
   function showInfo() {
     const i = st.info || {};

@@ -51,7 +51,7 @@ run.log({"preds": table,
          "plot": fig,
          "boxed": boxed,
          "clip": nbtracker.Video(frames, fps=4),
-         "grid": [nbtracker.Image(square(c, 24), caption=str(c)) for c in colors]}, step=3)
+         "val/grid": [nbtracker.Image(square(c, 24), caption=str(c)) for c in colors]}, step=3)
 run.alert("loss diverged", "<b>NaN</b> at step 3", level="WARN")
 t0 = time.time()
 for i in range(3):
@@ -83,6 +83,7 @@ def image_at(panel, key: str) -> dict:
 
 
 def test_live_panel_shows_media_alerts_and_system(lab_server, page):
+    page.set_viewport_size({"width": 1400, "height": 3400})  # the whole panel in one screenshot
     cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
     page.wait_for_selector(".nbt-live", timeout=30_000)
@@ -137,8 +138,9 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     card("boxed").locator("canvas.nbt-mask").wait_for()
     wait_in(panel, f"return root.querySelector('{CARD.format('clip')} img')?.naturalWidth > 0")
     assert card("boxed").locator("svg.nbt-boxes text").inner_html() == "cat &lt;0.9&gt;"
-    wait_in(panel, f"""return [...root.querySelectorAll('{CARD.format('grid')} img')]
+    wait_in(panel, f"""return [...root.querySelectorAll('{CARD.format('val/grid')} img')]
         .filter(i => i.naturalWidth > 0).length === 3""")
+    assert panel.locator('.nbt-media-group[data-prefix="val"]').inner_text().startswith("val/\nval/grid")
     # the alert banner, escaped
     alert = panel.locator(".nbt-alert")
     assert alert.count() == 1 and alert.get_attribute("data-level") == "WARN"

@@ -563,7 +563,7 @@ function systemGroup(key) {
   if (!g) g = k.split(".")[0];
   const unit = /MB$/.test(key) || /^disk\.(in|out)$/.test(key) ? "MB"
     : /^network\./.test(key) ? "bytes" : /temp$/.test(key) ? "°C" : /Watts$/.test(key) ? "W"
-      : /(threads|count)$/.test(key) ? "count" : "";
+      : /threads$/.test(key) ? "threads" : /count$/.test(key) ? "count" : "";
   return unit ? `${g} (${unit})` : g;
 }
 

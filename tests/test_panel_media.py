@@ -226,3 +226,12 @@ def test_a_disabled_runs_panel_serves_no_files(tmp_path, monkeypatch):
     fetch(panel, "media/x.png")
     (m, b), = sent
     assert m["error"] and not b
+
+
+def test_the_same_image_is_pushed_once(fed):
+    run, panel, sent, feed = fed
+    for _ in range(3):
+        run.log({"same": nbtracker.Image(image(1))})
+        time.sleep(extras.PUSH_INTERVAL + 2 * live.INTERVAL)
+    fits(panel, sent)
+    assert len(of_type(sent, "file")) == 1

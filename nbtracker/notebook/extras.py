@@ -21,7 +21,7 @@ import json
 import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -58,6 +58,7 @@ PUSH_INTERVAL = 0.5  # seconds between pushes of the latest media files
 PUSH_BYTES = 8 << 20  # bytes pushed at a time
 PUSH_CELLS = 50  # image cells of a table pushed with it (its first page)
 LIST_ITEMS = 64  # items of a media list pushed
+RECENT = 256  # paths pushed lately, not pushed again (the page keeps 400 files)
 
 MIME = {
     "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
@@ -189,7 +190,7 @@ class PanelExtras:
         self._out = _Lines()
         self._pending = self._nothing()
         self._push_due: set[str] = set()  # keys whose latest step has files not pushed yet
-        self._pushed: dict[str, str] = {}  # key -> path list pushed last (the latest wins)
+        self._recent: OrderedDict[str, None] = OrderedDict()  # paths pushed lately
         self._last_push = 0.0
         self._last_checkpoint = 0.0
         self.dirty = False
@@ -302,7 +303,14 @@ class PanelExtras:
             for path in paths:
                 if budget <= 0:
                     break
-                budget -= self.send_file(path, budget)[0]
+                if path in self._recent:  # the same bytes (content-addressed), pushed lately
+                    continue
+                sent = self.send_file(path, budget)[0]
+                if sent:
+                    self._recent[path] = None
+                    if len(self._recent) > RECENT:
+                        self._recent.popitem(last=False)
+                budget -= sent
 
     def checkpoint(self, force: bool = False, final: bool = False) -> None:
         """Copy the index and events into the panel's traits (a reloaded page draws from them):

@@ -32,6 +32,7 @@ __all__ = [
     "Api", "Run", "Config", "Error", "UsageError",
     "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
+    "unwatch",
 ]
 
 
@@ -88,23 +89,22 @@ def save(glob_str: Any = None, base_path: str | None = None, policy: str = "live
     return _current("save").save(glob_str, base_path=base_path, policy=policy)
 
 
-_watch_warned = False
-
-
 def watch(models: Any = None, criterion: Any = None, log: str | None = "gradients",
-          log_freq: int = 1000, **kwargs: Any) -> None:
-    """Accepted so wandb code runs; gradient and parameter histograms are not collected.
-    Log them explicitly with `nbtracker.Histogram`."""
-    global _watch_warned
-    if not _watch_warned:
-        _watch_warned = True
-        from .sdk.output import warn
+          log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
+    """Log histograms of a PyTorch model's gradients and/or parameters in the current run. See
+    `Run.watch`.
 
-        warn("watch() does not collect gradients; log nbtracker.Histogram(...) values instead")
+    >>> nbtracker.watch(model, log="all", log_freq=100)
+    """
+    _current("watch").watch(models, criterion, log=log, log_freq=log_freq, idx=idx,
+                            log_graph=log_graph)
 
 
 def unwatch(models: Any = None) -> None:
-    """Counterpart of `watch`; does nothing."""
+    """Remove the hooks `watch` put on `models` (on every model when None)."""
+    run = _init.current()
+    if run is not None:
+        run.unwatch(models)
 
 
 def login(key: str | None = None, host: str | None = None, relogin: bool | None = None,

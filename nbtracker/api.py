@@ -396,9 +396,16 @@ class ApiRun:
 
     # -- data --------------------------------------------------------------------------
     def history(self, samples: int | None = None, keys: Iterable[str] | None = None,
-                x_axis: str = "_step", pandas: bool = True, **kwargs: Any):
+                x_axis: str = "_step", pandas: bool = True, stream: str = "default",
+                **kwargs: Any):
         """Every logged row (all of them unless `samples` asks for fewer) as a DataFrame with
-        `_step`, the metrics, `_runtime` and `_timestamp`."""
+        `_step`, the metrics, `_runtime` and `_timestamp`.
+
+        `stream="system"` gives the system metrics instead (`store.system`): one row per
+        sample, `system.<key>` columns (`system.cpu`, `system.proc.memory.rssMB`, ...),
+        `_runtime` and `_timestamp`."""
+        if stream != "default":
+            return self._system_history(stream, samples, keys, pandas)
         report = ReadReport()
         df = read_history(self._log_dir(), self.created, keys=keys, samples=samples,
                           report=report)
@@ -408,6 +415,15 @@ class ApiRun:
         if x_axis != "_step" and x_axis in df.columns:
             df = df.sort_values(x_axis, kind="stable").reset_index(drop=True)
         return df if pandas else df.to_dict("records")
+
+    def _system_history(self, stream: str, samples: int | None, keys: Iterable[str] | None,
+                        pandas: bool):
+        if stream not in ("system", "events"):  # "events": wandb's older name for it
+            raise UsageError(f"history(stream={stream!r}): use 'default' or 'system'")
+        from .store.system import read_system
+
+        return read_system(self._log_dir(), self.created, keys=keys, samples=samples,
+                           pandas=pandas)
 
     def series_summaries(self, rebuild: bool = False):
         """The run's series summaries (`store.summaries`: per key, min/max/first/last/count/sum

@@ -3,6 +3,7 @@
     nbtracker runs [PROJECT]                 table of runs
     nbtracker show RUN                       identity, config, summary, last values
     nbtracker export RUN --format csv        full history (csv, parquet or json)
+    nbtracker export RUN --stream system     system metrics (CPU, memory, disk, network, GPU)
     nbtracker reindex                        rebuild the run index from the record logs
     nbtracker offline | online               persist the default mode
     nbtracker version
@@ -234,11 +235,20 @@ def _beyond_int64(v: Any) -> bool:
     return type(v) is int and not -(2**63) <= v < 2**63
 
 
+def _write_system(r, fmt: str, out) -> int:
+    """The system stream (`history(stream="system")`), values as recorded."""
+    rows = r.history(stream="system", pandas=False)
+    cols = [*dict.fromkeys(k for row in rows for k in row if k not in _META), *_META[1:]]
+    return _write_table(rows, cols, fmt, out)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     r = _find(_api(args), args.run)
     out = args.output
+    system = getattr(args, "stream", "default") == "system"
+    write = _write_system if system else _write_rows
     if args.format == "parquet":
-        df = r.history()
+        df = r.history(stream="system") if system else r.history()
         for c in df.columns:
             if df[c].dtype == object:
                 df[c] = df[c].map(lambda v: json.dumps(v) if isinstance(v, (dict, list)) else v)
@@ -260,9 +270,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         n = len(df)
     elif out:
         with open(out, "w", encoding="utf-8", newline="") as f:
-            n = _write_rows(r, args.format, f)
+            n = write(r, args.format, f)
     else:
-        n = _write_rows(r, args.format, sys.stdout)
+        n = write(r, args.format, sys.stdout)
     if out:
         print(f"wrote {n} rows to {out}", file=sys.stderr)
     return 0
@@ -322,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "and -Infinity as tokens (as Python's json module writes and reads them); "
                    "integers exact at any size in both")
     s.add_argument("-o", "--output", help="file to write (default: stdout; <id>.parquet)")
+    s.add_argument("--stream", choices=("default", "system"), default="default",
+                   help="system: the system metrics (one row per sample, system.<key> columns, "
+                   "_runtime, _timestamp) instead of the history")
     s.set_defaults(fn=cmd_export)
 
     s = sub.add_parser("reindex", help="rebuild the run index",

@@ -47,6 +47,12 @@ class DisabledRun:
     def save(self, *args: Any, **kwargs: Any) -> list:
         return []
 
+    def watch(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def unwatch(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
     def add_listener(self, fn: Any) -> None:
         return None
 

@@ -14,7 +14,7 @@ from typing import Any
 from . import output
 
 # module (in nbtracker.sdk) of each part, in start order; closed in reverse order
-PARTS: tuple[str, ...] = ("alerts",)
+PARTS: tuple[str, ...] = ("alerts", "system")
 
 
 def start(run: Any) -> None:

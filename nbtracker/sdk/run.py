@@ -750,6 +750,34 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} name={self.name!r} state={self.state}>"
 
+    # -- gradients and parameters (sdk/watch.py) -------------------------------------------
+    def watch(self, models: Any, criterion: Any = None, log: str | None = "gradients",
+              log_freq: int = 1000, idx: int | None = None, log_graph: bool = False) -> None:
+        """Log histograms of a PyTorch model's gradients and/or parameters every `log_freq`
+        backward / forward passes, as wandb's `watch` (keys `gradients/<name>`,
+        `parameters/<name>`); `unwatch()` or `finish()` removes the hooks.
+
+        Args:
+            models: a torch.nn.Module, or a list of them.
+            criterion: accepted for wandb's signature; not used.
+            log: "gradients" (default), "parameters", "all" or None.
+            log_freq: passes between two histograms of a tensor (default 1000).
+            idx: index of the first model in the key prefixes (`graph_<idx>`); default: the
+                number of models this run watched before.
+            log_graph: accepted; the model graph is not recorded.
+
+        >>> run.watch(model, log="all", log_freq=100)
+        """
+        from . import watch as _watch
+
+        _watch.watch(self, models, criterion, log, log_freq, idx, log_graph)
+
+    def unwatch(self, models: Any = None) -> None:
+        """Remove the hooks `watch` put on `models` (on every model when None)."""
+        from . import watch as _watch
+
+        _watch.unwatch(self, models)
+
 
 _runs: weakref.WeakSet[Run] = weakref.WeakSet()
 

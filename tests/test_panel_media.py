@@ -1,5 +1,5 @@
 """The live panel's media, system, alert and environment feed (notebook/extras.py), checked
-against the widget contract. What the browser makes of it: tests/browser/test_panel_media.py."""
+against the widget contract. What the browser makes of it: tests/browser/test_live_media.py."""
 
 from __future__ import annotations
 

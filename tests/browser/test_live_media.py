@@ -53,10 +53,6 @@ run.log({"preds": table,
          "clip": nbtracker.Video(frames, fps=4),
          "val/grid": [nbtracker.Image(square(c, 24), caption=str(c)) for c in colors]}, step=3)
 run.alert("loss diverged", "<b>NaN</b> at step 3", level="WARN")
-t0 = time.time()
-for i in range(3):
-    run._emit("system", {"ts": t0 + i, "d": {"cpu": 10.0 + i, "memory": 40.0 + i,
-                                             "proc.memory.rssMB": 300.0 + i}})
 run._emit("info", {"python": "3.11.2", "host": "box", "platform": "Linux",
                    "argv": ["train.py", "--lr", "0.1"],
                    "git": {"commit": "0123abc", "branch": "main", "dirty": True}})
@@ -84,7 +80,8 @@ def image_at(panel, key: str) -> dict:
 
 def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     page.set_viewport_size({"width": 1400, "height": 3400})  # the whole panel in one screenshot
-    cells = ["%load_ext nbtracker", "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
+    cells = ["%load_ext nbtracker", "import os; os.environ['NBTRACKER_SYSTEM_INTERVAL'] = '0.5'",
+             "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
     page.wait_for_selector(".nbt-live", timeout=30_000)
     panel = page.locator(".nbt-live").first
@@ -145,13 +142,13 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     alert = panel.locator(".nbt-alert")
     assert alert.count() == 1 and alert.get_attribute("data-level") == "WARN"
     assert "loss diverged" in alert.inner_text() and "<b>NaN</b> at step 3" in alert.inner_text()
-    # the system section: collapsed, 3 samples; opened, a chart per group and unit
+    # the system section (the sampler, every 0.5 s): collapsed; opened, a chart per group and unit
     system = panel.locator("details.nbt-system")
-    assert system.get_attribute("data-samples") == "3" and system.get_attribute("open") is None
+    assert int(system.get_attribute("data-samples")) >= 3 and system.get_attribute("open") is None
     system.locator("summary").click()
-    wait_in(panel, "return root.querySelectorAll('.nbt-system canvas').length === 3")  # cpu, memory %, MB
-    assert system.locator(".nbt-sys-chart").evaluate_all("bs => bs.map(b => b.dataset.key)") == [
-        "cpu", "memory", "memory (MB)"]
+    wait_in(panel, "return root.querySelectorAll('.nbt-system canvas').length >= 4")
+    groups = system.locator(".nbt-sys-chart").evaluate_all("bs => bs.map(b => b.dataset.key)")
+    assert {"cpu", "memory", "memory (MB)", "disk"} <= set(groups), groups
     info = panel.locator("details.nbt-info")
     info.locator("summary").click()
     assert "0123abc" in info.inner_text() and "train.py --lr 0.1" in info.inner_text()
@@ -167,6 +164,7 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     wait_in(late, f"""const t = [...root.querySelectorAll('{CARD.format('preds')} img.nbt-thumb')];
         return t.length === 6 && t.every(i => i.complete && i.naturalWidth > 0);""")
     assert late.locator(".nbt-alert").count() == 1  # run.alert()'s record
+    assert int(late.locator("details.nbt-system").get_attribute("data-samples")) >= 3  # the samples
     errors = page.evaluate("() => [...document.querySelectorAll('[data-contract-errors]')]"
                            ".map(e => e.dataset.contractErrors)")
     assert errors == []

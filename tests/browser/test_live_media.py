@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from nbdriver import KERNEL_IDLE, foreign_requests, open_and_run, screenshot, wait_idle
 
-SETUP = """import time
+SETUP = """import os, time
 import numpy as np
 import plotly.graph_objects as go
 import nbtracker
@@ -21,7 +21,10 @@ def square(color, size=32):
     return a
 """
 
-LOG = """run = nbtracker.run
+LOG = """deadline = time.monotonic() + 60
+while not os.path.exists("panel-drawn") and time.monotonic() < deadline:  # the test says when
+    time.sleep(0.05)
+run = nbtracker.run
 colors = [(200, 30, 30), (30, 160, 30), (30, 30, 200)]
 rng = np.random.default_rng(0)
 for step in range(3):
@@ -82,8 +85,12 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     page.set_viewport_size({"width": 1400, "height": 3400})  # the whole panel in one screenshot
     cells = ["%load_ext nbtracker", "import os; os.environ['NBTRACKER_SYSTEM_INTERVAL'] = '0.5'",
              "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
+    (lab_server.root / "panel-drawn").unlink(missing_ok=True)
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
-    page.wait_for_selector(".nbt-live", timeout=30_000)
+    # the panel is drawn (its library loaded) before anything is logged: then what it shows while
+    # the logging cell still runs can only have been pushed
+    page.wait_for_function("() => document.querySelector('.nbt-live .nbt-name')?.textContent", timeout=60_000)
+    (lab_server.root / "panel-drawn").touch()
     panel = page.locator(".nbt-live").first
     card = lambda key: panel.locator(CARD.format(key))  # noqa: E731
     # the latest image, pushed while the cell runs (the kernel answers no request until it is idle)

@@ -32,6 +32,18 @@
 /** @typedef {{reset: XY|null, append: XY|null, tail: XY}} SeriesDelta */
 /** @typedef {{type: "points", series: Object<string, SeriesDelta>}} PointsMessage  Python -> LivePanel */
 /** @typedef {{type: "static", model_id: string, bundle: Object<string, any>}} StaticMessage  Python -> LivePanel once finished: its static form */
+/** @typedef {Object<string, any>} MediaRef  a logged media reference ({_type, path, sha256, size, ...}) */
+/** @typedef {{step: number, ref: MediaRef}} MediaEntry */
+/** @typedef {Object<string, MediaEntry[]>} MediaIndex  LivePanel.media: per media key, ascending steps */
+/** @typedef {{reset: boolean, entries: MediaEntry[]}} MediaDelta */
+/** @typedef {{type: "media", keys: Object<string, MediaDelta>}} MediaMessage  Python -> LivePanel: new media entries */
+/** @typedef {{ts: number, d: Object<string, number>}} SystemSample */
+/** @typedef {{title: string, text: string, level: string, ts?: number}} AlertEntry */
+/** @typedef {{stream: string, text: string}} OutputChunk */
+/** @typedef {{system: SystemSample[], alerts: AlertEntry[], info: Object<string, any>, output: OutputChunk[]}} Extras  LivePanel.extras */
+/** @typedef {{type: "events", system: SystemSample[], alerts: AlertEntry[], info: Object<string, any>|null, output: OutputChunk[]}} EventsMessage  Python -> LivePanel: new samples and alerts; info null and output empty when unchanged (output replaces the lines shown) */
+/** @typedef {{type: "fetch", path: string}} FetchRequest  LivePanel -> Python: send a media file */
+/** @typedef {{type: "file", path: string, mime: string, size: number, error?: string}} FileMessage  Python -> LivePanel; buffers[0] is the file unless error */
 /** @typedef {{type: "lib"}} LibRequest  widget -> Python: send the chart library */
 /** @typedef {{type: "lib", hash: string}} LibReply  Python -> widget; buffers[0] is the bundle */
 /** @typedef {{key: string, values: any[], missing: boolean[], differs: boolean}} DiffRow */
@@ -57,6 +69,11 @@ const LiveInfo = fields({
 }, ["upload", "summary", "error"]);
 const SeriesSnapshot = fields({ c: XY, t: XY });
 const SeriesDelta = fields({ reset: nullable(XY), append: nullable(XY), tail: XY });
+const MediaEntry = fields({ step: num, ref: map(any) });
+const SystemSample = fields({ ts: num, d: map(num) });
+const AlertEntry = fields({ title: str, text: str, level: str, ts: num }, ["ts"]);
+const OutputChunk = fields({ stream: str, text: str });
+const Extras = fields({ system: list(SystemSample), alerts: list(AlertEntry), info: map(any), output: list(OutputChunk) });
 const DiffRow = fields({ key: str, values: list(any), missing: list(bool), differs: bool });
 const DiffTable = fields({ runs: list(str), rows: list(DiffRow) });
 const RunColumn = fields({ key: str, label: str, kind: oneOf({ const: "text" }, { const: "number" }) });
@@ -67,7 +84,10 @@ const Comparison = fields({ runs: list(str), spec: nullable(map(any)), error: nu
 export const CONTRACT = {
   common: { lib: str, lib_hash: str, uid: str },
   traits: {
-    live: { info: oneOf(LiveInfo, empty), snapshot: map(SeriesSnapshot), xlabels: map(str) },
+    live: {
+      info: oneOf(LiveInfo, empty), snapshot: map(SeriesSnapshot), xlabels: map(str),
+      media: map(list(MediaEntry)), extras: oneOf(Extras, empty),
+    },
     diff: { runs: list(str), rows: list(DiffRow), show_all: bool },
     runs: {
       columns: list(RunColumn), data: list(EncodedColumn), count: num, visible: list(str), group_by: str,
@@ -80,10 +100,17 @@ export const CONTRACT = {
     points: fields({ type: { const: "points" }, series: map(SeriesDelta) }),
     static: fields({ type: { const: "static" }, model_id: str, bundle: map(any) }),
     lib: fields({ type: { const: "lib" }, hash: str }),
+    media: fields({ type: { const: "media" }, keys: map(fields({ reset: bool, entries: list(MediaEntry) })) }),
+    events: fields({
+      type: { const: "events" }, system: list(SystemSample), alerts: list(AlertEntry),
+      info: nullable(map(any)), output: list(OutputChunk),
+    }),
+    file: fields({ type: { const: "file" }, path: str, mime: str, size: num, error: str }, ["error"]),
   },
   toKernel: {
     compare: fields({ type: { const: "compare" }, ids: list(str) }),
     lib: fields({ type: { const: "lib" } }),
+    fetch: fields({ type: { const: "fetch" }, path: str }),
   },
 };
 

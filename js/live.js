@@ -1,4 +1,5 @@
 import { duration, fmt, h, loadLib } from "./common.js";
+import { extrasStore, renderExtras } from "./media.js";
 
 // ---------------------------------------------------------------------------------------
 // LivePanel: one store of series per model (made once, in `initialize`; see widgets.js), filled
@@ -6,7 +7,7 @@ import { duration, fmt, h, loadLib } from "./common.js";
 
 /** @param model the model, guarded by the contract (contract.js) */
 export function panelStore(model) {
-  const store = { series: new Map(), listeners: new Set() };
+  const store = { series: new Map(), listeners: new Set(), extras: extrasStore(model) };
   const notify = (changed) => { for (const fn of store.listeners) fn(changed); };
   function fromSnapshot() {
     const changed = {};
@@ -54,7 +55,7 @@ function zip(xy) {
   return out;
 }
 
-function lineSpec(key, xTitle) {
+export function lineSpec(key, xTitle) {
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     width: 250, height: 140,
@@ -80,7 +81,11 @@ export function renderLivePanel({ model, el, store }) {
   const groups = h("div", { class: "nbt-groups" });
   const summary = h("div", { class: "nbt-summary" });
   const status = h("div", { class: "nbt-status" });
-  root.append(header, groups, summary, status);
+  // alerts, media, system, info, output (media.js)
+  const extras = renderExtras({
+    model, st: store.extras, lineSpec, started: () => (model.get("info") || {}).started || 0,
+  });
+  root.append(header, extras.alerts, groups, ...extras.sections, summary, status);
   el.append(root);
 
   const charts = new Map(); // key -> {view, count, box}
@@ -212,6 +217,7 @@ export function renderLivePanel({ model, el, store }) {
 
   return () => {
     disposed = true;
+    extras.dispose();
     clearInterval(timer);
     store.listeners.delete(onChange);
     model.off("change:info", showInfo);

@@ -94,6 +94,111 @@ class StaticMessage(TypedDict):
     bundle: dict[str, Any]
 
 
+# -- LivePanel: what a run captures beyond scalars ---------------------------------------------
+
+MediaRef = dict[str, Any]
+"""A media reference as logged (`{"_type": "image-file", "path": "media/…", …}`, see sdk/media.py):
+user text in it (captions, labels) is shown as text only."""
+
+
+class MediaEntry(TypedDict):
+    """One logged value of a media key: its step and its reference."""
+
+    step: int
+    ref: MediaRef
+
+
+MediaIndex = dict[str, list[MediaEntry]]
+"""LivePanel.media: per media key, its entries in ascending step (at most MAX_ENTRIES; evenly
+thinned beyond). Written at checkpoints and at finish, like `snapshot`."""
+
+
+class MediaDelta(TypedDict):
+    """New entries of one media key; `reset` when they replace all the key's entries (thinned)."""
+
+    reset: bool
+    entries: list[MediaEntry]
+
+
+class MediaMessage(TypedDict):
+    """Python → LivePanel: media logged since the last message."""
+
+    type: Literal["media"]
+    keys: dict[str, MediaDelta]
+
+
+class SystemSample(TypedDict):
+    """One sample of the run's system metrics (`ts` unix seconds; finite values only)."""
+
+    ts: float
+    d: dict[str, float]
+
+
+class _AlertEntry(TypedDict):
+    title: str
+    text: str
+    level: str
+
+
+class AlertEntry(_AlertEntry, total=False):
+    """An alert as the panel shows it (`ts` when it was raised)."""
+
+    ts: float
+
+
+class OutputChunk(TypedDict):
+    """Console text the run captured (`stream` "stdout" or "stderr")."""
+
+    stream: str
+    text: str
+
+
+class Extras(TypedDict):
+    """LivePanel.extras: system samples (the latest MAX_SYSTEM), alerts (newest last), the run's
+    code and environment record (`{}` until known) and the last lines of console output.
+    Written at checkpoints and at finish."""
+
+    system: list[SystemSample]
+    alerts: list[AlertEntry]
+    info: dict[str, Any]
+    output: list[OutputChunk]
+
+
+class EventsMessage(TypedDict):
+    """Python → LivePanel: what the run recorded besides history since the last message: new
+    system samples and alerts, the environment record (null when unchanged) and the last lines
+    of console output, which replace those shown (empty when unchanged)."""
+
+    type: Literal["events"]
+    system: list[SystemSample]
+    alerts: list[AlertEntry]
+    info: dict[str, Any] | None
+    output: list[OutputChunk]
+
+
+class FetchRequest(TypedDict):
+    """LivePanel → Python: send the file of a media reference (its `path`, "media/…")."""
+
+    type: Literal["fetch"]
+    path: str
+
+
+class _FileMessage(TypedDict):
+    type: Literal["file"]
+    path: str
+    mime: str
+    size: int
+
+
+class FileMessage(_FileMessage, total=False):
+    """Python → LivePanel: a media file, asked for or pushed (the latest step of a key).
+    The bytes are the message's one binary buffer; with `error`, there is none (refused,
+    missing or larger than MAX_FILE_BYTES). A table arrives as JSON `{"columns", "data",
+    "nrows"}` (at most TABLE_ROWS rows), whatever its stored format."""
+
+    error: str
+
+
 # -- the chart library -------------------------------------------------------------------------
 
 class LibRequest(TypedDict):
@@ -180,7 +285,8 @@ the bundle's sha256 (the page caches the library by it) and a stable id (one poi
 model, however many views)."""
 
 TRAITS: dict[str, dict[str, Any]] = {
-    "live": {"info": Union[LiveInfo, Empty], "snapshot": Snapshot, "xlabels": XLabels},
+    "live": {"info": Union[LiveInfo, Empty], "snapshot": Snapshot, "xlabels": XLabels,
+             "media": MediaIndex, "extras": Union[Extras, Empty]},
     "diff": {"runs": list[str], "rows": list[DiffRow], "show_all": bool},
     "runs": {"columns": list[RunColumn], "data": list[Union[PlainColumn, CodedColumn]],
              "count": int, "visible": list[str], "group_by": str,
@@ -193,10 +299,11 @@ TRAITS: dict[str, dict[str, Any]] = {
 UNCHECKED: dict[str, tuple[str, ...]] = {}
 """Synced traits the contract does not type yet; they reach the renderer unchecked."""
 
-TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "static": StaticMessage, "lib": LibReply}
+TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "static": StaticMessage, "lib": LibReply,
+                               "media": MediaMessage, "events": EventsMessage, "file": FileMessage}
 """Custom messages Python sends, by `type`."""
 
-TO_KERNEL: dict[str, Any] = {"compare": CompareMessage, "lib": LibRequest}
+TO_KERNEL: dict[str, Any] = {"compare": CompareMessage, "lib": LibRequest, "fetch": FetchRequest}
 """Custom messages the front-end sends, by `type`."""
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from ..charts.downsample import StreamingMinMax
 from . import static
 from .contract import PointsMessage, SeriesDelta, StaticMessage
+from .extras import PanelExtras
 from .widgets import LivePanel, jsonable
 
 INTERVAL = 0.25  # seconds between updates sent to the browser
@@ -161,12 +162,18 @@ class LiveFeed:
         self._last_refresh = 0.0
         self._dirty_static = False
         self._send_info()
+        # media, system metrics, alerts, code and environment, console output
+        self.extras = PanelExtras(run, panel, push=isinstance(panel, LivePanel))
+        if isinstance(panel, LivePanel):
+            panel.on_msg(self.extras.on_msg)  # the files the browser asks for, also once finished
         done = getattr(run, "_done", True)
         if done or getattr(run, "disabled", False):
             self._load_finished()
             return
         self._load_existing()
         run.add_queue(self._queue)
+        if hasattr(run, "add_event_listener"):
+            run.add_event_listener(self.extras.on_event)
         run.add_finish_hook(self._on_finish)
         self._thread = threading.Thread(target=self._loop, name="nbtracker-live", daemon=True)
         self._thread.start()
@@ -177,6 +184,7 @@ class LiveFeed:
         while not self._stop.wait(INTERVAL):
             if self.panel.comm is None:  # the widget was closed
                 self.run.remove_queue(self._queue)
+                self._stop_events()
                 return
             try:
                 self.flush()
@@ -207,7 +215,8 @@ class LiveFeed:
                 arr = np.fromiter(chain.from_iterable(rows), dtype=np.float64,
                                   count=len(rows) * width).reshape(len(rows), width)
                 numeric = range(len(keys))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError):  # text, None, media references (dicts)
+                self.extras.take_rows(keys, rows)
                 arr = np.array([[_num(v) for v in r] for r in rows], dtype=np.float64)
                 numeric = [k for k in range(len(keys)) if not np.isnan(arr[:, 2 + k]).all()]
             for k in numeric:
@@ -252,6 +261,8 @@ class LiveFeed:
                 self._last_step = steps
                 self._send_info()
                 self._dirty_static = True
+        self.extras.flush()
+        self.extras.checkpoint()  # when due (extras.CHECKPOINT)
 
     def _steps(self) -> int:
         return getattr(self.run, "steps", 0)
@@ -296,6 +307,11 @@ class LiveFeed:
             self.panel.snapshot = {k: {"c": [m[0], m[1]], "t": [m[2], m[3]]}
                                    for k, m in self._mirror.items()}
             self._dirty_snapshot = False
+
+    def _stop_events(self) -> None:
+        remove = getattr(self.run, "remove_event_listener", None)
+        if remove is not None:
+            remove(self.extras.on_event)
 
     def _send_info(self, final: bool = False) -> None:
         run = self.run
@@ -374,11 +390,13 @@ class LiveFeed:
     def _on_finish(self, run: Any) -> None:
         self._stop.set()
         run.remove_queue(self._queue)
+        self._stop_events()
         thread = getattr(self, "_thread", None)
         if thread is not None and thread is not threading.current_thread():
             thread.join(5.0)  # its last refresh or checkpoint lands before the final form
         self.flush()
         self.checkpoint()
+        self.extras.checkpoint(final=True)
         self._send_info(final=True)
         with self._display_lock:
             self.finished = True
@@ -397,12 +415,20 @@ class LiveFeed:
 
     def _load_existing(self) -> None:
         """A resumed run (or one displayed late) starts from what its log already holds."""
+        self._load_extras()
         if getattr(self.run, "_rows", 0) == 0:
             return
         self._load_frame(self._history_frame())
 
+    def _load_extras(self) -> None:
+        try:
+            self.extras.load_existing()
+        except Exception as e:  # a display problem never reaches the run
+            self.panel.info = {**self.panel.info, "error": f"could not read the run's media: {e}"}
+
     def _load_finished(self) -> None:
         if not getattr(self.run, "disabled", False):
+            self._load_extras()
             self._load_frame(self._history_frame())
         self.checkpoint()
         self._send_info(final=True)

@@ -123,7 +123,8 @@ def chart_library() -> ChartLibrary:
 
 class LivePanel(_Widget):
     """A run's live view: name, state, step, elapsed time, one chart per metric grouped by
-    prefix (`train/`, `val/`). Fed by `nbtracker.notebook.live.LiveFeed`."""
+    prefix (`train/`, `val/`), its media (a step slider per key), alerts, system metrics, code
+    and environment, console output. Fed by `nbtracker.notebook.live.LiveFeed`."""
 
     _kind = t.Unicode("live").tag(sync=True)
     info = t.Dict().tag(sync=True)
@@ -131,6 +132,10 @@ class LivePanel(_Widget):
     # written at checkpoints and at finish so a reloaded or saved notebook shows the charts
     snapshot = t.Dict().tag(sync=True)
     xlabels = t.Dict().tag(sync=True)
+    # per media key, its logged references by step; and system samples, alerts, code and
+    # environment, console lines (see extras.py): written at checkpoints, sent as deltas between
+    media = t.Dict().tag(sync=True)
+    extras = t.Dict().tag(sync=True)
 
 
 class ConfigDiff(_Widget):

@@ -61,6 +61,11 @@ def test_example_notebook_runs_clean(path, tmp_path):
         xs = snap["train/loss"]["c"][0] + snap["train/loss"]["t"][0]
         assert min(xs) == steps.min() == 0 and max(xs) == steps.max() > 999
         assert live[0]["xlabels"].get("val/loss") == "epoch"
+        # an image and a histogram per epoch, read back as logged
+        images = run.media("samples")
+        assert [m.step for m in images] == sorted(m.step for m in images) and len(images) == 5
+        assert images[-1].load().shape == (48, 48) and images[-1].caption == "epoch 4"
+        assert len(run.media("weights")) == 5
 
 
 def test_saved_size_per_extra_panel(tmp_path):

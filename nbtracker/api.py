@@ -538,13 +538,14 @@ class ApiRun:
 
     def media_path(self, ref: dict) -> Path:
         """The file a media reference in the history points to (e.g. an image); for a run on a
-        server, fetched into the cache first."""
+        server, fetched into the cache first. Only a regular file inside the run's media/ or
+        files/ folder is given (`store.layout.run_file`); anything else is ValueError."""
         rel = Path(str(ref["path"]))
         if rel.is_absolute() or ".." in rel.parts or "\0" in str(ref["path"]):
             raise ValueError(f"bad media path {ref['path']!r}")
         if self._remote:
             return self._store.blob(self._stored, str(ref["sha256"]), self._stored.path / rel)
-        return self._stored.path / rel
+        return layout.run_file(self._stored.path, str(ref["path"]), (layout.MEDIA_DIR, layout.FILES_DIR))
 
     def media(self, key: str) -> list:
         """The media logged under `key`, in step order, as `MediaItem`s (`.step`, `.ref`,

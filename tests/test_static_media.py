@@ -5,6 +5,7 @@ escaped, within a size budget."""
 from __future__ import annotations
 
 import base64
+import os
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -320,3 +321,33 @@ def test_system_section_from_the_sampler():
     titles = [t.text for svg in data_urls(system, "image/svg+xml")
               for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")]
     assert "cpu %" in titles and "memory %" in titles, titles
+
+
+@pytest.mark.parametrize("swap", ["link-out", "fifo", "link-dev-zero"])
+def test_a_media_file_swapped_for_a_link_or_pipe_is_never_read(tmp_path, swap):
+    """A run folder can come from someone else: a media file that is a link out of the run (to a
+    secret, to /dev/zero) or a pipe is refused by the Api, the static form and the panel — never
+    read, never blocking."""
+    secret = tmp_path / "id_rsa"
+    secret.write_bytes(b"-----BEGIN SECRET-----")
+    run = nbtracker.init(project="media", name="swapped")
+    run.log({"img": nbtracker.Image(np.full((4, 4), 7, np.uint8)), "x": 1})
+    run.finish()
+    item = nbtracker.Api().run(run.path).media("img")[0]
+    target = Path(run.storage_dir) / item.ref["path"]
+    target.unlink()
+    if swap == "fifo":
+        os.mkfifo(target)
+    else:
+        target.symlink_to(secret if swap == "link-out" else Path("/dev/zero"))
+    t0 = time.monotonic()
+    with pytest.raises(ValueError):
+        nbtracker.Api().run(run.path).media("img")[0].load()
+    html = bundle_of(run)["text/html"]
+    assert time.monotonic() - t0 < 10
+    assert base64.b64encode(secret.read_bytes())[:16].decode() not in html
+    assert "SECRET" not in html and 'class="nbt-media' in html  # the rest of the form is drawn
+    from nbtracker.notebook import extras
+
+    with pytest.raises(ValueError):
+        extras.media_file(Path(run.storage_dir), item.ref["path"])

@@ -22,7 +22,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, deque
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ..store import layout
@@ -71,19 +71,10 @@ MIME = {
 
 
 def media_file(run_dir: Path, path: Any) -> Path:
-    """The file a media reference's `path` names, or ValueError: it must be a relative path
-    under `media/` with no `..`, and resolve (symlinks followed) inside the run's media folder."""
-    if not isinstance(path, str) or not path or "\0" in path or "\\" in path:
-        raise ValueError(f"bad media path {path!r}")
-    p = PurePosixPath(path)
-    if p.is_absolute() or ".." in p.parts or p.parts[0] != layout.MEDIA_DIR or len(p.parts) < 2 \
-            or ":" in p.parts[0]:
-        raise ValueError(f"bad media path {path!r}: not a file under {layout.MEDIA_DIR}/")
-    root = (run_dir / layout.MEDIA_DIR).resolve()
-    full = (run_dir / p).resolve()
-    if root not in full.parents:
-        raise ValueError(f"bad media path {path!r}: outside the run's {layout.MEDIA_DIR}/ folder")
-    return full
+    """The file a media reference's `path` names, or ValueError: a relative path under `media/`
+    with no `..`, resolving (symlinks followed) inside the run's media folder to a regular file
+    (`store.layout.run_file`)."""
+    return layout.run_file(run_dir, path, (layout.MEDIA_DIR,))
 
 
 def is_media(v: Any) -> bool:

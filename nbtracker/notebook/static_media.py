@@ -174,7 +174,7 @@ def _take(out: RunRecords, rec: dict) -> None:
 
 
 def _safe(ref: dict) -> bool:
-    """Whether a ref's path stays inside the run's media/ or files/ folder."""
+    """Whether a ref's path is a label of a file in the run's media/ or files/ folder."""
     rel = str(ref.get("path", ""))
     parts = Path(rel).parts
     return bool(parts) and parts[0] in ("media", "files") and ".." not in parts and "\0" not in rel \
@@ -182,16 +182,25 @@ def _safe(ref: dict) -> bool:
 
 
 def _file(run_dir: Path, ref: dict, cap: int) -> tuple[bytes | None, str]:
-    """The bytes of a media file, or None and why not (too large, missing, a bad path)."""
+    """The bytes of a media file, or None and why not (too large, missing, a bad path). Only a
+    regular file inside the run's media/ or files/ folder is read (`store.layout.run_file`: no
+    link out of the run, no pipe or device), and never more than `cap` bytes."""
     if not _safe(ref):
         return None, f"a bad path: {str(ref.get('path', ''))[:100]}"
     rel = str(ref["path"])
-    path = run_dir / rel
     try:
-        size = path.stat().st_size
-        if size > cap:
-            return None, f"{size_text(size)}, larger than {size_text(cap)}: not embedded — {rel}"
-        return path.read_bytes(), ""
+        path = layout.run_file(run_dir, rel, ("media", "files"))
+    except ValueError as e:
+        return None, ("file missing: " + rel) if "no such file" in str(e) else str(e)[:200]
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > cap:
+                return None, f"{size_text(size)}, larger than {size_text(cap)}: not embedded — {rel}"
+            data = f.read(cap + 1)
+        if len(data) > cap:  # it grew meanwhile
+            return None, f"larger than {size_text(cap)}: not embedded — {rel}"
+        return data, ""
     except OSError:
         return None, f"file missing: {rel}"
 

@@ -27,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from pathlib import Path
+import stat
+from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote
 
 LOG_NAME = "records.jsonl"
@@ -91,3 +93,28 @@ def _quote(text: str) -> str:
 def run_dir(base: Path, project: str, run_id: str) -> Path:
     """Directory of a run under a store root or under the `nbtracker/` folder of `init(dir=)`."""
     return Path(base) / "runs" / project_folder(project) / check_run_id(run_id)
+
+
+def run_file(run_dir: Path, path: Any, folders: tuple[str, ...] = (MEDIA_DIR,)) -> Path:
+    """The regular file a record's `path` label names inside one of a run's `folders`, or
+    ValueError. The label must be relative, with no `..`, backslash, NUL or drive, start with
+    one of `folders`, and resolve (links followed) inside that folder of `run_dir`; what it
+    resolves to must be a regular file (not a pipe, device or folder), so reading it neither
+    blocks nor leaves the run."""
+    if not isinstance(path, str) or not path or "\0" in path or "\\" in path:
+        raise ValueError(f"bad file path {path!r}")
+    p = PurePosixPath(path)
+    if p.is_absolute() or ".." in p.parts or len(p.parts) < 2 or p.parts[0] not in folders \
+            or ":" in p.parts[0]:
+        raise ValueError(f"bad file path {path!r}: not a file under {' or '.join(folders)}/")
+    root = (Path(run_dir) / p.parts[0]).resolve()
+    full = (Path(run_dir) / p).resolve()
+    if root not in full.parents:
+        raise ValueError(f"bad file path {path!r}: outside the run's {p.parts[0]}/ folder")
+    try:
+        mode = full.stat().st_mode
+    except OSError:
+        raise ValueError(f"no such file: {path}") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file")
+    return full

@@ -4,7 +4,7 @@
     nbtracker show RUN                       identity, config, summary, last values
     nbtracker export RUN --format csv        full history (csv, parquet or json)
     nbtracker export RUN --stream system     system metrics (CPU, memory, disk, network, GPU)
-    nbtracker restore RUN [--dir DIR]        the run's saved code, diff.patch, requirements.txt
+    nbtracker restore RUN [--to DIR]         the run's saved code, diff.patch, requirements.txt
     nbtracker reindex                        rebuild the run index from the record logs
     nbtracker offline | online               persist the default mode
     nbtracker version
@@ -282,7 +282,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     """Write a run's saved code (files/code/*: the script or the notebook's cells, diff.patch)
     and requirements.txt into a folder. File names come from the run's log, so they are labels:
-    one that would land outside the folder is refused."""
+    one that would land outside the folder is refused. Every file is checked before the first is
+    written: a refused one leaves the folder as it was."""
     import shutil
     from pathlib import Path
 
@@ -300,13 +301,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if not out.parts or dst.is_symlink() or (dst.exists() and not args.force):
             raise UsageError(f"{dst} exists; pass --force to overwrite it" if dst.exists()
                              else f"file {f.name!r} of the run has no usable name")
-        todo.append((f, rel, dst))
+        if not dst.parent.resolve().is_relative_to(base):
+            raise UsageError(f"file {f.name!r}: {dst} leads outside {base}; not writing it")
+        todo.append((f, f._source(rel), dst))  # _source refuses a stored copy that is a symlink
     written = []
-    for f, rel, dst in todo:
+    for f, src, dst in todo:
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.parent.resolve().is_relative_to(base) or dst.is_symlink():
             raise UsageError(f"file {f.name!r}: {dst} leads outside {base}; not writing it")
-        shutil.copyfile(f._source(rel), dst)
+        shutil.copyfile(src, dst)
         written.append(dst)
     _say(f"restored {len(written)} file(s) of run {r.project}/{r.id} into {base}:")
     for dst in written:
@@ -389,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "cells, and diff.patch: its uncommitted changes) and requirements.txt "
                        "into a folder, and say how to check out its commit and apply the patch.")
     s.add_argument("run", help="project/id, id, or a unique run name")
-    s.add_argument("--dir", dest="target", metavar="DIR",
+    s.add_argument("--to", "-o", "--output", dest="target", metavar="DIR",
                    help="folder to write into (default: ./<run id>)")
     s.add_argument("--force", action="store_true", help="overwrite files that exist")
     s.set_defaults(fn=cmd_restore)

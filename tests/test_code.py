@@ -143,7 +143,7 @@ def test_restore_writes_code_and_patch_that_apply(dirty_repo, dirty_run, monkeyp
     store, run_id = dirty_run
     monkeypatch.setenv("NBTRACKER_DIR", str(store))
     out = tmp_path / "restored"
-    p = run_cli("restore", f"code/{run_id}", "--dir", str(out))
+    p = run_cli("restore", f"code/{run_id}", "--to", str(out))
     assert sorted(f.name for f in out.iterdir()) == ["diff.patch", "requirements.txt", "train.py"]
     commit = git(dirty_repo, "rev-parse", "HEAD").strip()
     assert f"git checkout {commit} && git apply {out / 'diff.patch'}" in p.stdout
@@ -175,10 +175,34 @@ def test_restore_refuses_names_that_leave_the_folder(tmp_path):
         with open(log, "ab") as f:
             f.write(encode(rec))
     dest = tmp_path / "dest"
-    p = run_cli("restore", f"code/{run.id}", "--dir", str(dest), check=False)
+    p = run_cli("restore", f"code/{run.id}", "--to", str(dest), check=False)
     assert p.returncode != 0 and "nbtracker:" in p.stderr
     assert (tmp_path / "outside.txt").read_text() == "mine"
     assert not dest.exists() or not any(dest.rglob("*"))
+
+
+def test_restore_checks_every_file_before_writing_any(tmp_path):
+    """A refused entry (a stored copy that is a symlink) leaves the folder empty: no partial
+    restore."""
+    run = nbtracker.init(project="code", name="partial")
+    run.finish()
+    log = Path(run.storage_dir, "records.jsonl")
+    last = list(read_records(log))[-1]
+    code = Path(run.storage_dir, "files", "code")
+    code.mkdir(parents=True, exist_ok=True)
+    (code / "a_ok.py").write_text("print(1)\n")
+    (tmp_path / "secret.txt").write_text("secret")
+    (code / "z_link.py").symlink_to(tmp_path / "secret.txt")
+    for i, name in enumerate(["code/a_ok.py", "code/z_link.py"]):
+        rec = {"t": "file", "seq": last["seq"] + 1 + i, "ts": last["ts"], "path": name, "size": 4}
+        with open(log, "ab") as f:
+            f.write(encode(rec))
+    dest = tmp_path / "dest"
+    p = run_cli("restore", f"code/{run.id}", "--to", str(dest), check=False)
+    assert p.returncode != 0 and "symlink" in p.stderr
+    assert not dest.exists() or not any(dest.rglob("*"))
+    # the global --dir is the store root, not the restore target
+    assert "--to DIR" in run_cli("restore", "--help").stdout
 
 
 def test_outside_git_no_git_keys(tmp_path):
@@ -271,7 +295,7 @@ def test_from_a_team_server_after_sync(dirty_repo, dirty_run, monkeypatch, tmp_p
         f = remote.file("output.log")
         assert f.download(str(tmp_path / "logs")).read_text() == "training in a dirty tree\n"
         out = tmp_path / "restored"
-        run_cli("restore", f"code/{run_id}", "--dir", str(out))
+        run_cli("restore", f"code/{run_id}", "--to", str(out))
         assert (out / "diff.patch").read_bytes() == Path(
             local.storage_dir, "files", "code", "diff.patch").read_bytes()
         assert (out / "train.py").read_text() == SCRIPT

@@ -135,6 +135,27 @@ def test_glob_outside_base_path_refused(tmp_path, monkeypatch, capsys, glob, bas
     assert r.files() == [] and r.state == "finished" and r.steps == 1
 
 
+def test_links_to_folders_outside_and_link_loops(tmp_path, monkeypatch, capsys):
+    """A folder link out of base_path is refused like `..` (one warning); a link loop saves each
+    file once per name asked, not once per turn of the loop; bytes globs work as in wandb."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret.pt").write_bytes(b"not mine")
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    (work / "sub" / "out").symlink_to(tmp_path / "outside")
+    (work / "sub" / "loop").symlink_to(work)
+    (work / "w.pt").write_bytes(b"mine")
+    monkeypatch.chdir(work)
+    run = nbtracker.init(project="save")
+    assert sorted(run.save("**/*.pt", base_path=".")) == ["w.pt"]
+    assert run.save(b"*.pt") == ["w.pt"]
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("outside base_path") == 1, err
+    names = [f.name for f in nbtracker.Api().run(run.path).files()]
+    assert names == ["w.pt"], names
+
+
 def test_absolute_glob_named_from_where_it_starts(tmp_path):
     for d in ("a", "b"):
         (tmp_path / "runs" / d).mkdir(parents=True)

@@ -73,11 +73,17 @@ class SavedFiles:
              policy: str) -> list[str]:
         """Names matched now (copied now unless policy is "end"). The caller holds no lock."""
         run = self._run
-        pattern = os.fspath(glob_str)
+        try:  # str, bytes (as wandb takes them) or a path
+            pattern = os.fsdecode(glob_str)
+            base_path = None if base_path is None else os.fsdecode(base_path)
+        except (TypeError, UnicodeDecodeError):
+            run._warn_once(f"save-type:{type(glob_str).__name__}", f"save() takes a file name or "
+                           f"glob, not {type(glob_str).__name__}; nothing is saved")
+            return []
         if base_path is None:
             base_path = static_prefix(pattern) if os.path.isabs(pattern) else os.curdir
         # relative to where save() was called, also when matched again later
-        pattern_abs, base_abs = os.path.abspath(pattern), os.path.abspath(os.fspath(base_path))
+        pattern_abs, base_abs = os.path.abspath(pattern), os.path.abspath(base_path)
         if not inside(pattern_abs, base_abs):
             run._warn_once(f"save-outside:{pattern}:{base_abs}",
                            f"save({pattern!r}) reaches outside its base_path {base_abs}; nothing "
@@ -101,8 +107,16 @@ class SavedFiles:
         return names
 
     def _matches(self, pattern: str, base: str) -> list[tuple[str, Path]]:
+        """What `pattern` names under `base`: files, each once. A file that is a link is saved
+        with what it shows (as `cp` copies it); a folder that is a link is followed only while it
+        stays inside `base` (a link to elsewhere is refused like `..`), and a file reached by
+        several paths (a link loop) is saved once, under its shortest name."""
         out = []
-        for m in sorted(_glob.glob(pattern, recursive=True)):
+        refused: list[str] = []
+        seen: set[str] = set()
+        real_base = os.path.realpath(base)
+        found = _glob.glob(pattern, recursive=True)
+        for m in sorted(found, key=lambda p: (p.count(os.sep), p)):
             m = os.path.abspath(m)
             if not os.path.isfile(m):
                 continue
@@ -111,13 +125,25 @@ class SavedFiles:
                 self._run._warn_once(f"save-outside:{m}", f"save(): {m} is outside its "
                                      f"base_path {base}; not saved")
                 continue
-            rel = rel.replace(os.sep, "/")
+            real_dir = os.path.realpath(os.path.dirname(m))
+            if not inside(real_dir, real_base):
+                refused.append(m)
+                continue
             real = os.path.realpath(m)
+            through_link = real_dir != os.path.normpath(os.path.join(real_base, os.path.dirname(rel)))
+            if through_link and real in seen:  # the same file again, down a link loop
+                continue
+            seen.add(real)
+            rel = rel.replace(os.sep, "/")
             # the run's own files are not saved into themselves (`save("**")` next to the
             # store), except a file in run.dir saved under its own name there
             if inside(real, self._run_dir) and real != os.path.realpath(self._dst(rel)):
                 continue
             out.append((rel, Path(m)))
+        if refused:
+            self._run._warn_once(f"save-link-out:{pattern}", f"save({pattern!r}): {len(refused)} "
+                                 f"file(s) reached through a link to a folder outside base_path "
+                                 f"{base} (e.g. {refused[0]}); not saved")
         return out
 
     def _copy(self, rel: str, src: Path) -> None:

@@ -158,6 +158,29 @@ def test_in_process_capture_restores_the_stream(capsys):
     assert nbtracker.Api().run(run.path).output().splitlines()[-1] == "printed while active"
 
 
+def test_a_redirected_stream_is_not_kept_alive_after_the_run(capsys):
+    """contextlib.redirect_stdout(StringIO()) around a run: once the run is finished and the
+    redirect over, nothing of nbtracker's keeps the StringIO (and all it holds) alive."""
+    import contextlib
+    import gc
+    import io
+    import weakref
+
+    refs = []
+    for i in range(3):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            run = nbtracker.init(project="console", name=f"redirected{i}")
+            print("into the StringIO")
+            run.finish()
+        assert buf.getvalue() == "into the StringIO\n"
+        refs.append(weakref.ref(buf))
+        del buf
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+    assert nbtracker.Api().run(run.path).output() == "into the StringIO\n"
+
+
 def test_two_runs_at_once_each_record_while_active(capsys):
     a = nbtracker.init(project="console", name="a")
     print("only a")

@@ -28,6 +28,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from itertools import groupby
 from operator import itemgetter
@@ -43,9 +44,11 @@ _first, _second = itemgetter(0), itemgetter(1)
 
 _getpid = os.getpid
 _guard = threading.Lock()
-# id(stream) -> its tap, which holds the stream, for the life of the process: a later run puts
-# back the same proxy, which whatever took hold of it (a logging handler) may still write to
-_taps: dict[int, _Tap] = {}
+# id(stream) -> its tap (which holds the stream) for as long as something holds the tap's proxy
+# (sys, a logging handler made while it was in place, a running console): a later run puts back
+# the same proxy, which whatever took hold of it may still write to. Held weakly: once nothing
+# holds the proxy, the tap and the stream go (a StringIO of contextlib.redirect_stdout).
+_taps: weakref.WeakValueDictionary[int, _Tap] = weakref.WeakValueDictionary()
 
 
 def start(run: Any) -> Console | None:
@@ -112,6 +115,7 @@ class Console:
 
     def close(self, state: str) -> None:
         detach(self, self._taps)
+        self._taps = []  # the run object may live on: it must not keep the taps (and streams)
         _writer.discard(self)
         self.flush(final=True)
 
@@ -359,14 +363,14 @@ def detach(console: Console, taps: list[_Tap]) -> None:
         for tap in taps:
             tap.sinks = tuple(s for s in tap.sinks if s is not console)
             if not tap.sinks:
-                tap.uninstall()  # the tap stays known: a later run puts the same proxy back
+                tap.uninstall()  # known while its proxy is held: a later run puts it back
 
 
 def _after_fork_in_child() -> None:
     global _guard, _writer
     _guard = threading.Lock()  # a thread of the parent may have held it at the fork
     _writer = _Writer()  # the parent's thread is not in this process, nor are its runs
-    for tap in _taps.values():
+    for tap in list(_taps.values()):
         tap.sinks = ()  # the parent's runs; this process has none of its own yet
 
 

@@ -152,6 +152,29 @@ def test_bad_values_and_keys_warn_once_and_keep_the_rest(capsys):
     assert "obj" not in df.columns and "fn" not in df.columns
 
 
+class _Broken:
+    """A 0-d value whose reading fails, like a tensor on the "meta" device."""
+
+    ndim = 0
+
+    def item(self):
+        raise RuntimeError("Tensor.item() cannot be called on meta tensors")
+
+    def __float__(self):
+        raise RuntimeError("no value")
+
+
+def test_a_value_that_fails_when_read_is_one_warning_and_the_rest_is_kept(capsys):
+    run = nbtracker.init(project="p")
+    for _ in range(2):
+        nbtracker.log({"loss": 0.5, "per_layer": [_Broken()], "scalar": _Broken()})
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("'per_layer'") == 1 and err.count("'scalar'") == 1, err
+    df = history(run)
+    assert df["loss"].tolist() == [0.5, 0.5] and "per_layer" not in df.columns
+
+
 def test_large_arrays_become_histograms():
     run = nbtracker.init(project="p")
     nbtracker.log({"w": np.arange(1000.0), "short": np.array([1.0, 2.0])})

@@ -64,7 +64,12 @@ class Normaliser:
                 if v:
                     self._walk(name + "/", v, flat)
                 continue
-            self.value(name, v, flat)
+            try:
+                self.value(name, v, flat)
+            except Exception as e:  # a value whose own methods fail (.item(), __array__, ...)
+                flat.pop(name, None)
+                self.warn(name, f"log() skipped key {name!r}: could not read its "
+                                f"{type(v).__name__} value: {type(e).__name__}: {e}")
 
     def value(self, key: str, v: Any, flat: dict) -> None:
         t = type(v)

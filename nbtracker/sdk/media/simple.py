@@ -65,7 +65,11 @@ class Histogram(Media):
             raise MediaError(f"num_bins must be an integer, not {num_bins!r}") from None
         if bins < 1:
             raise MediaError(f"num_bins must be at least 1, not {bins}")
-        counts, edges = np.histogram(a, bins=min(bins, MAX_BINS))
+        with np.errstate(all="ignore"):  # a range past float64's (±1e308): one warning at log()
+            try:
+                counts, edges = np.histogram(a, bins=min(bins, MAX_BINS))
+            except ValueError as e:
+                raise MediaError(f"cannot bin these values: {e}") from None
         self._set(counts, edges)
 
     def _from_counts(self, hist: Any) -> None:

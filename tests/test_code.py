@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli
+from helpers import REPO, run_cli, run_python
 
 import nbtracker
 from nbtracker.sdk.code import clean_url
@@ -203,6 +203,67 @@ def test_restore_checks_every_file_before_writing_any(tmp_path):
     assert not dest.exists() or not any(dest.rglob("*"))
     # the global --dir is the store root, not the restore target
     assert "--to DIR" in run_cli("restore", "--help").stdout
+
+
+def test_a_slow_git_does_not_hold_up_finish(tmp_path):
+    """git that never answers (a script that sleeps, first in PATH): finish() returns within a
+    few seconds; a run that outlives the capture's deadline says its git state is incomplete;
+    nothing is written to a run once it is finished."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text("#!/bin/sh\nsleep 60\n")
+    (fake / "git").chmod(0o755)
+    p = run_python(f"""
+        import json, os, time
+        os.chdir({str(tmp_path)!r})
+        import nbtracker
+        from nbtracker.sdk import code
+        t = time.monotonic()
+        quick = nbtracker.init(project="code", name="quick")
+        quick.finish()
+        took = time.monotonic() - t
+        code.CAPTURE_TIMEOUT = 1.0
+        slow = nbtracker.init(project="code", name="outlived", reinit="create_new")
+        time.sleep(2.5)
+        slow.finish()
+        time.sleep(1)
+        print(json.dumps([took, quick.storage_dir, slow.path]))
+    """, env={**CAPTURE_ENV, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}",
+              "NBTRACKER_SILENT": "true"})
+    took, quick_dir, slow_path = json.loads(p.stdout.splitlines()[-1])
+    assert took < 5
+    quick_log = Path(quick_dir, "records.jsonl").read_bytes()
+    assert quick_log.rstrip().splitlines()[-1].startswith(b'{"t":"exit"')  # nothing after
+    assert nbtracker.Api().run(slow_path).metadata["git"]["incomplete"] is True
+
+
+@needs_git
+def test_a_huge_patch_is_cut_at_a_line_with_a_note(tmp_path):
+    repo = tmp_path / "big"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "data.csv").write_text("".join(f"{i},{i * 3}\n" for i in range(5000)))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "data")
+    (repo / "data.csv").write_text("".join(f"{i},{i * 3 + 1}\n" for i in range(5000)))
+    full = len(git(repo, "diff", "HEAD").encode())
+    p = run_python(f"""
+        import os
+        os.chdir({str(repo)!r})
+        import nbtracker
+        from nbtracker.sdk import code
+        code.MAX_PATCH = 20_000
+        run = nbtracker.init(project="code", name="big")
+        run.finish()
+        print(run.path)
+    """, env={**CAPTURE_ENV, "NBTRACKER_SILENT": "true"})
+    r = nbtracker.Api().run(p.stdout.splitlines()[-1])
+    assert "incomplete" not in r.metadata["git"]
+    patch = Path(r.storage_dir, "files", "code", "diff.patch").read_bytes()
+    assert full > 20_000 >= len(patch)
+    body, note = patch.rstrip(b"\n").rsplit(b"\n", 1)
+    assert note.startswith(b"# nbtracker: diff.patch cut") and str(full).encode() in note
+    assert git(repo, "diff", "HEAD").encode().startswith(body + b"\n")
 
 
 def test_outside_git_no_git_keys(tmp_path):

@@ -7,14 +7,17 @@ background thread, so that init stays fast, records
       python, implementation, platform, host, executable, argv, cwd, program, pid, started (Unix
       time), cpu_count, memory {total (bytes)}, gpu_count (only when an NVIDIA driver shows GPUs),
       git {root, commit, branch, remote, remote_name, dirty} (only in a git work tree; a remote
-      URL without user name or password, `https://host/…`), notebook {path, name} (in a
+      URL without user name or password, `https://host/…`; with `incomplete: true`, and keys
+      left out, when git did not answer within the capture's deadline), notebook {path, name} (in a
       notebook; path only when it can be known: JPY_SESSION_NAME from Jupyter, VS Code's
       `__vsc_ipynb_file__`)
   and gives it to the run's event listeners as `info`;
 - files under the run's `files/`, each recorded as a `file` record like any saved file:
       code/diff.patch       `git diff HEAD` (uncommitted changes, staged or not, untracked files
                             not included, as wandb saves it), without the files matching the
-                            run's ignore_globs; only when there are changes
+                            run's ignore_globs; only when there are changes; at most
+                            MAX_PATCH bytes (cut at a line's end, with a last line saying
+                            so and how big the whole diff was)
       code/<name>.py        the script (`sys.argv[0]`), or in a notebook the source of the cells
                             run so far, `# In[n]:` before each, written again at finish so it
                             holds the cells run while the run was active
@@ -22,8 +25,10 @@ background thread, so that init stays fast, records
   (a file whose name matches one of the run's ignore_globs is not saved).
 
 `close()` waits for the capture (so everything lands before the exit record) and rewrites the
-notebook's code. Nothing here stops a run: git missing, not a repository, a timeout — the keys are
-left out.
+notebook's code. git gets CAPTURE_TIMEOUT seconds from init for all its calls, and `close()`
+waits at most CLOSE_WAIT seconds more: then a git still running is stopped and what is left is
+not written (nothing is written once the run is done). Nothing here stops a run: git missing, not
+a repository, a timeout — the keys are left out.
 """
 
 from __future__ import annotations
@@ -34,10 +39,12 @@ import os
 import platform
 import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -46,9 +53,10 @@ from ..store import layout
 from ..store.recordlog import make_record
 from . import output
 
-GIT_TIMEOUT = 5.0  # seconds for a git query
-DIFF_TIMEOUT = 30.0  # seconds for `git diff`
-JOIN_TIMEOUT = 60.0  # seconds finish() waits for the capture to end
+GIT_TIMEOUT = 5.0  # seconds for one git query
+CAPTURE_TIMEOUT = 10.0  # seconds from init for all of the capture's git calls
+CLOSE_WAIT = 2.0  # seconds finish() waits for the capture; then git is stopped
+MAX_PATCH = 10 * 1024 * 1024  # bytes of diff.patch kept
 START_DELAY = 0.02  # seconds the capture lets init() finish first (they would share the GIL)
 
 
@@ -64,6 +72,7 @@ class CodeCapture:
         self._shell = _notebook_shell()
         self._closing = threading.Event()
         self._captured = threading.Event()
+        self._budget = Budget(CAPTURE_TIMEOUT)
         _worker.submit(self._capture)
 
     def _capture(self) -> None:
@@ -76,30 +85,42 @@ class CodeCapture:
         run = self._run
         self._closing.wait(START_DELAY)
         try:
-            env = environment(run.start_time, self._shell)
-            root = env.get("git", {}).get("root")
+            budget = self._budget
+            env = environment(run.start_time, self._shell, budget)
+            git = env.get("git") or {}
+            patch = None
+            if git.get("root") and git.get("commit") and git.get("dirty"):
+                patch = self._make_patch(git["root"])
+            if budget.cut:
+                env.setdefault("git", {})["incomplete"] = True
             with run._mutex:
                 if run._done:
+                    if patch:
+                        patch.unlink(missing_ok=True)
                     return
                 run._append(make_record("env", env))
             run._emit("info", env)
-            if root and env["git"].get("commit") and env["git"].get("dirty"):
-                self._save_patch(root)
+            if patch:
+                dst = patch.with_name("diff.patch")
+                if not place_file(run, "code/diff.patch", patch, dst):
+                    patch.unlink(missing_ok=True)
             self._save_code(env)
             save_bytes(run, "requirements.txt", requirements().encode())
         except Exception as e:
             run._warn_once("code", f"code and environment not fully recorded: {e}")
 
-    def _save_patch(self, root: str) -> None:
+    def _make_patch(self, root: str) -> Path | None:
+        """The diff in a temporary file beside where diff.patch goes, or None."""
         run = self._run
+        if _ignored("code/diff.patch", list(run.settings.ignore_globs or ())):
+            return None
         dst = Path(run._path) / layout.FILES_DIR / "code" / "diff.patch"
         dst.parent.mkdir(parents=True, exist_ok=True)
         tmp = dst.with_name(".diff.patch.tmp")
-        if git_diff(root, list(run.settings.ignore_globs or ()), tmp):
-            os.replace(tmp, dst)
-            record_file(run, "code/diff.patch", dst)
-        else:
-            tmp.unlink(missing_ok=True)
+        if git_diff(root, list(run.settings.ignore_globs or ()), tmp, self._budget):
+            return tmp
+        tmp.unlink(missing_ok=True)
+        return None
 
     def _save_code(self, env: dict) -> None:
         if self._shell is not None:
@@ -117,9 +138,12 @@ class CodeCapture:
 
     def close(self, state: str) -> None:
         self._closing.set()
-        if not self._captured.wait(JOIN_TIMEOUT):
-            output.debug("code capture still running at finish; left out", self._run._debug_path)
-            return
+        if not self._captured.wait(CLOSE_WAIT):
+            self._budget.cancel()  # git stops; what is left is quick (or not written at all)
+            if not self._captured.wait(CLOSE_WAIT / 4):
+                output.debug("code capture still running at finish; left out",
+                             self._run._debug_path)
+                return
         if self._shell is not None:  # the cells run since init, too
             path = notebook_path(self._shell)
             self._save_cells(os.path.basename(path) if path else None)
@@ -176,7 +200,7 @@ def _machine() -> dict:
     return d
 
 
-def environment(started: float, shell: Any = None) -> dict:
+def environment(started: float, shell: Any = None, budget: Budget | None = None) -> dict:
     """The env record's values for this process (see the module docstring)."""
     d = dict(_machine())
     d.update({"argv": list(sys.argv), "cwd": os.getcwd(), "pid": os.getpid(),
@@ -187,7 +211,7 @@ def environment(started: float, shell: Any = None) -> dict:
     gpus = _gpu_count()
     if gpus:
         d["gpu_count"] = gpus
-    git = git_info(d["cwd"])
+    git = git_info(d["cwd"], budget)
     if git:
         d["git"] = git
     if shell is not None:
@@ -217,33 +241,90 @@ def _gpu_count() -> int:
 
 
 # -- git -------------------------------------------------------------------------------------
-def _git(args: list[str], cwd: str, timeout: float = GIT_TIMEOUT, stdout: Any = None) -> str | None:
+class Budget:
+    """One deadline for all of a capture's git calls; `cut` says one was refused or stopped for
+    it. `cancel()` ends it now and stops the git running."""
+
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+        self.cut = False
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def cancel(self) -> None:
+        with self.lock:
+            self.deadline = 0.0
+            if self.proc is not None:
+                _kill(self.proc)
+
+
+def _kill(p: subprocess.Popen) -> None:
+    try:  # the whole group: a git that is a script leaves a child holding the pipe otherwise
+        os.killpg(p.pid, signal.SIGKILL)
+    except (AttributeError, OSError):
+        try:
+            p.kill()
+        except OSError:
+            pass
+
+
+def _git(args: list[str], cwd: str, timeout: float = GIT_TIMEOUT, stdout: Any = None,
+         budget: Budget | None = None) -> str | None:
     """A git command's output (stripped), or None when it fails, times out or git is missing."""
+    if budget is not None:
+        left = budget.left()
+        if left <= 0:
+            budget.cut = True
+            return None
+        timeout = min(timeout, left)
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
-        p = subprocess.run(["git", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                           stdout=stdout if stdout is not None else subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, timeout=timeout)
+        p = subprocess.Popen(["git", *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                             stdout=stdout if stdout is not None else subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, start_new_session=os.name == "posix")
     except (OSError, subprocess.SubprocessError):
         return None
-    if p.returncode != 0:
+    if budget is not None:
+        with budget.lock:
+            budget.proc = p
+            if budget.left() <= 0:  # cancelled meanwhile
+                _kill(p)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(p)
+        p.communicate()
+        if budget is not None:
+            budget.cut = True
         return None
-    return "" if stdout is not None else p.stdout.decode("utf-8", "replace").strip()
+    finally:
+        if budget is not None:
+            with budget.lock:
+                budget.proc = None
+    if p.returncode != 0:
+        if budget is not None and p.returncode < 0 and budget.left() <= 0:
+            budget.cut = True  # stopped by cancel()
+        return None
+    return "" if stdout is not None else out.decode("utf-8", "replace").strip()
 
 
-def git_info(cwd: str) -> dict | None:
+def git_info(cwd: str, budget: Budget | None = None) -> dict | None:
     """{root, commit, branch, remote, remote_name, dirty} of the work tree holding `cwd`, or
     None outside one. commit is None before the first commit, branch when HEAD is detached,
     remote when there is none."""
-    root = _git(["rev-parse", "--show-toplevel"], cwd)
+    root = _git(["rev-parse", "--show-toplevel"], cwd, budget=budget)
     if not root:
         return None
-    commit = _git(["rev-parse", "--verify", "-q", "HEAD"], root) or None
-    branch = _git(["symbolic-ref", "-q", "--short", "HEAD"], root) or None
-    status = _git(["status", "--porcelain", "--untracked-files=no"], root)
+    commit = _git(["rev-parse", "--verify", "-q", "HEAD"], root, budget=budget) or None
+    branch = _git(["symbolic-ref", "-q", "--short", "HEAD"], root, budget=budget) or None
+    status = _git(["status", "--porcelain", "--untracked-files=no"], root, budget=budget)
     info: dict[str, Any] = {"root": root, "commit": commit, "branch": branch,
                             "remote": None, "dirty": bool(status)}
-    config = _git(["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"], root)
+    config = _git(["config", "--get-regexp", r"^(remote\..*\.url|branch\..*\.remote)$"], root,
+                  budget=budget)
     remotes: dict[str, str] = {}
     upstream = None
     for line in (config or "").splitlines():
@@ -279,19 +360,46 @@ def clean_url(url: str) -> str:
     return urlunsplit((p.scheme, netloc, p.path, "", ""))
 
 
-def git_diff(root: str, ignore_globs: list[str], dst: Path) -> bool:
+def git_diff(root: str, ignore_globs: list[str], dst: Path, budget: Budget | None = None,
+             limit: int | None = None) -> bool:
     """Write `git diff HEAD` of the work tree at `root` to `dst`, without the files that match
-    one of `ignore_globs` (fnmatch on the path from the repository root or on the file name).
-    True when something was written."""
+    one of `ignore_globs` (fnmatch on the path from the repository root or on the file name),
+    cut to `limit` bytes (MAX_PATCH). True when something was written."""
     spec = ["--", "."]
     if ignore_globs:
-        names = _git(["diff", "HEAD", "--name-only", "-z"], root)
-        for name in (names or "").split("\0"):
+        names = _git(["diff", "HEAD", "--name-only", "-z"], root, budget=budget)
+        if names is None:
+            return False
+        for name in names.split("\0"):
             if name and _ignored(name, ignore_globs):
                 spec.append(f":(exclude,literal){name}")
     with open(dst, "wb") as f:
-        ok = _git(["diff", "--submodule=diff", "HEAD", *spec], root, DIFF_TIMEOUT, stdout=f)
-    return ok is not None and dst.stat().st_size > 0
+        ok = _git(["diff", "--submodule=diff", "HEAD", *spec], root, CAPTURE_TIMEOUT, stdout=f,
+                  budget=budget)
+    if ok is None:
+        return False
+    size = dst.stat().st_size
+    cap = MAX_PATCH if limit is None else limit
+    if size > cap:
+        _cut(dst, size, cap)
+    return size > 0
+
+
+def _cut(path: Path, size: int, cap: int) -> None:
+    """Cut the patch at `path` (`size` bytes) to at most `cap`, at a line's end, and end it with
+    a line saying so."""
+    note = (f"# nbtracker: diff.patch cut here at {cap} bytes; the whole diff was {size} "
+            "bytes\n").encode()
+    room = max(cap - len(note), 0)
+    with open(path, "r+b") as f:
+        start = max(room - 1024 * 1024, 0)
+        f.seek(start)
+        chunk = f.read(room - start)
+        nl = chunk.rfind(b"\n")
+        keep = start + nl + 1 if nl >= 0 else 0
+        f.truncate(keep)
+        f.seek(keep)
+        f.write(note)
 
 
 def _ignored(path: str, globs: list[str]) -> bool:
@@ -405,18 +513,22 @@ def _safe_name(name: str) -> str:
 
 def save_bytes(run: Any, rel: str, data: bytes) -> None:
     """Write `data` as the run's file `files/<rel>` and record it (a `file` record), unless the
-    run's ignore_globs match it."""
-    if _ignored(rel, list(run.settings.ignore_globs or ())):
+    run's ignore_globs match it or the run is done."""
+    if _ignored(rel, list(run.settings.ignore_globs or ())) or run._done:
         return
     dst = Path(run._path) / layout.FILES_DIR / rel
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.write_bytes(data)
-    os.replace(tmp, dst)
-    record_file(run, rel, dst)
+    if not place_file(run, rel, tmp, dst):
+        tmp.unlink(missing_ok=True)
 
 
-def record_file(run: Any, rel: str, dst: Path) -> None:
+def place_file(run: Any, rel: str, tmp: Path, dst: Path) -> bool:
+    """Move `tmp` to `dst` and record it as the run's file `rel`, unless the run is done."""
     with run._mutex:
-        if not run._done:
-            run._record_file(rel, dst)
+        if run._done:
+            return False
+        os.replace(tmp, dst)
+        run._record_file(rel, dst)
+        return True

@@ -181,6 +181,29 @@ def test_a_redirected_stream_is_not_kept_alive_after_the_run(capsys):
     assert nbtracker.Api().run(run.path).output() == "into the StringIO\n"
 
 
+def test_the_stream_looks_the_same_to_user_code_while_captured(capsys):
+    """While a run captures, sys.stdout is still an io.TextIOBase and acts as the stream does:
+    `with sys.stdout:` closes it, closed/encoding/fileno are the stream's."""
+    import contextlib
+    import io
+
+    assert isinstance(sys.stdout, io.TextIOBase)
+    run = nbtracker.init(project="console", name="same")
+    assert isinstance(sys.stdout, io.TextIOBase) and isinstance(sys.stderr, io.TextIOBase)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        inner = nbtracker.init(project="console", name="inner", reinit="create_new")
+        assert isinstance(sys.stdout, io.TextIOBase) and sys.stdout is not buf
+        print("kept")
+        assert not sys.stdout.closed and sys.stdout.writable() and sys.stdout.tell() == 5
+        with sys.stdout as s:
+            assert s is sys.stdout
+        assert buf.closed and sys.stdout.closed
+        inner.finish()
+    run.finish()
+    assert nbtracker.Api().run(inner.path).output() == "kept\n"
+
+
 def test_two_runs_at_once_each_record_while_active(capsys):
     a = nbtracker.init(project="console", name="a")
     print("only a")

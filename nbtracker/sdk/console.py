@@ -3,13 +3,14 @@ the run as output records (format: `store/console.py`), and nothing the user see
 
 How text is caught: `sys.stdout` and `sys.stderr` are replaced by a proxy (a *tap*) that forwards
 every call to the stream and, after a `write`, appends the text to each listening run's buffer
-(one deque append; `log()` never comes here). logging's stream handlers made before
-the run (`logging.basicConfig()`), which hold the stream itself, are pointed at the proxy while it
-is in place. One tap serves every run (two runs at once each record the text; the user sees it
-once). When the last run stops listening the stream is put back — if the proxy is still in
-`sys`; otherwise (someone wrapped it since) the proxy stays as a plain pass-through. (A `write`
-attribute put on the stream object itself would catch more, but IPython puts back the `write`
-it found around every cell, which drops such a hook.)
+(one deque append; `log()` never comes here). The proxy of an `io.TextIOBase` is one too, so
+`isinstance(sys.stdout, io.TextIOBase)` holds; its own class and identity are not the stream's.
+logging's stream handlers made before the run (`logging.basicConfig()`), which hold the stream
+itself, are pointed at the proxy while it is in place. One tap serves every run (two runs at once
+each record the text; the user sees it once). When the last run stops listening the stream is put
+back — if the proxy is still in `sys`; otherwise (someone wrapped it since) the proxy stays as a
+plain pass-through. (A `write` attribute put on the stream object itself would catch more, but
+IPython puts back the `write` it found around every cell, which drops such a hook.)
 
 A background thread (one for all runs) turns the buffers into records every second (sooner when
 64 KiB wait), and `close()` writes the rest. Overwritten lines (`\\r`, as tqdm draws its
@@ -23,6 +24,7 @@ Not caught: what bypasses `sys.stdout`/`sys.stderr` — writes to `sys.__stdout_
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -257,7 +259,8 @@ class _Tap:
         self.name = name
         self.stream = stream
         self.sinks: tuple[Console, ...] = ()  # replaced, never changed in place: writers iterate it
-        self.proxy = _Tee(stream, self)
+        # a text stream's proxy is an io.TextIOBase too (isinstance checks see what they saw)
+        self.proxy = (_TextTee if isinstance(stream, io.TextIOBase) else _Tee)(stream, self)
         self.handlers: list = []  # logging handlers pointed at the proxy
 
     def record(self, text: Any) -> None:
@@ -328,6 +331,39 @@ class _Tee:
 
     def __repr__(self) -> str:
         return repr(self._stream)
+
+
+class _TextTee(_Tee, io.TextIOBase):
+    """The proxy of an io.TextIOBase stream: an io.TextIOBase itself, with everything
+    io.TextIOBase would do on the proxy (close, closed, flush, fileno, `with`, ...) done by the
+    stream, and nothing done when the proxy is collected (IOBase would close it)."""
+
+    def __enter__(self):
+        self._stream.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._stream.__exit__(*exc)
+
+    def __next__(self):
+        return next(self._stream)
+
+    def __del__(self):
+        pass
+
+
+def _forward(name: str) -> Any:
+    def method(self, *args, **kwargs):
+        return getattr(self._stream, name)(*args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ("close", "detach", "fileno", "flush", "isatty", "read", "readable", "readline",
+              "readlines", "seek", "seekable", "tell", "truncate", "writable"):
+    setattr(_TextTee, _name, _forward(_name))
+for _name in ("closed", "encoding", "errors", "newlines"):
+    setattr(_TextTee, _name, property(lambda self, _n=_name: getattr(self._stream, _n)))
 
 
 def _tap_for(name: str) -> _Tap | None:

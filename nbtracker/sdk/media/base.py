@@ -60,16 +60,8 @@ def _name(digest: str, ext: str) -> str:
 def store_bytes(media_dir: Path, sub: str, data: bytes, ext: str) -> dict:
     """Write `data` as `media/<sub>/<first 20 hex of sha256>.<ext>` (once: the same bytes are one
     file) and return `{"path", "sha256", "size"}`."""
-    digest = hashlib.sha256(data).hexdigest()
-    folder = media_dir / sub
-    name = _name(digest, ext)
-    path = folder / name
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return {"path": f"media/{sub}/{name}", "sha256": digest, "size": len(data)}
+    return _place(media_dir, sub, hashlib.sha256(data).hexdigest(), ext, len(data),
+                  lambda tmp: tmp.write_bytes(data))
 
 
 def store_file(media_dir: Path, sub: str, src: Path, ext: str) -> dict:
@@ -80,14 +72,18 @@ def store_file(media_dir: Path, sub: str, src: Path, ext: str) -> dict:
         while chunk := f.read(1 << 20):
             h.update(chunk)
             size += len(chunk)
-    digest = h.hexdigest()
+    return _place(media_dir, sub, h.hexdigest(), ext, size, lambda tmp: shutil.copyfile(src, tmp))
+
+
+def _place(media_dir: Path, sub: str, digest: str, ext: str, size: int, write) -> dict:
+    """Put a file of hash `digest` in place once (`write(tmp)` makes it, then a rename)."""
     folder = media_dir / sub
     name = _name(digest, ext)
     path = folder / name
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.{os.getpid()}.tmp"
-        shutil.copyfile(src, tmp)
+        write(tmp)
         os.replace(tmp, path)
     return {"path": f"media/{sub}/{name}", "sha256": digest, "size": size}
 

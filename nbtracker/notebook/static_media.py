@@ -197,7 +197,7 @@ def _file(run_dir: Path, ref: dict, cap: int) -> tuple[bytes | None, str]:
             size = os.fstat(f.fileno()).st_size
             if size > cap:
                 return None, f"{size_text(size)}, larger than {size_text(cap)}: not embedded — {rel}"
-            data = f.read(cap + 1)
+            data = f.read(size + 1)  # what it holds now: a cap may be far larger
         if len(data) > cap:  # it grew meanwhile
             return None, f"larger than {size_text(cap)}: not embedded — {rel}"
         return data, ""

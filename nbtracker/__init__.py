@@ -22,7 +22,6 @@ from .errors import Error, UsageError
 from .sdk import init as _init
 from .sdk.config import Config
 from .sdk.init import init
-from .sdk.media import Audio, Histogram, Html, Image, Object3D, Plotly, Table, Video
 from .sdk.output import set_silent
 from .sdk.run import Run
 
@@ -181,6 +180,9 @@ class _PreInit:
         return f"<nbtracker.{self._name} before init()>"
 
 
+_MEDIA = ("Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly")
+
+
 def __getattr__(name: str) -> Any:
     if name == "run":
         return _init.current()
@@ -194,6 +196,10 @@ def __getattr__(name: str) -> Any:
         from .api import Api
 
         return Api
+    if name in _MEDIA:  # the media classes load on first use (import cost)
+        from .sdk import media
+
+        return getattr(media, name)
     if name in ("compare", "compare_view", "runs_table", "diff"):
         from . import notebook
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -174,8 +172,8 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
               settings=settings, resumed=resumed, on_finish=_finished)
     with run._mutex:
         rec = {"t": "run", "id": state.id, "project": project_name, **meta,
-               "host": socket.gethostname(), "pid": os.getpid(), "cwd": os.getcwd(),
-               "argv": list(sys.argv), "python": platform.python_version()}
+               "host": _hostname(), "pid": os.getpid(), "cwd": os.getcwd(),
+               "argv": list(sys.argv), "python": _python_version()}
         if resumed:
             rec["resumed"] = True
         else:
@@ -207,6 +205,17 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
                                        f"{project_name} [{settings.mode}] — {path}",
                                        path / layout.DEBUG_NAME)
     return run
+
+
+def _hostname() -> str:
+    import socket  # here, not at `import nbtracker` (import cost)
+
+    return socket.gethostname()
+
+
+def _python_version() -> str:
+    v = sys.version_info
+    return f"{v.major}.{v.minor}.{v.micro}"
 
 
 def _open_locked(path: Path, project: str, run_id: str, resume_mode: str | None):

@@ -28,7 +28,6 @@ import base64
 import html
 import json
 import math
-import mmap
 import os
 import re
 import time
@@ -52,7 +51,7 @@ from ..charts.svg import (
 )
 from ..charts.svg import text as svg_text
 from ..store import layout
-from ..store.recordlog import loads, unpack
+from ..store.recordlog import select, unpack
 
 MEDIA_BUDGET = 2 * 1024 * 1024  # bytes of data: URLs and HTML documents in one run's form
 ITEM_CAP = 768 * 1024  # a file larger than this is named, not embedded
@@ -111,40 +110,17 @@ class RunRecords:
         return self.run.get("ts")
 
 
-_OTHER = re.compile(rb'\n(?!\{"t":"history")')  # a line that is not a history record
-
-
 def read_run(run_dir: str | Path) -> RunRecords:
     """What the static form needs from the run's log, without parsing every line: a long run's
     log is mostly history lines of numbers, so only the lines that hold a media value (`"_type"`)
-    and the lines of other records are read (found by byte search on a memory map)."""
+    and the lines of other records are read (`recordlog.select`)."""
     out = RunRecords()
     try:
-        with open(Path(run_dir) / layout.LOG_NAME, "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return out
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                starts = {0, *(m.end() for m in _OTHER.finditer(data))}
-                pos = data.find(b'"_type"')
-                while pos != -1:
-                    start = data.rfind(b"\n", 0, pos) + 1
-                    starts.add(start)
-                    end = data.find(b"\n", pos)
-                    if end == -1:
-                        break
-                    pos = data.find(b'"_type"', end)
-                for start in sorted(starts):
-                    end = data.find(b"\n", start)
-                    if end == -1:
-                        break  # a torn last line
-                    try:
-                        rec = loads(data[start:end])
-                    except ValueError:
-                        continue
-                    if type(rec) is dict:
-                        _take(out, rec)
+        for rec in select(Path(run_dir) / layout.LOG_NAME, (b'"_type"',),
+                          unless_prefix=b'{"t":"history"'):
+            _take(out, rec)
     except (OSError, ValueError):
-        return out
+        pass
     return out
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
-from .recordlog import history_values, loads
+from .recordlog import history_values, select
 
 
 def overwrite(line: str, text: str, cursor: int) -> tuple[str, int]:
@@ -52,30 +52,10 @@ def render(texts: list[str] | Iterator[str]) -> str:
 
 
 def records_of(log_path: str | os.PathLike, kind: str) -> Iterator[dict]:
-    """The records of type `kind` in a record log, in order. Only lines that name `kind` are
-    parsed (a search in C over the bytes), so finding the few output or env records of a long
-    run costs little more than reading its file; lines that do not parse are skipped."""
-    try:
-        with open(log_path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return
-    needle = b'"' + kind.encode() + b'"'
-    pos = 0
-    while True:
-        i = data.find(needle, pos)
-        if i < 0:
-            return
-        start = data.rfind(b"\n", 0, i) + 1
-        end = data.find(b"\n", i)
-        if end < 0:  # an unfinished last line (a torn write): not a record yet
-            return
-        pos = end + 1
-        try:
-            rec = loads(data[start:end])
-        except ValueError:
-            continue
-        if type(rec) is dict and rec.get("t") == kind:
+    """The records of type `kind` in a record log, in order (`recordlog.select`: only the lines
+    that name `kind` are parsed)."""
+    for rec in select(log_path, (b'"' + kind.encode() + b'"',)):
+        if rec["t"] == kind:
             yield rec
 
 

@@ -132,6 +132,46 @@ def parse(data: bytes, pos: int, stop: int, report: ReadReport, first_seq: int |
         yield rec
 
 
+def select(path: str | os.PathLike, needles: tuple[bytes, ...] = (),
+           unless_prefix: bytes | None = None, report: ReadReport | None = None) -> Iterator[dict]:
+    """The records of a log whose line holds one of `needles` (or, with `unless_prefix`, does
+    not start with it), in log order, found by byte search on a memory map: a long run's log is
+    mostly history lines, which are never parsed here. A line that does not parse is skipped
+    (counted in `report`), a torn last line ignored, as `read_records` does. A match is only a
+    candidate: callers check the record's type."""
+    import mmap
+    import re
+
+    report = report if report is not None else ReadReport()
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        if not os.fstat(f.fileno()).st_size:
+            return
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            starts: set[int] = set()
+            if unless_prefix is not None:
+                other = re.compile(rb"\n(?!" + re.escape(unless_prefix) + rb")")
+                starts.update(m.end() for m in other.finditer(data))
+                if not data[:len(unless_prefix)] == unless_prefix:
+                    starts.add(0)
+            for needle in needles:
+                pos = data.find(needle)
+                while pos != -1:
+                    starts.add(data.rfind(b"\n", 0, pos) + 1)
+                    end = data.find(b"\n", pos)
+                    if end == -1:
+                        break
+                    pos = data.find(needle, end)
+            for start in sorted(starts):
+                end = data.find(b"\n", start)
+                if end == -1:
+                    break  # a torn last line: not a record yet
+                yield from parse(data, start, end + 1, report)
+
+
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
 
 

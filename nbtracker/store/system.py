@@ -9,14 +9,12 @@ is NaN in the frame and absent from that row's dict.
 
 from __future__ import annotations
 
-import mmap
-import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from . import layout
-from .recordlog import ReadReport, history_values, parse
+from .recordlog import ReadReport, history_values, select
 
 PREFIX = "system."
 _META = ("_runtime", "_timestamp")
@@ -27,45 +25,20 @@ def system_rows(run_dir: Path, created: float = 0.0,
     """The samples as dicts: `system.<key>` per value, `_runtime` (from `created`, else from
     the first sample) and `_timestamp`."""
     report = report if report is not None else ReadReport()
-    try:
-        with open(Path(run_dir) / layout.LOG_NAME, "rb") as f:
-            if not os.fstat(f.fileno()).st_size:
-                return
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    except (FileNotFoundError, ValueError, OSError):
-        return
-    try:
-        yield from _rows(data, created, report)
-    finally:
-        data.close()
-
-
-def _rows(data, created: float, report: ReadReport) -> Iterator[dict[str, Any]]:
-    pos, size = 0, len(data)
-    while pos < size:
-        # most of a log is history: parse only the lines that may be system records
-        hit = data.find(b'"system"', pos)
-        if hit == -1:
-            break
-        start = data.rfind(b"\n", 0, hit) + 1
-        end = data.find(b"\n", hit)
-        if end == -1:  # an unfinished last line: not a record yet
-            break
-        pos = end + 1
-        for rec in parse(data, start, pos, report):
-            if rec["t"] != "system":
-                continue
-            ts = rec.get("ts")
-            vals = history_values(rec)
-            if type(ts) not in (int, float) or type(vals) is not dict:
-                report.malformed.append(rec["seq"])
-                continue
-            if not created:
-                created = ts
-            row: dict[str, Any] = {PREFIX + k: v for k, v in vals.items()}
-            row["_runtime"] = ts - created
-            row["_timestamp"] = ts
-            yield row
+    for rec in select(Path(run_dir) / layout.LOG_NAME, (b'"system"',), report=report):
+        if rec["t"] != "system":
+            continue
+        ts = rec.get("ts")
+        vals = history_values(rec)
+        if type(ts) not in (int, float) or type(vals) is not dict:
+            report.malformed.append(rec["seq"])
+            continue
+        if not created:
+            created = ts
+        row: dict[str, Any] = {PREFIX + k: v for k, v in vals.items()}
+        row["_runtime"] = ts - created
+        row["_timestamp"] = ts
+        yield row
 
 
 def read_system(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None = None,

@@ -7,7 +7,6 @@ background work (fsync, index snapshots) lives in `flusher`.
 
 from __future__ import annotations
 
-import hashlib
 import operator
 import os
 import threading
@@ -548,11 +547,7 @@ class Run:
         """A `file` record for `files/<rel>` unless the last one names the same bytes (caller
         holds the mutex; `digest` when the caller hashed the bytes as it copied them)."""
         if digest is None:
-            h = hashlib.sha256()
-            with open(dst, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-            digest = h.hexdigest()
+            digest = layout.sha256_file(dst)
         known = self._state.files.get(rel)
         if known and known.get("sha256") == digest:
             return

@@ -118,3 +118,14 @@ def run_file(run_dir: Path, path: Any, folders: tuple[str, ...] = (MEDIA_DIR,)) 
     if not stat.S_ISREG(mode):
         raise ValueError(f"{path} is not a regular file")
     return full
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB chunks (saved files, media, blobs)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

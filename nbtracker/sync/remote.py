@@ -155,7 +155,7 @@ class RemoteStore:
         """A blob of the run (a saved file or a medium), fetched once and checked by its hash.
         A saved file's copy in the cache may be an older version of it (policy "live"): it is
         used only while its bytes still have the hash asked for."""
-        if dst.is_file() and (sha256[:20] in dst.name or _sha256(dst) == sha256):
+        if dst.is_file() and (sha256[:20] in dst.name or layout.sha256_file(dst) == sha256):
             return dst  # media are named by their hash: a cached one is the one asked for
         s = stored.state
         r = self._get(f"/projects/{_q(s.project)}/runs/{_q(s.id)}/blobs/{_q(sha256)}")
@@ -180,11 +180,3 @@ class RemoteStore:
         s = stored.state
         self._call("POST", f"/projects/{_q(s.project)}/runs/{_q(s.id)}/edits",
                    json_body={"edits": records})
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

@@ -30,7 +30,6 @@ thread that logs, and `close(timeout)` waits at most `timeout` for the end of th
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import threading
@@ -156,14 +155,6 @@ def _media_refs(value, out: list, depth: int) -> None:
         for v in value:
             if isinstance(v, (dict, list)):
                 _media_refs(v, out, depth + 1)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Uploader:
@@ -417,7 +408,7 @@ class Uploader:
                 self._unreadable.add(sha)
                 self._debug(f"upload: file {rel!r} is not in the run directory; not uploaded")
                 continue
-            if _sha256_file(path) != sha:
+            if layout.sha256_file(path) != sha:
                 self._unreadable.add(sha)  # replaced since it was recorded (a newer save)
                 self._debug(f"upload: file {rel!r} changed since it was recorded; not uploaded")
                 continue

@@ -17,6 +17,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from ...store import layout
+
 
 class MediaError(ValueError):
     """A media object that cannot be written (its message says why)."""
@@ -66,13 +68,8 @@ def store_bytes(media_dir: Path, sub: str, data: bytes, ext: str) -> dict:
 
 def store_file(media_dir: Path, sub: str, src: Path, ext: str) -> dict:
     """`store_bytes` for a file given by path, streamed (videos may be large)."""
-    h = hashlib.sha256()
-    size = 0
-    with open(src, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return _place(media_dir, sub, h.hexdigest(), ext, size, lambda tmp: shutil.copyfile(src, tmp))
+    return _place(media_dir, sub, layout.sha256_file(src), ext, os.path.getsize(src),
+                  lambda tmp: shutil.copyfile(src, tmp))
 
 
 def _place(media_dir: Path, sub: str, digest: str, ext: str, size: int, write) -> dict:

@@ -61,7 +61,9 @@ run.alert("loss diverged", "<b>NaN</b> at step 3", level="WARN")
 print("epoch 1 done")
 print("<b>not bold</b>")
 print("a warning", file=sys.stderr)
-time.sleep(4)  # the kernel is busy: what the panel shows meanwhile was pushed"""
+deadline = time.monotonic() + 60  # busy until the test has seen the pushed image (it says when)
+while not os.path.exists("image-seen") and time.monotonic() < deadline:
+    time.sleep(0.05)"""
 
 LATE = """from nbtracker.notebook import live
 late = live.LivePanel()
@@ -88,7 +90,8 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
              "import os; os.environ.update(NBTRACKER_SYSTEM_INTERVAL='0.5', NBTRACKER_CONSOLE='auto', "
              "NBTRACKER_DISABLE_CODE='false')",
              "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
-    (lab_server.root / "panel-drawn").unlink(missing_ok=True)
+    for flag in ("panel-drawn", "image-seen"):
+        (lab_server.root / flag).unlink(missing_ok=True)
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
     # the panel is drawn (its library loaded) before anything is logged: then what it shows while
     # the logging cell still runs can only have been pushed
@@ -100,6 +103,7 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     wait_in(panel, f"return root.querySelector('{CARD.format('samples')} img.nbt-img')?.naturalWidth > 0",
             timeout=30_000)
     assert not page.evaluate(KERNEL_IDLE)
+    (lab_server.root / "image-seen").touch()
     wait_idle(page)
     late = page.locator(".nbt-live").nth(1)
     first = image_at(panel, "samples")

@@ -19,6 +19,9 @@ def pytest_collection_modifyitems(items):
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.slow)
+            # `make test` runs pytest-xdist with --dist loadgroup: every browser test on one
+            # worker, sharing one JupyterLab and one Chromium
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def _skip_without_browser() -> None:

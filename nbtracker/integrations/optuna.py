@@ -38,6 +38,7 @@ from typing import Any
 
 try:
     import optuna
+    from optuna.study import StudyDirection
     from optuna.trial import TrialState
 except ImportError as e:  # pragma: no cover - only without the extra
     raise ImportError("nbtracker.integrations.optuna needs Optuna: "
@@ -89,7 +90,7 @@ class NbtrackerCallback:
         self._run: Any = None  # one-run mode: the study's run
         self._owns_run = False
         self._studies: set[str] = set()  # studies whose config the run holds
-        self._best: Any = None
+        self._best: dict[str, tuple] = {}  # study name -> (best trial(s), their values)
         self._trial_runs: dict[int, Any] = {}  # multirun: trial number -> its open run
         self._ended: set[int] = set()  # multirun: trials whose run ended with the objective
         self._local = threading.local()
@@ -225,7 +226,7 @@ class NbtrackerCallback:
                         run = nbtracker.init(**self._kwargs)
                         self._owns_run = True
                         _study_runs.add(run)
-                self._run, self._studies, self._best = run, set(), None
+                self._run, self._studies, self._best = run, set(), {}
                 if self._owns_run:
                     self._in_notebook(run, study)
             if study.study_name not in self._studies:
@@ -243,23 +244,39 @@ class NbtrackerCallback:
         run = self._study_run(study)
         run.log(self._row(trial.params, self._values(trial, names)), step=trial.number)
         if trial.state == TrialState.COMPLETE:
-            self._update_best(run, study)
+            self._update_best(run, study, trial)
 
-    def _update_best(self, run: Any, study: optuna.study.Study) -> None:
-        # read and written under one lock: a thread that read the best earlier cannot write it
-        # over a newer one
+    def _update_best(self, run: Any, study: optuna.study.Study,
+                     trial: optuna.trial.FrozenTrial) -> None:
+        # Read and written under one lock: a thread that read the best earlier cannot write it
+        # over a newer one. The study is asked (a copy of a trial, or of the Pareto front) only
+        # when this trial may have changed its best.
+        signs = [1.0 if d == StudyDirection.MINIMIZE else -1.0 for d in study.directions]
+        v = [s * x for s, x in zip(signs, trial.values)]
         with self._lock:
-            if len(study.directions) == 1:
-                best = study.best_trial
-                if self._best != best.number:
-                    self._best = best.number
-                    run.summary.update({"best_value": best.value, "best_params": best.params,
-                                        "best_trial": best.number})
+            known = self._best.get(study.study_name)
+            if len(signs) == 1:
+                if known is not None and v[0] > known[1]:
+                    return
+                try:
+                    best = study.best_trial
+                except ValueError:  # constrained, and no trial feasible yet
+                    return
+                if known is not None and known[0] == best.number:
+                    return
+                self._best[study.study_name] = (best.number, signs[0] * best.value)
+                run.summary.update({"best_value": best.value, "best_params": best.params,
+                                    "best_trial": best.number})
             else:
-                front = sorted(t.number for t in study.best_trials)
-                if self._best != front:
-                    self._best = front
-                    run.summary.update({"best_trials": front})
+                if known is not None and any(_dominates(f, v) for f in known[1]):
+                    return
+                front = sorted(study.best_trials, key=lambda t: t.number)
+                numbers = [t.number for t in front]
+                if known is not None and known[0] == numbers:
+                    return
+                self._best[study.study_name] = (
+                    numbers, [[s * x for s, x in zip(signs, t.values)] for t in front])
+                run.summary.update({"best_trials": numbers})
 
     def _in_notebook(self, run: Any, study: optuna.study.Study) -> None:
         """In a notebook, a run the callback started shows its live panel and ends with the
@@ -346,3 +363,8 @@ class NbtrackerCallback:
         if key not in self._warned:
             self._warned.add(key)
             output.warn(msg)
+
+
+def _dominates(a: list[float], b: list[float]) -> bool:
+    """Whether values `a` dominate `b` (both as minimised): no worse anywhere, better somewhere."""
+    return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))

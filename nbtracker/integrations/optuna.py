@@ -67,6 +67,7 @@ class NbtrackerCallback:
         nbtracker_kwargs: arguments for `nbtracker.init()` (project, name, group, tags, config,
             ...), used for every run the callback starts.
         as_multirun: one run per trial instead of one run for the study.
+        wandb_kwargs: the name wandb's callback gives `nbtracker_kwargs`, accepted for it.
 
     >>> cb = NbtrackerCallback(metric_name="val_loss", nbtracker_kwargs={"project": "hpo"})
     >>> study.optimize(objective, n_trials=50, callbacks=[cb])
@@ -74,7 +75,12 @@ class NbtrackerCallback:
 
     def __init__(self, metric_name: str | Sequence[str] = "value",
                  nbtracker_kwargs: dict[str, Any] | None = None,
-                 as_multirun: bool = False) -> None:
+                 as_multirun: bool = False, *,
+                 wandb_kwargs: dict[str, Any] | None = None) -> None:
+        if wandb_kwargs is not None:  # code written for wandb's callback runs unchanged
+            if nbtracker_kwargs is not None:
+                raise TypeError("give nbtracker_kwargs or wandb_kwargs, not both")
+            nbtracker_kwargs = wandb_kwargs
         if isinstance(metric_name, str):
             pass
         elif (isinstance(metric_name, Sequence) and metric_name
@@ -171,6 +177,8 @@ class NbtrackerCallback:
             return wrapper
 
         return decorator
+
+    track_in_wandb = track_in_nbtracker  # wandb's callback's name for it
 
     # -- names and rows ----------------------------------------------------------------
     def _names(self, study: optuna.study.Study) -> list[str]:
@@ -311,7 +319,8 @@ class NbtrackerCallback:
         name = kwargs.pop("name", None)
         kwargs["name"] = f"{name}-trial-{number}" if name else f"trial-{number}"
         kwargs["group"] = kwargs.get("group") or study.study_name
-        kwargs["tags"] = [*kwargs.get("tags", ()), study.study_name]
+        tags = kwargs.get("tags") or ()
+        kwargs["tags"] = [*([tags] if isinstance(tags, str) else tags), study.study_name]
         kwargs["reinit"] = "create_new"  # a run of the user's stays active after the trial
         try:
             with _runs_lock:

@@ -145,6 +145,27 @@ def test_track_in_nbtracker_logs_inside_the_trials_run():
     assert rows(nbtracker.Api().runs("outer")[0]) == []
 
 
+def test_code_written_for_wandbs_callback_runs_unchanged():
+    from nbtracker.integrations.optuna import NbtrackerCallback as WeightsAndBiasesCallback
+
+    wandbc = WeightsAndBiasesCallback(wandb_kwargs={"project": "from-wandb"}, as_multirun=True)
+
+    @wandbc.track_in_wandb()
+    def objective(trial):
+        x = trial.suggest_float("x", -10, 10)
+        nbtracker.log({"power": 2, "base of metric": x - 2})
+        return (x - 2) ** 2
+
+    study = new_study()
+    study.optimize(objective, n_trials=3, callbacks=[wandbc])
+    got = runs("from-wandb")
+    for t in study.trials:
+        (inner, last) = rows(got[f"trial-{t.number}"])
+        assert inner["base of metric"] == t.params["x"] - 2 and last["value"] == t.value
+    with pytest.raises(TypeError):
+        NbtrackerCallback(nbtracker_kwargs={}, wandb_kwargs={})
+
+
 def pruned_at_3(trial):
     x = trial.suggest_float("x", -10, 10)
     for step in range(3):

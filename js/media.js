@@ -1,5 +1,5 @@
 import { fmt, h, loadLib } from "./common.js";
-import { drawChart } from "./plot.js";
+import { drawChart, finalizeCharts } from "./plot.js";
 
 // ---------------------------------------------------------------------------------------
 // What a live panel shows beyond scalars: media (a step slider per key), alerts, system
@@ -550,6 +550,7 @@ function mediaCard(st, key) {
     const sig = `${e.step}:${e.ref.sha256 || e.ref.path || JSON.stringify(e.ref)}`;
     if (shown === sig) return;
     shown = sig;
+    finalizeCharts(body);
     body.replaceChildren(drawOne(st, e.ref, key));
   }
   return { card, update };
@@ -742,6 +743,7 @@ export function renderExtras({ model, st, lineSpec, started }) {
       disposed = true;
       st.listeners.delete(onChange);
       for (const c of charts.values()) if (c.view) c.view.finalize();
+      finalizeCharts(media);
     },
   };
 }

@@ -172,7 +172,8 @@ export function drawChart(st, ref, key, drawTable) {
       return;
     }
     const res = await lib.vegaEmbed(view, made.spec, { actions: false, renderer: made.rows.length > SVG_ROWS ? "canvas" : "svg" });
-    view.nbtView = res.view; // for tests and debugging
+    if (view.dataset.gone) { res.view.finalize(); return; } // the card moved on meanwhile
+    view.nbtView = res.view; // for tests, debugging and finalizeCharts
     box.dataset.rows = String(made.rows.length);
     const total = body.nrows ?? made.rows.length;
     if (total > made.rows.length) note.textContent = `${made.rows.length} of ${total} rows drawn` + (body.sampled ? " (evenly spaced)" : "");
@@ -180,4 +181,12 @@ export function drawChart(st, ref, key, drawTable) {
     view.replaceChildren(h("div", { class: "nbt-media-error", text: String((e && e.message) || e) }));
   });
   return box;
+}
+
+/** Release the vega views of the charts under `el` (a card about to show another step). */
+export function finalizeCharts(el) {
+  for (const v of el.querySelectorAll(".nbt-plot-view")) {
+    v.dataset.gone = "1"; // a view still being made is released when it is ready
+    if (v.nbtView) v.nbtView.finalize();
+  }
 }

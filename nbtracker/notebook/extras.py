@@ -9,6 +9,9 @@ latest step are pushed (at most every PUSH_INTERVAL seconds and PUSH_BYTES at a 
 latest step wins). Older steps' files are sent when the browser asks (`fetch`, answered in the
 kernel's message handler).
 
+A table goes as JSON of its first TABLE_ROWS rows; the table of a chart (`nbtracker.plot`, a
+reference with a "chart" spec) as CHART_ROWS rows, evenly spaced when it has more.
+
 A file is sent only if its reference's path is relative, names no `..`, and resolves inside the
 run's `media/` folder (symlinks followed); and only up to MAX_FILE_BYTES. The index and events
 are bounded (MAX_ENTRIES per key, MAX_SYSTEM samples, MAX_ALERTS, OUTPUT_LINES) and copied into
@@ -346,7 +349,8 @@ class PanelExtras:
             msg["size"] = size
             if msg["mime"] == "application/json" and (name.endswith(".table.json")
                                                       or name.endswith(".parquet")):
-                data, cells = _table_json(full, CHART_ROWS if name in self._charts else TABLE_ROWS)
+                chart = name in self._charts
+                data, cells = _table_json(full, CHART_ROWS if chart else TABLE_ROWS, spread=chart)
                 msg["size"] = len(data)
             elif size > MAX_FILE_BYTES:
                 raise ValueError(f"{size / 1e6:.1f} MB is more than the panel takes "
@@ -411,12 +415,13 @@ def _compact(ref: dict) -> dict:
     return {**ref, "bins": short, "values": values}
 
 
-def _table_json(full: Path, limit: int = TABLE_ROWS) -> tuple[bytes, list[str]]:
+def _table_json(full: Path, limit: int = TABLE_ROWS,
+                spread: bool = False) -> tuple[bytes, list[str]]:
     """A table as the panel takes it: `{"columns", "data", "nrows"}` with the first `limit`
-    rows, and the image paths among its first PUSH_CELLS rows. A chart's table (limit
-    CHART_ROWS) that is longer gives `limit` rows evenly spaced, the first and last among them,
-    and `"sampled": true`: a chart of its first rows would show part of every curve."""
-    sampled = limit == CHART_ROWS
+    rows, and the image paths among its first PUSH_CELLS rows. With `spread` (a chart's table),
+    a longer table gives `limit` rows evenly spaced, the first and last among them, and
+    `"sampled": true`: a chart of its first rows would show only part of its curves."""
+    sampled = spread
     if full.name.endswith(".parquet"):
         import pyarrow.parquet as pq  # the stored format needs it, so it is there
 

@@ -27,6 +27,8 @@ run.log({"curves/loss": nbtracker.plot.line(line, "epoch", "loss", stroke="split
          "cm": nbtracker.plot.confusion_matrix(y_true=y_true, preds=preds,
                                                class_names=["cat", "dog", "owl"]),
          "roc": nbtracker.plot.roc_curve(y, probas, labels=["neg", "pos"])})
+run.log({"cm": nbtracker.plot.confusion_matrix(y_true=y_true, preds=y_true,  # all right
+                                               class_names=["cat", "dog", "owl"])})
 roc_rows = {c: len(g) for c, g in nbtracker.Api().run(run.path).media("roc")[-1].table.groupby("class")}
 print("roc rows", roc_rows)"""
 
@@ -64,11 +66,16 @@ def test_panel_draws_line_bar_confusion_matrix_and_roc(lab_server, page):
     assert len(widths) == 4 and widths == sorted(widths, reverse=True), widths
     assert "<b>owl</b>" in bar.locator(".nbt-plot-view svg").text_content()
     assert bar.locator(".nbt-plot-view svg b").count() == 0
-    # the confusion matrix: 3 x 3 cells with the counts written in them, row by row
+    # the confusion matrix: 3 x 3 cells with the counts written in them, row by row; the
+    # latest step's, then step 0's when the slider goes back (its table sent on request)
     cm = card("cm")
-    assert marks(cm, "rect") == 9
-    counts = cm.locator(".nbt-plot-view g.mark-text.role-mark text").all_text_contents()
-    assert [int(c) for c in counts] == [2, 1, 0, 0, 1, 1, 1, 0, 3], counts
+    counts = "() => [...document.querySelectorAll('.nbt-live .nbt-media[data-key=\"cm\"] " \
+             ".nbt-plot-view g.mark-text.role-mark text')].map(t => +t.textContent).join(',')"
+    page.wait_for_function(f"() => ({counts})() === '3,0,0,0,2,0,0,0,4'", timeout=30_000)
+    assert marks(cm, "rect") == 9 and cm.get_attribute("data-step") == "1"
+    cm.locator("input.nbt-step").evaluate("s => { s.value = '0'; s.dispatchEvent(new Event('input')); }")
+    page.wait_for_function(f"() => ({counts})() === '2,1,0,0,1,1,1,0,3'", timeout=30_000)
+    assert marks(cm, "rect") == 9 and cm.get_attribute("data-step") == "0"
     # its table folds open under it
     cm.locator(".nbt-plot-data summary").click()
     cm.locator(".nbt-plot-data tbody tr").first.wait_for()

@@ -1,4 +1,5 @@
 import { fmt, h, loadLib } from "./common.js";
+import { drawChart, finalizeCharts } from "./plot.js";
 
 // ---------------------------------------------------------------------------------------
 // What a live panel shows beyond scalars: media (a step slider per key), alerts, system
@@ -29,6 +30,7 @@ export function extrasStore(model) {
     bytes: 0, // held in `files`
     waiting: new Map(), // path -> [{resolve, reject}]
     listeners: new Set(),
+    model, // for the chart library (charts of nbtracker.plot)
   };
   const notify = (what) => { for (const fn of st.listeners) fn(what); };
   function fromTraits() {
@@ -108,7 +110,8 @@ const KINDS = {
   "audio-file": "audio", "video-file": "video", "html-file": "html", "object3D-file": "points",
   "plotly-file": "plotly",
 };
-const kindOf = (ref) => KINDS[ref && ref._type] || "other";
+const kindOf = (ref) => (ref && ref._type === "table-file" && ref.chart && typeof ref.chart === "object" ? "chart"
+  : KINDS[ref && ref._type] || "other");
 const PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6",
   "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#800000", "#aaffc3", "#808000", "#000075"];
 const SVGNS = "http://www.w3.org/2000/svg";
@@ -475,7 +478,7 @@ function drawTable(st, ref) {
     function draw() {
       const n = rows.length, a = page * PAGE, b = Math.min(n, a + PAGE);
       tbody.replaceChildren(...rows.slice(a, b).map(({ r }) => h("tr", {}, ...r.map(cell))));
-      info.textContent = `rows ${n ? a + 1 : 0}–${b} of ${body.nrows ?? n}` + (body.nrows > n ? ` (the first ${n} here)` : "");
+      info.textContent = `rows ${n ? a + 1 : 0}–${b} of ${body.nrows ?? n}` + (body.nrows > n ? (body.sampled ? ` (${n} evenly spaced here)` : ` (the first ${n} here)`) : "");
       prev.disabled = page === 0;
       next.disabled = b >= n;
     }
@@ -487,8 +490,9 @@ function drawTable(st, ref) {
   return box;
 }
 
-function drawOne(st, ref) {
+function drawOne(st, ref, key = "") {
   switch (kindOf(ref)) {
+    case "chart": return drawChart(st, ref, key, drawTable);
     case "image": return drawImage(st, ref);
     case "audio": return drawAudio(st, ref);
     case "video": return drawVideo(st, ref);
@@ -546,7 +550,8 @@ function mediaCard(st, key) {
     const sig = `${e.step}:${e.ref.sha256 || e.ref.path || JSON.stringify(e.ref)}`;
     if (shown === sig) return;
     shown = sig;
-    body.replaceChildren(drawOne(st, e.ref));
+    finalizeCharts(body);
+    body.replaceChildren(drawOne(st, e.ref, key));
   }
   return { card, update };
 }
@@ -738,6 +743,7 @@ export function renderExtras({ model, st, lineSpec, started }) {
       disposed = true;
       st.listeners.delete(onChange);
       for (const c of charts.values()) if (c.view) c.view.finalize();
+      finalizeCharts(media);
     },
   };
 }

@@ -31,7 +31,7 @@ __all__ = [
     "Api", "Run", "Config", "Error", "UsageError",
     "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
-    "unwatch",
+    "unwatch", "plot",
 ]
 
 
@@ -200,6 +200,10 @@ def __getattr__(name: str) -> Any:
         from .sdk import media
 
         return getattr(media, name)
+    if name == "plot":  # wandb.plot.* (`from . import plot` would come back here)
+        import importlib
+
+        return importlib.import_module(".plot", __name__)
     if name in ("compare", "compare_view", "runs_table", "diff"):
         from . import notebook
 

@@ -50,6 +50,7 @@ class Panel:
     x_title: str = "step"
     series: list[Series] = field(default_factory=list)
     bands: list[Band] = field(default_factory=list)
+    y_title: str = ""
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -203,6 +204,10 @@ def _chart(out: list, p: Panel, left: float, top: float, width: int, height: int
     axis.append(f'<path d="M{f.x0:.1f} {f.y0:.1f}V{f.y0 + h:.1f}H{f.x0 + w:.1f}" fill="none" stroke="#888"/>')
     axis.append(f'<text x="{f.x0 + w / 2:.1f}" y="{f.y0 + h + 25:.1f}" text-anchor="middle" '
                 f'fill="#555">{text(p.x_title)}</text>')
+    if p.y_title:
+        cy = f.y0 + h / 2
+        axis.append(f'<text x="{left + 8:.1f}" y="{cy:.1f}" text-anchor="middle" fill="#555" '
+                    f'transform="rotate(-90 {left + 8:.1f} {cy:.1f})">{text(p.y_title)}</text>')
     out.append(f'<g font-size="9" fill="#333">{"".join(axis)}</g>')
     cols = max(1, int(w) if max_cols is None else min(int(w), max_cols))
     for b, x, lo, hi in bands:

@@ -9,6 +9,9 @@ latest step are pushed (at most every PUSH_INTERVAL seconds and PUSH_BYTES at a 
 latest step wins). Older steps' files are sent when the browser asks (`fetch`, answered in the
 kernel's message handler).
 
+A table goes as JSON of its first TABLE_ROWS rows; the table of a chart (`nbtracker.plot`, a
+reference with a "chart" spec) as CHART_ROWS rows, evenly spaced when it has more.
+
 A file is sent only if its reference's path is relative, names no `..`, and resolves inside the
 run's `media/` folder (symlinks followed); and only up to MAX_FILE_BYTES. The index and events
 are bounded (MAX_ENTRIES per key, MAX_SYSTEM samples, MAX_ALERTS, OUTPUT_LINES) and copied into
@@ -43,6 +46,7 @@ from .widgets import jsonable
 MAX_FILE_BYTES = 8 << 20  # per file message
 MAX_TABLE_SOURCE = 64 << 20  # a JSON table larger than this is not read for the panel
 TABLE_ROWS = 2000  # rows of a table sent to the panel
+CHART_ROWS = 20_000  # rows of a chart's table (nbtracker.plot) sent; evenly spaced beyond
 MAX_ENTRIES = 1000  # per media key (histograms: MAX_HIST_ENTRIES); thinned evenly beyond
 MAX_HIST_ENTRIES = 150  # a heat-map column each
 HIST_BINS = 64  # a histogram's bins in the panel (adjacent bins merged beyond)
@@ -182,6 +186,7 @@ class PanelExtras:
         self._pending = self._nothing()
         self._push_due: set[str] = set()  # keys whose latest step has files not pushed yet
         self._recent: OrderedDict[str, None] = OrderedDict()  # paths pushed lately
+        self._charts: set[str] = set()  # table files that a chart draws (more rows are sent)
         self._last_push = 0.0
         self._last_checkpoint = 0.0
         self.dirty = False
@@ -206,6 +211,8 @@ class PanelExtras:
         if not isinstance(step, int) or not is_media(ref):
             return
         entry = MediaEntry(step=step, ref=jsonable(_compact(ref)))
+        if isinstance(ref.get("chart"), dict) and isinstance(ref.get("path"), str):
+            self._charts.add(ref["path"])
         with self._lock:
             entries = self._index.setdefault(key, [])
             if entries and entries[-1]["step"] > step:  # logged late, at an earlier step
@@ -342,7 +349,8 @@ class PanelExtras:
             msg["size"] = size
             if msg["mime"] == "application/json" and (name.endswith(".table.json")
                                                       or name.endswith(".parquet")):
-                data, cells = _table_json(full)
+                chart = name in self._charts
+                data, cells = _table_json(full, CHART_ROWS if chart else TABLE_ROWS, spread=chart)
                 msg["size"] = len(data)
             elif size > MAX_FILE_BYTES:
                 raise ValueError(f"{size / 1e6:.1f} MB is more than the panel takes "
@@ -407,9 +415,13 @@ def _compact(ref: dict) -> dict:
     return {**ref, "bins": short, "values": values}
 
 
-def _table_json(full: Path) -> tuple[bytes, list[str]]:
-    """A table as the panel takes it: `{"columns", "data", "nrows"}`, at most TABLE_ROWS rows,
-    and the image paths among its first PUSH_CELLS rows."""
+def _table_json(full: Path, limit: int = TABLE_ROWS,
+                spread: bool = False) -> tuple[bytes, list[str]]:
+    """A table as the panel takes it: `{"columns", "data", "nrows"}` with the first `limit`
+    rows, and the image paths among its first PUSH_CELLS rows. With `spread` (a chart's table),
+    a longer table gives `limit` rows evenly spaced, the first and last among them, and
+    `"sampled": true`: a chart of its first rows would show only part of its curves."""
+    sampled = spread
     if full.name.endswith(".parquet"):
         import pyarrow.parquet as pq  # the stored format needs it, so it is there
 
@@ -418,7 +430,7 @@ def _table_json(full: Path) -> tuple[bytes, list[str]]:
         t = pq.read_table(full)
         nrows = t.num_rows
         columns = list(t.column_names)
-        t = t.slice(0, TABLE_ROWS)
+        t = t.take(_spread(nrows, limit)) if sampled and nrows > limit else t.slice(0, limit)
         cols = []
         for i, field in enumerate(t.schema):
             values = t.column(i).to_pylist()
@@ -432,8 +444,18 @@ def _table_json(full: Path) -> tuple[bytes, list[str]]:
         body = json.loads(full.read_text(encoding="utf-8"))
         columns, rows = list(body.get("columns") or []), body.get("data") or []
         nrows = len(rows)
-        data = rows[:TABLE_ROWS]
+        data = ([rows[i] for i in _spread(nrows, limit)] if sampled and nrows > limit
+                else rows[:limit])
     cells = [p for r in data[:PUSH_CELLS] for v in r if is_media(v) for p in ref_paths(v)[:1]]
-    out = json.dumps({"columns": [str(c) for c in columns], "data": jsonable(data), "nrows": nrows},
-                     allow_nan=False, default=str)
+    doc = {"columns": [str(c) for c in columns], "data": jsonable(data), "nrows": nrows}
+    if len(data) < nrows and sampled:
+        doc["sampled"] = True
+    out = json.dumps(doc, allow_nan=False, default=str)
     return out.encode("utf-8"), cells
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """k indices evenly spread over range(n), the first and the last among them."""
+    import numpy as np
+
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64)).tolist()

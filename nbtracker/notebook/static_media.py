@@ -6,7 +6,8 @@ Read from the run's record log once, at finish:
 - media (history values with a `_type`, see sdk/media.py): per key, the last step's object —
   images, audio and video as data: URLs, tables as HTML tables (image cells as thumbnails),
   histograms over steps as a heat-map and plotly figures and 3-D points as SVG images of our
-  own renderer, HTML in a sandboxed frame;
+  own renderer, charts of `nbtracker.plot` too (`charts/custom.py`; their table folded under
+  them), HTML in a sandboxed frame;
 - `system` records: one small chart per group (cpu, memory, disk, network, gpu.N), x = seconds
   since the run started;
 - `alert` records: a list at the top;
@@ -39,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from ..charts.custom import chart_svg
 from ..charts.svg import (
     PALETTE,
     Panel,
@@ -58,6 +60,7 @@ ITEM_CAP = 768 * 1024  # a file larger than this is named, not embedded
 THUMB_CAP = 64 * 1024  # an earlier step's thumbnail or a table cell's image
 STRIP = 8  # earlier steps shown under an image
 TABLE_ROWS = 50
+CHART_ROWS = 100_000  # rows of a chart's table drawn
 CELL_CHARS = 200
 MAX_KEYS = 24  # media keys shown; the rest are named
 MAX_ALERTS = 20
@@ -245,8 +248,14 @@ class _Media:
     def ref(self) -> dict:
         return self.items[-1][1]
 
+    @property
+    def chart(self) -> dict | None:
+        """The spec of a chart (`nbtracker.plot`): a table whose reference names its chart."""
+        c = self.ref.get("chart") if self.type == "table-file" else None
+        return c if isinstance(c, dict) else None
+
     def count_text(self) -> str:
-        kind = _KIND.get(self.type, self.type)
+        kind = "chart" if self.chart is not None else _KIND.get(self.type, self.type)
         n = len(self.items)
         extra = ""
         if self.type == "table-file":
@@ -258,7 +267,7 @@ class _Media:
         draw = {"image-file": self._image, "histogram": self._histogram, "audio-file": self._audio,
                 "video-file": self._video, "html-file": self._html, "object3D-file": self._object3d,
                 "plotly-file": self._plotly, "media-list": self._list,
-                "table-file": lambda ref: ""}.get(self.type)
+                "table-file": self._chart if self.chart is not None else lambda ref: ""}.get(self.type)
         if draw is None:
             self.main = _note(f"{self.type}: not shown here")
             return
@@ -272,6 +281,8 @@ class _Media:
         try:
             if self.type == "image-file":
                 self.extra = self._strip()
+            elif self.type == "table-file" and self.chart is not None:
+                self.extra = self._chart_data(self.ref)
             elif self.type == "table-file":
                 self.main = self._table(self.ref)
         except Exception as e:
@@ -280,7 +291,7 @@ class _Media:
     def html(self) -> str:
         where = f"step {self.step}" + (f" · {self.count_text()}" if len(self.items) > 1 else "")
         # a class names the kind: JupyterLab's sanitiser keeps classes, not data- attributes
-        kind = re.sub(r"[^A-Za-z0-9-]", "", self.type)
+        kind = re.sub(r"[^A-Za-z0-9-]", "", self.type) + (" nbt-kind-chart" if self.chart else "")
         return (f'<div class="nbt-media nbt-kind-{kind}" data-key="{esc(self.key)}" '
                 f'data-kind="{esc(self.type)}">'
                 f'<div style="{_HEAD}">{esc(self.key)} <span style="font-weight:400;{_CAPTION}">'
@@ -555,6 +566,25 @@ class _Media:
                               f'{sub.main}{sub.extra}</div>')
         more = _note(f"{len(items) - 32} more items not shown") if len(items) > 32 else ""
         return f'<div class="nbt-grid">{"".join(cells)}</div>{more}'
+
+    def _chart(self, ref: dict) -> str:
+        """A chart logged by `nbtracker.plot`, drawn from its table (`charts/custom.py`)."""
+        cols, rows, why = read_table(self.run_dir, ref, CHART_ROWS)
+        if cols is None:
+            return _note(f"chart: {why}")
+        svg, note = chart_svg(self.chart, cols, rows, key=self.key, total=ref.get("nrows"))
+        if svg is None:
+            return _note(note)
+        title = (self.chart.get("string_fields") or {}).get("title") or self.key
+        return self._svg_img(svg, f"chart: {title}", "chart") + (_note(note) if note else "")
+
+    def _chart_data(self, ref: dict) -> str:
+        """A chart's table, folded under it (the table itself when the chart is not drawn)."""
+        table = self._table(ref)
+        if "<img" not in self.main:
+            return table
+        return (f'<details class="nbt-chart-data"><summary style="cursor:pointer;{_CAPTION}">'
+                f'data · {esc(ref.get("nrows", "?"))} rows</summary>{table}</details>')
 
     def _table(self, ref: dict) -> str:
         cols, rows, why = read_table(self.run_dir, ref, TABLE_ROWS)

@@ -6,8 +6,8 @@ flattened to "a/b" keys. numpy/torch scalars and 0-d arrays become Python number
 larger arrays become a histogram (or a list when small).
 Media objects write their file and leave a reference; so do matplotlib and plotly figures
 (detected by type, without importing either) and lists of media (a "media-list" reference, see
-`sdk.media`). Anything else is reported once per key and
-skipped: the training loop goes on.
+`sdk.media`); a chart (`nbtracker.plot`) may also log its table under a second key. Anything
+else is reported once per key and skipped: the training loop goes on.
 """
 
 from __future__ import annotations
@@ -147,6 +147,10 @@ class Normaliser:
             return
         if m._notes:
             self.warn(key, f"log() key {key!r} ({type(m).__name__}): " + "; ".join(m._notes))
+        companions = getattr(m, "_companions", None)  # a chart's table logged on its own too
+        if companions is not None:
+            for k, v in companions(key, flat[key]).items():
+                flat.setdefault(k, v)
 
     def _media_list(self, key: str, items: Any, flat: dict) -> None:
         """Several media under one key: a media-list reference; items that cannot be written

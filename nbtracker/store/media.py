@@ -6,7 +6,9 @@ in its module docstrings) as `MediaItem`s whose `load()` gives the data.
     (99, PosixPath('.../media/images/3f2a….png'), (28, 28, 3))
 
 What `load()` gives, by `kind`: image → uint8 array (H, W) or (H, W, C); histogram →
-(values, bins) arrays; table → pandas DataFrame (media cells as MediaItems); audio → (float32
+(values, bins) arrays; table → pandas DataFrame (media cells as MediaItems); chart (a table
+logged by `nbtracker.plot`, its reference holding the chart's spec under "chart") → the table's
+DataFrame, the spec being `.spec`; audio → (float32
 samples in -1..1, shape (n,) or (n, channels), sample_rate); video → uint8 frames (T, H, W, C);
 object3d → float array of points (pts.json) or the file's path (obj/gltf/glb); html → str;
 plotly → dict.
@@ -42,13 +44,16 @@ def is_ref(v: Any) -> bool:
 
 class MediaItem:
     """One logged media value: `.step`, `.ref` (the reference dict), `.kind` ("image", "table",
-    ...), `.index` (its place in a list of media logged under one key, else None), `.path` (the
-    file, fetched for a run on a team server; None for inline histograms) and `.load()`."""
+    "chart", ...), `.index` (its place in a list of media logged under one key, else None),
+    `.path` (the file, fetched for a run on a team server; None for inline histograms) and
+    `.load()`; a chart's `.spec` and `.table`."""
 
     def __init__(self, step: int | None, ref: dict, fetch: Fetch, index: int | None = None):
         self.step = step
         self.ref = ref
         self.kind = KINDS.get(ref.get("_type"), str(ref.get("_type")))
+        if self.kind == "table" and isinstance(ref.get("chart"), dict):
+            self.kind = "chart"
         self.index = index
         self._fetch = fetch
         self._path: Path | None = None
@@ -66,6 +71,20 @@ class MediaItem:
     @property
     def format(self) -> str | None:
         return self.ref.get("format")
+
+    @property
+    def spec(self) -> dict | None:
+        """A chart's spec (`nbtracker.plot`): {"preset", "kind", "fields", "string_fields",
+        "split_table"}; None for other media."""
+        chart = self.ref.get("chart")
+        return chart if isinstance(chart, dict) else None
+
+    @property
+    def table(self):
+        """A table's or a chart's data as a pandas DataFrame (`load()`)."""
+        if self.kind not in ("table", "chart"):
+            raise ValueError(f"a {self.kind} has no table")
+        return self.load()
 
     @property
     def masks(self) -> dict[str, MediaItem]:
@@ -203,7 +222,7 @@ def _load_table(item: MediaItem):
 
 _LOADERS = {"image": _load_image, "histogram": _load_histogram, "html": _load_html,
             "plotly": _load_plotly, "object3d": _load_object3d, "audio": _load_audio,
-            "video": _load_video, "table": _load_table}
+            "video": _load_video, "table": _load_table, "chart": _load_table}
 
 
 # -- PNG and APNG ------------------------------------------------------------------------------

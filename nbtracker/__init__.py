@@ -42,7 +42,7 @@ def _current(fn: str):
     return run
 
 
-def log(data: dict, step: int | None = None, commit: bool | None = None,
+def log(data: dict | None = None, step: int | None = None, commit: bool | None = None,
         sync: bool | None = None, **kwargs: Any) -> None:
     """Log a row of values to the current run. See `Run.log`."""
     run = _init._active[-1] if _init._active else _current("log")

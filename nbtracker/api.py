@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,11 @@ class Project:
 
 
 class Runs(list):
-    """A list of runs that also turns into a DataFrame."""
+    """A list of runs that also turns into a DataFrame; a slice (`runs[:3]`) is a Runs too."""
+
+    def __getitem__(self, i):
+        got = super().__getitem__(i)
+        return Runs(got) if isinstance(i, slice) else got
 
     def records(self, config: bool = True, summary: bool = True) -> list[dict]:
         """One dict per run: id, name, project, state, group, job_type, tags, notes, created
@@ -356,7 +361,7 @@ class ApiRun:
         self._summary_dels: list = []
         self._orig = {"name": s.name, "group": s.group, "job_type": s.job_type,
                       "tags": list(s.tags), "notes": s.notes, "config": _copy_tree(s.config)}
-        self.summary = Summary(self._summary_flat, self._summary_set, self._summary_delete)
+        self.summary = _RunSummary(self)
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -455,6 +460,8 @@ class ApiRun:
         `_runtime` and `_timestamp`."""
         if stream != "default":
             return self._system_history(stream, samples, keys, pandas)
+        if not pandas:
+            return self._history_rows(samples, keys, x_axis)
         report = ReadReport()
         df = read_history(self._log_dir(), self.created, keys=keys, samples=samples,
                           report=report)
@@ -463,7 +470,26 @@ class ApiRun:
                  self._stored.path / layout.DEBUG_NAME)
         if x_axis != "_step" and x_axis in df.columns:
             df = df.sort_values(x_axis, kind="stable").reset_index(drop=True)
-        return df if pandas else df.to_dict("records")
+        return df
+
+    def _history_rows(self, samples: int | None, keys: Iterable[str] | None,
+                      x_axis: str) -> list[dict]:
+        """`history(pandas=False)`: the rows of `scan_history` (values as logged, a key a row
+        lacks left out), sampled and ordered as the DataFrame is."""
+        rows = list(self.scan_history(keys=keys))
+        if samples is not None and len(rows) > samples > 0:
+            import numpy as np
+
+            idx = np.unique(np.linspace(0, len(rows) - 1, samples).round().astype(np.int64))
+            rows = [rows[i] for i in idx.tolist()]
+        if x_axis != "_step" and any(x_axis in r for r in rows):
+            def order(r: dict) -> tuple:  # as DataFrame.sort_values: missing and NaN last
+                v = r.get(x_axis)
+                missing = v is None or (isinstance(v, float) and math.isnan(v))
+                return (1, 0) if missing else (0, v)
+
+            rows.sort(key=order)
+        return rows
 
     def _system_history(self, stream: str, samples: int | None, keys: Iterable[str] | None,
                         pandas: bool):
@@ -602,6 +628,32 @@ class ApiRun:
     # -- editing -----------------------------------------------------------------------
     def update(self) -> None:
         """Record edits to config, summary, name, tags, notes, group and job_type."""
+        recs = self._meta_edits() + self._summary_records()
+        if recs:
+            self._write_edits(recs)
+            self.load()
+
+    def _save_summary(self) -> None:
+        """Record the summary's edits alone (`summary.update()`); other edits stay pending."""
+        recs = self._summary_records()
+        if not recs:
+            return
+        self._write_edits(recs)
+        self._summary_edits, self._summary_dels = {}, []
+        found = self._reloaded()
+        if found is not None:
+            self._stored = found
+
+    def _summary_records(self) -> list[dict]:
+        recs: list[dict] = []
+        if self._summary_edits:
+            recs.append(make_record("summary", {str(k): clean(v)
+                                                for k, v in self._summary_edits.items()}))
+        if self._summary_dels:
+            recs.append({"t": "summary", "del": list(self._summary_dels)})
+        return recs
+
+    def _meta_edits(self) -> list[dict]:
         recs: list[dict] = []
         meta = {}
         for f in ("name", "group", "job_type", "notes"):
@@ -619,23 +671,17 @@ class ApiRun:
                 old = self._orig["config"]
                 recs.append(make_record("config", {k: v for k, v in new.items()
                                                    if k not in old or not same_value(old[k], v)}))
-        if self._summary_edits:
-            recs.append(make_record("summary", {str(k): clean(v)
-                                                for k, v in self._summary_edits.items()}))
-        if self._summary_dels:
-            recs.append({"t": "summary", "del": list(self._summary_dels)})
-        if not recs:
-            return
+        return recs
+
+    def _write_edits(self, recs: list[dict]) -> None:
         if self._remote:  # the server keeps them beside the run's log, readers overlay them
             self._store.append_edits(self._stored, recs)
-            self.load()
             return
         # Never a second writer on the log: the edits go to edits.jsonl, and into the log now
         # only if the run is not live (else its writer folds them in when it is next opened).
         path = self._stored.path
         append_edits(path, recs, after=self._stored.base.eseq)
         self._store.fold_pending_edits(path)
-        self.load()
 
     def load(self, force: bool = True) -> ApiRun:
         """Re-read the run from the store."""
@@ -646,6 +692,22 @@ class ApiRun:
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} ({self.state})>"
+
+
+class _RunSummary(Summary):
+    """A stored run's summary, as wandb's: `summary["k"] = v` (and `del`) wait for
+    `summary.update()` or `run.update()`; `summary.update({...})` saves at once."""
+
+    def __init__(self, run: ApiRun):
+        super().__init__(run._summary_flat, run._summary_set, run._summary_delete)
+        self._run = run
+
+    def update(self, d: dict | None = None, **kwargs: Any) -> None:
+        super().update(d, **kwargs)
+        self._run._save_summary()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._run._summary_set({key: value})
 
 
 _SCALARS = frozenset({type(None), str, int, float, bool})

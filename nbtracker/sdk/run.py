@@ -190,13 +190,15 @@ class Run:
         self._meta("tags", [str(t) for t in tags])
 
     # -- logging -----------------------------------------------------------------------
-    def log(self, data: dict, step: int | None = None, commit: bool | None = None,
-            sync: bool | None = None, **kwargs: Any) -> None:
+    def log(self, data: dict | None = None, step: int | None = None,
+            commit: bool | None = None, sync: bool | None = None, **kwargs: Any) -> None:
         """Record a row of values.
 
         Args:
             data: metric name -> value (numbers, strings, None, NaN/inf, nested dicts, arrays,
                 media). Bad values are reported once per key and skipped, never raised.
+                Without data (`log()`, `log({})`), the row accumulated at the current step
+                (with `commit=False`) is committed: the step advances if it holds a row.
             step: the step the values belong to. Without it the row goes to the current step,
                 which then advances. A step above the current one moves there; a step below it
                 is kept too and joins that step's row (wandb drops such values).
@@ -209,6 +211,9 @@ class Run:
             self._unknown_kwargs("log", kwargs)
         if self._done:
             self._closed_call("log")
+            return
+        if not data and step is None and (data is None or type(data) is dict):
+            self._commit_row(commit)
             return
         if type(data) is not dict:
             if not isinstance(data, Mapping):
@@ -273,6 +278,14 @@ class Run:
                 raise
             if self._queues or self._listeners:
                 self._publish(keys or tuple(data), row)
+
+    def _commit_row(self, commit: bool | None) -> None:
+        """`log()` with nothing to log: the current step's row, if there is one, is complete."""
+        if commit is False:
+            return
+        with self._mutex:
+            if self._state.steps.last == self._step and self._step < _STEP_MAX:
+                self._step += 1
 
     def _log_general(self, s: int, data: dict) -> tuple[tuple, tuple | None]:
         """Everything `append_row` does not take: normalise, name what JSON cannot hold, write.

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import UsageError
 from .sdk.config import clean, same_value
 from .sdk.output import warn
+from .sdk.run import server_url
 from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
@@ -225,6 +228,14 @@ class ApiFile:
         self._files = run_dir / layout.FILES_DIR
 
     @property
+    def url(self) -> str | None:
+        """A file URL of the stored copy (None for a name that is not a path inside the run)."""
+        try:
+            return _file_url(self.path)
+        except UsageError:
+            return None
+
+    @property
     def path(self) -> Path:
         """Where the stored copy is: inside the run's `files/` (UsageError for a name that
         would lead elsewhere)."""
@@ -250,19 +261,23 @@ class ApiFile:
             raise FileNotFoundError(f"file {self.name!r}: no stored copy at {src}")
         return src
 
-    def download(self, root: str = ".", replace: bool = False) -> Path:
-        """Copy the stored file to `root/<name>`."""
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False,
+                 **kwargs: Any) -> Path:
+        """Copy the stored file to `root/<name>`. A file already there is an error unless
+        `replace` (overwrite it) or `exist_ok` (keep it and return its path), as wandb."""
         import shutil
 
         rel = self._relative()
-        src = self._source(rel)
         base = Path(root).resolve()
         dst = base / rel
         # a symlink already in root (root/sub -> elsewhere) must not carry the copy outside
         if not dst.parent.resolve().is_relative_to(base) or dst.is_symlink():
             raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
         if dst.exists() and not replace:
+            if exist_ok:
+                return dst
             raise FileExistsError(f"{dst} exists; pass replace=True to overwrite it")
+        src = self._source(rel)
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.parent.resolve().is_relative_to(base):
             raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
@@ -286,6 +301,13 @@ class RemoteFile(ApiFile):
             raise FileNotFoundError(f"file {self.name!r} has no content hash; cannot fetch it")
         store, stored = self._remote
         return store.blob(stored, str(self.sha256), self._files / rel)
+
+    @property
+    def url(self) -> str:
+        """The server's address of the file's bytes (its HTTP API; needs the API key)."""
+        store, stored = self._remote
+        return (server_url(store.base_url, stored.state.project, stored.state.id)
+                + "/files/" + quote(self.name, safe="/"))
 
 
 class OutputLog(ApiFile):
@@ -375,6 +397,14 @@ class ApiRun:
     @property
     def storage_dir(self) -> str:
         return str(self._stored.path)
+
+    @property
+    def url(self) -> str:
+        """Where the run is: on a team server, the server's address of the run (its HTTP API:
+        the server has no web page); in the local store, a file URL of the run's folder."""
+        if self._remote:
+            return server_url(self._store.base_url, self.project, self.id)
+        return _file_url(self._stored.path)
 
     @property
     def created(self) -> float:
@@ -531,8 +561,27 @@ class ApiRun:
                 row["_runtime"] = row["_timestamp"] - created
                 yield row
 
-    def files(self) -> list[ApiFile]:
-        return [self._file(rec) for rec in self._stored.state.files.values()]
+    def files(self, names: Iterable[str] | None = None, pattern: str | None = None,
+              per_page: int = 50) -> list[ApiFile]:
+        """The files kept with the run (`save()`, `run.dir`, `log_code()`, code capture), each
+        with `name`, `size`, `url` and `download(root, replace)`.
+
+        Args:
+            names: only these names.
+            pattern: only names matching it, in SQL's LIKE syntax as wandb takes it (`%` any
+                text, `_` one character): `"%.py"`.
+            per_page: accepted for wandb's signature (all files come at once).
+        """
+        if names and pattern is not None:
+            raise ValueError("files() takes names or pattern, not both")
+        recs = list(self._stored.state.files.values())
+        if names:
+            wanted = set(names)
+            recs = [r for r in recs if r.get("path") in wanted]
+        elif pattern is not None:
+            like = _like(pattern)
+            recs = [r for r in recs if like.fullmatch(str(r.get("path", "")))]
+        return [self._file(rec) for rec in recs]
 
     def file(self, name: str) -> ApiFile:
         """A file kept with the run, by name. "output.log" is the console output (`output()`)
@@ -708,6 +757,23 @@ class _RunSummary(Summary):
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._run._summary_set({key: value})
+
+
+def _like(pattern: str):
+    """A regex for SQL's LIKE pattern: `%` any text, `_` one character, `\\` escapes."""
+    import re
+
+    out, chars = [], iter(pattern)
+    for c in chars:
+        if c == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        else:
+            out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _file_url(path: Path) -> str:
+    return Path(os.path.abspath(path)).as_uri()
 
 
 _SCALARS = frozenset({type(None), str, int, float, bool})

@@ -121,6 +121,45 @@ class Run:
         """The run's directory in the store (record log, media, files)."""
         return str(self._path)
 
+    # -- where the run is seen (wandb's url, get_url, project_url...) ----------------------
+    def _server(self) -> str | None:
+        """The team server the run uploads to, if it does."""
+        base = getattr(self.settings, "base_url", None)
+        return base if self._mode == "online" and base else None
+
+    @property
+    def url(self) -> str:
+        """Where the run is. Uploading to a team server: the server's address of the run
+        (`<server>/api/v1/projects/<project>/runs/<id>`, its HTTP API: the server has no web
+        page); otherwise a file URL of the run's folder (`file:///.../runs/<project>/<id>`)."""
+        base = self._server()
+        return server_url(base, self.project, self.id) if base else _file_url(self._path)
+
+    @property
+    def project_url(self) -> str:
+        """Where the project's runs are: the server's list of them, or the project's folder."""
+        base = self._server()
+        return server_url(base, self.project) if base else _file_url(self._path.parent)
+
+    def get_url(self) -> str:
+        """`run.url` (wandb's older name)."""
+        return self.url
+
+    def get_project_url(self) -> str:
+        """`run.project_url` (wandb's older name)."""
+        return self.project_url
+
+    def project_name(self) -> str:
+        """The project's name (wandb's older name of `run.project`)."""
+        return self.project
+
+    sweep_id = None  # no sweeps here: wandb's run.sweep_id is None outside a sweep
+    sweep_url = None
+
+    def get_sweep_url(self) -> None:
+        """None: a run here belongs to no wandb sweep."""
+        return None
+
     @property
     def step(self) -> int:
         """The step the next `log()` without `step=` goes to."""
@@ -655,6 +694,33 @@ class Run:
         elif uploaded:
             output.debug(uploaded[2:], self._debug_path)
 
+    def log_code(self, root: str | os.PathLike | None = ".", name: str | None = None,
+                 include_fn: Callable[..., bool] | None = None,
+                 exclude_fn: Callable[..., bool] | None = None) -> list[str] | None:
+        """Keep the source files under `root` with the run, as wandb's `log_code`: in its
+        files as `code/<path relative to root>` (`code/<name>/...` with `name`), uploaded and
+        read back like any saved file (`Api().run(path).files()`, `nbtracker restore`).
+
+        Args:
+            root: the folder walked (default: the current directory).
+            name: a folder under `code/` for these files.
+            include_fn: `f(path)` or `f(path, root)`, True for a file to keep (default: `.py`
+                files, `requirements.txt` and `Dockerfile*`, as wandb).
+            exclude_fn: `f(path)` or `f(path, root)`, True for a file to leave out (default:
+                files under `wandb/` and `.wandb/`, as wandb). Whatever it says, the walk never
+                enters the run store, `.git`, `__pycache__`, `node_modules` or a virtualenv.
+
+        Returns the names saved, or None (with a warning) when no file matched.
+
+        >>> run.log_code(".", include_fn=lambda p: p.endswith((".py", ".yaml")))
+        """
+        if self._done:
+            self._closed_call("log_code")
+            return None
+        from .code import log_code
+
+        return log_code(self, root, name, include_fn, exclude_fn)
+
     def mark_preempting(self) -> None:
         """Accepted for compatibility; a preempted run is resumed with `init(id=..., resume=True)`."""
 
@@ -785,6 +851,20 @@ class Run:
         from . import watch as _watch
 
         _watch.unwatch(self, models)
+
+
+def server_url(base_url: str, project: str, run_id: str | None = None) -> str:
+    """The server's address of a project's runs, or of one run (its HTTP API)."""
+    from urllib.parse import quote
+
+    from ..sync.client import API
+
+    url = f"{base_url.rstrip('/')}{API}/projects/{quote(project, safe='')}/runs"
+    return url if run_id is None else f"{url}/{quote(run_id, safe='')}"
+
+
+def _file_url(path: Path) -> str:
+    return Path(os.path.abspath(path)).as_uri()
 
 
 _runs: weakref.WeakSet[Run] = weakref.WeakSet()

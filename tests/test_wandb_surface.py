@@ -17,6 +17,17 @@ import pytest
 import nbtracker as wandb
 
 
+@pytest.fixture(autouse=True)
+def once_per_test():
+    """What is said once per process is said once per test here; setup() ends with the test."""
+    from nbtracker.sdk import init as sdk_init
+
+    yield
+    sdk_init.setup_settings = None
+    sdk_init._warned_kwargs.clear()
+    wandb._warned.clear()
+
+
 def _rows(run) -> list[dict]:
     return wandb.Api().run(run.path).history(pandas=False)
 
@@ -269,3 +280,221 @@ def test_a_run_uploading_to_a_server_has_the_servers_url(tmp_path, monkeypatch):
         assert requests.get(f.url, headers=auth, timeout=10).content == b"weights"
     finally:
         srv.stop()
+
+
+# -- module helpers ----------------------------------------------------------------------------
+
+def test_termlog_termwarn_termerror_take_wandbs_arguments(capsys):
+    wandb.termlog("two\nlines")
+    wandb.termlog("no newline", newline=False)
+    wandb.termlog("")
+    wandb.termlog("once", repeat=False)
+    wandb.termlog("once", repeat=False)
+    wandb.termwarn("careful", prefix=False)
+    wandb.termerror("\x1b[31mbroken\x1b[0m\x07")  # colours dropped, control characters escaped
+    wandb.termwarn("once", repeat=False)  # another message than termlog's "once"
+    assert capsys.readouterr().err == (
+        "nbtracker: two\nnbtracker: lines\nnbtracker: no newlinenbtracker: \n"
+        "nbtracker: once\nWARNING careful\nnbtracker: ERROR broken\\x07\n"
+        "nbtracker: WARNING once\n")
+    wandb.set_silent(True)
+    wandb.termlog("quiet")
+    wandb.termerror("quiet")
+    assert capsys.readouterr().err == ""
+
+
+def test_require_setup_util_errors_and_apis_are_there(capsys):
+    assert wandb.require("core") is None and wandb.require("service") is None
+    assert capsys.readouterr().err == ""
+    ids = {wandb.util.generate_id() for _ in range(50)}
+    assert len(ids) == 50 and all(len(i) == 8 and i.isalnum() and i.islower() for i in ids)
+    assert len(wandb.util.generate_id(12)) == 12
+    run = wandb.init(project="surface", id=wandb.util.generate_id(), resume="allow")
+    assert wandb.run is run and wandb.config is run.config and wandb.summary is run.summary
+    wandb.mark_preempting()
+    wandb.join()  # wandb's old name of finish()
+    assert run.state == "finished" and wandb.run is None
+    assert issubclass(wandb.errors.CommError, wandb.Error)
+    assert issubclass(wandb.errors.UsageError, wandb.Error)
+    assert wandb.apis.public.Api is wandb.Api
+    assert isinstance(wandb.apis.public.Api().run(run.path), wandb.apis.public.Run)
+
+
+def test_names_wandb_has_that_mean_nothing_here_are_accepted_once_and_misspellings_are_not(
+        capsys):
+    run = wandb.init(project="surface")
+    wandb.sklearn.plot_roc([0, 1], [[0.9, 0.1], [0.2, 0.8]], ["a", "b"])
+    wandb.sklearn.plot_roc([0, 1], [[0.9, 0.1], [0.2, 0.8]], ["a", "b"])
+    wandb.sklearn.plot_confusion_matrix([0, 1], [0, 1])
+    wandb.pin_config_keys(["lr"])
+    wandb.tensorboard.patch(root_logdir="runs")
+    err = capsys.readouterr().err
+    assert err.count("sklearn.plot_roc() has no effect") == 1
+    assert "sklearn.plot_confusion_matrix() has no effect" in err
+    assert "pin_config_keys() has no effect" in err and "tensorboard.patch() has no effect" in err
+    for misspelt in ("lgo", "Setings", "plot_roc"):
+        with pytest.raises(AttributeError):
+            getattr(wandb, misspelt)
+    with pytest.raises(AttributeError):
+        wandb.sklearn.plot_rocc  # noqa: B018
+    # a sweep would change what the script does: a clear error, not a silent no-op
+    with pytest.raises(wandb.UsageError, match="Optuna"):
+        wandb.sweep({"method": "random"}, project="surface")
+    with pytest.raises(wandb.UsageError, match="no sweeps"):
+        wandb.agent("abc", function=lambda: None, count=1)
+    run.log({"still": 1})
+    run.finish()
+    assert wandb.Api().run(run.path).summary["still"] == 1
+
+
+def test_restore_opens_a_file_kept_with_a_run(tmp_path):
+    (tmp_path / "model.h5").write_text("weights v1")
+    with wandb.init(project="surface") as run:
+        wandb.save("model.h5")
+    with pytest.raises(wandb.UsageError):
+        wandb.restore("model.h5")  # before init() it needs run_path
+    with wandb.restore("model.h5", run_path=run.path, root=str(tmp_path / "a")) as f:
+        assert f.read() == "weights v1"
+    (tmp_path / "a" / "model.h5").write_text("edited here")
+    with wandb.restore("model.h5", run_path=run.path, root=str(tmp_path / "a")) as f:
+        assert f.read() == "edited here"  # there already: opened, not replaced
+    with wandb.restore("model.h5", run_path=run.path, root=str(tmp_path / "a"),
+                       replace=True) as f:
+        assert f.read() == "weights v1"
+    assert wandb.restore("nothing.txt", run_path=run.path, root=str(tmp_path)) is None
+    second = wandb.init(project="surface")
+    with wandb.restore("model.h5", run_path=run.path) as f:  # into the current run's dir
+        assert Path(f.name) == Path(second.dir) / "model.h5"
+    second.finish()
+
+
+# -- Settings ----------------------------------------------------------------------------------
+
+def test_settings_reads_like_wandbs_and_init_honours_what_means_something(monkeypatch, capsys):
+    s = wandb.Settings(project="from-settings", run_name="named", run_tags=("a", "b"),
+                       run_group="g", console="off", x_disable_stats=True,
+                       start_method="thread", init_timeout=90)
+    assert (s.console, s.start_method, s.init_timeout) == ("off", "thread", 90)
+    assert s.mode is None and s.silent is False and s.save_code is True  # defaults
+    s.run_notes = "set as an attribute"
+    with pytest.raises(AttributeError):
+        s.misspelt_field  # noqa: B018
+    monkeypatch.delenv("NBTRACKER_CONSOLE")
+    run = wandb.init(settings=s)
+    assert (run.project, run.name, run.tags, run.group, run.notes) == (
+        "from-settings", "named", ("a", "b"), "g", "set as an attribute")
+    assert run.settings.console == "off" and run.settings.system_interval == 0
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("'start_method' has no effect") == 1 and "'init_timeout'" in err
+    assert "'console'" not in err and "'run_name'" not in err
+
+    run = wandb.init(project="explicit", name="kw", settings=s)  # arguments win
+    assert (run.project, run.name) == ("explicit", "kw")
+    run.finish()
+    assert "has no effect" not in capsys.readouterr().err  # once per name
+
+
+def test_settings_console_and_stats_change_what_the_run_records(monkeypatch):
+    monkeypatch.delenv("NBTRACKER_CONSOLE")
+    on = wandb.init(project="surface", settings={"x_stats_sampling_interval": 0.05})
+    print("printed while recording")
+    _wait(lambda: len(wandb.Api().run(on.path).history(stream="system")) > 0)
+    on.finish()
+    off = wandb.init(project="surface", settings=wandb.Settings(
+        console="off", x_stats_sampling_interval=0.05, _disable_stats=True))
+    print("printed while not recording")
+    import time
+
+    time.sleep(0.3)
+    off.finish()
+    api = wandb.Api()
+    assert "printed while recording" in api.run(on.path).output()
+    assert len(api.run(on.path).history(stream="system")) > 0
+    assert api.run(off.path).output() == ""
+    assert len(api.run(off.path).history(stream="system")) == 0
+
+
+def _wait(cond, timeout: float = 10.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+def test_settings_mode_silent_and_code_dir(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NBTRACKER_DISABLE_CODE")  # code_dir is kept when code is
+    run = wandb.init(settings=wandb.Settings(mode="disabled"))
+    assert run.disabled and run.url is None
+    run.finish()
+    src = tmp_path / "src"
+    _tree(src, {"train.py": "print(1)\n", "lib/util.py": "X = 2\n", "README.md": "no\n"})
+    run = wandb.init(project="surface", settings=wandb.Settings(code_dir=str(src), silent=True,
+                                                                start_method="fork"))
+    run.finish()
+    assert capsys.readouterr().err == ""  # silent: not even the start and finish lines
+    names = {f.name for f in wandb.Api().run(run.path).files()}
+    assert {"code/train.py", "code/lib/util.py"} <= names and "code/README.md" not in names
+    run = wandb.init(project="surface", save_code=False, settings={"code_dir": str(src)})
+    run.finish()
+    assert wandb.Api().run(run.path).files() == []  # no code kept: code_dir neither
+
+
+def test_setup_settings_apply_to_every_init_and_teardown_finishes():
+    wandb.setup(wandb.Settings(project="from-setup", run_group="shared"))
+    a = wandb.init(reinit="create_new")
+    b = wandb.init(reinit="create_new", settings={"run_group": "own"})
+    assert (a.project, a.group, b.project, b.group) == ("from-setup", "shared", "from-setup", "own")
+    wandb.teardown()
+    assert a.state == b.state == "finished" and wandb.run is None
+    c = wandb.init()
+    assert (c.project, c.group) == ("uncategorized", None)
+    c.finish()
+    failed = wandb.init(project="surface")
+    wandb.teardown(exit_code=1)
+    assert wandb.Api().run(failed.path).state == "failed"
+
+
+# -- what wandb's example notebooks call, read back --------------------------------------------
+
+def test_the_calls_of_wandbs_intro_notebooks_and_api_docs_read_back():
+    # the shape of colabs/intro: several runs in a loop, each with name and config
+    made = []
+    for i in range(3):
+        wandb.init(project="basic-intro", name=f"experiment_{i}",
+                   config={"learning_rate": 0.02, "architecture": "CNN", "epochs": 4})
+        wandb.define_metric("acc", summary="max")
+        wandb.define_metric("val/*", step_metric="epoch")
+        wandb.config.update({"learning_rate": 0.01 * (i + 1)}, allow_val_change=True)
+        for epoch in range(4):
+            wandb.log({"acc": [0.5, 0.9, 0.7, 0.8][epoch] - i / 10, "epoch": epoch}, commit=False)
+            wandb.log({"val/loss": 1 / (epoch + 1 + i)})
+        wandb.run.summary.update({"test_accuracy": 0.8 + i / 100})
+        wandb.summary["note"] = f"run {i}"
+        made.append(wandb.run.id)
+        wandb.finish()
+
+    api = wandb.Api()
+    runs = api.runs("basic-intro", filters={"config.architecture": "CNN"},
+                    order="+summary_metrics.acc")
+    assert [r.name for r in runs] == ["experiment_2", "experiment_1", "experiment_0"]
+    r = api.run(f"basic-intro/{made[0]}")
+    assert r.config == {"learning_rate": 0.01, "architecture": "CNN", "epochs": 4}
+    assert r.summary["acc"] == 0.9 and r.summary["test_accuracy"] == 0.8
+    assert r.summary["note"] == "run 0" and r.summary["val"] == {"loss": 0.25}
+    rows = list(r.scan_history(keys=["val/loss", "epoch"], page_size=2, min_step=1,
+                               max_step=3))
+    assert [(row["_step"], row["epoch"], row["val/loss"]) for row in rows] == [
+        (1, 1, 0.5), (2, 2, 1 / 3)]
+    assert [row["acc"] for row in r.scan_history(page_size=1000)] == [0.5, 0.9, 0.7, 0.8]
+    # editing tags, notes and the summary after the fact, as wandb's Api docs do
+    r.tags.append("best")
+    r.notes = "checked"
+    r.summary["checked"] = True
+    r.update()
+    again = api.run(f"basic-intro/{made[0]}")
+    assert again.tags == ["best"] and again.notes == "checked" and again.summary["checked"] is True
+    assert [x.id for x in api.runs("basic-intro", filters={"tags": {"$in": ["best"]}})] == \
+        [made[0]]

@@ -256,6 +256,7 @@ _MEDIA = ("Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "
 # a misspelt one included, stays an AttributeError)
 _NO_EFFECT = {
     "pin_config_keys": "which config keys wandb's web page shows first",
+    "sagemaker_auth": "it writes wandb's API key for SageMaker jobs",
     "sklearn": {f"plot_{n}": "a wandb web chart of scikit-learn results; log nbtracker.plot "
                 "charts or the numbers instead" for n in (
                     "classifier", "regressor", "clusterer", "summary_metrics",

@@ -152,12 +152,23 @@ def test_run_url_is_a_file_url_of_the_run_folder_and_the_api_says_the_same(store
     assert run.project_url == run.get_project_url() == folder.parent.as_uri()
     assert run.project_name() == "surface"
     assert run.get_sweep_url() is None and run.sweep_id is None and run.sweep_url is None
+    assert run.display(height=720) is False  # not a notebook: nothing to show it in
+    assert run.starting_step == 0
     run.name, run.notes, run.group, run.tags = "renamed", "a note", "g", ("t1",)
     assert wandb.run is run and wandb.run.url == run.url
     run.finish()
     r = wandb.Api().run(run.path)
     assert r.url == run.url
     assert (r.name, r.notes, r.group, r.tags) == ("renamed", "a note", "g", ["t1"])
+
+
+def test_a_resumed_run_says_where_it_went_on_from():
+    with wandb.init(project="surface", id="resumable") as run:
+        for i in range(3):
+            run.log({"x": i})
+    again = wandb.init(project="surface", id="resumable", resume="allow")
+    assert again.resumed and again.starting_step == again.step == 3
+    again.finish()
 
 
 def test_a_disabled_run_has_no_url():
@@ -328,10 +339,12 @@ def test_names_wandb_has_that_mean_nothing_here_are_accepted_once_and_misspellin
     wandb.sklearn.plot_confusion_matrix([0, 1], [0, 1])
     wandb.pin_config_keys(["lr"])
     wandb.tensorboard.patch(root_logdir="runs")
+    wandb.sagemaker_auth(path="source")
     err = capsys.readouterr().err
     assert err.count("sklearn.plot_roc() has no effect") == 1
     assert "sklearn.plot_confusion_matrix() has no effect" in err
     assert "pin_config_keys() has no effect" in err and "tensorboard.patch() has no effect" in err
+    assert "sagemaker_auth() has no effect" in err
     for misspelt in ("lgo", "Setings", "plot_roc"):
         with pytest.raises(AttributeError):
             getattr(wandb, misspelt)
@@ -498,3 +511,67 @@ def test_the_calls_of_wandbs_intro_notebooks_and_api_docs_read_back():
     assert again.tags == ["best"] and again.notes == "checked" and again.summary["checked"] is True
     assert [x.id for x in api.runs("basic-intro", filters={"tags": {"$in": ["best"]}})] == \
         [made[0]]
+
+
+# -- one of wandb's own example scripts --------------------------------------------------------
+# wandb's examples are not copied into this repository: point NBTRACKER_WANDB_EXAMPLES at a
+# checkout of https://github.com/wandb/examples (tested at 5cab887) to run this test.
+EXAMPLE = "examples/api-examples/metrics-at-different-steps/train.py"
+EXAMPLES = os.environ.get("NBTRACKER_WANDB_EXAMPLES")  # read before the fixtures clear it
+
+
+@pytest.mark.slow
+def test_wandbs_metrics_at_different_steps_example_runs_with_only_its_import_changed(tmp_path):
+    import subprocess
+    import sys
+
+    if not EXAMPLES:
+        pytest.skip("NBTRACKER_WANDB_EXAMPLES is not set (a checkout of github.com/wandb/examples)")
+    text = (Path(EXAMPLES) / EXAMPLE).read_text(encoding="utf-8")
+    assert text.count("\nimport wandb\n") == 1
+    script = tmp_path / "train.py"
+    script.write_text(text.replace("\nimport wandb\n", "\nimport nbtracker as wandb\n"),
+                      encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    p = subprocess.run([sys.executable, str(script), "--max_epochs", "8", "--validate_every",
+                        "3", "--learning_rate", "0.05"], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[:8] == [f"Step {i}" for i in range(8)]
+
+    (r,) = wandb.Api().runs()  # wandb.init() without a project: "uncategorized"
+    assert (r.project, r.state) == ("uncategorized", "finished")
+    assert r.config == {"max_epochs": 8, "validate_every": 3, "learning_rate": 0.05}
+    rows = r.history(pandas=False)
+    assert [row["_step"] for row in rows] == list(range(8))  # one row per wandb.log()
+    for row in rows:
+        assert row["acc"] == (100 - row["loss"]) / 100  # the script's own formula
+        if row["_step"] % 3 == 0:
+            assert row["val_acc"] == row["acc"] - 0.05
+        else:
+            assert "val_acc" not in row
+    assert r.summary["val_acc"] == rows[6]["acc"] - 0.05
+
+
+@pytest.mark.slow
+def test_run_display_shows_the_live_panel_in_a_notebook(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import nbtracker as wandb\nrun = wandb.init(project='shown', name='displayed')\n"
+        "print('displayed:', run.display(height=720))\n"
+        "for i in range(5): wandb.log({'x': i})"),
+        nbformat.v4.new_code_cell("run.finish()")]
+    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                                     store_widget_state=True,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("displayed: True" in o.get("text", "") for o in outputs)
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    live = [m["state"] for m in state.values() if m["state"].get("_kind") == "live"]
+    assert len(live) == 1 and live[0]["info"]["name"] == "displayed"
+    assert live[0]["info"]["state"] == "finished" and live[0]["snapshot"]["x"]["c"][0] == [
+        0, 1, 2, 3, 4]

@@ -21,7 +21,7 @@ class DisabledRun:
         self.name = name or "disabled"
         self.group = self.job_type = self.notes = None
         self.tags: tuple = ()
-        self.step = 0
+        self.step = self.starting_step = 0
         self.steps = 0  # nothing is stored
         self.state = "running"
         self.dir = self.storage_dir = ""
@@ -57,6 +57,9 @@ class DisabledRun:
 
     def mark_preempting(self) -> None:
         return None
+
+    def display(self, *args: Any, **kwargs: Any) -> bool:
+        return False
 
     def alert(self, *args: Any, **kwargs: Any) -> None:
         return None

@@ -70,6 +70,7 @@ class Run:
         self._debug_path = path / layout.DEBUG_NAME
         self._started = time.time()
         self._step = state.step
+        self.starting_step = state.step  # wandb's name: where a resumed run went on from
         self._rows = state.rows
         self._steps_add = state.steps.add  # distinct steps with a row, for the index
         self._row_step: int | None = None
@@ -811,6 +812,15 @@ class Run:
             return
         self._warn_once(f"closed:{what}", f"run {self.name} ({self.id}) is finished; "
                         f"{what} is ignored (start a new run with nbtracker.init())")
+
+    def display(self, height: int = 420, hidden: bool = False) -> bool:
+        """Show the run's live panel in a notebook, as wandb's `run.display()` shows its page
+        (`height` is accepted; the panel sizes itself). False, showing nothing, outside a
+        notebook or with `hidden`."""
+        if hidden or not output.in_notebook():
+            return False
+        self._ipython_display_()
+        return True
 
     def _ipython_display_(self) -> None:
         """In a notebook, a run shows its live panel (its static form once finished)."""

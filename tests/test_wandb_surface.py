@@ -119,6 +119,26 @@ def test_runs_support_len_index_slicing_and_per_page():
                                           order="-config.i")] == [made[4], made[3]]
 
 
+def test_runs_histories_as_wandb_gives_them():
+    ids = []
+    for lr in (0.1, 0.2):
+        with wandb.init(project="hist", config={"lr": lr}, reinit=True) as run:
+            for i in range(3):
+                run.log({"loss": lr * (3 - i), "i": i})
+        ids.append(run.id)
+    runs = wandb.Api().runs("hist", order="+config.lr")
+    rows = runs.histories(keys=["loss"])  # wandb's default format: dicts with run_id
+    assert [(r["run_id"], r["_step"], r["loss"]) for r in rows] == [
+        (ids[0], 0, 0.30000000000000004), (ids[0], 1, 0.2), (ids[0], 2, 0.1),
+        (ids[1], 0, 0.6000000000000001), (ids[1], 1, 0.4), (ids[1], 2, 0.2)]
+    assert len(runs.histories(samples=2)) == 4
+    df = runs.histories(keys=["loss"], format="pandas")
+    assert list(df["run_id"]) == [ids[0]] * 3 + [ids[1]] * 3 and list(df["name"])[0] == runs[0].name
+    assert df["loss"].tolist() == [r["loss"] for r in rows]
+    with pytest.raises(ValueError):
+        runs.histories(format="excel")
+
+
 # -- Api: summary updates ----------------------------------------------------------------------
 
 def test_api_summary_update_with_values_is_saved_at_once_as_wandb_does():

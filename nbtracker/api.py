@@ -201,13 +201,27 @@ class Runs(list):
 
     to_df = to_pandas
 
-    def histories(self, keys: Iterable[str] | None = None):
-        """All runs' histories in one DataFrame with `run_id` and `name` columns."""
+    def histories(self, samples: int | None = None, keys: Iterable[str] | None = None,
+                  x_axis: str = "_step", format: str = "default", stream: str = "default"):
+        """All runs' histories, as wandb's `Runs.histories`: with `format="default"` a list of
+        row dicts (`history(pandas=False)`'s) each with the run's `run_id`; with
+        `format="pandas"` one DataFrame with `run_id` and `name` columns first. `samples`,
+        `keys`, `x_axis` and `stream` are `history()`'s, per run."""
+        if format not in ("default", "pandas"):
+            raise ValueError(f"histories(format={format!r}): use 'default' or 'pandas'")
+        if format == "default":
+            rows: list[dict] = []
+            for r in self:
+                for row in r.history(samples=samples, keys=keys, x_axis=x_axis, pandas=False,
+                                     stream=stream):
+                    row["run_id"] = r.id
+                    rows.append(row)
+            return rows
         import pandas as pd
 
         frames = []
         for r in self:
-            df = r.history(keys=keys)
+            df = r.history(samples=samples, keys=keys, x_axis=x_axis, stream=stream)
             df.insert(0, "run_id", r.id)
             df.insert(1, "name", r.name)
             frames.append(df)

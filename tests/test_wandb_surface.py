@@ -595,3 +595,27 @@ def test_run_display_shows_the_live_panel_in_a_notebook(tmp_path):
     assert len(live) == 1 and live[0]["info"]["name"] == "displayed"
     assert live[0]["info"]["state"] == "finished" and live[0]["snapshot"]["x"]["c"][0] == [
         0, 1, 2, 3, 4]
+
+
+def test_settings_given_as_a_pydantic_model_like_wandbs_own(capsys):
+    pydantic = pytest.importorskip("pydantic")
+
+    class WandbLikeSettings(pydantic.BaseModel):  # wandb.Settings: validators fill fields
+        model_config = pydantic.ConfigDict(validate_assignment=True)
+        console: str = "auto"
+        run_name: str | None = None
+        init_timeout: float = 90.0
+        wandb_dir: str | None = None
+
+        @pydantic.model_validator(mode="after")
+        def _fill(self):
+            if self.wandb_dir is None:
+                object.__setattr__(self, "wandb_dir", "/somewhere/wandb")
+            return self
+
+    run = wandb.init(project="surface", settings=WandbLikeSettings(run_name="pyd", console="off",
+                                                                   init_timeout=30))
+    assert run.name == "pyd" and run.settings.console == "off"
+    run.finish()
+    err = capsys.readouterr().err
+    assert "'init_timeout' has no effect" in err and "wandb_dir" not in err

@@ -272,8 +272,14 @@ def settings_items(given: Any) -> dict:
         return dict(given)
     if hasattr(given, "to_dict"):
         return dict(given.to_dict())
-    if hasattr(given, "model_dump"):  # a pydantic model (wandb's own Settings)
-        return {k: v for k, v in given.model_dump(exclude_unset=True).items()}
+    if hasattr(given, "model_dump"):  # a pydantic model: wandb's own Settings, whose
+        # validators set fields themselves: what differs from a fresh instance was given
+        values = given.model_dump(exclude_unset=True)
+        try:
+            fresh = type(given)().model_dump()
+        except Exception:
+            return values
+        return {k: v for k, v in values.items() if k not in fresh or fresh[k] != v}
     return {k: v for k, v in vars(given).items() if not k.startswith("__")}
 
 

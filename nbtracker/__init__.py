@@ -22,8 +22,9 @@ from .errors import Error, UsageError
 from .sdk import init as _init
 from .sdk.config import Config
 from .sdk.init import init
-from .sdk.output import set_silent
+from .sdk.output import set_silent, termerror, termlog, termwarn
 from .sdk.run import Run
+from .sdk.settings import InitSettings as Settings
 
 __all__ = [
     "init", "log", "finish", "define_metric", "alert", "AlertLevel", "save", "watch", "login",
@@ -31,7 +32,8 @@ __all__ = [
     "Api", "Run", "Config", "Error", "UsageError",
     "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
-    "unwatch", "plot",
+    "unwatch", "plot", "Settings", "setup", "teardown", "require", "termlog", "termwarn",
+    "termerror", "join", "restore", "mark_preempting", "util", "errors",
 ]
 
 
@@ -42,7 +44,7 @@ def _current(fn: str):
     return run
 
 
-def log(data: dict, step: int | None = None, commit: bool | None = None,
+def log(data: dict | None = None, step: int | None = None, commit: bool | None = None,
         sync: bool | None = None, **kwargs: Any) -> None:
     """Log a row of values to the current run. See `Run.log`."""
     run = _init._active[-1] if _init._active else _current("log")
@@ -148,6 +150,74 @@ def login(key: str | None = None, host: str | None = None, relogin: bool | None 
     return True
 
 
+join = finish  # wandb's older name
+
+
+def mark_preempting() -> None:
+    """Accepted for compatibility (see `Run.mark_preempting`)."""
+    run = _init.current()
+    if run is not None:
+        run.mark_preempting()
+
+
+def setup(settings: Any = None) -> None:
+    """Settings for every later `init()` in this process (`nbtracker.Settings(...)` or a dict),
+    under the settings init() itself is given, as wandb's `setup`.
+
+    >>> nbtracker.setup(nbtracker.Settings(console="off"))
+    """
+    _init.setup_settings = settings
+
+
+def teardown(exit_code: int | None = None) -> None:
+    """Finish every run still active (failed with a non-zero `exit_code`) and forget what
+    `setup()` set, as wandb's `teardown`."""
+    for run in reversed(_init.active_runs()):
+        run.finish(exit_code=exit_code)
+    _init.setup_settings = None
+
+
+def require(requirement: Any = None, **kwargs: Any) -> None:
+    """Accepted for compatibility: wandb's `require("core")`, `require("service")` pick parts of
+    wandb; nbtracker has one of each."""
+
+
+def restore(name: str, run_path: str | None = None, replace: bool = False,
+            root: str | None = None):
+    """A file kept with a run, downloaded and opened for reading, as wandb's `restore`.
+
+    Args:
+        name: the file's name in the run (`save("model.h5")` kept it as "model.h5").
+        run_path: "project/run_id" (default: the current run).
+        replace: download it even if `root/name` exists (else that file is opened).
+        root: where it goes (default: the current run's `dir`, else the current directory).
+
+    Returns the open file, or None when the run has no file of that name.
+
+    >>> weights = nbtracker.restore("model.h5", run_path="mnist/1a2b3c4d")
+    """
+    import os
+
+    run = _init.current()
+    if run is not None and getattr(run, "disabled", False):
+        run = None
+    if run_path is None:
+        if run is None:
+            raise UsageError("restore() needs run_path ('project/run_id') before init()")
+        run_path = run.path
+    if root is None:
+        root = run.dir if run is not None else os.getcwd()
+    path = os.path.join(root, name)
+    if os.path.exists(path) and not replace:
+        return open(path)
+    from .api import Api
+
+    files = Api().run(run_path).files(names=[name])
+    if not files:
+        return None
+    return open(files[0].download(root=root, replace=True))
+
+
 def load_ipython_extension(ip: Any) -> None:
     """`%load_ext nbtracker`: the %tracker magics and offline charts."""
     from .notebook import load_ipython_extension as load
@@ -182,6 +252,46 @@ class _PreInit:
 
 _MEDIA = ("Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly")
 
+# wandb names that mean nothing here: each is accepted and says so once (a name not listed,
+# a misspelt one included, stays an AttributeError)
+_NO_EFFECT = {
+    "pin_config_keys": "which config keys wandb's web page shows first",
+    "sagemaker_auth": "it writes wandb's API key for SageMaker jobs",
+    "sklearn": {f"plot_{n}": "a wandb web chart of scikit-learn results; log nbtracker.plot "
+                "charts or the numbers instead" for n in (
+                    "classifier", "regressor", "clusterer", "summary_metrics",
+                    "learning_curve", "roc", "precision_recall", "feature_importances",
+                    "elbow_curve", "silhouette", "class_proportions", "calibration_curve",
+                    "outlier_candidates", "residuals", "confusion_matrix")},
+    "tensorboard": {n: "TensorBoard's event files are not read into nbtracker; log the values "
+                    "with nbtracker.log" for n in ("patch", "unpatch")},
+}
+# wandb features that would change what a script does, missing here: a clear error
+_MISSING = {n: "nbtracker has no sweeps; run a search with Optuna and log each trial "
+               "(nbtracker.integrations.optuna)" for n in ("sweep", "agent", "controller")}
+_warned: set[str] = set()
+
+
+def _no_effect(name: str, why: str):
+    def accept(*args: Any, **kwargs: Any) -> None:
+        if name not in _warned:
+            _warned.add(name)
+            from .sdk.output import warn
+
+            warn(f"wandb.{name}() has no effect here ({why})")
+
+    accept.__name__ = name.rsplit(".", 1)[-1]
+    accept.__doc__ = f"Accepted for compatibility: {why}. Does nothing."
+    return accept
+
+
+def _missing(name: str, why: str):
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise UsageError(f"wandb.{name}(): {why}")
+
+    refuse.__name__ = name
+    return refuse
+
 
 def __getattr__(name: str) -> Any:
     if name == "run":
@@ -200,14 +310,28 @@ def __getattr__(name: str) -> Any:
         from .sdk import media
 
         return getattr(media, name)
-    if name == "plot":  # wandb.plot.* (`from . import plot` would come back here)
+    if name in ("plot", "util"):  # wandb.plot.*, wandb.util (`from . import plot` would come back here)
         import importlib
 
-        return importlib.import_module(".plot", __name__)
+        return importlib.import_module(f".{name}", __name__)
     if name in ("compare", "compare_view", "runs_table", "diff"):
         from . import notebook
 
         return getattr(notebook, name)
+    if name == "apis":  # wandb.apis.public.Api and friends
+        from . import api
+
+        public = types.SimpleNamespace(Api=api.Api, Run=api.ApiRun, Runs=api.Runs,
+                                       File=api.ApiFile, Project=api.Project)
+        return types.SimpleNamespace(public=public, PublicApi=api.Api)
+    if name in _NO_EFFECT:
+        why = _NO_EFFECT[name]
+        if isinstance(why, dict):
+            return types.SimpleNamespace(**{n: _no_effect(f"{name}.{n}", w)
+                                            for n, w in why.items()})
+        return _no_effect(name, why)
+    if name in _MISSING:
+        return _missing(name, _MISSING[name])
     raise AttributeError(f"module 'nbtracker' has no attribute {name!r}")
 
 

@@ -10,13 +10,17 @@
 from __future__ import annotations
 
 import copy
+import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import UsageError
 from .sdk.config import clean, same_value
 from .sdk.output import warn
+from .sdk.run import server_url
 from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
@@ -162,7 +166,11 @@ class Project:
 
 
 class Runs(list):
-    """A list of runs that also turns into a DataFrame."""
+    """A list of runs that also turns into a DataFrame; a slice (`runs[:3]`) is a Runs too."""
+
+    def __getitem__(self, i):
+        got = super().__getitem__(i)
+        return Runs(got) if isinstance(i, slice) else got
 
     def records(self, config: bool = True, summary: bool = True) -> list[dict]:
         """One dict per run: id, name, project, state, group, job_type, tags, notes, created
@@ -193,13 +201,27 @@ class Runs(list):
 
     to_df = to_pandas
 
-    def histories(self, keys: Iterable[str] | None = None):
-        """All runs' histories in one DataFrame with `run_id` and `name` columns."""
+    def histories(self, samples: int | None = None, keys: Iterable[str] | None = None,
+                  x_axis: str = "_step", format: str = "default", stream: str = "default"):
+        """All runs' histories, as wandb's `Runs.histories`: with `format="default"` a list of
+        row dicts (`history(pandas=False)`'s) each with the run's `run_id`; with
+        `format="pandas"` one DataFrame with `run_id` and `name` columns first. `samples`,
+        `keys`, `x_axis` and `stream` are `history()`'s, per run."""
+        if format not in ("default", "pandas"):
+            raise ValueError(f"histories(format={format!r}): use 'default' or 'pandas'")
+        if format == "default":
+            rows: list[dict] = []
+            for r in self:
+                for row in r.history(samples=samples, keys=keys, x_axis=x_axis, pandas=False,
+                                     stream=stream):
+                    row["run_id"] = r.id
+                    rows.append(row)
+            return rows
         import pandas as pd
 
         frames = []
         for r in self:
-            df = r.history(keys=keys)
+            df = r.history(samples=samples, keys=keys, x_axis=x_axis, stream=stream)
             df.insert(0, "run_id", r.id)
             df.insert(1, "name", r.name)
             frames.append(df)
@@ -218,6 +240,14 @@ class ApiFile:
         self.size = rec.get("size")
         self.sha256 = rec.get("sha256")
         self._files = run_dir / layout.FILES_DIR
+
+    @property
+    def url(self) -> str | None:
+        """A file URL of the stored copy (None for a name that is not a path inside the run)."""
+        try:
+            return _file_url(self.path)
+        except UsageError:
+            return None
 
     @property
     def path(self) -> Path:
@@ -245,19 +275,23 @@ class ApiFile:
             raise FileNotFoundError(f"file {self.name!r}: no stored copy at {src}")
         return src
 
-    def download(self, root: str = ".", replace: bool = False) -> Path:
-        """Copy the stored file to `root/<name>`."""
+    def download(self, root: str = ".", replace: bool = False, exist_ok: bool = False,
+                 **kwargs: Any) -> Path:
+        """Copy the stored file to `root/<name>`. A file already there is an error unless
+        `replace` (overwrite it) or `exist_ok` (keep it and return its path), as wandb."""
         import shutil
 
         rel = self._relative()
-        src = self._source(rel)
         base = Path(root).resolve()
         dst = base / rel
         # a symlink already in root (root/sub -> elsewhere) must not carry the copy outside
         if not dst.parent.resolve().is_relative_to(base) or dst.is_symlink():
             raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
         if dst.exists() and not replace:
+            if exist_ok:
+                return dst
             raise FileExistsError(f"{dst} exists; pass replace=True to overwrite it")
+        src = self._source(rel)
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.parent.resolve().is_relative_to(base):
             raise UsageError(f"file {self.name!r}: {dst} leads outside {base}; not writing it")
@@ -281,6 +315,13 @@ class RemoteFile(ApiFile):
             raise FileNotFoundError(f"file {self.name!r} has no content hash; cannot fetch it")
         store, stored = self._remote
         return store.blob(stored, str(self.sha256), self._files / rel)
+
+    @property
+    def url(self) -> str:
+        """The server's address of the file's bytes (its HTTP API; needs the API key)."""
+        store, stored = self._remote
+        return (server_url(store.base_url, stored.state.project, stored.state.id)
+                + "/files/" + quote(self.name, safe="/"))
 
 
 class OutputLog(ApiFile):
@@ -356,7 +397,7 @@ class ApiRun:
         self._summary_dels: list = []
         self._orig = {"name": s.name, "group": s.group, "job_type": s.job_type,
                       "tags": list(s.tags), "notes": s.notes, "config": _copy_tree(s.config)}
-        self.summary = Summary(self._summary_flat, self._summary_set, self._summary_delete)
+        self.summary = _RunSummary(self)
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -370,6 +411,14 @@ class ApiRun:
     @property
     def storage_dir(self) -> str:
         return str(self._stored.path)
+
+    @property
+    def url(self) -> str:
+        """Where the run is: on a team server, the server's address of the run (its HTTP API:
+        the server has no web page); in the local store, a file URL of the run's folder."""
+        if self._remote:
+            return server_url(self._store.base_url, self.project, self.id)
+        return _file_url(self._stored.path)
 
     @property
     def created(self) -> float:
@@ -455,6 +504,8 @@ class ApiRun:
         `_runtime` and `_timestamp`."""
         if stream != "default":
             return self._system_history(stream, samples, keys, pandas)
+        if not pandas:
+            return self._history_rows(samples, keys, x_axis)
         report = ReadReport()
         df = read_history(self._log_dir(), self.created, keys=keys, samples=samples,
                           report=report)
@@ -463,7 +514,26 @@ class ApiRun:
                  self._stored.path / layout.DEBUG_NAME)
         if x_axis != "_step" and x_axis in df.columns:
             df = df.sort_values(x_axis, kind="stable").reset_index(drop=True)
-        return df if pandas else df.to_dict("records")
+        return df
+
+    def _history_rows(self, samples: int | None, keys: Iterable[str] | None,
+                      x_axis: str) -> list[dict]:
+        """`history(pandas=False)`: the rows of `scan_history` (values as logged, a key a row
+        lacks left out), sampled and ordered as the DataFrame is."""
+        rows = list(self.scan_history(keys=keys))
+        if samples is not None and len(rows) > samples > 0:
+            import numpy as np
+
+            idx = np.unique(np.linspace(0, len(rows) - 1, samples).round().astype(np.int64))
+            rows = [rows[i] for i in idx.tolist()]
+        if x_axis != "_step" and any(x_axis in r for r in rows):
+            def order(r: dict) -> tuple:  # as DataFrame.sort_values: missing and NaN last
+                v = r.get(x_axis)
+                missing = v is None or (isinstance(v, float) and math.isnan(v))
+                return (1, 0) if missing else (0, v)
+
+            rows.sort(key=order)
+        return rows
 
     def _system_history(self, stream: str, samples: int | None, keys: Iterable[str] | None,
                         pandas: bool):
@@ -505,8 +575,27 @@ class ApiRun:
                 row["_runtime"] = row["_timestamp"] - created
                 yield row
 
-    def files(self) -> list[ApiFile]:
-        return [self._file(rec) for rec in self._stored.state.files.values()]
+    def files(self, names: Iterable[str] | None = None, pattern: str | None = None,
+              per_page: int = 50) -> list[ApiFile]:
+        """The files kept with the run (`save()`, `run.dir`, `log_code()`, code capture), each
+        with `name`, `size`, `url` and `download(root, replace)`.
+
+        Args:
+            names: only these names.
+            pattern: only names matching it, in SQL's LIKE syntax as wandb takes it (`%` any
+                text, `_` one character): `"%.py"`.
+            per_page: accepted for wandb's signature (all files come at once).
+        """
+        if names and pattern is not None:
+            raise ValueError("files() takes names or pattern, not both")
+        recs = list(self._stored.state.files.values())
+        if names:
+            wanted = set(names)
+            recs = [r for r in recs if r.get("path") in wanted]
+        elif pattern is not None:
+            like = _like(pattern)
+            recs = [r for r in recs if like.fullmatch(str(r.get("path", "")))]
+        return [self._file(rec) for rec in recs]
 
     def file(self, name: str) -> ApiFile:
         """A file kept with the run, by name. "output.log" is the console output (`output()`)
@@ -602,6 +691,32 @@ class ApiRun:
     # -- editing -----------------------------------------------------------------------
     def update(self) -> None:
         """Record edits to config, summary, name, tags, notes, group and job_type."""
+        recs = self._meta_edits() + self._summary_records()
+        if recs:
+            self._write_edits(recs)
+            self.load()
+
+    def _save_summary(self) -> None:
+        """Record the summary's edits alone (`summary.update()`); other edits stay pending."""
+        recs = self._summary_records()
+        if not recs:
+            return
+        self._write_edits(recs)
+        self._summary_edits, self._summary_dels = {}, []
+        found = self._reloaded()
+        if found is not None:
+            self._stored = found
+
+    def _summary_records(self) -> list[dict]:
+        recs: list[dict] = []
+        if self._summary_edits:
+            recs.append(make_record("summary", {str(k): clean(v)
+                                                for k, v in self._summary_edits.items()}))
+        if self._summary_dels:
+            recs.append({"t": "summary", "del": list(self._summary_dels)})
+        return recs
+
+    def _meta_edits(self) -> list[dict]:
         recs: list[dict] = []
         meta = {}
         for f in ("name", "group", "job_type", "notes"):
@@ -619,23 +734,17 @@ class ApiRun:
                 old = self._orig["config"]
                 recs.append(make_record("config", {k: v for k, v in new.items()
                                                    if k not in old or not same_value(old[k], v)}))
-        if self._summary_edits:
-            recs.append(make_record("summary", {str(k): clean(v)
-                                                for k, v in self._summary_edits.items()}))
-        if self._summary_dels:
-            recs.append({"t": "summary", "del": list(self._summary_dels)})
-        if not recs:
-            return
+        return recs
+
+    def _write_edits(self, recs: list[dict]) -> None:
         if self._remote:  # the server keeps them beside the run's log, readers overlay them
             self._store.append_edits(self._stored, recs)
-            self.load()
             return
         # Never a second writer on the log: the edits go to edits.jsonl, and into the log now
         # only if the run is not live (else its writer folds them in when it is next opened).
         path = self._stored.path
         append_edits(path, recs, after=self._stored.base.eseq)
         self._store.fold_pending_edits(path)
-        self.load()
 
     def load(self, force: bool = True) -> ApiRun:
         """Re-read the run from the store."""
@@ -646,6 +755,39 @@ class ApiRun:
 
     def __repr__(self) -> str:
         return f"<Run {self.project}/{self.id} ({self.state})>"
+
+
+class _RunSummary(Summary):
+    """A stored run's summary, as wandb's: `summary["k"] = v` (and `del`) wait for
+    `summary.update()` or `run.update()`; `summary.update({...})` saves at once."""
+
+    def __init__(self, run: ApiRun):
+        super().__init__(run._summary_flat, run._summary_set, run._summary_delete)
+        self._run = run
+
+    def update(self, d: dict | None = None, **kwargs: Any) -> None:
+        super().update(d, **kwargs)
+        self._run._save_summary()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._run._summary_set({key: value})
+
+
+def _like(pattern: str):
+    """A regex for SQL's LIKE pattern: `%` any text, `_` one character, `\\` escapes."""
+    import re
+
+    out, chars = [], iter(pattern)
+    for c in chars:
+        if c == "\\":
+            out.append(re.escape(next(chars, "\\")))
+        else:
+            out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _file_url(path: Path) -> str:
+    return Path(os.path.abspath(path)).as_uri()
 
 
 _SCALARS = frozenset({type(None), str, int, float, bool})

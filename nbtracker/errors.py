@@ -7,3 +7,8 @@ class Error(Exception):
 
 class UsageError(Error):
     """nbtracker was called in a way it cannot honour; the message says what to do instead."""
+
+
+class CommError(Error):
+    """wandb's name for a failure to talk to the server (`except nbtracker.errors.CommError`
+    works in code written for wandb)."""

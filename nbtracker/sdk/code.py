@@ -532,3 +532,87 @@ def place_file(run: Any, rel: str, tmp: Path, dst: Path) -> bool:
         os.replace(tmp, dst)
         run._record_file(rel, dst)
         return True
+
+
+# -- run.log_code() ---------------------------------------------------------------------------
+# Never walked into, whatever exclude_fn says: copying the store into the run, a repository's
+# objects or a virtualenv's thousands of packages is never what `log_code(".")` means (wandb
+# walks them; here they are left out on purpose).
+_NEVER_ENTERED = frozenset({".git", "__pycache__", "node_modules"})
+
+
+def is_code_file(path: str, root: str | None = None) -> bool:
+    """wandb's default `include_fn` of `log_code`: Python files, requirements.txt, Dockerfiles."""
+    name = os.path.basename(path)
+    return name.endswith(".py") or name.startswith("Dockerfile") or name == "requirements.txt"
+
+
+def in_wandb_folder(path: str, root: str) -> bool:
+    """wandb's default `exclude_fn` of `log_code`: files under `wandb/` or `.wandb/`."""
+    rel = os.path.relpath(path, root)
+    return any(rel.startswith(d + os.sep) for d in ("wandb", ".wandb"))
+
+
+def _call(fn: Any, path: str, root: str) -> bool:
+    """`fn(path, root)` or `fn(path)`, as wandb calls include_fn and exclude_fn."""
+    import inspect
+
+    try:
+        two = len(inspect.signature(fn).parameters) >= 2
+    except (TypeError, ValueError):
+        two = False
+    return bool(fn(path, root) if two else fn(path))
+
+
+def log_code(run: Any, root: Any, name: str | None, include_fn: Any, exclude_fn: Any
+             ) -> list[str] | None:
+    """`run.log_code(...)`: copy the matching files under `root` into the run's files as
+    `code/[name/]<relative path>`; the names saved, or None (with a warning) when none matched."""
+    import shutil
+
+    include_fn = include_fn or is_code_file
+    exclude_fn = exclude_fn or in_wandb_folder
+    top = os.path.abspath(os.fspath(root if root is not None else "."))
+    if not os.path.isdir(top):
+        run._warn_once(f"log_code:{top}", f"log_code(): {top} is not a folder; no code is kept")
+        return None
+    prefix = "code/" + (f"{_safe_name(str(name))}/" if name and _safe_name(str(name)) else "")
+    store = {os.path.realpath(p) for p in (Path(run._path).parent.parent.parent,
+                                           run.settings.root)}
+    globs = list(run.settings.ignore_globs or ())
+    saved: list[str] = []
+    for dirpath, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if d not in _NEVER_ENTERED
+                         and os.path.realpath(os.path.join(dirpath, d)) not in store
+                         and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg")))
+        for fname in sorted(files):
+            path = os.path.join(dirpath, fname)
+            if not os.path.isfile(path):
+                continue
+            try:
+                if not _call(include_fn, path, top) or _call(exclude_fn, path, top):
+                    continue
+            except Exception as e:  # the user's function: one warning, the walk goes on
+                run._warn_once("log_code:fn", f"log_code(): include_fn/exclude_fn failed on "
+                               f"{path}: {e}; that file is left out")
+                continue
+            rel = prefix + Path(os.path.relpath(path, top)).as_posix()
+            if _ignored(rel, globs):
+                continue
+            dst = Path(run._path) / layout.FILES_DIR / rel
+            tmp = dst.with_name(f".{dst.name}.tmp")
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, tmp)
+            except OSError as e:
+                run._warn_once(f"log_code:{path}", f"log_code(): could not copy {path}: {e}")
+                continue
+            if not place_file(run, rel, tmp, dst):
+                tmp.unlink(missing_ok=True)
+                break  # the run finished meanwhile
+            saved.append(rel)
+    if not saved:
+        run._warn_once(f"log_code-none:{top}", f"log_code(): no file under {top} matched; "
+                       "no code is kept")
+        return None
+    return saved

@@ -21,7 +21,7 @@ class DisabledRun:
         self.name = name or "disabled"
         self.group = self.job_type = self.notes = None
         self.tags: tuple = ()
-        self.step = 0
+        self.step = self.starting_step = 0
         self.steps = 0  # nothing is stored
         self.state = "running"
         self.dir = self.storage_dir = ""
@@ -40,6 +40,26 @@ class DisabledRun:
 
     def define_metric(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+    # nothing is stored, so the run is nowhere: no URL (wandb's disabled run has none either)
+    url = project_url = sweep_id = sweep_url = None
+
+    def get_url(self) -> None:
+        return None
+
+    get_project_url = get_sweep_url = get_url
+
+    def project_name(self) -> str:
+        return self.project
+
+    def log_code(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def mark_preempting(self) -> None:
+        return None
+
+    def display(self, *args: Any, **kwargs: Any) -> bool:
+        return False
 
     def alert(self, *args: Any, **kwargs: Any) -> None:
         return None

@@ -22,11 +22,20 @@ from .config import Config, as_mapping, clean
 from .disabled import DisabledRun
 from .names import new_run_id, new_run_name
 from .run import Run
-from .settings import Settings, normalise_mode, write_setting
+from .settings import (
+    INIT_FIELDS,
+    Settings,
+    meaningful,
+    normalise_mode,
+    settings_items,
+    truthy,
+    write_setting,
+)
 
 _active: list = []
 pending_config = Config()
 _warned_kwargs: set[str] = set()
+setup_settings: Any = None  # `nbtracker.setup(settings=...)`: under every init()'s settings
 
 # Arguments wandb.init accepts that have no meaning here: accepted, reported once.
 _IGNORED = ("entity", "anonymous", "force", "sync_tensorboard", "monitor_gym",
@@ -77,7 +86,23 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
             output.warn(f"init() accepts {k!r} for compatibility; it has no effect here")
         else:
             output.warn(f"init() ignores the unknown argument {k!r}")
-    given = settings
+    given = {**settings_items(setup_settings), **settings_items(settings)}
+    if any(truthy(given.get(k) or "") for k in ("silent", "quiet")):
+        output.set_silent(True)
+    for k in given:
+        if not meaningful(k) and f"setting:{k}" not in _warned_kwargs:
+            _warned_kwargs.add(f"setting:{k}")
+            output.warn(f"init(): the setting {k!r} has no effect here")
+    # wandb.Settings fields that are init() arguments: the arguments given win
+    args = {"mode": mode, "project": project, "name": name, "id": id, "group": group,
+            "job_type": job_type, "tags": tags, "notes": notes, "resume": resume, "dir": dir,
+            "reinit": reinit, "allow_val_change": allow_val_change}
+    for field_name, arg in INIT_FIELDS.items():
+        if args[arg] is None and given.get(field_name) is not None:
+            v = given[field_name]
+            args[arg] = [v] if arg == "tags" and isinstance(v, str) else v
+    mode, project, name, id, group, job_type, tags, notes, resume, dir, reinit, \
+        allow_val_change = args.values()
     settings = Settings.resolve(project=project, mode=normalise_mode(mode), for_run=True,
                                 name=name, group=group, job_type=job_type, tags=tags,
                                 notes=notes, dir=dir, id=id, resume=resume)
@@ -194,6 +219,8 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
         attach(run, settings)
     hooks.install(active_runs)
     parts.start(run)
+    if given.get("code_dir") is not None and settings.save_code:  # wandb.Settings(code_dir=)
+        run.log_code(given["code_dir"])
     try:
         files = _resume_file(root)
         files[resume_key] = run.id

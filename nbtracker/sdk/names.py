@@ -23,9 +23,9 @@ NOUNS = (
 )
 
 
-def new_run_id() -> str:
-    """8 random characters from [a-z2-7]: 40 bits."""
-    return "".join(_ALPHABET[b & 31] for b in os.urandom(8))
+def new_run_id(length: int = 8) -> str:
+    """`length` random characters from [a-z2-7]: 5 bits each, 40 bits by default."""
+    return "".join(_ALPHABET[b & 31] for b in os.urandom(length))
 
 
 def new_run_name(counter: int) -> str:

@@ -115,3 +115,49 @@ def debug(msg: str, debug_path: str | os.PathLike | None) -> None:
             f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {msg}\n")
     except OSError:
         pass
+
+
+# -- wandb.termlog / termwarn / termerror --------------------------------------------------------
+_printed: set[str] = set()  # what was printed with repeat=False
+_SGR = re.compile(r"\x1b\[[0-9;]*m")  # colours, which wandb's callers put in
+
+
+def termlog(string: str = "", newline: bool = True, repeat: bool = True,
+            prefix: bool = True) -> None:
+    """Print a message to stderr as wandb's `termlog` does, with nbtracker's prefix.
+
+    Args:
+        string: the message (lines of it each get the prefix).
+        newline: end with a newline.
+        repeat: False prints it only if this exact message was not printed with
+            repeat=False before.
+        prefix: start each line with "nbtracker: ".
+
+    Nothing is printed when silent (NBTRACKER_SILENT / WANDB_SILENT, `set_silent`). Control
+    characters are shown as escapes, colours are dropped."""
+    _term(str(string), newline, repeat, prefix)
+
+
+def termwarn(string: str, newline: bool = True, repeat: bool = True,
+             prefix: bool = True) -> None:
+    """`termlog` with each line marked "WARNING"."""
+    _term("\n".join(f"WARNING {s}" for s in str(string).split("\n")), newline, repeat, prefix)
+
+
+def termerror(string: str, newline: bool = True, repeat: bool = True,
+              prefix: bool = True) -> None:
+    """`termlog` with each line marked "ERROR"."""
+    _term("\n".join(f"ERROR {s}" for s in str(string).split("\n")), newline, repeat, prefix)
+
+
+def _term(text: str, newline: bool, repeat: bool, prefix: bool) -> None:
+    if not repeat:
+        if text in _printed:
+            return
+        if len(_printed) < 1000:
+            _printed.add(text)
+    if silent():
+        return
+    lines = [safe(_SGR.sub("", line)) for line in text.split("\n")]
+    out = "\n".join(f"nbtracker: {line}" if prefix else line for line in lines)
+    print(out, file=sys.stderr, end="\n" if newline else "", flush=True)

@@ -70,6 +70,7 @@ class Run:
         self._debug_path = path / layout.DEBUG_NAME
         self._started = time.time()
         self._step = state.step
+        self.starting_step = state.step  # wandb's name: where a resumed run went on from
         self._rows = state.rows
         self._steps_add = state.steps.add  # distinct steps with a row, for the index
         self._row_step: int | None = None
@@ -120,6 +121,45 @@ class Run:
     def storage_dir(self) -> str:
         """The run's directory in the store (record log, media, files)."""
         return str(self._path)
+
+    # -- where the run is seen (wandb's url, get_url, project_url...) ----------------------
+    def _server(self) -> str | None:
+        """The team server the run uploads to, if it does."""
+        base = getattr(self.settings, "base_url", None)
+        return base if self._mode == "online" and base else None
+
+    @property
+    def url(self) -> str:
+        """Where the run is. Uploading to a team server: the server's address of the run
+        (`<server>/api/v1/projects/<project>/runs/<id>`, its HTTP API: the server has no web
+        page); otherwise a file URL of the run's folder (`file:///.../runs/<project>/<id>`)."""
+        base = self._server()
+        return server_url(base, self.project, self.id) if base else _file_url(self._path)
+
+    @property
+    def project_url(self) -> str:
+        """Where the project's runs are: the server's list of them, or the project's folder."""
+        base = self._server()
+        return server_url(base, self.project) if base else _file_url(self._path.parent)
+
+    def get_url(self) -> str:
+        """`run.url` (wandb's older name)."""
+        return self.url
+
+    def get_project_url(self) -> str:
+        """`run.project_url` (wandb's older name)."""
+        return self.project_url
+
+    def project_name(self) -> str:
+        """The project's name (wandb's older name of `run.project`)."""
+        return self.project
+
+    sweep_id = None  # no sweeps here: wandb's run.sweep_id is None outside a sweep
+    sweep_url = None
+
+    def get_sweep_url(self) -> None:
+        """None: a run here belongs to no wandb sweep."""
+        return None
 
     @property
     def step(self) -> int:
@@ -190,13 +230,15 @@ class Run:
         self._meta("tags", [str(t) for t in tags])
 
     # -- logging -----------------------------------------------------------------------
-    def log(self, data: dict, step: int | None = None, commit: bool | None = None,
-            sync: bool | None = None, **kwargs: Any) -> None:
+    def log(self, data: dict | None = None, step: int | None = None,
+            commit: bool | None = None, sync: bool | None = None, **kwargs: Any) -> None:
         """Record a row of values.
 
         Args:
             data: metric name -> value (numbers, strings, None, NaN/inf, nested dicts, arrays,
                 media). Bad values are reported once per key and skipped, never raised.
+                Without data (`log()`, `log({})`), the row accumulated at the current step
+                (with `commit=False`) is committed: the step advances if it holds a row.
             step: the step the values belong to. Without it the row goes to the current step,
                 which then advances. A step above the current one moves there; a step below it
                 is kept too and joins that step's row (wandb drops such values).
@@ -209,6 +251,9 @@ class Run:
             self._unknown_kwargs("log", kwargs)
         if self._done:
             self._closed_call("log")
+            return
+        if not data and step is None and (data is None or type(data) is dict):
+            self._commit_row(commit)
             return
         if type(data) is not dict:
             if not isinstance(data, Mapping):
@@ -273,6 +318,14 @@ class Run:
                 raise
             if self._queues or self._listeners:
                 self._publish(keys or tuple(data), row)
+
+    def _commit_row(self, commit: bool | None) -> None:
+        """`log()` with nothing to log: the current step's row, if there is one, is complete."""
+        if commit is False:
+            return
+        with self._mutex:
+            if self._state.steps.last == self._step and self._step < _STEP_MAX:
+                self._step += 1
 
     def _log_general(self, s: int, data: dict) -> tuple[tuple, tuple | None]:
         """Everything `append_row` does not take: normalise, name what JSON cannot hold, write.
@@ -642,6 +695,33 @@ class Run:
         elif uploaded:
             output.debug(uploaded[2:], self._debug_path)
 
+    def log_code(self, root: str | os.PathLike | None = ".", name: str | None = None,
+                 include_fn: Callable[..., bool] | None = None,
+                 exclude_fn: Callable[..., bool] | None = None) -> list[str] | None:
+        """Keep the source files under `root` with the run, as wandb's `log_code`: in its
+        files as `code/<path relative to root>` (`code/<name>/...` with `name`), uploaded and
+        read back like any saved file (`Api().run(path).files()`, `nbtracker restore`).
+
+        Args:
+            root: the folder walked (default: the current directory).
+            name: a folder under `code/` for these files.
+            include_fn: `f(path)` or `f(path, root)`, True for a file to keep (default: `.py`
+                files, `requirements.txt` and `Dockerfile*`, as wandb).
+            exclude_fn: `f(path)` or `f(path, root)`, True for a file to leave out (default:
+                files under `wandb/` and `.wandb/`, as wandb). Whatever it says, the walk never
+                enters the run store, `.git`, `__pycache__`, `node_modules` or a virtualenv.
+
+        Returns the names saved, or None (with a warning) when no file matched.
+
+        >>> run.log_code(".", include_fn=lambda p: p.endswith((".py", ".yaml")))
+        """
+        if self._done:
+            self._closed_call("log_code")
+            return None
+        from .code import log_code
+
+        return log_code(self, root, name, include_fn, exclude_fn)
+
     def mark_preempting(self) -> None:
         """Accepted for compatibility; a preempted run is resumed with `init(id=..., resume=True)`."""
 
@@ -733,6 +813,15 @@ class Run:
         self._warn_once(f"closed:{what}", f"run {self.name} ({self.id}) is finished; "
                         f"{what} is ignored (start a new run with nbtracker.init())")
 
+    def display(self, height: int = 420, hidden: bool = False) -> bool:
+        """Show the run's live panel in a notebook, as wandb's `run.display()` shows its page
+        (`height` is accepted; the panel sizes itself). False, showing nothing, outside a
+        notebook or with `hidden`."""
+        if hidden or not output.in_notebook():
+            return False
+        self._ipython_display_()
+        return True
+
     def _ipython_display_(self) -> None:
         """In a notebook, a run shows its live panel (its static form once finished)."""
         from ..notebook.live import show
@@ -772,6 +861,20 @@ class Run:
         from . import watch as _watch
 
         _watch.unwatch(self, models)
+
+
+def server_url(base_url: str, project: str, run_id: str | None = None) -> str:
+    """The server's address of a project's runs, or of one run (its HTTP API)."""
+    from urllib.parse import quote
+
+    from ..sync.client import API
+
+    url = f"{base_url.rstrip('/')}{API}/projects/{quote(project, safe='')}/runs"
+    return url if run_id is None else f"{url}/{quote(run_id, safe='')}"
+
+
+def _file_url(path: Path) -> str:
+    return Path(os.path.abspath(path)).as_uri()
 
 
 _runs: weakref.WeakSet[Run] = weakref.WeakSet()

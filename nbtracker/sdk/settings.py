@@ -256,15 +256,15 @@ def _run_value(kind: str, v: Any) -> Any:
         return x
     if kind == "console":
         c = str(v).strip().lower()
-        c = {"wrap": "auto", "redirect": "auto", "true": "auto", "on": "auto", "false": "off",
-             "none": "off"}.get(c, c)
+        c = {"wrap": "auto", "redirect": "auto", "wrap_raw": "auto", "wrap_emu": "auto",
+             "true": "auto", "on": "auto", "false": "off", "none": "off"}.get(c, c)
         if c not in ("auto", "off"):
             raise ValueError("must be auto or off")
         return c
     raise AssertionError(kind)
 
 
-def _settings_items(given: Any) -> dict:
+def settings_items(given: Any) -> dict:
     """`init(settings=...)`: a dict, or an object with attributes (a `Settings`-like object)."""
     if given is None:
         return {}
@@ -272,7 +272,85 @@ def _settings_items(given: Any) -> dict:
         return dict(given)
     if hasattr(given, "to_dict"):
         return dict(given.to_dict())
+    if hasattr(given, "model_dump"):  # a pydantic model: wandb's own Settings, whose
+        # validators set fields themselves: what differs from a fresh instance was given
+        values = given.model_dump(exclude_unset=True)
+        try:
+            fresh = type(given)().model_dump()
+        except Exception:
+            return values
+        return {k: v for k, v in values.items() if k not in fresh or fresh[k] != v}
     return {k: v for k, v in vars(given).items() if not k.startswith("__")}
+
+
+# -- wandb.Settings ----------------------------------------------------------------------------
+# wandb.Settings fields that are init() arguments here (used when init() is not given them)
+INIT_FIELDS = {"mode": "mode", "project": "project", "run_name": "name", "run_id": "id",
+               "run_group": "group", "run_job_type": "job_type", "run_tags": "tags",
+               "run_notes": "notes", "resume": "resume", "root_dir": "dir", "reinit": "reinit",
+               "allow_val_change": "allow_val_change"}
+# fields that mean something besides the run settings and init() arguments
+EFFECT_FIELDS = ("silent", "quiet", "code_dir")
+_DEFAULTS = {"console": "auto", "silent": False, "quiet": False, "save_code": True,
+             "disable_code": False, "x_disable_stats": False, "x_stats_sampling_interval": 2.0}
+
+
+def meaningful(name: str) -> bool:
+    """Whether `init(settings={name: ...})` changes anything here."""
+    return (name in _RUN_KEYS or name in _ALIASES or _NEGATED.get(name) is not None
+            or name in INIT_FIELDS or name in EFFECT_FIELDS)
+
+
+class InitSettings:
+    """`nbtracker.Settings(...)`, wandb's `wandb.Settings`: settings for `init(settings=...)`
+    and `setup(settings=...)`, read as attributes (`s.console`) and set the same way.
+
+    Honoured here: `mode`, `project`, `run_name`, `run_id`, `run_group`, `run_job_type`,
+    `run_tags`, `run_notes`, `resume`, `root_dir` (= `init(dir=)`), `reinit`,
+    `allow_val_change` (each used when init() is not given it), `silent` / `quiet` (no text),
+    `console` (`off` keeps no console output), `save_code` / `disable_code`, `code_dir`
+    (`run.log_code(code_dir)` at init), `x_disable_stats` / `_disable_stats`,
+    `x_stats_sampling_interval` (seconds between system samples), `ignore_globs`, and
+    nbtracker's own run settings (`system_interval`, `alert_webhooks`, ...). Any other name
+    (`start_method`, `init_timeout`, `base_url`, ...) is accepted: init() says once per name
+    that it has no effect here.
+
+    >>> run = nbtracker.init(settings=nbtracker.Settings(console="off", x_disable_stats=True))
+    """
+
+    def __init__(self, **kwargs: Any):
+        object.__setattr__(self, "_given", {})
+        self.update(**kwargs)
+
+    def update(self, settings: Any = None, **kwargs: Any) -> None:
+        """Set fields from another Settings (or dict) and keyword arguments."""
+        self._given.update(settings_items(settings))
+        self._given.update(kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._given[name] = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        given = object.__getattribute__(self, "_given")
+        if name in given:
+            return given[name]
+        if name in _DEFAULTS:
+            return _DEFAULTS[name]
+        if meaningful(name):
+            return None
+        raise AttributeError(f"Settings has no field {name!r} set")
+
+    def to_dict(self) -> dict:
+        """The fields set, as init() reads them."""
+        return dict(self._given)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InitSettings) and other._given == self._given
+
+    def __repr__(self) -> str:
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in self._given.items())})"
 
 
 def _apply_run_settings(self: Settings, given: Any = None, env_first: bool = False) -> list[str]:
@@ -280,7 +358,7 @@ def _apply_run_settings(self: Settings, given: Any = None, env_first: bool = Fal
     with `env_first` from the environment, which then wins over `given`. Returns one message per
     setting that was not understood; the others are still applied."""
     problems: list[str] = []
-    values = _settings_items(given)
+    values = settings_items(given)
     for k, v in values.items():
         if v is None:
             continue

@@ -50,10 +50,14 @@ class Attached:
         try:
             yield
         except Exception as e:
-            if what not in self._warned:
-                self._warned.add(what)
-                output.warn(f"{self.integration}: {what} failed and was skipped, training goes "
-                            f"on: {type(e).__name__}: {e}")
+            self.failed(what, e)
+
+    def failed(self, what: str, e: Exception) -> None:
+        """One warning line per kind of failure (hot paths catch and call this themselves)."""
+        if what not in self._warned:
+            self._warned.add(what)
+            output.warn(f"{self.integration}: {what} failed and was skipped, training goes "
+                        f"on: {type(e).__name__}: {e}")
 
     def __deepcopy__(self, memo: dict) -> Attached:
         # frameworks copy their callbacks (sklearn's clone, xgboost's estimators): a copy gets

@@ -70,6 +70,10 @@ class NbtrackerMetricsLogger(keras.callbacks.Callback):
         self.global_step = int(initial_global_step)  # index of the next training batch
         self._attached = Attached("NbtrackerMetricsLogger")
         self._run: Any = None
+        if self.logging_batch_wise:
+            # a batch hook only when batches are logged: with none, Keras need not wait for each
+            # batch's metrics (it dispatches batch callbacks asynchronously, or not at all)
+            self.on_train_batch_end = self._on_train_batch_end
 
     # -- Keras hooks ----------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -81,18 +85,20 @@ class NbtrackerMetricsLogger(keras.callbacks.Callback):
             self._run.define_metric("epoch/epoch")
             self._run.define_metric("epoch/*", step_metric="epoch/epoch")
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def _on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self.global_step
         self.global_step = step + 1
-        if not self.logging_batch_wise or step % self.log_freq or self._run is None:
+        if step % self.log_freq or self._run is None:  # type: ignore[operator]
             return
-        with self._attached.guard("logging a batch"):
+        try:
             row = {f"batch/{k}": v for k, v in logs.items()} if logs else {}
             row["batch/batch_step"] = step
             lr = self._learning_rate()
             if lr is not None:
                 row["batch/learning_rate"] = lr
             self._run.log(row)
+        except Exception as e:
+            self._attached.failed("logging a batch", e)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self._run is None:
@@ -112,18 +118,18 @@ class NbtrackerMetricsLogger(keras.callbacks.Callback):
 
     # -- helpers --------------------------------------------------------------------------
     def _learning_rate(self) -> float | None:
-        optimizer = getattr(self.model, "optimizer", None)
-        lr = getattr(optimizer, "learning_rate", None)
-        if lr is None:
-            return None
-        with self._attached.guard("reading the learning rate"):
+        try:
+            optimizer = self.model.optimizer
+            lr = optimizer.learning_rate
             if callable(lr) and not hasattr(lr, "shape"):  # a schedule the optimizer did not apply
                 lr = lr(optimizer.iterations)
             try:
                 return float(lr)  # a 0-d variable or tensor of any backend, without a copy
             except TypeError:
                 return float(keras.ops.convert_to_numpy(lr))
-        return None
+        except Exception as e:
+            self._attached.failed("reading the learning rate", e)
+            return None
 
 
 class NbtrackerModelCheckpoint(keras.callbacks.ModelCheckpoint):

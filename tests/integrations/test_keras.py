@@ -301,3 +301,15 @@ def test_model_fit_in_a_notebook_feeds_the_live_panel(tmp_path, store):
         assert list(zip(steps, values)) == logged, key
     assert panel["xlabels"]["epoch/loss"] == "epoch/epoch"
     assert panel["xlabels"]["batch/loss"] == "batch/batch_step"
+
+
+@needs_torch
+def test_logging_epochs_leaves_keras_free_to_dispatch_batch_callbacks_asynchronously():
+    from nbtracker.integrations.keras import NbtrackerMetricsLogger
+
+    CallbackList = keras.callbacks.CallbackList
+    m = model(keras.optimizers.Adam(0.01))
+    # Keras hands batch metrics to callbacks from a thread pool unless one defines a batch hook
+    epochs = CallbackList([NbtrackerMetricsLogger()], model=m)
+    batches = CallbackList([NbtrackerMetricsLogger(log_freq="batch")], model=m)
+    assert epochs._async_train and not batches._async_train

@@ -144,7 +144,7 @@ def log_summary(model: lightgbm.Booster, feature_importance: bool = True,
                                     data=[[f, int(v)] for f, v in
                                           zip(model.feature_name(), imps, strict=True)])
             run.log({"Feature Importance": table}, commit=False)
-    if save_model_checkpoint:
+    if save_model_checkpoint and not getattr(run, "disabled", False):  # disabled: no folder
         with guard("saving the model"):
             os.makedirs(run.dir, exist_ok=True)
             path = os.path.join(run.dir, f"model_ckpt_{model.best_iteration}.txt")

@@ -110,7 +110,7 @@ class NbtrackerCallback(TrainingCallback):
         run = self._run
         if run is None:
             return model
-        if self.log_model:
+        if self.log_model and not getattr(run, "disabled", False):  # disabled: no folder
             with self._attached.guard("saving the model"):
                 path = os.path.join(run.dir, f"{run.id}_model.json")
                 os.makedirs(run.dir, exist_ok=True)

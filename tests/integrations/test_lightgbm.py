@@ -130,3 +130,12 @@ def test_log_summary_needs_a_booster_and_a_run():
     booster, _ = train([], rounds=2, early=10)
     with pytest.raises(nbtracker.UsageError, match="needs a run"):
         log_summary(booster)
+
+
+def test_tracking_disabled_trains_silently(monkeypatch, capfd):
+    monkeypatch.setenv("NBTRACKER_MODE", "disabled")
+    booster, record = train([nbtracker_callback()], rounds=4, early=10)
+    log_summary(booster, save_model_checkpoint=True)
+    assert len(record["valid"]["auc"]) == 4
+    assert "warning" not in capfd.readouterr().err
+    assert nbtracker.run is None and nbtracker.Api().runs() == []

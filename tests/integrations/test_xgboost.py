@@ -133,3 +133,14 @@ def test_a_failure_inside_the_callback_is_one_warning_and_training_goes_on(capfd
     assert [r["epoch"] for r in rows] == list(range(5))  # every round logged, no table
     warnings = [ln for ln in capfd.readouterr().err.splitlines() if "warning" in ln]
     assert len(warnings) == 1 and "feature importance failed" in warnings[0]
+
+
+def test_tracking_disabled_trains_silently(monkeypatch, capfd):
+    monkeypatch.setenv("NBTRACKER_MODE", "disabled")
+    xtr, ytr, xva, yva = data()
+    booster = xgb.train(PARAMS, xgb.DMatrix(xtr, ytr), num_boost_round=4,
+                        evals=[(xgb.DMatrix(xva, yva), "valid")], early_stopping_rounds=2,
+                        verbose_eval=False, callbacks=[NbtrackerCallback(log_model=True)])
+    assert booster.num_boosted_rounds() >= 1
+    assert "warning" not in capfd.readouterr().err
+    assert nbtracker.Api().runs() == []

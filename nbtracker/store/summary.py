@@ -37,7 +37,7 @@ def _is_num(v: Any) -> bool:
 class SummaryState:
     """Running summary of a run's history under its metric definitions."""
 
-    __slots__ = ("last", "agg", "defs", "manual", "_cache")
+    __slots__ = ("last", "agg", "defs", "manual", "_cache", "_merged")
 
     def __init__(self) -> None:
         self.last: dict[str, Any] = {}
@@ -45,11 +45,15 @@ class SummaryState:
         self.defs: list[dict] = []  # metric definitions in the order given
         self.manual: dict[str, Any] = {}
         self._cache: dict[str, tuple | None] = {}
+        # key -> its merged definition: log() asks for each key of each row once step metrics
+        # are defined, and matching every glob every time cost more than the rest of log()
+        self._merged: dict[str, dict | None] = {}
 
     # -- definitions -------------------------------------------------------------------
     def define(self, d: dict) -> None:
         self.defs.append(d)
         self._cache.clear()
+        self._merged.clear()
         # Keys already logged start aggregating from now on; seed them from the last value.
         for k in self.last:
             if self.rules_for(k) and k not in self.agg:
@@ -58,7 +62,12 @@ class SummaryState:
     def definition(self, key: str) -> dict | None:
         """What the definitions say about `key`, merged: globs first, then exact names, later
         definitions overriding earlier ones field by field (so `define_metric("val/*",
-        step_metric="epoch")` and `define_metric("val/loss", summary="min")` both apply)."""
+        step_metric="epoch")` and `define_metric("val/loss", summary="min")` both apply).
+        The same dict for the same key until the next definition: callers only read it."""
+        try:
+            return self._merged[key]
+        except KeyError:
+            pass
         merged: dict | None = None
         for exact in (False, True):
             for d in self.defs:
@@ -67,6 +76,7 @@ class SummaryState:
                     name != key and ("*" in name or "?" in name) and fnmatch.fnmatchcase(key, name))
                 if hit:
                     merged = {**(merged or {}), **d}
+        self._merged[key] = merged
         return merged
 
     def rules_for(self, key: str) -> tuple | None:

@@ -1,0 +1,198 @@
+"""LightGBM: a callback that logs each boosting round's evaluation results, and `log_summary`
+for what is known once training is over.
+
+>>> from nbtracker.integrations.lightgbm import nbtracker_callback, log_summary
+>>> booster = lgb.train(params, dtrain, valid_sets=[dvalid], callbacks=[nbtracker_callback()])
+>>> log_summary(booster)
+
+What is logged (the keys of wandb's `wandb_callback` and `log_summary`):
+
+- config: the parameters LightGBM trains with (`log_params=True`).
+- one row per round: `{data_name}_{eval_name}` for every validation set and metric (as
+  `record_evaluation` holds them, e.g. `valid_0_l2`, `training_binary_logloss`) and `iteration`,
+  the round's index. With `lgb.cv`: `{data_name}_{eval_name}-mean` and `-stdv`.
+- with `define_metric=True`, losses and errors are summarised by their minimum, `auc`, `map`,
+  `average_precision` by their maximum.
+- `log_summary(booster)`: `best_iteration` and `best_score` in the summary, the `Feature
+  Importance` table (`Feature`, `Importance`: split counts, as `booster.feature_importance()`),
+  and with `save_model_checkpoint=True` the model file `model_ckpt_<best iteration>.txt`.
+
+A run started with `nbtracker.init()` before training is used; otherwise the callback starts
+one when training begins, which `log_summary` (or `nbtracker.finish()`) finishes: LightGBM tells
+a callback nothing when training ends (early stopping ends it by an exception).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+try:
+    import lightgbm
+except ImportError as e:  # pragma: no cover - the message is the point
+    raise ImportError("nbtracker.integrations.lightgbm needs lightgbm: "
+                      "pip install 'nbtracker[lightgbm]'") from e
+
+import nbtracker
+
+from ._attach import Attached
+
+__all__ = ["nbtracker_callback", "log_summary"]
+
+MINIMIZE_METRICS = ("l1", "l2", "rmse", "mape", "huber", "fair", "poisson", "gamma",
+                    "binary_logloss", "binary_error", "multi_logloss", "multi_error", "quantile",
+                    "tweedie", "cross_entropy", "kullback_leibler")
+MAXIMIZE_METRICS = ("map", "auc", "average_precision", "ndcg", "auc_mu")
+
+# the callback that started the current run, if one did: log_summary finishes that run, and so
+# does the next training, which gets a run of its own
+_started: list[Attached] = []
+
+
+class _NbtrackerCallback:
+    """LightGBM calls this after every round (see `nbtracker_callback`)."""
+
+    def __init__(self, log_params: bool = True, define_metric: bool = True) -> None:
+        self.order = 20  # as LightGBM's record_evaluation: before early stopping (30)
+        self.before_iteration = False
+        self.log_params = log_params
+        self.define_metric = define_metric
+        self._attached = Attached("lightgbm nbtracker_callback")
+        self._run: Any = None
+
+    def _begin(self, env: Any) -> None:
+        earlier = _open_started()
+        if earlier is not None:
+            earlier.end()  # a run started for an earlier training: this one gets its own
+        _started.clear()
+        self._run = self._attached.begin()
+        if self._attached.owned:
+            _started.append(self._attached)
+        if self.log_params:
+            with self._attached.guard("logging the parameters"):
+                self._run.config.update(dict(env.params), allow_val_change=True)
+        if self.define_metric:
+            with self._attached.guard("defining the metrics' summaries"):
+                for key, metric in _names(env.evaluation_result_list or []):
+                    _define_metric(self._run, key, metric)
+
+    def __call__(self, env: Any) -> None:
+        if env.iteration == env.begin_iteration:
+            with self._attached.guard("starting the run"):
+                self._begin(env)
+        run = self._run
+        if run is None:
+            return
+        with self._attached.guard("logging a round"):
+            row: dict[str, Any] = {}
+            for item in env.evaluation_result_list or []:
+                data_name, eval_name = _split(item)
+                key = f"{data_name}_{eval_name}"
+                if len(item) == 5:  # lgb.cv: mean and standard deviation over the folds
+                    row[key + "-mean"], row[key + "-stdv"] = item[2], item[4]
+                else:
+                    row[key] = item[2]
+            row["iteration"] = env.iteration
+            run.log(row)
+
+
+def nbtracker_callback(log_params: bool = True, define_metric: bool = True) -> Any:
+    """A LightGBM callback logging each round's evaluation results to the current run.
+
+    Args:
+        log_params: log the parameters LightGBM trains with as config (default True).
+        define_metric: summarise losses and errors by their minimum, AUC and rankings by their
+            maximum, instead of the last value (default True).
+
+    >>> booster = lgb.train(params, dtrain, num_boost_round=100, valid_sets=[dvalid],
+    ...                     callbacks=[nbtracker_callback(), lgb.early_stopping(10)])
+    """
+    return _NbtrackerCallback(log_params, define_metric)
+
+
+def log_summary(model: lightgbm.Booster, feature_importance: bool = True,
+                save_model_checkpoint: bool = False) -> None:
+    """Log what is known once training is over: `best_iteration` and `best_score` as summary,
+    the feature importance table, and with `save_model_checkpoint=True` the model file (at its
+    best iteration) kept with the run. Finishes the run when `nbtracker_callback` started it.
+
+    Args:
+        model: the trained `lightgbm.Booster` (`lgb.train`'s result; `estimator.booster_` for
+            the scikit-learn API).
+        feature_importance: log the `Feature Importance` table (default True).
+        save_model_checkpoint: keep `model_ckpt_<best iteration>.txt` with the run.
+
+    >>> log_summary(booster, save_model_checkpoint=True)
+    """
+    if not isinstance(model, lightgbm.Booster):
+        raise nbtracker.UsageError("log_summary() takes a lightgbm.Booster (for the "
+                                   "scikit-learn API: estimator.booster_), not "
+                                   f"{type(model).__name__}")
+    attached = _open_started()
+    run = attached.run if attached is not None else nbtracker.run
+    if run is None:
+        raise nbtracker.UsageError("log_summary() needs a run: call nbtracker.init() or train "
+                                   "with nbtracker_callback() first")
+    guard = (attached or Attached("lightgbm log_summary")).guard
+    with guard("recording the best score"):
+        run.summary.update({"best_iteration": model.best_iteration,
+                            "best_score": _plain(model.best_score)})
+    if feature_importance:
+        with guard("logging the feature importance"):
+            imps = model.feature_importance()
+            table = nbtracker.Table(columns=["Feature", "Importance"],
+                                    data=[[f, int(v)] for f, v in
+                                          zip(model.feature_name(), imps, strict=True)])
+            run.log({"Feature Importance": table}, commit=False)
+    if save_model_checkpoint and not getattr(run, "disabled", False):  # disabled: no folder
+        with guard("saving the model"):
+            os.makedirs(run.dir, exist_ok=True)
+            path = os.path.join(run.dir, f"model_ckpt_{model.best_iteration}.txt")
+            model.save_model(path, num_iteration=model.best_iteration)
+            run.save(path, base_path=run.dir, policy="now")
+    if attached is not None:
+        _started.clear()
+        with guard("finishing the run"):
+            attached.end()
+
+
+def _open_started() -> Attached | None:
+    """The callback whose run is still open and was started by it, if any."""
+    if _started and _started[0].run is not None and _started[0].run.state == "running":
+        return _started[0]
+    _started.clear()
+    return None
+
+
+def _split(item: Any) -> tuple[str, str]:
+    """(data name, metric name) of an evaluation result; LightGBM before 4.7 named cv results
+    ("cv_agg", "valid l2", ...)."""
+    data_name, eval_name = item[0], item[1]
+    if len(item) == 5 and " " in eval_name:
+        data_name, eval_name = eval_name.split(" ", 1)
+    return data_name, eval_name
+
+
+def _names(results: list) -> list[tuple[str, str]]:
+    out = []
+    for item in results:
+        data_name, eval_name = _split(item)
+        key = f"{data_name}_{eval_name}"
+        out.append((key + "-mean", eval_name) if len(item) == 5 else (key, eval_name))
+    return out
+
+
+def _define_metric(run: Any, key: str, metric: str) -> None:
+    name = metric.lower()
+    base = name.split("@")[0]
+    if "loss" in name or base in MINIMIZE_METRICS:
+        run.define_metric(key, summary="min")
+    elif base in MAXIMIZE_METRICS:
+        run.define_metric(key, summary="max")
+
+
+def _plain(d: Any) -> Any:
+    """best_score is a dict of dicts (data name -> metric -> value): plain dicts and floats."""
+    if isinstance(d, dict):
+        return {str(k): _plain(v) for k, v in d.items()}
+    return float(d)

@@ -53,7 +53,9 @@ def _wandb_records(path: str | os.PathLike):
 
 def wandb_rows(wandb_dir: str | os.PathLike) -> list[dict]:
     """History rows of the newest offline run under `wandb_dir` (the folder holding `wandb/`),
-    read from its transaction log. Run inside bench/.venv-integrations."""
+    read from its transaction log. Run inside bench/.venv-integrations. A process that makes
+    several wandb runs calls `wandb.teardown()` after each `finish()`, or the newest log may not
+    be written yet."""
     from wandb.proto import wandb_internal_pb2 as pb
 
     runs = sorted(Path(wandb_dir).glob("**/offline-run-*/run-*.wandb"), key=os.path.getmtime)

@@ -8,9 +8,10 @@ What is recorded, as transformers' own `WandbCallback` records it:
 - every `Trainer.log` (each entry of `trainer.state.log_history`) is one history row, its keys
   renamed as wandb's `rewrite_logs` does (`loss` -> `train/loss`, `eval_loss` -> `eval/loss`,
   `test_loss` -> `test/loss` from `predict()`), with `train/global_step` (the trainer's step) and
-  `train/epoch`; `define_metric("*", step_metric="train/global_step")` makes the global step
-  every chart's x-axis. A row per log, not per step: the Trainer logs some keys twice at one
-  step (an end-of-epoch evaluation, then `evaluate()` after `train()`) and both values are kept;
+  `train/epoch`; `define_metric("train/*", step_metric="train/global_step")` (and `eval/*`,
+  `test/*`) makes the global step their charts' x-axis. A row per log, not per step: the
+  Trainer logs some keys twice at one step (an end-of-epoch evaluation, then `evaluate()`
+  after `train()`) and both values are kept;
 - `train_runtime`, `train_samples_per_second`, `train_steps_per_second`, `train_loss`,
   `total_flos` (logged once, at the end of training) go to the summary;
 - config: the model's config, then `TrainingArguments.to_dict()` over it, `model/num_parameters`,
@@ -61,6 +62,7 @@ SUMMARY_KEYS = frozenset(("train_runtime", "train_samples_per_second", "train_st
 LOG_MODEL = ("end", "checkpoint")
 WATCH = ("gradients", "parameters", "all")
 DEFAULT_PROJECT = "huggingface"
+PREFIXES = ("train/", "eval/", "test/")
 
 
 def rewrite_logs(logs: dict) -> dict:
@@ -178,8 +180,12 @@ class NbtrackerCallback(TrainerCallback):
         if hasattr(model, "num_parameters"):
             run.config.update({"model/num_parameters": model.num_parameters()},
                               allow_val_change=True)
+        # the trainer's step is the x-axis of what the callback logs; every row it writes
+        # carries it, so no step_sync (which would take each row off the fast path) and no
+        # "*" as wandb's (it would also claim the user's own keys, whose rows lack it)
         run.define_metric("train/global_step")
-        run.define_metric("*", step_metric="train/global_step", step_sync=True)
+        for prefix in PREFIXES:
+            run.define_metric(prefix + "*", step_metric="train/global_step", step_sync=False)
         watch = (_env("WATCH") or "false").lower()
         if watch in WATCH and model is not None:
             run.watch(model, log=watch, log_freq=max(100, state.logging_steps or 0))

@@ -126,8 +126,9 @@ def test_every_trainer_log_is_a_row_at_its_global_step_with_config_and_summary(t
         (args.learning_rate, args.num_train_epochs, "tiny", 0)
     assert (cfg["hidden_size"], cfg["vocab_size"], cfg["model_type"]) == (16, VOCAB, "bert")
     assert cfg["model/num_parameters"] == tr.model.num_parameters()
-    assert {d["name"]: d.get("step_metric") for d in api_run.metrics} == \
-        {"train/global_step": None, "*": "train/global_step"}
+    assert {d["name"]: d.get("step_metric") for d in api_run.metrics} == {
+        "train/global_step": None, "train/*": "train/global_step",
+        "eval/*": "train/global_step", "test/*": "train/global_step"}
 
 
 def test_an_active_run_is_used_and_left_open(tmp_path):
@@ -229,7 +230,6 @@ def test_log_model_checkpoint_keeps_each_checkpoint_folder(tmp_path, monkeypatch
     assert not (tmp_path / "out" / "checkpoint-4").exists()
 
 
-@pytest.mark.slow
 def test_watch_all_logs_gradient_and_parameter_histograms(tmp_path, monkeypatch):
     monkeypatch.setenv("NBTRACKER_WATCH", "all")
     cb = NbtrackerCallback()

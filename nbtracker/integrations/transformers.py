@@ -166,13 +166,22 @@ class NbtrackerCallback(TrainerCallback):
                 from IPython.display import display
 
                 display(self._run)  # its live panel, under the cell that trains
+        try:
+            self._describe(args, state, model, trial)
+        except Exception as e:  # the run is there: logging goes on without a full config
+            self._failed("record the configuration", e)
+
+    def _describe(self, args: Any, state: Any, model: Any, trial: bool) -> None:
+        """Config, metric definitions and watch, as WandbCallback.setup does."""
         run = self._run
         config: dict = {}
         cfg = getattr(model, "config", None)
         if cfg is not None:
             config.update(cfg if isinstance(cfg, dict) else cfg.to_dict())
-        if getattr(model, "peft_config", None) is not None:
-            config["peft_config"] = model.peft_config
+        peft = getattr(model, "peft_config", None)
+        if isinstance(peft, dict):
+            config["peft_config"] = {k: v.to_dict() if hasattr(v, "to_dict") else v
+                                     for k, v in peft.items()}
         config.update(args.to_dict())
         if trial and state.trial_params:
             config.update(state.trial_params)

@@ -196,6 +196,27 @@ def test_a_store_that_cannot_be_written_warns_once_and_training_finishes(tmp_pat
     assert "could not start a run" in warnings[0] and "training goes on" in warnings[0]
 
 
+def test_a_config_that_cannot_be_read_warns_and_the_metrics_are_still_logged(tmp_path, capfd):
+    model = tiny_bert()
+    count = model.num_parameters
+
+    def broken(*args, **kwargs):  # the Trainer's own calls pass arguments and still work
+        if not args and not kwargs:
+            raise RuntimeError("no count")
+        return count(*args, **kwargs)
+
+    model.num_parameters = broken
+    cb = NbtrackerCallback()
+    tr = trainer(tmp_path, cb, model=model, num_train_epochs=1, eval_strategy="no")
+    tr.train()
+    run = cb.run
+    nbtracker.finish()
+    assert rows_of(run) == expected_rows(tr.state.log_history)
+    assert nbtracker.Api().run(f"{run.project}/{run.id}").config["learning_rate"] == 5e-5
+    warnings = [ln for ln in capfd.readouterr().err.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "could not record the configuration" in warnings[0], warnings
+
+
 def test_log_model_end_keeps_the_final_model_files(tmp_path, monkeypatch):
     monkeypatch.setenv("NBTRACKER_LOG_MODEL", "end")
     cb = NbtrackerCallback()

@@ -1,0 +1,296 @@
+"""Hugging Face transformers: a `TrainerCallback` that records a `Trainer` run.
+
+>>> from nbtracker.integrations.transformers import NbtrackerCallback
+>>> trainer = Trainer(model, args, train_dataset=ds, callbacks=[NbtrackerCallback()])
+
+What is recorded, as transformers' own `WandbCallback` records it:
+
+- every `Trainer.log` (each entry of `trainer.state.log_history`) is one history row, its keys
+  renamed as wandb's `rewrite_logs` does (`loss` -> `train/loss`, `eval_loss` -> `eval/loss`,
+  `test_loss` -> `test/loss` from `predict()`), with `train/global_step` (the trainer's step) and
+  `train/epoch`; `define_metric("train/*", step_metric="train/global_step")` (and `eval/*`,
+  `test/*`) makes the global step their charts' x-axis. A row per log, not per step: the
+  Trainer logs some keys twice at one step (an end-of-epoch evaluation, then `evaluate()`
+  after `train()`) and both values are kept;
+- `train_runtime`, `train_samples_per_second`, `train_steps_per_second`, `train_loss`,
+  `total_flos` (logged once, at the end of training) go to the summary;
+- config: the model's config, then `TrainingArguments.to_dict()` over it, `model/num_parameters`,
+  and in a hyperparameter search the trial's parameters.
+
+The run: an active run (`nbtracker.init()` called before) is used and left open. Otherwise one is
+started at `train()` (or at the first log, for `evaluate()` alone) in the project
+NBTRACKER_PROJECT (else "huggingface"), named `args.run_name`, and like wandb's it stays open
+after `train()` so that `evaluate()` and `predict()` land in it: it is finished by
+`nbtracker.finish()`, by the next trial of a hyperparameter search, or when the process exits.
+`Trainer.hyperparameter_search` gives one run per trial (grouped under `args.run_name` or the
+output folder), even when a run of the user's own is active. Only the main process
+(`state.is_world_process_zero`) records.
+
+Environment (the `WANDB_` names are read when the `NBTRACKER_` ones are unset):
+
+- NBTRACKER_LOG_MODEL=end: the final model's files (`save_pretrained`) are kept with the run
+  under `model/`; =checkpoint: each checkpoint folder as it is written, under
+  `checkpoint-<step>/`. Read them back with `Api().run(path).files()`.
+- NBTRACKER_WATCH=gradients|parameters|all: histograms through `run.watch(model, ...)`, every
+  max(100, logging_steps) steps, as wandb does.
+
+A callback that cannot record (a store that cannot be written, say) prints one warning line and
+the training goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from typing import Any
+
+try:
+    from transformers import TrainerCallback
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("nbtracker.integrations.transformers needs the transformers package: "
+                      "pip install 'nbtracker[transformers]'") from e
+
+import nbtracker
+from nbtracker.sdk import output
+
+__all__ = ["NbtrackerCallback", "rewrite_logs"]
+
+# logged once, at the end of training: summary values, not history (as WandbCallback)
+SUMMARY_KEYS = frozenset(("train_runtime", "train_samples_per_second", "train_steps_per_second",
+                          "train_loss", "total_flos"))
+LOG_MODEL = ("end", "checkpoint")
+WATCH = ("gradients", "parameters", "all")
+DEFAULT_PROJECT = "huggingface"
+PREFIXES = ("train/", "eval/", "test/")
+
+
+def rewrite_logs(logs: dict) -> dict:
+    """Trainer log keys as wandb's callback names them: `eval_x` -> `eval/x`, `test_x` ->
+    `test/x`, anything else -> `train/x`."""
+    out = {}
+    for k, v in logs.items():
+        if k.startswith("eval_"):
+            out["eval/" + k[5:]] = v
+        elif k.startswith("test_"):
+            out["test/" + k[5:]] = v
+        else:
+            out["train/" + k] = v
+    return out
+
+
+def _env(name: str) -> str | None:
+    v = os.environ.get(f"NBTRACKER_{name}")
+    if v is None:
+        v = os.environ.get(f"WANDB_{name}")
+    return v.strip() if v and v.strip() else None
+
+
+def _in_notebook() -> bool:
+    if "ipykernel" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython
+
+        return getattr(get_ipython(), "kernel", None) is not None
+    except Exception:
+        return False
+
+
+class NbtrackerCallback(TrainerCallback):
+    """Records a `Trainer` run in nbtracker (see the module docstring for what and where).
+
+    Args:
+        project: the project of a run the callback starts (default: NBTRACKER_PROJECT, else
+            "huggingface").
+        **init_kwargs: more `nbtracker.init()` arguments for a run the callback starts
+            (`tags`, `notes`, `group`, `name`, `dir`...); `name` defaults to `args.run_name`.
+
+    >>> trainer = Trainer(..., args=TrainingArguments(..., report_to="none"),
+    ...                   callbacks=[NbtrackerCallback()])
+    >>> trainer.train(); trainer.evaluate()
+    >>> nbtracker.finish()
+    """
+
+    def __init__(self, project: str | None = None, **init_kwargs: Any):
+        self._project = project
+        self._init_kwargs = init_kwargs
+        self._run: Any = None
+        self._own = False  # the callback started the run, so finishes it
+        self._off = False  # starting a run failed: nothing more until the next train()
+        self._warned: set[str] = set()
+        mode = (_env("LOG_MODEL") or "false").lower()
+        if mode not in LOG_MODEL and mode not in ("false", "0", "no", "none"):
+            self._warn("log-model", f"NBTRACKER_LOG_MODEL={mode!r} is not end or checkpoint; "
+                       "no model files are kept")
+        self._log_model = mode if mode in LOG_MODEL else None
+
+    # -- the run ---------------------------------------------------------------------------
+    @property
+    def run(self) -> Any:
+        """The run being recorded into (None before training starts)."""
+        return self._run
+
+    def _live(self) -> bool:
+        return self._run is not None and self._run.state == "running"
+
+    def _ready(self, args: Any, state: Any, model: Any) -> bool:
+        """Whether there is a run to record into, starting one when needed (main process)."""
+        if self._off or not state.is_world_process_zero:
+            return False
+        if not self._live():
+            try:
+                self._setup(args, state, model)
+            except Exception as e:
+                self._off = True
+                self._failed("start a run", e)
+                return False
+        return True
+
+    def _setup(self, args: Any, state: Any, model: Any, trial: bool = False) -> None:
+        current = nbtracker.run
+        if current is not None and not trial:
+            self._run, self._own = current, False
+        else:
+            kw = dict(self._init_kwargs)
+            if trial:
+                kw.setdefault("group", args.run_name or args.output_dir)
+                kw["name"] = state.trial_name or kw.get("name")
+            else:
+                kw.setdefault("name", args.run_name)
+            if current is not None:  # a trial's run of its own beside the user's
+                kw["reinit"] = "create_new"
+            project = self._project or _env("PROJECT") or DEFAULT_PROJECT
+            self._run, self._own = nbtracker.init(project=project, **kw), True
+            if _in_notebook():
+                from IPython.display import display
+
+                display(self._run)  # its live panel, under the cell that trains
+        try:
+            self._describe(args, state, model, trial)
+        except Exception as e:  # the run is there: logging goes on without a full config
+            self._failed("record the configuration", e)
+
+    def _describe(self, args: Any, state: Any, model: Any, trial: bool) -> None:
+        """Config, metric definitions and watch, as WandbCallback.setup does."""
+        run = self._run
+        config: dict = {}
+        cfg = getattr(model, "config", None)
+        if cfg is not None:
+            config.update(cfg if isinstance(cfg, dict) else cfg.to_dict())
+        peft = getattr(model, "peft_config", None)
+        if isinstance(peft, dict):
+            config["peft_config"] = {k: v.to_dict() if hasattr(v, "to_dict") else v
+                                     for k, v in peft.items()}
+        config.update(args.to_dict())
+        if trial and state.trial_params:
+            config.update(state.trial_params)
+        run.config.update(config, allow_val_change=True)
+        if hasattr(model, "num_parameters"):
+            run.config.update({"model/num_parameters": model.num_parameters()},
+                              allow_val_change=True)
+        # the trainer's step is the x-axis of what the callback logs; every row it writes
+        # carries it, so no step_sync (which would take each row off the fast path) and no
+        # "*" as wandb's (it would also claim the user's own keys, whose rows lack it)
+        run.define_metric("train/global_step")
+        for prefix in PREFIXES:
+            run.define_metric(prefix + "*", step_metric="train/global_step", step_sync=False)
+        watch = (_env("WATCH") or "false").lower()
+        if watch in WATCH and model is not None:
+            run.watch(model, log=watch, log_freq=max(100, state.logging_steps or 0))
+
+    def _finish_own(self) -> None:
+        if self._own and self._live():
+            self._run.finish()
+        self._run, self._own = None, False
+
+    def _warn(self, what: str, msg: str) -> None:
+        if what not in self._warned:
+            self._warned.add(what)
+            output.warn(msg)
+
+    def _failed(self, what: str, e: Exception) -> None:
+        self._warn(what, f"the transformers callback could not {what} "
+                   f"({type(e).__name__}: {e}); training goes on without it")
+
+    # -- Trainer events --------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self._off = False
+        if not state.is_world_process_zero:
+            return
+        if not state.is_hyper_param_search:
+            self._ready(args, state, model)
+            return
+        try:
+            self._finish_own()
+            self._setup(args, state, model, trial=True)
+        except Exception as e:
+            self._off = True
+            self._failed("start a run", e)
+
+    def on_log(self, args, state, control, model=None, logs=None, **kwargs):
+        if not logs or not self._ready(args, state, model):
+            return
+        try:
+            run = self._run
+            row = {}
+            summary = {}
+            for k, v in logs.items():
+                if k in SUMMARY_KEYS:
+                    summary[k] = v
+                else:
+                    row[k] = v
+            if summary:
+                run.summary.update(summary)
+            row = rewrite_logs(row)
+            row["train/global_step"] = state.global_step
+            run.log(row)
+        except Exception as e:
+            self._failed("log", e)
+
+    def on_predict(self, args, state, control, metrics=None, **kwargs):
+        if not metrics or not self._ready(args, state, kwargs.get("model")):
+            return
+        try:
+            row = rewrite_logs(metrics)
+            row["train/global_step"] = state.global_step
+            self._run.log(row)
+        except Exception as e:
+            self._failed("log", e)
+
+    def on_save(self, args, state, control, **kwargs):
+        if self._log_model != "checkpoint" or not state.is_world_process_zero or not self._live():
+            return
+        try:
+            folder = f"checkpoint-{state.global_step}"
+            self._run.save(os.path.join(args.output_dir, folder, "**"),
+                           base_path=args.output_dir, policy="now")
+        except Exception as e:
+            self._failed("keep the checkpoint files", e)
+
+    def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
+        if self._log_model != "end" or not state.is_world_process_zero or not self._live():
+            return
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = os.path.join(tmp, "model")
+                _save_model(model, processing_class, folder)
+                self._run.save(os.path.join(folder, "**"), base_path=tmp, policy="now")
+        except Exception as e:
+            self._failed("keep the model files", e)
+
+
+def _save_model(model: Any, processing_class: Any, folder: str) -> None:
+    """The model's files as `Trainer.save_model` writes them for a plain model, and its
+    architecture as text (as wandb's callback adds)."""
+    os.makedirs(folder, exist_ok=True)
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(folder)
+    else:
+        import torch
+
+        torch.save(model.state_dict(), os.path.join(folder, "pytorch_model.bin"))
+    if processing_class is not None and hasattr(processing_class, "save_pretrained"):
+        processing_class.save_pretrained(folder)
+    with open(os.path.join(folder, "model_architecture.txt"), "w", encoding="utf-8") as f:
+        print(model, file=f)

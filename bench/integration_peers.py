@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -21,22 +22,45 @@ HERE = Path(__file__).resolve().parent
 PEERS_PY = HERE / ".venv-integrations" / "bin" / "python"
 
 
+def _wandb_records(path: str | os.PathLike):
+    """The records of a wandb transaction log (`run-*.wandb`): a LevelDB-style log of 32 KiB
+    blocks after a 7-byte file header (":W&B", magic, version); each chunk has a 7-byte header
+    (masked CRC-32, length, type: 1 full, 2 first, 3 middle, 4 last)."""
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        raise SystemExit(f"{path} is not a wandb transaction log")
+    block, pos, parts = 32768, 7, []
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:  # the block's tail is padding
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        chunk = data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind == 0 and length == 0:
+            continue
+        if kind == 1:
+            yield chunk
+        elif kind == 2:
+            parts = [chunk]
+        elif kind == 3:
+            parts.append(chunk)
+        elif kind == 4:
+            parts.append(chunk)
+            yield b"".join(parts)
+
+
 def wandb_rows(wandb_dir: str | os.PathLike) -> list[dict]:
     """History rows of the newest offline run under `wandb_dir` (the folder holding `wandb/`),
     read from its transaction log. Run inside bench/.venv-integrations."""
     from wandb.proto import wandb_internal_pb2 as pb
-    from wandb.sdk.internal import datastore
 
     runs = sorted(Path(wandb_dir).glob("**/offline-run-*/run-*.wandb"), key=os.path.getmtime)
     if not runs:
         raise SystemExit(f"no offline wandb run under {wandb_dir}")
-    ds = datastore.DataStore()
-    ds.open_for_scan(str(runs[-1]))
     rows = []
-    while True:
-        data = ds.scan_data()
-        if data is None:
-            break
+    for data in _wandb_records(runs[-1]):
         rec = pb.Record()
         rec.ParseFromString(data)
         if rec.WhichOneof("record_type") == "history":

@@ -13,4 +13,4 @@ $V/pip install -q --upgrade pip
 $V/pip install -q torch==2.13.0
 $V/pip install -q wandb transformers accelerate lightning keras optuna xgboost-cpu lightgbm \
   scikit-learn numpy pandas orjson
-$V/python -c "import wandb, transformers, accelerate, lightning, keras, optuna, xgboost, lightgbm; print('wandb', wandb.__version__, 'ready')"
+KERAS_BACKEND=torch $V/python -c "import wandb, transformers, accelerate, lightning, keras, optuna, xgboost, lightgbm; print('wandb', wandb.__version__, 'ready')"

@@ -256,15 +256,58 @@ def test_ddp_on_cpu_logs_one_run_from_rank_zero(tmp_path):
     script = tmp_path / "ddp_fit.py"
     script.write_text(textwrap.dedent(DDP_SCRIPT.format(here=str(HERE))))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)]),
-           "PL_DISABLE_FORK": "1", "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
                        timeout=240, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     ranks = sorted(line.split()[1] for line in p.stdout.splitlines() if line.startswith("RANK"))
     assert ranks == ["0", "1"]  # both processes trained
+    assert [p.name for p in nbtracker.Api().projects()] == ["ddp"]
     run = only_run("ddp")  # and only rank 0 logged
     assert run.state == "finished" and run.config["lr"] == 0.1
     h = run.history()
     # 64 samples, batches of 8, split over 2 processes: 4 steps an epoch
     assert h["_step"].tolist() == list(range(8)) == h["trainer/global_step"].tolist()
     assert h["train/loss_step"].notna().all() and h["val/loss"].notna().sum() == 2
+
+
+NOTEBOOK_CELLS = [
+    "import sys\nsys.path[:0] = [{repo!r}, {here!r}]\n"
+    "from tiny_lightning import Tiny, loader, trainer\n"
+    "from nbtracker.integrations.lightning import NbtrackerLogger",
+    # the logger starts the run: its live panel appears under the cell that trains
+    "t = trainer(NbtrackerLogger(project='nb', name='started-by-logger'))\n"
+    "t.fit(Tiny(), loader(), loader(seed=1))",
+    # the run shown by %tracker init: the logger logs to it, its panel grows
+    "%load_ext nbtracker\n%tracker init --project nb --name shown-first",
+    "t = trainer(NbtrackerLogger())\nt.fit(Tiny(lr=0.2), loader(), loader(seed=1))",
+    "%tracker finish",
+]
+
+
+@pytest.mark.slow
+def test_in_a_notebook_the_live_panel_receives_the_trainers_metrics(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c.format(repo=str(REPO), here=str(HERE))) for c in NOTEBOOK_CELLS]
+    client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
+                                     store_widget_state=True,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    errors = [o for c in nb.cells for o in c.outputs if o.get("output_type") == "error"]
+    assert errors == []
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    panels = {m["state"]["info"]["name"]: m["state"] for m in state.values()
+              if m["state"].get("_kind") == "live"}
+    assert set(panels) == {"started-by-logger", "shown-first"}
+    for run in nbtracker.Api().runs("nb"):
+        panel = panels[run.name]
+        assert panel["info"]["state"] == "finished" == run.state
+        h = run.history()
+        for key in ("train/loss_step", "val/loss", "train/loss_epoch", "epoch"):
+            s = panel["snapshot"][key]
+            xs, ys = s["c"][0] + s["t"][0], s["c"][1] + s["t"][1]
+            stored = h[h[key].notna()]
+            assert xs == stored["_step"].tolist(), key
+            assert ys == pytest.approx(stored[key].tolist(), rel=1e-5), key  # the panel rounds

@@ -184,8 +184,8 @@ class LoggerCore:
             from IPython.display import display
 
             display(run)
-        except Exception as e:
-            output.debug(f"live panel not shown: {e}", None)
+        except Exception:  # a display that fails must not stop training; the run logs on
+            pass
 
     def _dummy(self) -> Any:
         mod = importlib.import_module(f"{self._fabric_name}.loggers.logger")
@@ -373,11 +373,8 @@ class LoggerCore:
         return getattr(run, "storage_dir", None) if run is not None and not self._failed else None
 
     def __getstate__(self) -> dict[str, Any]:
-        # a spawned process (ddp_spawn) gets the settings, not this process's run
+        # a spawned process (ddp_spawn) gets the settings, not this process's run (a run has
+        # one writing process): its rank 0 starts a run of its own
         state = self.__dict__.copy()
-        run = state.pop("_experiment", None)
-        state["_experiment"] = None
-        if run is not None and not self._failed and state.get("_id") is None:
-            state["_id"] = run.id
-        state["_owns"] = False
+        state["_experiment"], state["_owns"], state["_failed"] = None, False, False
         return state

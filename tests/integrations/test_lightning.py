@@ -126,15 +126,18 @@ def test_images_tables_text_and_watch_read_back():
 
 
 def test_log_model_all_saves_each_checkpoint_as_it_is_written(tmp_path):
-    logger = NbtrackerLogger(project="ckpt", log_model="all")
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ck", save_top_k=-1)
+    logger = NbtrackerLogger(project="ckpt", log_model="all", save_dir=tmp_path / "out")
+    ckpt = ModelCheckpoint(save_top_k=-1)  # its folder: save_dir/name/version, as for wandb
     fit(logger, enable_checkpointing=True, callbacks=[ckpt])
     run = only_run("ckpt")
+    folder = tmp_path / "out" / "ckpt" / run.id / "checkpoints"
+    assert Path(ckpt.dirpath) == folder and logger.save_dir == str(tmp_path / "out")
+    assert Path(run.storage_dir).is_relative_to(tmp_path / "out" / "nbtracker")
     names = sorted(f.name for f in run.files() if f.name.startswith("checkpoints/"))
     assert names == ["checkpoints/epoch=0-step=4.ckpt", "checkpoints/epoch=1-step=8.ckpt"]
     for name in names:
         saved = run.file(name).download(tmp_path / "dl")
-        assert sha256(saved) == sha256(tmp_path / "ck" / Path(name).name)
+        assert sha256(saved) == sha256(folder / Path(name).name)
         assert torch.load(saved, weights_only=False)["global_step"] == int(name[-6])
 
 

@@ -81,6 +81,29 @@ def test_curves_name_classes_by_labels_and_pick_the_class_column():
     assert rows_of(s, "y") == [(pytest.approx(2 / 3), 1.0), (1.0, 0.0)]
 
 
+def test_curves_read_each_class_column_when_a_class_is_missing_from_y_true(capsys):
+    # a model of classes 1, 2, 3 (columns 0, 1, 2) evaluated on a batch without class 3
+    y = [1, 1, 2, 2, 1, 2]
+    probas = np.array([[.7, .2, .1], [.6, .3, .1], [.2, .7, .1], [.1, .6, .3], [.5, .1, .4],
+                       [.3, .4, .3]])
+    right = plot.roc_curve(y, probas[:, :2])  # every column's class present: no doubt
+    assert capsys.readouterr().err == ""
+    assert (0, 1) in rows_of(right, 1) and (0, 1) in rows_of(right, 2)  # each column separates
+    for make in (plot.roc_curve, plot.pr_curve):
+        assert make(y, probas).table.data == make(y, probas[:, :2]).table.data
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "y_true holds 2 classes for the 3 columns" in err
+        assert "(1 -> 0, 2 -> 1)" in err and "labels=" in err
+    # labels naming every column's class: certain, no warning
+    assert plot.roc_curve(y, probas, labels=np.array([1, 2, 3])).table.data == right.table.data
+    assert plot.roc_curve(["b", "c"] * 3, probas, labels=["a", "b", "c"]).table.data[0][0] == "b"
+    assert capsys.readouterr().err == ""
+    # integer classes from 0: column = class (sklearn's columns of 0 … n-1), no warning
+    zero = plot.roc_curve([c - 1 for c in y], probas)
+    assert rows_of(zero, 0) == rows_of(right, 1) and rows_of(zero, 1) == rows_of(right, 2)
+    assert capsys.readouterr().err == ""
+
+
 def test_confusion_matrix_by_hand():
     y_true = [0, 0, 0, 1, 1, 2, 2, 2, 2]
     preds = [0, 0, 1, 1, 2, 2, 2, 2, 0]

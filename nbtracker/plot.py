@@ -294,6 +294,21 @@ def _labels(fn: str, name: str, v: Any) -> list:
     return out
 
 
+def _class_index(v: Any) -> int | None:
+    """A label as a class index: an integer (Python or numpy), a float holding one, a bool as
+    0/1; else None."""
+    import numbers
+
+    import numpy as np
+
+    if isinstance(v, (numbers.Integral, np.bool_)):  # bool, numpy's integers and bool
+        return int(v)
+    if isinstance(v, numbers.Real):  # float, numpy floating
+        f = float(v)
+        return int(f) if f.is_integer() else None
+    return None
+
+
 def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
                      class_names: Sequence[str] | None = None,
                      title: str | None = "Confusion Matrix Curve",
@@ -305,7 +320,8 @@ def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
             most probable class. Give either `probs` or `preds`.
         y_true: the true labels.
         preds: the predicted labels.
-        class_names: the classes' names; labels are then class indices (0 … n-1) or names.
+        class_names: the classes' names; labels are then class indices (0 … n-1: integers,
+            numpy's too, floats holding one, bools as 0/1) or names.
             Without them the classes are the labels seen, sorted, named Class_1, Class_2, ….
         title: the chart's title.
         split_table: also log the table on its own (see `plot_table`).
@@ -341,11 +357,12 @@ def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
         def index(v: Any, which: str) -> int:
             if isinstance(v, str) and v in by_name:
                 return by_name[v]
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == int(v) \
-                    and 0 <= v < n:
-                return int(v)
-            raise PlotError(f"plot.confusion_matrix: label {v!r} in {which} is neither a class "
-                            f"index (0 to {n - 1}) nor one of class_names")
+            i = _class_index(v)
+            if i is not None and 0 <= i < n:
+                return i
+            shown = v.item() if hasattr(v, "item") else v  # numpy's 1.5 as 1.5
+            raise PlotError(f"plot.confusion_matrix: label {shown!r} in {which} is neither a "
+                            f"class index (0 to {n - 1}) nor one of class_names")
     else:
         try:
             seen = sorted(set(predicted) | set(truth))

@@ -127,6 +127,27 @@ def test_confusion_matrix_by_hand():
                                ["Class_2", "Class_1", 1], ["Class_2", "Class_2", 0]]
 
 
+def test_confusion_matrix_takes_numpy_numbers_and_bools_as_class_indices():
+    # wandb's own docstring example: preds a list of numpy ints, y_true a numpy array
+    names = ["Lion", "Tiger", "Elephant", "Zebra"]
+    rng = np.random.default_rng(3)
+    y_true = rng.choice([0, 1, 2, 3], size=200, p=[0.2, 0.3, 0.25, 0.25])
+    preds = [y if rng.random() < 0.85 else rng.choice([x for x in range(4) if x != y])
+             for y in y_true]
+    cm = plot.confusion_matrix(preds=preds, y_true=y_true, class_names=names)
+    assert sum(r[2] for r in cm.table.data) == 200
+    assert cm.table.data[0][2] == sum(1 for t, p in zip(y_true, preds) if t == p == 0)
+    as_floats = plot.confusion_matrix(preds=np.asarray(preds, dtype=np.float32).tolist(),
+                                      y_true=[np.float64(v) for v in y_true], class_names=names)
+    assert as_floats.table.data == cm.table.data
+    b = plot.confusion_matrix(preds=[True, False, np.True_], y_true=[True, True, np.False_],
+                              class_names=["neg", "pos"])
+    assert b.table.data == [["neg", "neg", 0], ["neg", "pos", 1], ["pos", "neg", 1],
+                            ["pos", "pos", 1]]
+    with pytest.raises(plot.PlotError, match="label 1.5 in preds"):
+        plot.confusion_matrix(preds=[np.float64(1.5)], y_true=[0], class_names=names)
+
+
 def test_against_sklearn():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(7)

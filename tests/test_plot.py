@@ -394,3 +394,20 @@ def test_static_form_draws_each_chart_as_svg():
     imgs, _, html = blocks["custom"]
     assert imgs == [] and "team/fancy/v2" in html and "is not drawn here" in html
     assert "&lt;i&gt;dog&lt;/i&gt;" in html and "<i>dog" not in html  # the table instead, escaped
+
+
+def test_static_histogram_of_extreme_values_is_drawn_with_its_table():
+    run = nbtracker.init(project="plots")
+    one = nbtracker.Table(columns=["v"], data=[[-1e308], [1e308], [0.0], [float("inf")]])
+    run.log({"huge": plot.histogram(one, "v"),
+             "same": plot.histogram(nbtracker.Table(columns=["v"], data=[[1e308]] * 3), "v")})
+    run.finish()
+    blocks = static_svgs(run)
+    (huge,), _, html = blocks["huge"]
+    bars = huge.find(f"{SVGNS}path[@fill='#4c78a8']").get("d")
+    assert "nan" not in bars.lower() and "inf" not in bars.lower() and bars.count("z") >= 3
+    assert "data · 4 rows" in html and "1.000e+308" in html  # the table folded under it
+    assert "1 values that are not finite numbers left out" in html
+    (same,), _, html = blocks["same"]
+    assert same.find(f"{SVGNS}path[@fill='#4c78a8']").get("d").count("z") == 1
+    assert "data · 3 rows" in html

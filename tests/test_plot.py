@@ -264,6 +264,30 @@ def test_logged_chart_reads_back_as_table_and_spec():
     assert api_run.summary["acc"] == 0.5
 
 
+def test_nan_and_infinities_in_tables_read_back_as_themselves():
+    import math
+
+    run = nbtracker.init(project="plots")
+    single = plot.roc_curve([0, 0, 0], [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])  # no negative: NaN
+    nan, inf = float("nan"), float("inf")
+    rows = [[nan, "a", [1.0, nan]], [inf, "c", {"x": -inf}], [1.5, "b", None]]
+    small = nbtracker.Table(columns=["f", "s", "nested"], data=rows)
+    big = nbtracker.Table(columns=["f", "mixed"], data=[[nan, inf], [-inf, "x"]] * 600)  # Parquet
+    run.log({"roc": single, "small": small, "big": big})
+    run.finish()
+    api_run = nbtracker.Api().run(run.path)
+    fpr = api_run.media("roc")[-1].table["fpr"].tolist()
+    assert len(fpr) == len(single.table.data) and all(math.isnan(f) for f in fpr)
+    got = api_run.media("small")[-1].load().values.tolist()
+    assert math.isnan(got[0][0]) and math.isnan(got[0][2][1]) and got[0][2][0] == 1.0
+    assert got[1] == [inf, "c", {"x": -inf}]
+    assert got[2] == [1.5, "b", None]
+    b = api_run.media("big")[-1]
+    assert b.ref["format"] == "parquet"
+    first = b.load().values.tolist()[:2]
+    assert math.isnan(first[0][0]) and first[0][1] == inf and first[1] == [-inf, "x"]
+
+
 def test_split_table_logs_the_table_on_its_own_too():
     run = nbtracker.init(project="plots")
     cm = plot.confusion_matrix(y_true=[0, 1, 1], preds=[0, 1, 0], split_table=True)

@@ -475,6 +475,30 @@ def test_settings_mode_silent_and_code_dir(tmp_path, capsys, monkeypatch):
     assert wandb.Api().run(run.path).files() == []  # no code kept: code_dir neither
 
 
+def test_settings_silent_quiets_its_own_run_only(capsys):
+    run = wandb.init(project="surface", settings=wandb.Settings(silent=True))
+    run.log({"bad": object()})
+    run.finish()
+    assert capsys.readouterr().err == ""
+    run = wandb.init(project="surface")  # no settings: it speaks again
+    run.log({"bad": object()})
+    run.finish()
+    err = capsys.readouterr().err
+    assert "started in project surface" in err and "finished" in err
+    assert "log() skipped key 'bad'" in err
+    # a silent init() that fails leaves nothing silenced behind
+    with pytest.raises(wandb.UsageError):
+        wandb.init(project="surface", id="nosuchrun", resume="must",
+                   settings=wandb.Settings(silent=True))
+    wandb.termwarn("heard")
+    assert "heard" in capsys.readouterr().err
+    # set_silent(True) of the user's own stays after a silent run ends
+    wandb.set_silent(True)
+    wandb.init(project="surface", settings={"silent": True}).finish()
+    wandb.termwarn("not heard")
+    assert capsys.readouterr().err == ""
+
+
 def test_setup_settings_apply_to_every_init_and_teardown_finishes():
     wandb.setup(wandb.Settings(project="from-setup", run_group="shared"))
     a = wandb.init(reinit="create_new")

@@ -57,6 +57,7 @@ class Run:
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
         self._finish_hooks: list[Callable[[Run], None]] = []
+        self._after_finish_line: list[Callable[[], None]] = []  # e.g. init's silence ending
         self._events: list[Callable[[str, dict], None]] = []
         self._parts: list = []  # sdk/parts.py: system metrics, console, code, alert delivery
         self._alerts: Any = None  # sdk/alerts.py: rate limits and delivery
@@ -694,6 +695,8 @@ class Run:
                 output.say(line, self._debug_path)
         elif uploaded:
             output.debug(uploaded[2:], self._debug_path)
+        for fn in self._after_finish_line:
+            fn()
 
     def log_code(self, root: str | os.PathLike | None = ".", name: str | None = None,
                  include_fn: Callable[..., bool] | None = None,

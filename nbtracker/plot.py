@@ -1,5 +1,6 @@
 """Charts logged as data, under wandb.plot's names: `line`, `scatter`, `bar`, `histogram`,
-`line_series`, `confusion_matrix`, `pr_curve`, `roc_curve` and `plot_table`.
+`line_series`, `confusion_matrix`, `pr_curve`, `roc_curve`, `plot_table` (also
+`nbtracker.plot_table`, as wandb exports it) and its older form `visualize`.
 
 Each returns a `CustomChart`: the data as an `nbtracker.Table` (`.table`) and a
 `CustomChartSpec` (`.spec`) naming the chart's preset (wandb's names, e.g. "wandb/line/v0"),
@@ -44,7 +45,7 @@ from .sdk.media.base import Media, to_numpy
 from .sdk.media.table import Table
 
 __all__ = ["line", "scatter", "bar", "histogram", "line_series", "confusion_matrix",
-           "pr_curve", "roc_curve", "plot_table", "CustomChart", "CustomChartSpec",
+           "pr_curve", "roc_curve", "plot_table", "visualize", "CustomChart", "CustomChartSpec",
            "PlotError", "PRESETS"]
 
 SPLIT_SECTION = "Custom Chart Tables"
@@ -170,6 +171,24 @@ def plot_table(vega_spec_name: str, data_table: Table, fields: dict[str, Any],
     return CustomChart(table, CustomChartSpec(spec_name=vega_spec_name, fields=dict(fields),
                                               string_fields=dict(string_fields or {}),
                                               split_table=bool(split_table)))
+
+
+def visualize(id: str, value: Table) -> CustomChart:
+    """`plot_table`'s older form (wandb.visualize): the table drawn by the preset `id`, each of
+    the preset's fields reading the column of its own name (e.g. "x", "y").
+
+    A field without such a column leaves the chart undrawn, its table shown with one line
+    saying which field has no column.
+
+    >>> run.log({"fit": nbtracker.visualize("wandb/line/v0", table)})  # columns "x", "y"
+    """
+    if not isinstance(id, str) or not id:
+        raise PlotError(f"plot.visualize: id must be a preset name, not {id!r}")
+    if not isinstance(value, Table):
+        raise PlotError(f"plot.visualize: expected an nbtracker.Table, not {type(value).__name__}")
+    _, required, optional = PRESETS.get(id, ("custom", (), ()))
+    fields = {f: f for f in (*required, *optional) if f in value.columns}
+    return CustomChart(value, CustomChartSpec(spec_name=id, fields=fields, string_fields={}))
 
 
 def _title(title: str | None, default: str) -> str:

@@ -351,6 +351,37 @@ def test_require_setup_util_errors_and_apis_are_there(capsys):
     assert isinstance(wandb.apis.public.Api().run(run.path), wandb.apis.public.Run)
 
 
+def test_plot_table_and_visualize_at_the_top_level_as_wandb_exports_them():
+    from helpers import run_python
+
+    out = run_python("""
+        import sys, nbtracker as wandb
+        assert "nbtracker.plot" not in sys.modules  # loaded on first use only
+        assert "plot_table" in wandb.__all__ and "visualize" in wandb.__all__
+        assert wandb.plot_table is sys.modules["nbtracker.plot"].plot_table
+        assert wandb.visualize is wandb.plot.visualize
+        print("ok")
+    """)
+    assert out.stdout.strip() == "ok"
+    table = wandb.Table(columns=["x", "y"], data=[[1, 2.0], [2, 4.0]])
+    run = wandb.init(project="surface")
+    # wandb's docstring example of wandb.plot_table, and its older form wandb.visualize
+    run.log({"custom": wandb.plot_table(vega_spec_name="wandb/line/v0", data_table=table,
+                                        fields={"x": "x", "y": "y"},
+                                        string_fields={"title": "y over x"}),
+             "old": wandb.visualize("wandb/line/v0", table)})
+    run.finish()
+    r = wandb.Api().run(run.path)
+    custom, = r.media("custom")
+    old, = r.media("old")
+    assert custom.spec["preset"] == old.spec["preset"] == "wandb/line/v0"
+    assert custom.spec["fields"] == {"x": "x", "y": "y"} and old.spec["fields"] == {"x": "x",
+                                                                                   "y": "y"}
+    assert old.table.values.tolist() == custom.table.values.tolist() == [[1, 2.0], [2, 4.0]]
+    with pytest.raises(ValueError, match="expected an nbtracker.Table"):
+        wandb.visualize("wandb/line/v0", [[1, 2]])
+
+
 def test_names_wandb_has_that_mean_nothing_here_are_accepted_once_and_misspellings_are_not(
         capsys):
     run = wandb.init(project="surface")

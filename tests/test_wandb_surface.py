@@ -250,6 +250,33 @@ def test_log_code_with_nothing_to_keep_warns_once_and_returns_none(tmp_path, cap
     assert run.log_code(tmp_path) is None  # a finished run: one line, nothing kept
 
 
+def test_a_file_name_not_valid_utf8_is_left_out_with_one_warning_and_the_run_finishes(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NBTRACKER_DISABLE_CODE")  # code_dir is kept when code is
+    src = tmp_path / "src"
+    _tree(src, {"ok.py": "A = 1\n", "sub/b.py": "B = 2\n"})
+    for folder in (b"", b"sub/"):
+        fd = os.open(os.fsencode(src) + b"/" + folder + b"\xff\xfe.py", os.O_CREAT | os.O_WRONLY)
+        os.write(fd, b"bad = 1\n")
+        os.close(fd)
+    run = wandb.init(project="surface")
+    assert run.log_code(src) == ["code/ok.py", "code/sub/b.py"]
+    run.save(os.fsdecode(os.fsencode(src) + b"/*.py"), base_path=str(src), policy="end")
+    run.log({"a": 1})
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("not valid UTF-8") == 1 and "\\xff\\xfe.py" in err
+    r = wandb.Api().run(run.path)
+    assert r.state == "finished" and r.summary["a"] == 1
+    assert {"code/ok.py", "code/sub/b.py", "ok.py"} <= {f.name for f in r.files()}
+    # the same tree as init(settings=Settings(code_dir=...))
+    run = wandb.init(project="surface", settings=wandb.Settings(code_dir=str(src)))
+    run.finish()
+    assert capsys.readouterr().err.count("not valid UTF-8") == 1
+    r = wandb.Api().run(run.path)
+    assert r.state == "finished" and {"code/ok.py", "code/sub/b.py"} <= {f.name for f in r.files()}
+
+
 # -- Api: files() ------------------------------------------------------------------------------
 
 def test_api_files_have_name_size_url_and_download(tmp_path):

@@ -63,7 +63,8 @@ class NbtrackerCallback:
     Args:
         metric_name: the name of the objective's value, or one name per objective of a
             multi-objective study. A single name for several objectives is numbered
-            (`value_0`, `value_1`, ...); a list of the wrong length raises ValueError.
+            (`value_0`, `value_1`, ...); so are the values when the list's length is not the
+            number of objectives (with one warning: the study goes on).
         nbtracker_kwargs: arguments for `nbtracker.init()` (project, name, group, tags, config,
             ...), used for every run the callback starts.
         as_multirun: one run per trial instead of one run for the study.
@@ -112,8 +113,8 @@ class NbtrackerCallback:
         return run if run is not None else self._run
 
     def __call__(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
-        names = self._names(study)  # a wrong metric_name is the user's to fix: raised
         try:
+            names = self._names(study)
             if self._as_multirun:
                 self._end_trial_run(study, trial, names)
             else:
@@ -186,10 +187,12 @@ class NbtrackerCallback:
         name = self._metric_name
         if isinstance(name, str):
             return [name] if n == 1 else [f"{name}_{i}" for i in range(n)]
-        if len(name) != n:
-            raise ValueError(f"NbtrackerCallback: the study has {n} objective(s) but "
-                             f"metric_name names {len(name)} ({', '.join(name)}); give one name "
-                             "per objective, or a single name to be numbered")
+        if len(name) != n:  # the user's study goes on: the values are numbered instead
+            numbered = ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+            self._warn("names", f"optuna: the study has {n} objective(s) but metric_name names "
+                       f"{len(name)} ({', '.join(name)}); the values are logged as "
+                       f"{', '.join(numbered)}")
+            return numbered
         return list(name)
 
     def _values(self, trial: Any, names: list[str]) -> dict:

@@ -287,11 +287,25 @@ def test_one_name_for_several_objectives_is_numbered():
 
 
 @pytest.mark.parametrize("multirun", [False, True], ids=["one-run", "multirun"])
-def test_metric_names_that_do_not_match_the_objectives_raise(multirun):
-    cb = NbtrackerCallback(metric_name=["a", "b", "c"], as_multirun=multirun)
+def test_metric_names_that_do_not_match_the_objectives_warn_and_the_study_goes_on(multirun,
+                                                                                 capsys):
+    cb = NbtrackerCallback(metric_name=["a", "b", "c"], as_multirun=multirun,
+                           nbtracker_kwargs={"project": "names"})
     study = new_study(directions=["minimize", "minimize"])
-    with pytest.raises(ValueError, match="2 objective.*names 3"):
-        study.optimize(two_objectives, n_trials=2, callbacks=[cb])
+    study.optimize(two_objectives, n_trials=4, callbacks=[cb])
+    nbtracker.finish()
+    assert len(study.trials) == 4 and {t.state.name for t in study.trials} == {"COMPLETE"}
+    err = capsys.readouterr().err
+    assert err.count("metric_name names 3 (a, b, c)") == 1 and "value_0, value_1" in err
+    if multirun:
+        got = runs("names")
+        assert [(got[f"trial-{t.number}"].summary["value_0"],
+                 got[f"trial-{t.number}"].summary["value_1"]) for t in study.trials] == [
+            tuple(t.values) for t in study.trials]
+    else:
+        (run,) = nbtracker.Api().runs("names")
+        assert [(r["value_0"], r["value_1"]) for r in rows(run)] == [tuple(t.values)
+                                                                     for t in study.trials]
     with pytest.raises(TypeError):
         NbtrackerCallback(metric_name=3)
 

@@ -29,7 +29,8 @@ is kept (wandb rounds pr/roc tables to 3 decimals and resamples them beyond 10,0
 a class is missing from y_true, `labels` naming every column (e.g. `labels=model.classes_`) says
 which column is whose, and integer classes from 0 read column = class (wandb takes the i-th column
 for the i-th class present in y_true, the wrong column when a class before it is missing; where
-nothing says otherwise we do too, with a warning naming what was assumed); counts are integers. Bad input raises `PlotError` (a ValueError) with one line saying what is wrong.
+nothing says otherwise we do too, with a warning naming what was assumed); counts are integers.
+Bad input raises `PlotError` (a ValueError) with one line saying what is wrong.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ none, and a pruned trial's row carries `pruned_step` and `pruned_intermediate_va
 stores as a pruned trial's value) instead, so a chart of `value` holds only objective values.
 
 Trials run in threads (`n_jobs>1`) are all recorded; in one-run mode at step = number, a trial
-that ends after a later one still gets its row at its own number. In multirun mode, `nbtracker.log()` (one current
-run per process) cannot tell the trials' threads apart: log with `callback.run.log(...)`, the
-run of the trial running in the calling thread.
+that ends after a later one still gets its row at its own number. In multirun mode,
+`nbtracker.log()` (one current run per process) cannot tell the trials' threads apart: log with
+`callback.run.log(...)`, the run of the trial running in the calling thread.
 """
 
 from __future__ import annotations

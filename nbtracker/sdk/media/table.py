@@ -253,7 +253,6 @@ def _json_text(v: Any) -> str:
 def _parquet(columns: list[str], rows: list[list], media_cols: set[int]) -> bytes:
     import io
 
-    import orjson
     import pyarrow as pa
     import pyarrow.parquet as pq
 

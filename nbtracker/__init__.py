@@ -33,7 +33,8 @@ __all__ = [
     "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
     "unwatch", "plot", "Settings", "setup", "teardown", "require", "termlog", "termwarn",
-    "termerror", "join", "restore", "mark_preempting", "util", "errors",
+    "termerror", "join", "restore", "mark_preempting", "util", "errors", "plot_table",
+    "visualize",
 ]
 
 
@@ -314,6 +315,10 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
+    if name in ("plot_table", "visualize"):  # wandb.plot_table, wandb.visualize: nbtracker.plot's
+        import importlib
+
+        return getattr(importlib.import_module(".plot", __name__), name)
     if name in ("compare", "compare_view", "runs_table", "diff"):
         from . import notebook
 

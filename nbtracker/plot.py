@@ -1,5 +1,6 @@
 """Charts logged as data, under wandb.plot's names: `line`, `scatter`, `bar`, `histogram`,
-`line_series`, `confusion_matrix`, `pr_curve`, `roc_curve` and `plot_table`.
+`line_series`, `confusion_matrix`, `pr_curve`, `roc_curve`, `plot_table` (also
+`nbtracker.plot_table`, as wandb exports it) and its older form `visualize`.
 
 Each returns a `CustomChart`: the data as an `nbtracker.Table` (`.table`) and a
 `CustomChartSpec` (`.spec`) naming the chart's preset (wandb's names, e.g. "wandb/line/v0"),
@@ -24,10 +25,12 @@ and `.table` (a DataFrame).
 
 Curves and the confusion matrix are computed as wandb computes them (with scikit-learn), here
 with numpy alone. Where we differ on purpose: values are kept at full precision and every point
-is kept (wandb rounds pr/roc tables to 3 decimals and resamples them beyond 10,000 rows); a
-probability column is matched to an integer class label by its value (wandb takes the i-th
-column for the i-th class present in y_true, which is wrong when a class is missing); counts are
-integers. Bad input raises `PlotError` (a ValueError) with one line saying what is wrong.
+is kept (wandb rounds pr/roc tables to 3 decimals and resamples them beyond 10,000 rows); when
+a class is missing from y_true, `labels` naming every column (e.g. `labels=model.classes_`) says
+which column is whose, and integer classes from 0 read column = class (wandb takes the i-th column
+for the i-th class present in y_true, the wrong column when a class before it is missing; where
+nothing says otherwise we do too, with a warning naming what was assumed); counts are integers.
+Bad input raises `PlotError` (a ValueError) with one line saying what is wrong.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from .sdk.media.base import Media, to_numpy
 from .sdk.media.table import Table
 
 __all__ = ["line", "scatter", "bar", "histogram", "line_series", "confusion_matrix",
-           "pr_curve", "roc_curve", "plot_table", "CustomChart", "CustomChartSpec",
+           "pr_curve", "roc_curve", "plot_table", "visualize", "CustomChart", "CustomChartSpec",
            "PlotError", "PRESETS"]
 
 SPLIT_SECTION = "Custom Chart Tables"
@@ -171,6 +174,24 @@ def plot_table(vega_spec_name: str, data_table: Table, fields: dict[str, Any],
                                               split_table=bool(split_table)))
 
 
+def visualize(id: str, value: Table) -> CustomChart:
+    """`plot_table`'s older form (wandb.visualize): the table drawn by the preset `id`, each of
+    the preset's fields reading the column of its own name (e.g. "x", "y").
+
+    A field without such a column leaves the chart undrawn, its table shown with one line
+    saying which field has no column.
+
+    >>> run.log({"fit": nbtracker.visualize("wandb/line/v0", table)})  # columns "x", "y"
+    """
+    if not isinstance(id, str) or not id:
+        raise PlotError(f"plot.visualize: id must be a preset name, not {id!r}")
+    if not isinstance(value, Table):
+        raise PlotError(f"plot.visualize: expected an nbtracker.Table, not {type(value).__name__}")
+    _, required, optional = PRESETS.get(id, ("custom", (), ()))
+    fields = {f: f for f in (*required, *optional) if f in value.columns}
+    return CustomChart(value, CustomChartSpec(spec_name=id, fields=fields, string_fields={}))
+
+
 def _title(title: str | None, default: str) -> str:
     return default if title is None else str(title)
 
@@ -293,6 +314,21 @@ def _labels(fn: str, name: str, v: Any) -> list:
     return out
 
 
+def _class_index(v: Any) -> int | None:
+    """A label as a class index: an integer (Python or numpy), a float holding one, a bool as
+    0/1; else None."""
+    import numbers
+
+    import numpy as np
+
+    if isinstance(v, (numbers.Integral, np.bool_)):  # bool, numpy's integers and bool
+        return int(v)
+    if isinstance(v, numbers.Real):  # float, numpy floating
+        f = float(v)
+        return int(f) if f.is_integer() else None
+    return None
+
+
 def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
                      class_names: Sequence[str] | None = None,
                      title: str | None = "Confusion Matrix Curve",
@@ -304,7 +340,8 @@ def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
             most probable class. Give either `probs` or `preds`.
         y_true: the true labels.
         preds: the predicted labels.
-        class_names: the classes' names; labels are then class indices (0 … n-1) or names.
+        class_names: the classes' names; labels are then class indices (0 … n-1: integers,
+            numpy's too, floats holding one, bools as 0/1) or names.
             Without them the classes are the labels seen, sorted, named Class_1, Class_2, ….
         title: the chart's title.
         split_table: also log the table on its own (see `plot_table`).
@@ -340,11 +377,12 @@ def confusion_matrix(probs: Any = None, y_true: Any = None, preds: Any = None,
         def index(v: Any, which: str) -> int:
             if isinstance(v, str) and v in by_name:
                 return by_name[v]
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v == int(v) \
-                    and 0 <= v < n:
-                return int(v)
-            raise PlotError(f"plot.confusion_matrix: label {v!r} in {which} is neither a class "
-                            f"index (0 to {n - 1}) nor one of class_names")
+            i = _class_index(v)
+            if i is not None and 0 <= i < n:
+                return i
+            shown = v.item() if hasattr(v, "item") else v  # numpy's 1.5 as 1.5
+            raise PlotError(f"plot.confusion_matrix: label {shown!r} in {which} is neither a "
+                            f"class index (0 to {n - 1}) nor one of class_names")
     else:
         try:
             seen = sorted(set(predicted) | set(truth))
@@ -397,28 +435,56 @@ def _scores(fn: str, y_true: Any, y_probas: Any):
 
 
 def _curves(fn: str, y_true: Any, y_probas: Any, labels: Any, classes_to_plot: Any):
-    """(label, is-positive mask, scores) of each class to plot, as wandb chooses them: the
-    classes in y_true, sorted; `labels[c]` names an integer class c."""
+    """(label, is-positive mask, scores) of each class to plot: the classes in y_true, sorted
+    (as wandb chooses them); `labels[c]` names an integer class c.
+
+    The column of y_probas a class reads, where it is certain:
+    - `labels` naming every column (len(labels) == number of columns): column i is the class
+      labels[i], e.g. labels=model.classes_; or, with integer classes 0 … n-1 not among the
+      labels (names), column c is class c;
+    - every column has a class in y_true: column i is the i-th class (sklearn's order);
+    - integer classes from 0 (0 in y_true, none beyond the last column): column c is class c
+      (sklearn's columns of the classes 0 … n-1).
+    Otherwise (a class is missing from y_true and the classes do not say which) wandb's rule,
+    column i for the i-th class of y_true, with one warning naming what was assumed.
+    """
     import numpy as np
 
     truth, probas = _scores(fn, y_true, y_probas)
+    n_cols = probas.shape[1]
     classes = np.unique(truth)
     wanted = classes if classes_to_plot is None else np.asarray(_values(classes_to_plot))
+    values = [c.item() for c in classes]
     integer = classes.dtype.kind in "iu"
-    by_value = integer and classes.min() >= 0 and classes.max() < probas.shape[1]
+    names = None if labels is None else _values(labels)
+    zero_based = integer and values[0] >= 0 and values[-1] < n_cols
+    if names is not None and len(names) == n_cols and all(v in names for v in values):
+        column = {v: names.index(v) for v in values}
+    elif zero_based and ((names is not None and len(names) == n_cols) or values[0] == 0):
+        column = {v: int(v) for v in values}
+    else:
+        column = {v: i for i, v in enumerate(values)}
+        if len(values) < n_cols:
+            from .sdk.output import warn
+
+            shown = ", ".join(f"{v!r} -> {i}" for v, i in list(column.items())[:6])
+            warn(f"plot.{fn}: y_true holds {len(values)} classes for the {n_cols} columns of "
+                 f"y_probas; assumed column i is the i-th class of y_true, sorted ({shown}"
+                 f"{', …' if len(values) > 6 else ''}); pass labels= naming each column's class "
+                 "(e.g. labels=model.classes_) to say which")
     out = []
     for i in np.where(np.isin(classes, wanted))[0]:
         c = classes[i]
-        col = int(c) if by_value else int(i)
-        if col >= probas.shape[1]:
-            raise PlotError(f"plot.{fn}: class {c.item()!r} has no column in y_probas (it has "
-                            f"{probas.shape[1]})")
-        label = c.item()
-        if labels is not None and integer:
-            names = _values(labels)
-            if not 0 <= int(c) < len(names):
-                raise PlotError(f"plot.{fn}: labels has {len(names)} names; class {int(c)} has none")
-            label = names[int(c)]
+        v = values[i]
+        col = column[v]
+        if col >= n_cols:
+            raise PlotError(f"plot.{fn}: class {v!r} has no column in y_probas (it has "
+                            f"{n_cols})")
+        label = v
+        if names is not None and integer and not (len(names) == n_cols and v in names):
+            if not 0 <= int(v) < len(names):
+                raise PlotError(f"plot.{fn}: labels has {len(names)} names; class {int(v)} has none")
+            label = names[int(v)]
         out.append((label, truth == c, probas[:, col]))
     return out
 
@@ -472,7 +538,12 @@ def pr_curve(y_true: Any = None, y_probas: Any = None, labels: Sequence[str] | N
     Args:
         y_true: the true labels, shape (n_samples,).
         y_probas: each class's score, shape (n_samples, n_classes).
-        labels: names of integer classes: class c is drawn as labels[c].
+        labels: one per column of y_probas: column i is the class labels[i] (e.g.
+            labels=model.classes_), or names of integer classes: class c is drawn as
+            labels[c] and reads column c. Without them integer classes from 0 (0 in y_true)
+            read column = class, others column i for the i-th class of y_true, sorted
+            (sklearn's order when every column's class is in y_true; else wandb's rule, with a
+            warning naming what was assumed).
         classes_to_plot: the classes (values of y_true) to draw; default all in y_true.
         interp_size: the recall values the curves are read at (evenly spaced in 0..1).
         title: the chart's title.
@@ -513,7 +584,12 @@ def roc_curve(y_true: Any = None, y_probas: Any = None, labels: Sequence[str] | 
     Args:
         y_true: the true labels, shape (n_samples,).
         y_probas: each class's score, shape (n_samples, n_classes).
-        labels: names of integer classes: class c is drawn as labels[c].
+        labels: one per column of y_probas: column i is the class labels[i] (e.g.
+            labels=model.classes_), or names of integer classes: class c is drawn as
+            labels[c] and reads column c. Without them integer classes from 0 (0 in y_true)
+            read column = class, others column i for the i-th class of y_true, sorted
+            (sklearn's order when every column's class is in y_true; else wandb's rule, with a
+            warning naming what was assumed).
         classes_to_plot: the classes (values of y_true) to draw; default all in y_true.
         title: the chart's title.
         split_table: also log the table on its own (see `plot_table`).

@@ -81,6 +81,29 @@ def test_curves_name_classes_by_labels_and_pick_the_class_column():
     assert rows_of(s, "y") == [(pytest.approx(2 / 3), 1.0), (1.0, 0.0)]
 
 
+def test_curves_read_each_class_column_when_a_class_is_missing_from_y_true(capsys):
+    # a model of classes 1, 2, 3 (columns 0, 1, 2) evaluated on a batch without class 3
+    y = [1, 1, 2, 2, 1, 2]
+    probas = np.array([[.7, .2, .1], [.6, .3, .1], [.2, .7, .1], [.1, .6, .3], [.5, .1, .4],
+                       [.3, .4, .3]])
+    right = plot.roc_curve(y, probas[:, :2])  # every column's class present: no doubt
+    assert capsys.readouterr().err == ""
+    assert (0, 1) in rows_of(right, 1) and (0, 1) in rows_of(right, 2)  # each column separates
+    for make in (plot.roc_curve, plot.pr_curve):
+        assert make(y, probas).table.data == make(y, probas[:, :2]).table.data
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "y_true holds 2 classes for the 3 columns" in err
+        assert "(1 -> 0, 2 -> 1)" in err and "labels=" in err
+    # labels naming every column's class: certain, no warning
+    assert plot.roc_curve(y, probas, labels=np.array([1, 2, 3])).table.data == right.table.data
+    assert plot.roc_curve(["b", "c"] * 3, probas, labels=["a", "b", "c"]).table.data[0][0] == "b"
+    assert capsys.readouterr().err == ""
+    # integer classes from 0: column = class (sklearn's columns of 0 … n-1), no warning
+    zero = plot.roc_curve([c - 1 for c in y], probas)
+    assert rows_of(zero, 0) == rows_of(right, 1) and rows_of(zero, 1) == rows_of(right, 2)
+    assert capsys.readouterr().err == ""
+
+
 def test_confusion_matrix_by_hand():
     y_true = [0, 0, 0, 1, 1, 2, 2, 2, 2]
     preds = [0, 0, 1, 1, 2, 2, 2, 2, 0]
@@ -102,6 +125,27 @@ def test_confusion_matrix_by_hand():
     seen = plot.confusion_matrix(y_true=[5, 3], preds=[3, 3])
     assert seen.table.data == [["Class_1", "Class_1", 1], ["Class_1", "Class_2", 0],
                                ["Class_2", "Class_1", 1], ["Class_2", "Class_2", 0]]
+
+
+def test_confusion_matrix_takes_numpy_numbers_and_bools_as_class_indices():
+    # wandb's own docstring example: preds a list of numpy ints, y_true a numpy array
+    names = ["Lion", "Tiger", "Elephant", "Zebra"]
+    rng = np.random.default_rng(3)
+    y_true = rng.choice([0, 1, 2, 3], size=200, p=[0.2, 0.3, 0.25, 0.25])
+    preds = [y if rng.random() < 0.85 else rng.choice([x for x in range(4) if x != y])
+             for y in y_true]
+    cm = plot.confusion_matrix(preds=preds, y_true=y_true, class_names=names)
+    assert sum(r[2] for r in cm.table.data) == 200
+    assert cm.table.data[0][2] == sum(1 for t, p in zip(y_true, preds) if t == p == 0)
+    as_floats = plot.confusion_matrix(preds=np.asarray(preds, dtype=np.float32).tolist(),
+                                      y_true=[np.float64(v) for v in y_true], class_names=names)
+    assert as_floats.table.data == cm.table.data
+    b = plot.confusion_matrix(preds=[True, False, np.True_], y_true=[True, True, np.False_],
+                              class_names=["neg", "pos"])
+    assert b.table.data == [["neg", "neg", 0], ["neg", "pos", 1], ["pos", "neg", 1],
+                            ["pos", "pos", 1]]
+    with pytest.raises(plot.PlotError, match="label 1.5 in preds"):
+        plot.confusion_matrix(preds=[np.float64(1.5)], y_true=[0], class_names=names)
 
 
 def test_against_sklearn():
@@ -218,6 +262,30 @@ def test_logged_chart_reads_back_as_table_and_spec():
     assert ref["_type"] == "table-file" and ref["nrows"] == 10 and ref["chart"] == roc.spec
     assert "roc_table" not in api_run.history().columns
     assert api_run.summary["acc"] == 0.5
+
+
+def test_nan_and_infinities_in_tables_read_back_as_themselves():
+    import math
+
+    run = nbtracker.init(project="plots")
+    single = plot.roc_curve([0, 0, 0], [[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])  # no negative: NaN
+    nan, inf = float("nan"), float("inf")
+    rows = [[nan, "a", [1.0, nan]], [inf, "c", {"x": -inf}], [1.5, "b", None]]
+    small = nbtracker.Table(columns=["f", "s", "nested"], data=rows)
+    big = nbtracker.Table(columns=["f", "mixed"], data=[[nan, inf], [-inf, "x"]] * 600)  # Parquet
+    run.log({"roc": single, "small": small, "big": big})
+    run.finish()
+    api_run = nbtracker.Api().run(run.path)
+    fpr = api_run.media("roc")[-1].table["fpr"].tolist()
+    assert len(fpr) == len(single.table.data) and all(math.isnan(f) for f in fpr)
+    got = api_run.media("small")[-1].load().values.tolist()
+    assert math.isnan(got[0][0]) and math.isnan(got[0][2][1]) and got[0][2][0] == 1.0
+    assert got[1] == [inf, "c", {"x": -inf}]
+    assert got[2] == [1.5, "b", None]
+    b = api_run.media("big")[-1]
+    assert b.ref["format"] == "parquet"
+    first = b.load().values.tolist()[:2]
+    assert math.isnan(first[0][0]) and first[0][1] == inf and first[1] == [-inf, "x"]
 
 
 def test_split_table_logs_the_table_on_its_own_too():
@@ -350,3 +418,20 @@ def test_static_form_draws_each_chart_as_svg():
     imgs, _, html = blocks["custom"]
     assert imgs == [] and "team/fancy/v2" in html and "is not drawn here" in html
     assert "&lt;i&gt;dog&lt;/i&gt;" in html and "<i>dog" not in html  # the table instead, escaped
+
+
+def test_static_histogram_of_extreme_values_is_drawn_with_its_table():
+    run = nbtracker.init(project="plots")
+    one = nbtracker.Table(columns=["v"], data=[[-1e308], [1e308], [0.0], [float("inf")]])
+    run.log({"huge": plot.histogram(one, "v"),
+             "same": plot.histogram(nbtracker.Table(columns=["v"], data=[[1e308]] * 3), "v")})
+    run.finish()
+    blocks = static_svgs(run)
+    (huge,), _, html = blocks["huge"]
+    bars = huge.find(f"{SVGNS}path[@fill='#4c78a8']").get("d")
+    assert "nan" not in bars.lower() and "inf" not in bars.lower() and bars.count("z") >= 3
+    assert "data · 4 rows" in html and "1.000e+308" in html  # the table folded under it
+    assert "1 values that are not finite numbers left out" in html
+    (same,), _, html = blocks["same"]
+    assert same.find(f"{SVGNS}path[@fill='#4c78a8']").get("d").count("z") == 1
+    assert "data · 3 rows" in html

@@ -250,6 +250,33 @@ def test_log_code_with_nothing_to_keep_warns_once_and_returns_none(tmp_path, cap
     assert run.log_code(tmp_path) is None  # a finished run: one line, nothing kept
 
 
+def test_a_file_name_not_valid_utf8_is_left_out_with_one_warning_and_the_run_finishes(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("NBTRACKER_DISABLE_CODE")  # code_dir is kept when code is
+    src = tmp_path / "src"
+    _tree(src, {"ok.py": "A = 1\n", "sub/b.py": "B = 2\n"})
+    for folder in (b"", b"sub/"):
+        fd = os.open(os.fsencode(src) + b"/" + folder + b"\xff\xfe.py", os.O_CREAT | os.O_WRONLY)
+        os.write(fd, b"bad = 1\n")
+        os.close(fd)
+    run = wandb.init(project="surface")
+    assert run.log_code(src) == ["code/ok.py", "code/sub/b.py"]
+    run.save(os.fsdecode(os.fsencode(src) + b"/*.py"), base_path=str(src), policy="end")
+    run.log({"a": 1})
+    run.finish()
+    err = capsys.readouterr().err
+    assert err.count("not valid UTF-8") == 1 and "\\xff\\xfe.py" in err
+    r = wandb.Api().run(run.path)
+    assert r.state == "finished" and r.summary["a"] == 1
+    assert {"code/ok.py", "code/sub/b.py", "ok.py"} <= {f.name for f in r.files()}
+    # the same tree as init(settings=Settings(code_dir=...))
+    run = wandb.init(project="surface", settings=wandb.Settings(code_dir=str(src)))
+    run.finish()
+    assert capsys.readouterr().err.count("not valid UTF-8") == 1
+    r = wandb.Api().run(run.path)
+    assert r.state == "finished" and {"code/ok.py", "code/sub/b.py"} <= {f.name for f in r.files()}
+
+
 # -- Api: files() ------------------------------------------------------------------------------
 
 def test_api_files_have_name_size_url_and_download(tmp_path):
@@ -349,6 +376,37 @@ def test_require_setup_util_errors_and_apis_are_there(capsys):
     assert issubclass(wandb.errors.UsageError, wandb.Error)
     assert wandb.apis.public.Api is wandb.Api
     assert isinstance(wandb.apis.public.Api().run(run.path), wandb.apis.public.Run)
+
+
+def test_plot_table_and_visualize_at_the_top_level_as_wandb_exports_them():
+    from helpers import run_python
+
+    out = run_python("""
+        import sys, nbtracker as wandb
+        assert "nbtracker.plot" not in sys.modules  # loaded on first use only
+        assert "plot_table" in wandb.__all__ and "visualize" in wandb.__all__
+        assert wandb.plot_table is sys.modules["nbtracker.plot"].plot_table
+        assert wandb.visualize is wandb.plot.visualize
+        print("ok")
+    """)
+    assert out.stdout.strip() == "ok"
+    table = wandb.Table(columns=["x", "y"], data=[[1, 2.0], [2, 4.0]])
+    run = wandb.init(project="surface")
+    # wandb's docstring example of wandb.plot_table, and its older form wandb.visualize
+    run.log({"custom": wandb.plot_table(vega_spec_name="wandb/line/v0", data_table=table,
+                                        fields={"x": "x", "y": "y"},
+                                        string_fields={"title": "y over x"}),
+             "old": wandb.visualize("wandb/line/v0", table)})
+    run.finish()
+    r = wandb.Api().run(run.path)
+    custom, = r.media("custom")
+    old, = r.media("old")
+    assert custom.spec["preset"] == old.spec["preset"] == "wandb/line/v0"
+    assert custom.spec["fields"] == {"x": "x", "y": "y"} and old.spec["fields"] == {"x": "x",
+                                                                                   "y": "y"}
+    assert old.table.values.tolist() == custom.table.values.tolist() == [[1, 2.0], [2, 4.0]]
+    with pytest.raises(ValueError, match="expected an nbtracker.Table"):
+        wandb.visualize("wandb/line/v0", [[1, 2]])
 
 
 def test_names_wandb_has_that_mean_nothing_here_are_accepted_once_and_misspellings_are_not(
@@ -473,6 +531,30 @@ def test_settings_mode_silent_and_code_dir(tmp_path, capsys, monkeypatch):
     run = wandb.init(project="surface", save_code=False, settings={"code_dir": str(src)})
     run.finish()
     assert wandb.Api().run(run.path).files() == []  # no code kept: code_dir neither
+
+
+def test_settings_silent_quiets_its_own_run_only(capsys):
+    run = wandb.init(project="surface", settings=wandb.Settings(silent=True))
+    run.log({"bad": object()})
+    run.finish()
+    assert capsys.readouterr().err == ""
+    run = wandb.init(project="surface")  # no settings: it speaks again
+    run.log({"bad": object()})
+    run.finish()
+    err = capsys.readouterr().err
+    assert "started in project surface" in err and "finished" in err
+    assert "log() skipped key 'bad'" in err
+    # a silent init() that fails leaves nothing silenced behind
+    with pytest.raises(wandb.UsageError):
+        wandb.init(project="surface", id="nosuchrun", resume="must",
+                   settings=wandb.Settings(silent=True))
+    wandb.termwarn("heard")
+    assert "heard" in capsys.readouterr().err
+    # set_silent(True) of the user's own stays after a silent run ends
+    wandb.set_silent(True)
+    wandb.init(project="surface", settings={"silent": True}).finish()
+    wandb.termwarn("not heard")
+    assert capsys.readouterr().err == ""
 
 
 def test_setup_settings_apply_to_every_init_and_teardown_finishes():

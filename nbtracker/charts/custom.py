@@ -161,10 +161,32 @@ def _histogram(col, fields, strings, title):
     ok = v[np.isfinite(v)]
     if not len(ok):
         raise _NoColumn(f"column {str(fields['value'])!r} holds no finite numbers")
-    bins = min(HIST_BINS, max(1, len(np.histogram_bin_edges(ok, bins="auto")) - 1))
-    counts, edges = np.histogram(ok, bins=bins)
+    counts, edges = np.histogram(ok, bins=_bin_edges(ok))
     note = f"{len(v) - len(ok)} values that are not finite numbers left out" if len(ok) < len(v) else ""
     return render_bars(title, edges, counts, x_title=str(fields["value"])), note
+
+
+def _bin_edges(v: np.ndarray) -> np.ndarray:
+    """Edges of at most HIST_BINS bins over finite `v`: numpy's "auto" count where the range is
+    an ordinary number; where it is not (values near ±1e308, whose difference overflows, or a
+    single value too large to pad by ±0.5), HIST_BINS bins between the smallest and the largest
+    value, computed without a difference that could overflow."""
+    lo, hi = float(v.min()), float(v.max())
+    if lo == hi:
+        pad = max(0.5, abs(lo) * 1e-9)  # a bin around the value that stays distinct from it
+        return np.array([lo - pad, hi + pad])
+    with np.errstate(all="ignore"):
+        if math.isfinite(hi - lo):
+            try:
+                edges = np.histogram_bin_edges(v, bins="auto")
+                if np.isfinite(edges).all():
+                    return np.histogram_bin_edges(v, bins=min(HIST_BINS, max(1, len(edges) - 1)))
+            except (ValueError, OverflowError, MemoryError):
+                pass
+        t = np.linspace(0.0, 1.0, HIST_BINS + 1)
+        edges = lo * (1 - t) + hi * t  # no hi - lo: finite for any finite lo, hi
+    edges[0], edges[-1] = lo, hi
+    return np.maximum.accumulate(edges)
 
 
 def _confusion(col, fields, strings, title):

@@ -5,13 +5,19 @@
 
 Two ways to record a study:
 
-- **one run for the study** (the default): a row per trial at step = the trial's number, holding
-  the objective's value(s), the trial's params and its `state` ("COMPLETE", "PRUNED", "FAIL");
-  the study's `direction`, `study_name`, `sampler` and `pruner` as config; the study's
-  `best_value`, `best_params` and `best_trial` (multi-objective: `best_trials`, the Pareto
-  front's numbers) in the summary as trials finish. A run already active (`nbtracker.init()`
-  called first) is used and left open; otherwise the callback starts one at the first trial's
-  end — in a notebook it shows that run's live panel and finishes it when the cell ends.
+- **one run for the study** (the default): a row per trial holding the objective's value(s),
+  the trial's params and its `state` ("COMPLETE", "PRUNED", "FAIL"); the study's `direction`,
+  `study_name`, `sampler` and `pruner` as config; the study's `best_value`, `best_params` and
+  `best_trial` (multi-objective: `best_trials`, the Pareto front's numbers) in the summary as
+  trials finish. A run already active (`nbtracker.init()` called first) is used and left open;
+  otherwise the callback starts one at the first trial's end — in a notebook it shows that
+  run's live panel and finishes it when the cell ends.
+  The row's step is the trial's number (as wandb's callback) while the run is the callback's
+  own and holds only this study's trials; otherwise (a run of the user's, other rows logged in
+  it, e.g. epochs from the objective, or a second study) each trial goes to the run's next step
+  with `trial_number` as a value, so no row of another's is written over or merged into.
+  A study after the run's first one keeps its rows, config and best under its name:
+  `<study_name>/value`, `<study_name>/direction`, `<study_name>/best_value`, ….
 - **one run per trial** (`as_multirun=True`), named `trial-N`, grouped by the study's name (also
   a tag): the trial's params as config; its value(s), `trial_number` and `state` as summary and
   as a logged row. A failed trial's run is `failed`. With `@callback.track_in_nbtracker()` on the
@@ -22,10 +28,10 @@ The value of a trial is logged only when Optuna has one from the objective: a fa
 none, and a pruned trial's row carries `pruned_step` and `pruned_intermediate_value` (what Optuna
 stores as a pruned trial's value) instead, so a chart of `value` holds only objective values.
 
-Trials run in threads (`n_jobs>1`) are all recorded; in one-run mode, a trial that ends after a
-later one still gets its row at its own number. In multirun mode, `nbtracker.log()` (one current
-run per process) cannot tell the trials' threads apart: log with `callback.run.log(...)`, the
-run of the trial running in the calling thread.
+Trials run in threads (`n_jobs>1`) are all recorded; in one-run mode at step = number, a trial
+that ends after a later one still gets its row at its own number. In multirun mode,
+`nbtracker.log()` (one current run per process) cannot tell the trials' threads apart: log with
+`callback.run.log(...)`, the run of the trial running in the calling thread.
 """
 
 from __future__ import annotations
@@ -55,6 +61,8 @@ _runs_lock = threading.RLock()
 # study runs the callbacks started: another callback finds them active and does not mistake
 # them for a run of the user's
 _study_runs: weakref.WeakSet = weakref.WeakSet()
+# run -> the names of the studies recorded in it, the first first (any callback's)
+_run_studies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class NbtrackerCallback:
@@ -63,7 +71,8 @@ class NbtrackerCallback:
     Args:
         metric_name: the name of the objective's value, or one name per objective of a
             multi-objective study. A single name for several objectives is numbered
-            (`value_0`, `value_1`, ...); a list of the wrong length raises ValueError.
+            (`value_0`, `value_1`, ...); so are the values when the list's length is not the
+            number of objectives (with one warning: the study goes on).
         nbtracker_kwargs: arguments for `nbtracker.init()` (project, name, group, tags, config,
             ...), used for every run the callback starts.
         as_multirun: one run per trial instead of one run for the study.
@@ -95,7 +104,8 @@ class NbtrackerCallback:
         self._lock = threading.RLock()
         self._run: Any = None  # one-run mode: the study's run
         self._owns_run = False
-        self._studies: set[str] = set()  # studies whose config the run holds
+        self._numbered = False  # one-run mode: rows at step = trial number (see _step_of)
+        self._last_numbered = -1  # the highest step a trial's row was logged at, numbered
         self._best: dict[str, tuple] = {}  # study name -> (best trial(s), their values)
         self._trial_runs: dict[int, Any] = {}  # multirun: trial number -> its open run
         self._ended: set[int] = set()  # multirun: trials whose run ended with the objective
@@ -112,8 +122,8 @@ class NbtrackerCallback:
         return run if run is not None else self._run
 
     def __call__(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial) -> None:
-        names = self._names(study)  # a wrong metric_name is the user's to fix: raised
         try:
+            names = self._names(study)
             if self._as_multirun:
                 self._end_trial_run(study, trial, names)
             else:
@@ -186,10 +196,12 @@ class NbtrackerCallback:
         name = self._metric_name
         if isinstance(name, str):
             return [name] if n == 1 else [f"{name}_{i}" for i in range(n)]
-        if len(name) != n:
-            raise ValueError(f"NbtrackerCallback: the study has {n} objective(s) but "
-                             f"metric_name names {len(name)} ({', '.join(name)}); give one name "
-                             "per objective, or a single name to be numbered")
+        if len(name) != n:  # the user's study goes on: the values are numbered instead
+            numbered = ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
+            self._warn("names", f"optuna: the study has {n} objective(s) but metric_name names "
+                       f"{len(name)} ({', '.join(name)}); the values are logged as "
+                       f"{', '.join(numbered)}")
+            return numbered
         return list(name)
 
     def _values(self, trial: Any, names: list[str]) -> dict:
@@ -234,28 +246,68 @@ class NbtrackerCallback:
                         run = nbtracker.init(**self._kwargs)
                         self._owns_run = True
                         _study_runs.add(run)
-                self._run, self._studies, self._best = run, set(), {}
+                self._run, self._best = run, {}
+                self._numbered, self._last_numbered = self._owns_run, -1
                 if self._owns_run:
                     self._in_notebook(run, study)
-            if study.study_name not in self._studies:
-                self._studies.add(study.study_name)
-                run.config.update({
-                    "direction": [d.name for d in study.directions],
-                    "study_name": study.study_name,
-                    "sampler": type(study.sampler).__name__,
-                    "pruner": type(study.pruner).__name__,
-                })
+            studies = _run_studies.setdefault(run, [])
+            if study.study_name not in studies:
+                studies.append(study.study_name)
+                about = {"direction": [d.name for d in study.directions],
+                         "study_name": study.study_name,
+                         "sampler": type(study.sampler).__name__,
+                         "pruner": type(study.pruner).__name__}
+                if len(studies) > 1:  # the run's config describes its first study
+                    del about["study_name"]
+                    about = {f"{study.study_name}/{k}": v for k, v in about.items()}
+                run.config.update(about)
             return run
+
+    @staticmethod
+    def _prefix(run: Any, study: optuna.study.Study) -> str:
+        """What the keys of `study` start with in `run`: nothing for the run's first study, the
+        study's name and "/" for a later one.
+
+        Several studies in one run are told apart by prefixed keys rather than by a `study`
+        value in each row: each study keeps charts of its own (a minimised and a maximised
+        `value`, or different params, in one chart would read wrong), the first study's keys stay
+        as they were logged before a second one came, and its config and best go under the same
+        name, so one prefix finds all of a study."""
+        studies = _run_studies.get(run) or [study.study_name]
+        return "" if study.study_name == studies[0] else f"{study.study_name}/"
+
+    def _step_of(self, run: Any, number: int) -> int | None:
+        """The step of trial `number`'s row (caller holds the lock): its number, as wandb's
+        callback, while the run is the callback's own, holds one study and nothing else was
+        logged in it (the run's next step is still just past the trials' rows); else None: the
+        run's next step (once None, None for good: the run holds rows of others)."""
+        if self._numbered and len(_run_studies.get(run) or ()) <= 1 \
+                and run.step == self._last_numbered + 1:
+            self._last_numbered = max(self._last_numbered, number)
+            return number
+        self._numbered = False
+        return None
 
     def _record_in_study_run(self, study: optuna.study.Study, trial: optuna.trial.FrozenTrial,
                              names: list[str]) -> None:
         run = self._study_run(study)
-        run.log(self._row(trial.params, self._values(trial, names)), step=trial.number)
+        ours = self._values(trial, names)
+        prefix = self._prefix(run, study)
+        with self._lock:  # the step chosen and the row logged together
+            step = self._step_of(run, trial.number)
+            if step is None:
+                ours["trial_number"] = trial.number
+            row = self._row(trial.params, ours)
+            if prefix:
+                row = {prefix + k: v for k, v in row.items()}
+            if step is None:
+                run.log()  # a row left open at the current step (commit=False, step=) is complete
+            run.log(row, step=step, commit=True)  # complete: nothing logged later joins it
         if trial.state == TrialState.COMPLETE:
-            self._update_best(run, study, trial)
+            self._update_best(run, study, trial, prefix)
 
     def _update_best(self, run: Any, study: optuna.study.Study,
-                     trial: optuna.trial.FrozenTrial) -> None:
+                     trial: optuna.trial.FrozenTrial, prefix: str = "") -> None:
         # Read and written under one lock: a thread that read the best earlier cannot write it
         # over a newer one. The study is asked (a copy of a trial, or of the Pareto front) only
         # when this trial may have changed its best.
@@ -273,8 +325,9 @@ class NbtrackerCallback:
                 if known is not None and known[0] == best.number:
                     return
                 self._best[study.study_name] = (best.number, signs[0] * best.value)
-                run.summary.update({"best_value": best.value, "best_params": best.params,
-                                    "best_trial": best.number})
+                run.summary.update({f"{prefix}best_value": best.value,
+                                    f"{prefix}best_params": best.params,
+                                    f"{prefix}best_trial": best.number})
             else:
                 if known is not None and any(_dominates(f, v) for f in known[1]):
                     return
@@ -284,7 +337,7 @@ class NbtrackerCallback:
                     return
                 self._best[study.study_name] = (
                     numbers, [[s * x for s, x in zip(signs, t.values)] for t in front])
-                run.summary.update({"best_trials": numbers})
+                run.summary.update({f"{prefix}best_trials": numbers})
 
     def _in_notebook(self, run: Any, study: optuna.study.Study) -> None:
         """In a notebook, a run the callback started shows its live panel and ends with the

@@ -597,7 +597,7 @@ def log_code(run: Any, root: Any, name: str | None, include_fn: Any, exclude_fn:
                                f"{path}: {e}; that file is left out")
                 continue
             rel = prefix + Path(os.path.relpath(path, top)).as_posix()
-            if _ignored(rel, globs):
+            if run._bad_name(rel, path) or _ignored(rel, globs):
                 continue
             dst = Path(run._path) / layout.FILES_DIR / rel
             tmp = dst.with_name(f".{dst.name}.tmp")

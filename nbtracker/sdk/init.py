@@ -87,22 +87,65 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
         else:
             output.warn(f"init() ignores the unknown argument {k!r}")
     given = {**settings_items(setup_settings), **settings_items(settings)}
-    if any(truthy(given.get(k) or "") for k in ("silent", "quiet")):
-        output.set_silent(True)
+    # settings silent=True: silence while this run is active (its finish line included), not for
+    # good: a later init() without it prints again
+    quiet = any(truthy(given.get(k) or "") for k in ("silent", "quiet"))
+    token = _hush() if quiet else None
+    before = list(_active)
+    try:
+        run = _start(given, config, config_include_keys, config_exclude_keys, save_code,
+                     mode=mode, project=project, name=name, id=id, group=group,
+                     job_type=job_type, tags=tags, notes=notes, resume=resume, dir=dir,
+                     reinit=reinit, allow_val_change=allow_val_change)
+    except BaseException:
+        if token is not None:
+            _unhush(token)
+        raise
+    if token is not None:
+        if isinstance(run, Run) and not run._done and run not in before:
+            run._after_finish_line.append(lambda: _unhush(token))
+        else:  # the run already active was returned, or a disabled one: nothing to keep silent
+            _unhush(token)
+    return run
+
+
+_hushes: list[object] = []  # one token per silent run still active
+_before_hush: list[bool | None] = []  # set_silent's state when the first of them began
+
+
+def _hush() -> object:
+    token = object()
+    if not _hushes:
+        _before_hush[:] = [output._forced_silent]
+    _hushes.append(token)
+    output.set_silent(True)
+    return token
+
+
+def _unhush(token: object) -> None:
+    if token not in _hushes:
+        return
+    _hushes.remove(token)
+    if not _hushes and output._forced_silent is True:  # unless set_silent() changed it since
+        output.set_silent(_before_hush[0] if _before_hush else None)
+
+
+def _start(given: dict, config: Any, config_include_keys: Any,
+           config_exclude_keys: Any, save_code: bool | None, **args: Any):
+    """`init()` once its settings are read (`given`): the run, new, resumed or already active."""
     for k in given:
         if not meaningful(k) and f"setting:{k}" not in _warned_kwargs:
             _warned_kwargs.add(f"setting:{k}")
             output.warn(f"init(): the setting {k!r} has no effect here")
     # wandb.Settings fields that are init() arguments: the arguments given win
-    args = {"mode": mode, "project": project, "name": name, "id": id, "group": group,
-            "job_type": job_type, "tags": tags, "notes": notes, "resume": resume, "dir": dir,
-            "reinit": reinit, "allow_val_change": allow_val_change}
     for field_name, arg in INIT_FIELDS.items():
         if args[arg] is None and given.get(field_name) is not None:
             v = given[field_name]
             args[arg] = [v] if arg == "tags" and isinstance(v, str) else v
     mode, project, name, id, group, job_type, tags, notes, resume, dir, reinit, \
-        allow_val_change = args.values()
+        allow_val_change = (args[k] for k in ("mode", "project", "name", "id", "group",
+                                              "job_type", "tags", "notes", "resume", "dir",
+                                              "reinit", "allow_val_change"))
     settings = Settings.resolve(project=project, mode=normalise_mode(mode), for_run=True,
                                 name=name, group=group, job_type=job_type, tags=tags,
                                 notes=notes, dir=dir, id=id, resume=resume)

@@ -57,6 +57,7 @@ class Run:
         self._good_keys: set[str] = set()
         self._listeners: list[Callable[[tuple, tuple], None]] = []
         self._finish_hooks: list[Callable[[Run], None]] = []
+        self._after_finish_line: list[Callable[[], None]] = []  # e.g. init's silence ending
         self._events: list[Callable[[str, dict], None]] = []
         self._parts: list = []  # sdk/parts.py: system metrics, console, code, alert delivery
         self._alerts: Any = None  # sdk/alerts.py: rate limits and delivery
@@ -599,6 +600,8 @@ class Run:
     def _record_file(self, rel: str, dst: Path, digest: str | None = None) -> None:
         """A `file` record for `files/<rel>` unless the last one names the same bytes (caller
         holds the mutex; `digest` when the caller hashed the bytes as it copied them)."""
+        if self._bad_name(rel, str(dst)):
+            return
         if digest is None:
             digest = layout.sha256_file(dst)
         known = self._state.files.get(rel)
@@ -608,16 +611,30 @@ class Run:
         self._append(rec)
         self._state.files[rel] = rec
 
+    def _bad_name(self, rel: str, path: str) -> bool:
+        """Whether `rel` cannot be a file's name in the run (not valid UTF-8, as a file name
+        of bytes can be): then one warning in the run, naming the first such file."""
+        try:
+            rel.encode("utf-8")
+            return False
+        except UnicodeEncodeError:
+            self._warn_once("files:utf8", f"a file whose name is not valid UTF-8 is left out of "
+                            f"the run's files: {os.fsencode(path)!r} (and any others)")
+            return True
+
     def _final_files(self) -> None:
-        self._saving.final()
+        try:
+            self._saving.final()
+        except Exception as e:  # one file that cannot be copied never stops finish()
+            self._warn_once("files", f"could not record the run's files: {e}")
         files = self._path / layout.FILES_DIR
         for p in sorted(files.rglob("*")):
             if p.is_file() and not p.name.startswith("."):
                 rel = p.relative_to(files).as_posix()
                 try:
                     self._record_file(rel, p)
-                except OSError:
-                    pass
+                except (OSError, ValueError, TypeError) as e:
+                    self._warn_once(f"files:{rel!a}", f"could not record the file {rel!a}: {e}")
 
     # -- finishing ---------------------------------------------------------------------
     def finish(self, exit_code: int | None = None, quiet: bool | None = None,
@@ -650,7 +667,7 @@ class Run:
                 return
             try:
                 self._final_files()
-            except OSError as e:
+            except Exception as e:  # the run still finishes
                 self._warn_once("files", f"could not record the run's files: {e}")
             rec: dict[str, Any] = {"t": "exit", "state": state}
             if exit_code is not None:
@@ -694,6 +711,8 @@ class Run:
                 output.say(line, self._debug_path)
         elif uploaded:
             output.debug(uploaded[2:], self._debug_path)
+        for fn in self._after_finish_line:
+            fn()
 
     def log_code(self, root: str | os.PathLike | None = ".", name: str | None = None,
                  include_fn: Callable[..., bool] | None = None,

@@ -216,7 +216,12 @@ def _load_table(item: MediaItem):
         rows = list(zip(*columns.values())) if columns else []
         return pd.DataFrame([list(r) for r in rows], columns=names)
     doc = json.loads(item.path.read_bytes())
-    rows = [[cell(v) for v in r] for r in doc.get("data", [])]
+    data = doc.get("data", [])
+    if doc.get("nf"):  # NaN and ±inf, null in JSON, named at their place
+        from .recordlog import unpack
+
+        data = unpack(data, doc["nf"])
+    rows = [[cell(v) for v in r] for r in data]
     return pd.DataFrame(rows, columns=doc.get("columns", []))
 
 

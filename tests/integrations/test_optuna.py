@@ -287,13 +287,84 @@ def test_one_name_for_several_objectives_is_numbered():
 
 
 @pytest.mark.parametrize("multirun", [False, True], ids=["one-run", "multirun"])
-def test_metric_names_that_do_not_match_the_objectives_raise(multirun):
-    cb = NbtrackerCallback(metric_name=["a", "b", "c"], as_multirun=multirun)
+def test_metric_names_that_do_not_match_the_objectives_warn_and_the_study_goes_on(multirun,
+                                                                                 capsys):
+    cb = NbtrackerCallback(metric_name=["a", "b", "c"], as_multirun=multirun,
+                           nbtracker_kwargs={"project": "names"})
     study = new_study(directions=["minimize", "minimize"])
-    with pytest.raises(ValueError, match="2 objective.*names 3"):
-        study.optimize(two_objectives, n_trials=2, callbacks=[cb])
+    study.optimize(two_objectives, n_trials=4, callbacks=[cb])
+    nbtracker.finish()
+    assert len(study.trials) == 4 and {t.state.name for t in study.trials} == {"COMPLETE"}
+    err = capsys.readouterr().err
+    assert err.count("metric_name names 3 (a, b, c)") == 1 and "value_0, value_1" in err
+    if multirun:
+        got = runs("names")
+        assert [(got[f"trial-{t.number}"].summary["value_0"],
+                 got[f"trial-{t.number}"].summary["value_1"]) for t in study.trials] == [
+            tuple(t.values) for t in study.trials]
+    else:
+        (run,) = nbtracker.Api().runs("names")
+        assert [(r["value_0"], r["value_1"]) for r in rows(run)] == [tuple(t.values)
+                                                                     for t in study.trials]
     with pytest.raises(TypeError):
         NbtrackerCallback(metric_name=3)
+
+
+def test_two_studies_in_one_run_keep_their_rows_config_and_best_apart():
+    cb = NbtrackerCallback(nbtracker_kwargs={"project": "two"})
+    s1 = new_study(study_name="s1")
+    s1.optimize(quadratic, n_trials=3, callbacks=[cb])
+    s2 = new_study(study_name="s2", direction="maximize")
+    s2.optimize(lambda t: -quadratic(t), n_trials=3, callbacks=[cb])
+    s1.optimize(quadratic, n_trials=1, callbacks=[cb])  # the first study again
+    nbtracker.finish()
+    (run,) = nbtracker.Api().runs("two")
+    got = rows(run)
+    # s1's rows stay at their trial numbers; s2's go to the next steps, under its name
+    assert [(r["_step"], r.get("value"), r.get("trial_number")) for r in got[:3]] == [
+        (t.number, t.value, None) for t in s1.trials[:3]]
+    assert [(r["_step"], r["s2/value"], r["s2/trial_number"], r["s2/x"]) for r in got[3:6]] == [
+        (3 + t.number, t.value, t.number, t.params["x"]) for t in s2.trials]
+    assert all("value" not in r for r in got[3:6])
+    last = got[6]
+    assert (last["_step"], last["value"], last["trial_number"]) == (6, s1.trials[3].value, 3)
+    assert run.config == {"direction": ["MINIMIZE"], "study_name": "s1", "sampler": "TPESampler",
+                          "pruner": "MedianPruner", "s2/direction": ["MAXIMIZE"],
+                          "s2/sampler": "TPESampler", "s2/pruner": "MedianPruner"}
+    assert (run.summary["best_value"], run.summary["best_trial"]) == (s1.best_value,
+                                                                       s1.best_trial.number)
+    assert (run.summary["s2/best_value"], run.summary["s2/best_params"]) == (s2.best_value,
+                                                                             s2.best_params)
+
+
+def epochs_then_value(trial):
+    x = trial.suggest_float("x", -10, 10)
+    for epoch in range(3):
+        nbtracker.log({"epoch_loss": (x - epoch) ** 2})
+    return (x - 2) ** 2
+
+
+@pytest.mark.parametrize("whose", ["user", "callback"])
+def test_trial_rows_never_join_rows_the_objective_logged(whose):
+    cb = NbtrackerCallback(nbtracker_kwargs={"project": "epochs"})
+    if whose == "user":
+        mine = nbtracker.init(project="epochs")
+        mine.log({"before": 1.0})
+        objective = epochs_then_value
+    else:  # the study's run starts with the first trial; the objective logs into it
+        objective = cb.track_in_nbtracker()(epochs_then_value)
+    study = new_study()
+    study.optimize(objective, n_trials=3, callbacks=[cb])
+    nbtracker.finish()
+    (run,) = nbtracker.Api().runs("epochs")
+    got = rows(run)
+    first = 1 if whose == "user" else 0
+    trial_rows = [r for r in got if "value" in r]
+    assert [(r["_step"], r["trial_number"], r["value"]) for r in trial_rows] == [
+        (first + 4 * t.number + 3, t.number, t.value) for t in study.trials]
+    assert all("epoch_loss" not in r for r in trial_rows)
+    assert [r["epoch_loss"] for r in got if "epoch_loss" in r] == [
+        (t.params["x"] - e) ** 2 for t in study.trials for e in range(3)]
 
 
 @pytest.mark.parametrize("multirun", [False, True], ids=["one-run", "multirun"])

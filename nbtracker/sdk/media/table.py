@@ -3,7 +3,9 @@
 Reference: {"_type": "table-file", "path", "sha256", "size", "ncols", "nrows", "columns",
 "format": "json"|"parquet", "refs"?: [the media refs of the cells, each file once]}
 
-The JSON file is {"columns": [...], "data": [[...], ...]}, a media cell being its reference.
+The JSON file is {"columns": [...], "data": [[...], ...]}, a media cell being its reference;
+JSON has no NaN or infinity: such a number is null in "data" and named in "nf" at its place
+(`store.recordlog.pack`: {"<row>": {"<column index>": "nan"|"inf"|"-inf"}}), so it reads back.
 Tables of more than `JSON_MAX_ROWS` rows (or more than `JSON_MAX_BYTES` as JSON) are stored as
 Parquet when pyarrow is installed: one column per table column; a column of numbers, strings or
 booleans is typed, any other column (media cells, lists, dicts, mixed types) holds each cell as
@@ -181,6 +183,12 @@ class Table(Media):
         import orjson
 
         body = orjson.dumps({"columns": self.columns, "data": rows})
+        if b"null" in body:  # None, or NaN/±inf (JSON has neither): named in "nf" to read back
+            from ...store.recordlog import pack
+
+            packed, nf = pack(rows)
+            if nf:
+                body = orjson.dumps({"columns": self.columns, "data": packed, "nf": nf})
         fmt = "json"
         if len(rows) > JSON_MAX_ROWS or len(body) > JSON_MAX_BYTES:
             try:
@@ -216,8 +224,6 @@ def _json_cell(v: Any) -> Any:
     v = plain(v)
     if isinstance(v, int) and not isinstance(v, bool) and not _INT_MIN <= v <= _INT_MAX:
         return str(v)
-    if isinstance(v, float) and v != v:
-        return None
     if isinstance(v, (list, dict)):
         import orjson
 
@@ -228,10 +234,25 @@ def _json_cell(v: Any) -> Any:
     return v
 
 
+def _json_text(v: Any) -> str:
+    """A cell as JSON text; NaN and ±inf (null in JSON) as Python's json writes them (NaN,
+    Infinity), which json.loads reads back."""
+    import orjson
+
+    text = orjson.dumps(v).decode()
+    if "null" in text:
+        from ...store.recordlog import pack
+
+        if pack(v)[1] is not None:
+            import json
+
+            return json.dumps(v)
+    return text
+
+
 def _parquet(columns: list[str], rows: list[list], media_cols: set[int]) -> bytes:
     import io
 
-    import orjson
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -254,8 +275,7 @@ def _parquet(columns: list[str], rows: list[list], media_cols: set[int]) -> byte
         else:
             encoding = b"json"
         if encoding is not None:
-            arr = pa.array([None if v is None else orjson.dumps(v).decode() for v in values],
-                           pa.string())
+            arr = pa.array([None if v is None else _json_text(v) for v in values], pa.string())
         if arr.type == pa.null():
             arr = pa.array(values, pa.string())
         fields.append(pa.field(name, arr.type,

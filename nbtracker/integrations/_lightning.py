@@ -18,7 +18,8 @@ What the logger does, as Lightning's own `WandbLogger`:
   that would (a second `test()` at the same global step, a second `fit()`) and everything
   after it go on after the last row, as does a fit in a run that already has rows.
 - `log_hyperparams` puts the hyperparameters in the run's config (Namespace or dict; callables
-  by name, what JSON cannot hold as text, nested dicts kept nested, as WandbLogger).
+  by name, nested dicts kept nested, as WandbLogger; numbers, arrays and tensors as values, what
+  the config cannot hold as text).
 - `log_image`, `log_table`, `log_text`, `log_audio`, `log_video`: media at `step`, else at the
   step of the last logged metrics (without a new row).
 - `log_model`: checkpoint files copied into the run's files (`checkpoints/<file name>`, or
@@ -237,8 +238,17 @@ class LoggerCore:
         try:
             params = self._fabric_util("_convert_params")(params)
             params = self._fabric_util("_sanitize_callable_params")(params)
-            params = self._fabric_util("_convert_json_serializable")(params)
-            run.config.update(params, allow_val_change=True)
+            # numbers, arrays and tensors as values (config.update takes them); as text only
+            # what it cannot take
+            try:
+                run.config.update(params, allow_val_change=True)
+            except Exception:
+                text = self._fabric_util("_convert_json_serializable")
+                for k, v in params.items():
+                    try:
+                        run.config.update({k: v}, allow_val_change=True)
+                    except Exception:
+                        run.config.update(text({k: v}), allow_val_change=True)
         except Exception as e:
             self._warn("hparams", f"NbtrackerLogger could not log the hyperparameters: {e}")
 

@@ -89,6 +89,36 @@ def test_hyperparameters_namespace_nested_and_callables():
                           "dev": "cpu"}
 
 
+def test_hyperparameter_numbers_arrays_and_tensors_are_values_not_text():
+    import enum
+
+    import numpy as np
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    class Odd:  # a scalar-like value whose item() fails: text, the rest still values
+        ndim = 0
+
+        def item(self):
+            raise RuntimeError("no item")
+
+        def __str__(self):
+            return "odd"
+
+    model = type("HP", (Tiny,), {})
+    m = model(lr=0.05)
+    m.save_hyperparameters({"t": torch.tensor(0.5), "n": np.float32(0.25), "arr": np.arange(3),
+                            "m": torch.ones(2, 2), "i": np.int64(7), "c": Colour.RED,
+                            "odd": Odd(), "act": torch.relu})
+    logger = NbtrackerLogger(project="hp-values")
+    logger.log_hyperparams(m.hparams)
+    logger.finalize("success")
+    assert only_run("hp-values").config == {
+        "lr": 0.05, "hidden": 4, "fail_at": None, "interrupt_at": None, "t": 0.5, "n": 0.25, "arr": [0, 1, 2], "m": [[1.0, 1.0], [1.0, 1.0]], "i": 7,
+        "c": "Colour.RED", "odd": "odd", "act": "relu"}
+
+
 def test_images_tables_text_and_watch_read_back():
     import numpy as np
 

@@ -34,6 +34,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
                       "pip install 'nbtracker[lightgbm]'") from e
 
 import nbtracker
+from nbtracker.sdk import output
 
 from ._attach import Attached
 
@@ -47,6 +48,8 @@ MAXIMIZE_METRICS = ("map", "auc", "average_precision", "ndcg", "auc_mu")
 # the callback that started the current run, if one did: log_summary finishes that run, and so
 # does the next training, which gets a run of its own
 _started: list[Attached] = []
+# whether the last training's callback could not start its run: log_summary then warns
+_start_failed = [False]
 
 
 class _NbtrackerCallback:
@@ -80,6 +83,7 @@ class _NbtrackerCallback:
         if env.iteration == env.begin_iteration:
             with self._attached.guard("starting the run"):
                 self._begin(env)
+            _start_failed[0] = self._attached.run is None
         run = self._run
         if run is None:
             return
@@ -131,6 +135,10 @@ def log_summary(model: lightgbm.Booster, feature_importance: bool = True,
     attached = _open_started()
     run = attached.run if attached is not None else nbtracker.run
     if run is None:
+        if _start_failed[0]:  # the callback said why in its warning; the script goes on
+            output.warn("lightgbm log_summary: nbtracker_callback could not start a run; "
+                        "the summary is not logged")
+            return
         raise nbtracker.UsageError("log_summary() needs a run: call nbtracker.init() or train "
                                    "with nbtracker_callback() first")
     guard = (attached or Attached("lightgbm log_summary")).guard

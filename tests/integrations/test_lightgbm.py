@@ -132,6 +132,25 @@ def test_log_summary_needs_a_booster_and_a_run():
         log_summary(booster)
 
 
+def test_log_summary_after_a_callback_that_could_not_start_its_run_warns(tmp_path, monkeypatch,
+                                                                          capfd):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("NBTRACKER_DIR", str(tmp_path / "file" / "store"))  # cannot be made
+    booster, record = train([nbtracker_callback()], rounds=4, early=10)
+    assert len(record["valid"]["auc"]) == 4
+    log_summary(booster, save_model_checkpoint=True)  # no exception: the script goes on
+    err = capfd.readouterr().err
+    assert err.count("nbtracker_callback: starting the run failed") == 1
+    assert err.count("log_summary: nbtracker_callback could not start a run") == 1
+    assert nbtracker.run is None
+    # a training that starts its run again: log_summary without a run is a mistake again
+    monkeypatch.setenv("NBTRACKER_DIR", str(tmp_path / "store"))
+    booster, _ = train([nbtracker_callback()], rounds=2, early=10)
+    log_summary(booster)
+    with pytest.raises(nbtracker.UsageError, match="needs a run"):
+        log_summary(booster)
+
+
 def test_tracking_disabled_trains_silently(monkeypatch, capfd):
     monkeypatch.setenv("NBTRACKER_MODE", "disabled")
     booster, record = train([nbtracker_callback()], rounds=4, early=10)

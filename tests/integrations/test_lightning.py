@@ -115,7 +115,8 @@ def test_hyperparameter_numbers_arrays_and_tensors_are_values_not_text():
     logger.log_hyperparams(m.hparams)
     logger.finalize("success")
     assert only_run("hp-values").config == {
-        "lr": 0.05, "hidden": 4, "fail_at": None, "interrupt_at": None, "t": 0.5, "n": 0.25, "arr": [0, 1, 2], "m": [[1.0, 1.0], [1.0, 1.0]], "i": 7,
+        "lr": 0.05, "hidden": 4, "fail_at": None, "interrupt_at": None,
+        "t": 0.5, "n": 0.25, "arr": [0, 1, 2], "m": [[1.0, 1.0], [1.0, 1.0]], "i": 7,
         "c": "Colour.RED", "odd": "odd", "act": "relu"}
 
 

@@ -426,13 +426,28 @@ function drawHeat(entries) {
   return box;
 }
 
+// what JSON cannot hold, named in a table's "nf" at its place (store/recordlog.py `pack`):
+// NaN and ±inf as those numbers, an integer too large for a JSON number as its digits (text)
+const NONFINITE = { nan: NaN, inf: Infinity, "-inf": -Infinity };
+function unpackNf(v, nf) {
+  if (typeof nf === "string") return nf in NONFINITE ? NONFINITE[nf] : /^-?\d+$/.test(nf) ? nf : v;
+  if (!nf || typeof nf !== "object" || !v || typeof v !== "object") return v;
+  const out = Array.isArray(v) ? v.slice() : { ...v };
+  for (const [k, n] of Object.entries(nf)) if (Object.prototype.hasOwnProperty.call(out, k)) out[k] = unpackNf(out[k], n);
+  return out;
+}
+const nonfinite = (x) => (typeof x === "number" && !Number.isFinite(x) ? (x !== x ? "NaN" : x > 0 ? "inf" : "-inf") : x);
+// a cell's text: NaN, inf and -inf as such, also inside a list or dict
+const cellText = (v) => (typeof v === "number" && !Number.isFinite(v) ? nonfinite(v)
+  : v && typeof v === "object" ? JSON.stringify(v, (k, x) => nonfinite(x)) : fmt(v));
+
 // tables: sortable (click a header), paged, image cells as thumbnails
 function drawTable(st, ref) {
   const box = h("div", { class: "nbt-media-table" });
   st.file(ref.path).then(async (f) => {
     const body = JSON.parse(await f.blob.text());
     const cols = body.columns || [];
-    const rows = (body.data || []).map((r, i) => ({ r, i }));
+    const rows = unpackNf(body.data || [], body.nf).map((r, i) => ({ r, i }));
     let sortCol = -1, desc = false, page = 0;
     const info = h("span", { class: "nbt-count" });
     const prev = h("button", { type: "button", text: "‹ prev" });
@@ -452,7 +467,8 @@ function drawTable(st, ref) {
       });
       thead.append(th);
     });
-    const key = (v) => (v == null ? null : typeof v === "object" ? String(v.caption ?? v.path ?? JSON.stringify(v)) : v);
+    // no value and NaN sort last
+    const key = (v) => (v == null || v !== v ? null : typeof v === "object" ? String(v.caption ?? v.path ?? JSON.stringify(v)) : v);
     function sort() {
       rows.sort((a, b) => {
         const x = key(a.r[sortCol]), y = key(b.r[sortCol]);
@@ -470,7 +486,7 @@ function drawTable(st, ref) {
         if (v._type === "image-file") td.append(drawImage(st, v, true));
         else td.append(h("span", { class: "nbt-missing", text: `[${kindOf(v)}]` }));
       } else {
-        td.textContent = fmt(v);
+        td.textContent = cellText(v);
         if (typeof v === "number") td.className = "nbt-num";
       }
       return td;

@@ -206,6 +206,26 @@ def test_a_parquet_table_reaches_the_panel_as_json_rows(fed, monkeypatch):
     assert body["data"][1][2]["_type"] == "image-file" and body["data"][1][2]["path"] in files
 
 
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_table_nan_and_infinities_reach_the_panel_named_in_nf(fed, monkeypatch, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+        monkeypatch.setattr("nbtracker.sdk.media.table.JSON_MAX_ROWS", 1)
+    run, panel, sent, feed = fed
+    rows = [[0, float("nan"), [float("-inf")]], [1, float("inf"), [1.5]], [2, -float("inf"), [2.5]],
+            [3, 0.25, [3.5]]]
+    run.log({"t": nbtracker.Table(columns=["id", "x", "list"], data=rows)})
+    time.sleep(4 * live.INTERVAL + extras.PUSH_INTERVAL)
+    fits(panel, sent)
+    (ref,) = [e["ref"] for m, _ in of_type(sent, "media") for e in m["keys"]["t"]["entries"]]
+    assert ref["format"] == fmt
+    files = {m["path"]: b for m, b in of_type(sent, "file")}
+    body = json.loads(files[ref["path"]][0])  # JSON: null at their place, named in "nf"
+    assert body["data"] == [[0, None, [None]], [1, None, [1.5]], [2, None, [2.5]], [3, 0.25, [3.5]]]
+    assert body["nf"] == {"0": {"1": "nan", "2": {"0": "-inf"}}, "1": {"1": "inf"},
+                          "2": {"1": "-inf"}}
+
+
 def test_alerts_reach_the_panel_once_per_wait_duration(fed):
     run, panel, sent, feed = fed
     for _ in range(3):

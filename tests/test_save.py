@@ -188,6 +188,29 @@ def test_bad_policy_is_one_warning(tmp_path, capsys):
     assert capsys.readouterr().err.count("policy must be live, now or end") == 1
 
 
+@pytest.mark.skipif(os.name == "nt", reason="file names are bytes on POSIX only")
+def test_a_name_that_is_not_utf8_is_left_out_with_one_warning(tmp_path, capsys):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "good.txt").write_bytes(b"good")
+    open(os.path.join(os.fsencode(tmp_path), b"d", b"bad\xff.txt"), "wb").write(b"bad")
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"d", b"sub\xfe"))
+    open(os.path.join(os.fsencode(tmp_path), b"d", b"sub\xfe", b"x.txt"), "wb").write(b"x")
+    run = nbtracker.init(project="save")
+    for policy in ("now", "live", "end"):
+        assert run.save("d/**", policy=policy) == ["d/good.txt"]
+    assert run.save(b"d/bad\xff.txt") == []
+    time.sleep(0.3)  # the live polls pass it by too
+    run.finish()
+    assert run.state == "finished"
+    # nothing of it in the run's files/ folder, listed or not
+    assert sorted(p.relative_to(run.dir).as_posix() for p in Path(run.dir).rglob("d/*")) == [
+        "d/good.txt"]
+    assert [f.name for f in nbtracker.Api().run(run.path).files() if f.name.startswith("d/")] == [
+        "d/good.txt"]
+    assert stored_bytes(run, "d/good.txt") == b"good"
+    assert capsys.readouterr().err.count("not valid UTF-8 is left out") == 1
+
+
 # -- a run uploaded to a team server while it logs --------------------------------------------------
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

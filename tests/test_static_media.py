@@ -89,6 +89,23 @@ def test_table_cells_escaped_and_image_cells_as_thumbnails(tmp_path):
     assert "first 50 of 80 rows" in plain
 
 
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_table_cells_nan_and_infinities_shown_as_text(fmt, monkeypatch):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+        monkeypatch.setattr("nbtracker.sdk.media.table.JSON_MAX_ROWS", 1)
+    run = nbtracker.init(project="media", name="nonfinite")
+    rows = [["a", float("nan"), [1.0, float("inf")]], ["b", float("inf"), None],
+            ["c", -float("inf"), [2.0]], ["d", 0.5, [3.0]]]
+    run.log({"t": nbtracker.Table(columns=["name", "x", "list"], data=rows)})
+    run.finish()
+    assert nbtracker.Api().run(run.path).media("t")[0].ref["format"] == fmt
+    block = media_block(bundle_of(run)["text/html"], "t")
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", block)]
+    assert cells == ["a", "NaN", "[1.0, &quot;inf&quot;]", "b", "inf", "", "c", "-inf", "[2.0]",
+                     "d", "0.5", "[3.0]"]
+
+
 def test_budget_bounds_the_output_and_says_what_was_left_out(tmp_path):
     run = nbtracker.init(project="media", name="big")
     big = [noise_png(tmp_path, f"b{i}.png", 300, seed=i) for i in range(12)]  # ~270 KB each

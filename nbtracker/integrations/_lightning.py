@@ -12,11 +12,14 @@ What the logger does, as Lightning's own `WandbLogger`:
   there is one: `nbtracker.init()` called before, which the logger then never finishes); other
   ranks get Lightning's dummy experiment and log nothing.
 - `log_metrics(metrics, step)` logs the row at the Trainer's global step (`_step` is the global
-  step; wandb's `_step` counts log calls, hence its `trainer/global_step` x-axis) with
+  step in one fit; wandb's `_step` counts log calls, hence its `trainer/global_step` x-axis) with
   `trainer/global_step` in it as WandbLogger does. The calls Lightning makes at one step (train
-  step, validation, epoch end) join one row.
+  step, validation, epoch end) join one row. A value is never written over another: a call
+  that would (a second `test()` at the same global step, a second `fit()`) and everything
+  after it go on after the last row, as does a fit in a run that already has rows.
 - `log_hyperparams` puts the hyperparameters in the run's config (Namespace or dict; callables
-  by name, what JSON cannot hold as text, nested dicts kept nested, as WandbLogger).
+  by name, nested dicts kept nested, as WandbLogger; numbers, arrays and tensors as values, what
+  the config cannot hold as text).
 - `log_image`, `log_table`, `log_text`, `log_audio`, `log_video`: media at `step`, else at the
   step of the last logged metrics (without a new row).
 - `log_model`: checkpoint files copied into the run's files (`checkpoints/<file name>`, or
@@ -72,6 +75,22 @@ def _media_list(kind: str, items: Any, kwargs: dict) -> list:
             raise ValueError(f"{k} has {len(v)} items for {n} {kind.lower()}s")
     cls = getattr(nbtracker, kind)
     return [cls(item, **{k: kwargs[k][i] for k in kwargs}) for i, item in enumerate(items)]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """The same number (or string, or object): writing `b` over `a` loses nothing."""
+    if a is b:
+        return True
+    if type(a) in (int, float, bool, str) and type(b) in (int, float, bool, str):
+        return a == b or a != a and b != b  # NaN over NaN
+    return False
+
+
+def _joins(written: dict[str, Any] | None, row: dict[str, Any]) -> bool:
+    """`row` can join the row where `written` was logged: no key gets another value."""
+    if written is None:
+        return False
+    return all(k not in written or _same(written[k], v) for k, v in row.items())
 
 
 class LoggerCore:
@@ -219,13 +238,23 @@ class LoggerCore:
         try:
             params = self._fabric_util("_convert_params")(params)
             params = self._fabric_util("_sanitize_callable_params")(params)
-            params = self._fabric_util("_convert_json_serializable")(params)
-            run.config.update(params, allow_val_change=True)
+            # numbers, arrays and tensors as values (config.update takes them); as text only
+            # what it cannot take
+            try:
+                run.config.update(params, allow_val_change=True)
+            except Exception:
+                text = self._fabric_util("_convert_json_serializable")
+                for k, v in params.items():
+                    try:
+                        run.config.update({k: v}, allow_val_change=True)
+                    except Exception:
+                        run.config.update(text({k: v}), allow_val_change=True)
         except Exception as e:
             self._warn("hparams", f"NbtrackerLogger could not log the hyperparameters: {e}")
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """One row at the Trainer's global step `step` (with `trainer/global_step`)."""
+        """One row at the Trainer's global step `step` (with `trainer/global_step`), or after
+        the last row when that would write a value over one already logged (see `_target`)."""
         run = self._run()
         if run is None:
             return
@@ -233,14 +262,47 @@ class LoggerCore:
             metrics = self._fabric_util("_add_prefix")(metrics, self._prefix,
                                                         self.LOGGER_JOIN_CHAR)
         try:
-            if step is None:  # at the last logged step, as one more part of its row
-                run.log(dict(metrics), commit=False)
-            else:
-                row = dict(metrics)
+            row = dict(metrics)
+            if step is not None:
                 row["trainer/global_step"] = step
-                run.log(row, step=step)
+            run.log(row, step=self._target(run, row, step))
         except Exception as e:
             self._warn("log", f"NbtrackerLogger could not log metrics at step {step}: {e}")
+
+    # the steps the logger wrote: the run's id, the last step, what was written at it, the
+    # offset from the trainer's global step to `_step`
+    _steps_of: str | None = None
+    _last: int | None = None
+    _at_last: dict[str, Any] | None = None  # None: the run's own row, what it holds unknown
+    _offset = 0
+
+    def _target(self, run: Any, row: dict[str, Any], step: int | None) -> int:
+        """The `_step` for a row of the trainer's global step `step` (None: the last row).
+
+        One fit: the global step itself; the calls Lightning makes at one step join its row.
+        A value never goes over one logged before and `_step` never goes back: a second
+        `test()` or `validate()` at the same global step, a second `fit()`, a resumed
+        checkpoint, a run that already had rows (the user's, a resumed one) continue after
+        the last row (`trainer/global_step` keeps the trainer's step)."""
+        if self._steps_of != run.id:  # the first row in this run
+            self._steps_of, self._offset, self._at_last = run.id, 0, {}
+            self._last = None
+            if getattr(run, "steps", 0):  # rows from before: go on from the run's next step
+                self._last, self._at_last = run.step - 1, None
+        last, at_last = self._last, self._at_last
+        if step is None:  # media without a step: into the last row
+            target = run.step if last is None else max(last, run.step)
+        else:
+            target = step + self._offset
+        if last is not None and (target < last or target == last and not _joins(at_last, row)):
+            if step is not None:
+                self._offset += last + 1 - target
+            target = last + 1
+        if target != last:
+            self._last, self._at_last = target, dict(row)
+        else:
+            at_last.update(row)
+        return target
 
     def log_table(self, key: str, columns: list[str] | None = None,
                   data: list[list[Any]] | None = None, dataframe: Any = None,

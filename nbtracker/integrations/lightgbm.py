@@ -10,7 +10,9 @@ What is logged (the keys of wandb's `wandb_callback` and `log_summary`):
 - config: the parameters LightGBM trains with (`log_params=True`).
 - one row per round: `{data_name}_{eval_name}` for every validation set and metric (as
   `record_evaluation` holds them, e.g. `valid_0_l2`, `training_binary_logloss`) and `iteration`,
-  the round's index. With `lgb.cv`: `{data_name}_{eval_name}-mean` and `-stdv`.
+  the round's index. With `lgb.cv`: `{data_name}_{eval_name}-mean` and `-stdv`. A custom
+  metric (`feval`) named like a built-in one is logged beside it as `{data_name}_{eval_name}-2`
+  (`record_evaluation` keeps both in one list), with one warning.
 - with `define_metric=True`, losses and errors are summarised by their minimum, `auc`, `map`,
   `average_precision` by their maximum.
 - `log_summary(booster)`: `best_iteration` and `best_score` in the summary, the `Feature
@@ -34,6 +36,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
                       "pip install 'nbtracker[lightgbm]'") from e
 
 import nbtracker
+from nbtracker.sdk import output
 
 from ._attach import Attached
 
@@ -47,6 +50,8 @@ MAXIMIZE_METRICS = ("map", "auc", "average_precision", "ndcg", "auc_mu")
 # the callback that started the current run, if one did: log_summary finishes that run, and so
 # does the next training, which gets a run of its own
 _started: list[Attached] = []
+# whether the last training's callback could not start its run: log_summary then warns
+_start_failed = [False]
 
 
 class _NbtrackerCallback:
@@ -80,20 +85,29 @@ class _NbtrackerCallback:
         if env.iteration == env.begin_iteration:
             with self._attached.guard("starting the run"):
                 self._begin(env)
+            _start_failed[0] = self._attached.run is None
         run = self._run
         if run is None:
             return
         with self._attached.guard("logging a round"):
             row: dict[str, Any] = {}
-            for item in env.evaluation_result_list or []:
-                data_name, eval_name = _split(item)
-                key = f"{data_name}_{eval_name}"
+            for key, item in _keyed(env.evaluation_result_list or [], self._warn_twice):
                 if len(item) == 5:  # lgb.cv: mean and standard deviation over the folds
                     row[key + "-mean"], row[key + "-stdv"] = item[2], item[4]
                 else:
                     row[key] = item[2]
             row["iteration"] = env.iteration
             run.log(row)
+
+
+    def _warn_twice(self, renamed: list[tuple[str, str]]) -> None:
+        warned = vars(self).setdefault("_twice", set())
+        new = [(key, named) for key, named in renamed if named not in warned]
+        if new:
+            warned.update(named for _, named in new)
+            output.warn("lightgbm nbtracker_callback: a custom metric named like a built-in one "
+                        "(both in record_evaluation's list): " + ", ".join(
+                            f"the second {key!r} is logged as {named!r}" for key, named in new))
 
 
 def nbtracker_callback(log_params: bool = True, define_metric: bool = True) -> Any:
@@ -131,6 +145,10 @@ def log_summary(model: lightgbm.Booster, feature_importance: bool = True,
     attached = _open_started()
     run = attached.run if attached is not None else nbtracker.run
     if run is None:
+        if _start_failed[0]:  # the callback said why in its warning; the script goes on
+            output.warn("lightgbm log_summary: nbtracker_callback could not start a run; "
+                        "the summary is not logged")
+            return
         raise nbtracker.UsageError("log_summary() needs a run: call nbtracker.init() or train "
                                    "with nbtracker_callback() first")
     guard = (attached or Attached("lightgbm log_summary")).guard
@@ -173,13 +191,30 @@ def _split(item: Any) -> tuple[str, str]:
     return data_name, eval_name
 
 
-def _names(results: list) -> list[tuple[str, str]]:
-    out = []
+def _keyed(results: list, warn: Any = None) -> list[tuple[str, Any]]:
+    """(key, evaluation result) for each result: `{data_name}_{eval_name}`, and for a second
+    result of the same data and name (a custom metric named like a built-in one, both in one
+    list of `record_evaluation`) that key with `-2` (`-3`...): `warn([(key, named), ...])`."""
+    out, seen, renamed = [], set(), []
     for item in results:
         data_name, eval_name = _split(item)
-        key = f"{data_name}_{eval_name}"
-        out.append((key + "-mean", eval_name) if len(item) == 5 else (key, eval_name))
+        key = named = f"{data_name}_{eval_name}"
+        n = 2
+        while named in seen:
+            named = f"{key}-{n}"
+            n += 1
+        if named != key:
+            renamed.append((key, named))
+        seen.add(named)
+        out.append((named, item))
+    if renamed and warn is not None:
+        warn(renamed)
     return out
+
+
+def _names(results: list) -> list[tuple[str, str]]:
+    return [(key + "-mean" if len(item) == 5 else key, _split(item)[1])
+            for key, item in _keyed(results)]
 
 
 def _define_metric(run: Any, key: str, metric: str) -> None:

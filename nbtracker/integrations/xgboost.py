@@ -11,7 +11,9 @@ What is logged (the keys of wandb's `WandbCallback`):
 - one row per round: `{data}-{metric}` for every eval set and metric (as in `evals_result()`,
   e.g. `valid-logloss`, `validation_0-rmse`) and `epoch`, the round's index. With `xgb.cv` the
   mean and standard deviation over the folds: `{data}-{metric}-mean`, `{data}-{metric}-std` (the
-  column names of xgboost's own cv table).
+  column names of xgboost's own cv table). A `custom_metric` named like a built-in one is
+  logged beside it as `{data}-{metric}-2` (`evals_result` keeps both in one list), with one
+  warning.
 - with `define_metric=True`, losses and errors are summarised by their minimum, `auc`, `map`,
   `ndcg` by their maximum.
 - summary: `best_score` and `best_iteration` when early stopping set them.
@@ -36,6 +38,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
                       "pip install 'nbtracker[xgboost]'") from e
 
 import nbtracker
+from nbtracker.sdk import output
 
 from ._attach import Attached
 
@@ -88,23 +91,53 @@ class NbtrackerCallback(TrainingCallback):
             return False
         with self._attached.guard("logging a round"):
             row: dict[str, Any] = {}
+            renamed: list[str] = []
             for data, metrics in evals_log.items():
                 for metric, scores in metrics.items():
-                    key = f"{data}-{metric}"
-                    score = scores[-1]
-                    if isinstance(score, tuple):  # xgb.cv: (mean, std) over the folds
-                        row[key + "-mean"], row[key + "-std"] = score
-                        keys = (key + "-mean",)
-                    else:
-                        row[key] = score
-                        keys = (key,)
-                    if self.define_metric and key not in self._defined:
-                        self._defined.add(key)
-                        for k in keys:
-                            _define_metric(run, k, metric)
+                    for key, score in self._round(evals_log, data, metric, scores, renamed):
+                        if isinstance(score, tuple):  # xgb.cv: (mean, std) over the folds
+                            row[key + "-mean"], row[key + "-std"] = score
+                            keys = (key + "-mean",)
+                        else:
+                            row[key] = score
+                            keys = (key,)
+                        if self.define_metric and key not in self._defined:
+                            self._defined.add(key)
+                            for k in keys:
+                                _define_metric(run, k, metric)
             row["epoch"] = epoch
+            if renamed:
+                self._warn_twice(renamed)
             run.log(row)
         return False
+
+    def _round(self, evals_log: dict, data: str, metric: str, scores: list,
+               renamed: list[str]) -> list[tuple[str, Any]]:
+        """(key, score) for this round's scores of one eval set and metric name: one, as
+        `{data}-{metric}`; a custom metric named like a built-in one adds its score to the same
+        list of `evals_log` (the same round twice), logged as `{data}-{metric}-2` (put in
+        `renamed`)."""
+        seen = vars(self).setdefault("_lengths", {})  # (data, metric) -> scores seen
+        if seen.get(None) is not evals_log:  # a new training: its own lists
+            seen.clear()
+            seen[None] = evals_log
+        start = seen.get((data, metric), 0)
+        seen[(data, metric)] = len(scores)
+        key = f"{data}-{metric}"
+        if len(scores) - start <= 1:
+            return [(key, scores[-1])]
+        out = [(key if i == 0 else f"{key}-{i + 1}", s) for i, s in enumerate(scores[start:])]
+        renamed.extend(k for k, _ in out[1:])
+        return out
+
+    def _warn_twice(self, renamed: list[str]) -> None:
+        warned = vars(self).setdefault("_twice", set())
+        new = [k for k in renamed if k not in warned]
+        if new:
+            warned.update(new)
+            output.warn("xgboost NbtrackerCallback: a custom metric named like a built-in one "
+                        "(both in one list of evals_result): the second is logged as "
+                        + ", ".join(repr(k) for k in new))
 
     def after_training(self, model: Any) -> Any:
         run = self._run

@@ -194,7 +194,8 @@ class FileMessage(_FileMessage, total=False):
     """Python → LivePanel: a media file, asked for or pushed (the latest step of a key).
     The bytes are the message's one binary buffer; with `error`, there is none (refused,
     missing or larger than MAX_FILE_BYTES). A table arrives as JSON `{"columns", "data",
-    "nrows"}` (at most TABLE_ROWS rows), whatever its stored format."""
+    "nrows"}` (at most TABLE_ROWS rows), whatever its stored format, with `"nf"` naming the
+    NaN and ±inf cells that are null in "data" (`store.recordlog.pack`)."""
 
     error: str
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import layout
-from ..store.recordlog import history_values, read_records
+from ..store.recordlog import history_values, pack, read_records, unpack
 from .contract import (
     AlertEntry,
     EventsMessage,
@@ -420,7 +420,9 @@ def _table_json(full: Path, limit: int = TABLE_ROWS,
     """A table as the panel takes it: `{"columns", "data", "nrows"}` with the first `limit`
     rows, and the image paths among its first PUSH_CELLS rows. With `spread` (a chart's table),
     a longer table gives `limit` rows evenly spaced, the first and last among them, and
-    `"sampled": true`: a chart of its first rows would show only part of its curves."""
+    `"sampled": true`: a chart of its first rows would show only part of its curves. NaN, ±inf
+    (and integers JSON numbers cannot hold) are null in "data" and named in `"nf"` at their
+    place, as in the stored JSON (`store.recordlog.pack`), whatever the stored format."""
     sampled = spread
     if full.name.endswith(".parquet"):
         import pyarrow.parquet as pq  # the stored format needs it, so it is there
@@ -443,11 +445,16 @@ def _table_json(full: Path, limit: int = TABLE_ROWS,
             raise ValueError(f"the table is {full.stat().st_size / 1e6:.0f} MB: too large to show")
         body = json.loads(full.read_text(encoding="utf-8"))
         columns, rows = list(body.get("columns") or []), body.get("data") or []
+        if body.get("nf"):  # NaN and ±inf: null in JSON, named at their place
+            rows = unpack(rows, body["nf"])
         nrows = len(rows)
         data = ([rows[i] for i in _spread(nrows, limit)] if sampled and nrows > limit
                 else rows[:limit])
     cells = [p for r in data[:PUSH_CELLS] for v in r if is_media(v) for p in ref_paths(v)[:1]]
-    doc = {"columns": [str(c) for c in columns], "data": jsonable(data), "nrows": nrows}
+    packed, nf = pack(data)
+    doc = {"columns": [str(c) for c in columns], "data": jsonable(packed), "nrows": nrows}
+    if nf:
+        doc["nf"] = nf
     if len(data) < nrows and sampled:
         doc["sampled"] = True
     out = json.dumps(doc, allow_nan=False, default=str)

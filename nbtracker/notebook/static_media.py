@@ -609,8 +609,20 @@ class _Media:
             return ""
         from .static import value_text
 
-        s = value_text(v)
+        s = value_text(_named(v))
         return esc(s if len(s) <= CELL_CHARS else s[:CELL_CHARS - 1] + "…")
+
+
+def _named(v: Any) -> Any:
+    """A table cell with NaN and ±inf as the text the live panel shows: "NaN", "inf", "-inf"
+    (also inside a list or dict)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if v != v else ("inf" if v > 0 else "-inf")
+    if isinstance(v, list):
+        return [_named(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _named(x) for k, x in v.items()}
+    return v
 
 
 _TD = "padding:2px 8px 2px 0;text-align:left;border-bottom:1px solid #eee;vertical-align:top"
@@ -666,7 +678,10 @@ def read_table(run_dir: Path, ref: dict, limit: int) -> tuple[list | None, list,
         return None, [], why
     doc = json.loads(data)
     cols = [str(c) for c in doc.get("columns") or []]
-    rows = [list(r) if isinstance(r, list) else [r] for r in (doc.get("data") or [])[:limit]]
+    rows = (doc.get("data") or [])[:limit]
+    if doc.get("nf"):  # NaN and ±inf: null in JSON, named at their place
+        rows = unpack(rows, doc["nf"])
+    rows = [list(r) if isinstance(r, list) else [r] for r in rows]
     return cols, rows, ""
 
 

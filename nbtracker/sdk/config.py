@@ -82,10 +82,10 @@ class Config:
     def update(self, d: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:
         new = as_mapping(d)
         new.update(kwargs)
+        # every value cleaned before any is set: a value that cannot be cleaned changes nothing
+        new = {str(k): clean(v) for k, v in new.items()}
         changed = {}
         for k, v in new.items():
-            k = str(k)
-            v = clean(v)
             if k in self._items and not same_value(self._items[k], v):
                 if not (allow_val_change or self._allow_changes):
                     msg = (f"config[{k!r}] is {self._items[k]!r}; not changed to {v!r}. "

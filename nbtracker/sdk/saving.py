@@ -135,6 +135,8 @@ class SavedFiles:
                 continue
             seen.add(real)
             rel = rel.replace(os.sep, "/")
+            if self._run._bad_name(rel, m):  # not valid UTF-8: left out, one warning
+                continue
             # the run's own files are not saved into themselves (`save("**")` next to the
             # store), except a file in run.dir saved under its own name there
             if inside(real, self._run_dir) and real != os.path.realpath(self._dst(rel)):

@@ -47,7 +47,9 @@ t = np.arange(4000) / 8000
 fig = go.Figure([go.Scatter(x=np.arange(4), y=np.array([1.0, 3, 2, 4]), mode="lines+markers"),
                  go.Bar(x=[0, 1, 2, 3], y=[2, 1, 3, 1], name="b")], layout={"title": {"text": "fig"}})
 frames = np.stack([np.transpose(square(c), (2, 0, 1)) for c in colors])  # T, C, H, W
-run.log({"preds": table,
+odd = nbtracker.Table(columns=["x", "list"], data=[[float("nan"), [1.0, float("inf")]], [1.5, None],
+                                                 [float("inf"), None], [-float("inf"), None]])
+run.log({"preds": table, "odd": odd,
          "sound": nbtracker.Audio(np.sin(2 * np.pi * 440 * t).astype(np.float32), sample_rate=8000,
                                   caption="a"),
          "page": nbtracker.Html("<h1 id='hello'>Hello <i>panel</i></h1>"
@@ -130,6 +132,13 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     table.locator("th").nth(2).click()
     assert table.evaluate(scores) == sorted(up, reverse=True)
     assert table.locator("td b").count() == 0 and "class <b>2" in table.inner_text()
+    # NaN and ±inf (named in the table's "nf") as text; sorted as numbers, NaN last
+    odd = card("odd").locator("table")
+    odd.locator("tbody tr").first.wait_for()
+    cells = "t => [...t.querySelectorAll('tbody tr')].map(r => [...r.children].map(c => c.textContent))"
+    assert odd.evaluate(cells) == [["NaN", '[1,"inf"]'], ["1.5", ""], ["inf", ""], ["-inf", ""]]
+    odd.locator("th").first.click()
+    assert [r[0] for r in odd.evaluate(cells)] == ["-inf", "1.5", "inf", "NaN"]
     # audio: a playable blob
     audio = card("sound").locator("audio")
     wait_in(panel, f"return root.querySelector('{CARD.format('sound')} audio')?.duration > 0")

@@ -112,6 +112,32 @@ def test_cv_logs_mean_and_stdv_as_record_evaluation_names_them():
         assert [r[f"valid_{metric}"] for r in rows] == values == result[f"valid {metric}"]
 
 
+def test_a_custom_metric_named_like_a_built_in_one_is_kept_beside_it(capfd):
+    xtr, ytr, xva, yva = data()
+
+    def feval(preds, dataset):  # "binary_logloss" again, ten times the value: not LightGBM's
+        return [("binary_logloss", 10 * float(np.mean((preds - dataset.get_label()) ** 2)),
+                 False), ("mine", 1.0, False)]
+
+    record: dict = {}
+    lgb.train({**PARAMS, "metric": ["binary_logloss"]}, lgb.Dataset(xtr, ytr), num_boost_round=3,
+              valid_sets=[lgb.Dataset(xva, yva)], feval=feval,
+              callbacks=[nbtracker_callback(), lgb.record_evaluation(record)])
+    run = nbtracker.run
+    run.finish()
+    rows = list(nbtracker.Api().run(run.path).scan_history())
+    assert user_keys(rows) == {"valid_0_binary_logloss", "valid_0_binary_logloss-2",
+                               "valid_0_mine", "iteration"}
+    # record_evaluation keeps both in one list, the built-in first, round by round
+    both = record["valid_0"]["binary_logloss"]
+    assert [r["valid_0_binary_logloss"] for r in rows] == both[0::2]
+    assert [r["valid_0_binary_logloss-2"] for r in rows] == both[1::2]
+    assert both[1] > 1 > both[0]
+    err = capfd.readouterr().err
+    assert err.count("custom metric named like a built-in one") == 1
+    assert "'valid_0_binary_logloss-2'" in err
+
+
 def test_a_second_training_without_log_summary_gets_a_run_of_its_own():
     cb = nbtracker_callback()
     train([cb], rounds=4, early=10)
@@ -128,6 +154,25 @@ def test_log_summary_needs_a_booster_and_a_run():
     with pytest.raises(nbtracker.UsageError, match="booster_"):
         log_summary(object())
     booster, _ = train([], rounds=2, early=10)
+    with pytest.raises(nbtracker.UsageError, match="needs a run"):
+        log_summary(booster)
+
+
+def test_log_summary_after_a_callback_that_could_not_start_its_run_warns(tmp_path, monkeypatch,
+                                                                          capfd):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("NBTRACKER_DIR", str(tmp_path / "file" / "store"))  # cannot be made
+    booster, record = train([nbtracker_callback()], rounds=4, early=10)
+    assert len(record["valid"]["auc"]) == 4
+    log_summary(booster, save_model_checkpoint=True)  # no exception: the script goes on
+    err = capfd.readouterr().err
+    assert err.count("nbtracker_callback: starting the run failed") == 1
+    assert err.count("log_summary: nbtracker_callback could not start a run") == 1
+    assert nbtracker.run is None
+    # a training that starts its run again: log_summary without a run is a mistake again
+    monkeypatch.setenv("NBTRACKER_DIR", str(tmp_path / "store"))
+    booster, _ = train([nbtracker_callback()], rounds=2, early=10)
+    log_summary(booster)
     with pytest.raises(nbtracker.UsageError, match="needs a run"):
         log_summary(booster)
 

@@ -19,7 +19,7 @@ pytest.importorskip("lightning")
 
 import torch  # noqa: E402
 from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
-from lightning.pytorch.loggers import CSVLogger  # noqa: E402
+from lightning.pytorch.loggers import CSVLogger, Logger  # noqa: E402
 from tiny_lightning import Tiny, loader, module_class, trainer  # noqa: E402
 
 import nbtracker  # noqa: E402
@@ -87,6 +87,37 @@ def test_hyperparameters_namespace_nested_and_callables():
     run = only_run("hp")
     assert run.config == {"lr": 0.1, "opt": {"name": "sgd", "momentum": 0.9}, "act": "relu",
                           "dev": "cpu"}
+
+
+def test_hyperparameter_numbers_arrays_and_tensors_are_values_not_text():
+    import enum
+
+    import numpy as np
+
+    class Colour(enum.Enum):
+        RED = 1
+
+    class Odd:  # a scalar-like value whose item() fails: text, the rest still values
+        ndim = 0
+
+        def item(self):
+            raise RuntimeError("no item")
+
+        def __str__(self):
+            return "odd"
+
+    model = type("HP", (Tiny,), {})
+    m = model(lr=0.05)
+    m.save_hyperparameters({"t": torch.tensor(0.5), "n": np.float32(0.25), "arr": np.arange(3),
+                            "m": torch.ones(2, 2), "i": np.int64(7), "c": Colour.RED,
+                            "odd": Odd(), "act": torch.relu})
+    logger = NbtrackerLogger(project="hp-values")
+    logger.log_hyperparams(m.hparams)
+    logger.finalize("success")
+    assert only_run("hp-values").config == {
+        "lr": 0.05, "hidden": 4, "fail_at": None, "interrupt_at": None,
+        "t": 0.5, "n": 0.25, "arr": [0, 1, 2], "m": [[1.0, 1.0], [1.0, 1.0]], "i": 7,
+        "c": "Colour.RED", "odd": "odd", "act": "relu"}
 
 
 def test_images_tables_text_and_watch_read_back():
@@ -181,6 +212,74 @@ def test_fit_then_test_continue_one_run(monkeypatch):
     test = h[h["test/loss"].notna()]
     assert test["_step"].tolist() == [t.global_step] and test["trainer/global_step"].tolist() == [8]
     assert test["test/loss"].iloc[0] == float(t.logged_metrics["test/loss"])
+
+
+class Recorder(Logger):
+    """What Lightning gives its loggers: (global step, {key: value}) per call."""
+
+    name, version = "recorder", 0
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[int, dict]] = []
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        self.calls.append((step, dict(metrics)))
+
+
+def reported_and_stored(recorder, run, keys):
+    """Per key, the (global step, value) pairs Lightning reported and those in the run, in
+    the order they were reported / by `_step`."""
+    rows = sorted(run.scan_history(), key=lambda r: r["_step"])
+    return ({k: [(s, m[k]) for s, m in recorder.calls if k in m] for k in keys},
+            {k: [(r["trainer/global_step"], r[k]) for r in rows if r.get(k) is not None]
+             for k in keys})
+
+
+def test_a_value_lightning_reports_again_at_one_global_step_is_kept_after_the_last_row():
+    ours, rec = NbtrackerLogger(project="again"), Recorder()
+    t = fit([ours, rec], max_epochs=1)
+    t.test(t.lightning_module, loader(16, seed=5), verbose=False)
+    t.test(t.lightning_module, loader(16, seed=6), verbose=False)  # the same global step: 4
+    t.validate(t.lightning_module, loader(16, seed=7), verbose=False)
+    t.validate(t.lightning_module, loader(16, seed=8), verbose=False)
+    fit([ours, rec], t.lightning_module, max_epochs=1)  # a new Trainer: global steps 0-3 again
+    run = only_run("again")
+    assert run.state == "finished" and run.id == ours.version
+    keys = ("train/loss_step", "train/loss_epoch", "val/loss", "test/loss")
+    reported, stored = reported_and_stored(rec, run, keys)
+    assert [len(reported[k]) for k in keys] == [8, 2, 4, 2]
+    assert stored == reported  # every value, with the trainer's step, in the order reported
+    h = run.history()
+    # the first fit at its global steps, then each call in the row after the last (or in it
+    # when it holds none of its keys: the first validate() joins the second test's row)
+    assert h["_step"].tolist() == list(range(11))
+    assert h["trainer/global_step"].tolist() == [0, 1, 2, 3, 4, 4, 4, 0, 1, 2, 3]
+
+
+def test_a_fit_in_a_run_with_rows_goes_on_after_them_and_a_resumed_fit_at_its_steps(tmp_path):
+    mine = nbtracker.init(project="rows")
+    for i in range(3):
+        mine.log({"mine": i})
+    ours, rec = NbtrackerLogger(), Recorder()
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "ck")
+    t = fit([ours, rec], max_epochs=1, enable_checkpointing=True, callbacks=[ckpt])
+    t2 = trainer([ours, rec], max_epochs=2)
+    t2.fit(t.lightning_module, loader(), loader(seed=1), ckpt_path=ckpt.best_model_path)
+    assert t2.global_step == 8
+    mine.finish()
+    run = only_run("rows")
+    keys = ("train/loss_step", "train/loss_epoch", "val/loss")
+    reported, stored = reported_and_stored(rec, run, keys)
+    assert stored == reported
+    h = run.history()
+    assert h["mine"].dropna().tolist() == [0, 1, 2] and h["_step"].tolist()[:3] == [0, 1, 2]
+    # after the user's rows; the resumed fit at its own global steps, continuing the first
+    ours_rows = h[h["trainer/global_step"].notna()]
+    assert (ours_rows["_step"] - ours_rows["trainer/global_step"]).tolist() == [3] * 8
 
 
 def test_default_project_is_lightnings():

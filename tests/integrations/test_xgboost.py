@@ -121,6 +121,40 @@ def test_cv_logs_mean_and_std_as_xgboost_names_them():
         assert [r[col] for r in rows] == table[col].tolist()
 
 
+@pytest.mark.parametrize("cv", [False, True])
+def test_a_custom_metric_named_like_a_built_in_one_is_kept_beside_it(cv, capfd):
+    xtr, ytr, xva, yva = data()
+    dtr, dva = xgb.DMatrix(xtr, ytr), xgb.DMatrix(xva, yva)
+
+    def rmse_times_ten(preds, dmatrix):  # "rmse" again, not xgboost's
+        return "rmse", 10 * float(np.sqrt(np.mean((preds - dmatrix.get_label()) ** 2)))
+
+    params = {**PARAMS, "eval_metric": "rmse"}
+    run = nbtracker.init(project="xgb-twice")
+    if cv:
+        result = xgb.cv(params, dtr, num_boost_round=3, nfold=2, custom_metric=rmse_times_ten,
+                        callbacks=[NbtrackerCallback()])
+        # xgboost's own table has both, one after the other, as rows
+        expected = {f"{d}-rmse{suffix}-{stat}": result[f"{d}-rmse-{stat}"].tolist()[i::2]
+                    for d in ("train", "test") for stat in ("mean", "std")
+                    for i, suffix in ((0, ""), (1, "-2"))}
+    else:
+        evals_result: dict = {}
+        xgb.train(params, dtr, num_boost_round=3, evals=[(dva, "valid")], verbose_eval=False,
+                  custom_metric=rmse_times_ten, evals_result=evals_result,
+                  callbacks=[NbtrackerCallback()])
+        both = evals_result["valid"]["rmse"]  # both in one list, the built-in first
+        expected = {"valid-rmse": both[0::2], "valid-rmse-2": both[1::2]}
+    run.finish()
+    rows = [r for r in nbtracker.Api().run(run.path).scan_history() if "epoch" in r]
+    assert user_keys(rows) == {*expected, "epoch"}
+    for key, values in expected.items():
+        assert [r[key] for r in rows] == values, key
+    err = capfd.readouterr().err
+    assert err.count("custom metric named like a built-in one") == 1
+    assert ("'train-rmse-2', 'test-rmse-2'" if cv else "'valid-rmse-2'") in err
+
+
 def test_a_failure_inside_the_callback_is_one_warning_and_training_goes_on(capfd):
     xtr, ytr, xva, yva = data()
     run = nbtracker.init(project="xgb-broken")

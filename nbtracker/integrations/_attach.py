@@ -1,8 +1,18 @@
-"""The run a framework callback logs to, and the rule that a callback never stops training.
+"""The run a framework integration logs to, and the rule that a callback never stops training.
 
-A callback uses the run the user started (`nbtracker.init()` before training); without one it
-starts a run when training begins (project from NBTRACKER_PROJECT, else nbtracker's default),
-shows its live panel when that happens in a notebook, and finishes it when training ends.
+Which run (`take`): the current run when the user started it (`nbtracker.init()` before
+training). A run an integration starts is marked (`mark`: the integration, the training that
+started it, whether that training reached its end), and is never taken for the user's:
+
+- a run the same integration started for a training that is over (it reached its end and the
+  run was left open, as the transformers callback leaves it for `evaluate()`; or it never
+  reached its end: the framework calls no end hook when training raises) is finished first:
+  `finished`, or `failed` (`interrupted` after Ctrl-C, when that can be known), and the new
+  training gets a run of its own;
+- a run of another integration (Optuna's study run while a Trainer trains in the objective)
+  stays: the training gets a run of its own beside it, finished at the training's end, and the
+  other run is current again.
+
 Every call from the framework goes through `Attached.guard`: an exception in our code becomes
 one warning line per kind of failure and training goes on.
 """
@@ -11,38 +21,166 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+import threading
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import nbtracker
 from nbtracker.sdk import output
 
 
+class _Started:
+    """What `mark` knows of a run an integration started."""
+
+    __slots__ = ("integration", "_training", "ended", "hears_end", "last_exc", "thread")
+
+    def __init__(self, integration: str, training: Any, ended: bool, hears_end: bool):
+        self.integration = integration
+        self._training = _ref(training)
+        self.ended = ended  # its training reached its end (the run may still be open)
+        self.hears_end = hears_end  # the integration is told of every end, failures included
+        self.last_exc = _last_exc()  # the last uncaught exception when the run started
+        self.thread = threading.get_ident()  # trainings in other threads may still go on
+
+    def same_training(self, training: Any) -> bool:
+        return training is not None and self._training is not None \
+            and self._training() is training
+
+
+_started: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # run -> _Started
+# taken while a run is chosen and started or finished: trainings in threads (a study's trials
+# with n_jobs > 1) must not both find no run and start one, nor take each other's for the user's
+runs_lock = threading.RLock()
+
+
+def _ref(obj: Any) -> Callable[[], Any] | None:
+    """A weak reference to `obj` where it takes one (a strong one otherwise), None for None."""
+    if obj is None:
+        return None
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return lambda: obj
+
+
+def _last_exc() -> BaseException | None:
+    # IPython (and the interactive interpreter) keep a cell's uncaught exception here
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+
+
+def mark(run: Any, integration: str, training: Any = None, ended: bool = False,
+         hears_end: bool = False) -> None:
+    """Record that `integration` started `run` for `training` (an object standing for it, e.g.
+    the framework's per-training state; None: unknown). `ended`: the training is already over
+    (the run only waits to be finished); `hears_end`: the integration is told when its
+    training ends, even by an exception, so an unfinished run of it is in use."""
+    try:
+        _started[run] = _Started(integration, training, ended, hears_end)
+    except TypeError:  # a run that takes no weak reference: not one of nbtracker's
+        pass
+
+
+def started_by(run: Any) -> str | None:
+    """The integration that started `run`, None for a run of the user's."""
+    info = _started.get(run) if run is not None else None
+    return info.integration if info is not None else None
+
+
+def set_ended(run: Any) -> None:
+    """The training `run` was started for has reached its end (the run may stay open)."""
+    info = _started.get(run) if run is not None else None
+    if info is not None:
+        info.ended = True
+
+
+def has_ended(run: Any) -> bool:
+    info = _started.get(run) if run is not None else None
+    return info is None or info.ended
+
+
+def _running(run: Any) -> bool:
+    return run is not None and getattr(run, "state", "running") == "running"
+
+
+def _finish_over(integration: str, training: Any) -> None:
+    """Finish the runs `integration` started in this thread for trainings that are over (see
+    the module docstring): `finished` when the training reached its end, else `failed`, or
+    `interrupted` when the exception being handled now, or the last one a cell did not catch
+    since the run started, is a KeyboardInterrupt. (A training in another thread, a trial of a
+    study run with n_jobs > 1, may still be going on: its run is left alone.)"""
+    me = threading.get_ident()
+    for run, info in list(_started.items()):
+        if info.integration != integration or info.thread != me or not _running(run):
+            continue
+        if info.ended:
+            run.finish()
+        elif not info.hears_end and not info.same_training(training):
+            exc = sys.exc_info()[1]
+            if exc is None:
+                last = _last_exc()
+                exc = last if last is not info.last_exc else None
+            if isinstance(exc, KeyboardInterrupt) and hasattr(run, "__exit__"):
+                run.__exit__(type(exc), exc, exc.__traceback__)
+            else:
+                run.finish(exit_code=1)
+
+
+def take(integration: str, training: Any = None, adopt: bool = True, ended: bool = False,
+         hears_end: bool = False, finish_over: bool = True,
+         **init_kwargs: Any) -> tuple[Any, bool]:
+    """The run a training of `integration` logs to, and whether it was started for it (so is
+    finished by it): the user's current run (unless `adopt` is false), the current run another
+    callback of the same integration started for this very `training`, else a new run
+    (`nbtracker.init(**init_kwargs)`), beside the current run when there is one. Runs of
+    `integration` whose training is over are finished first (unless `finish_over` is false).
+    `ended` and `hears_end` are `mark`'s, for the new run."""
+    with runs_lock:
+        if finish_over:
+            _finish_over(integration, training)
+        current = nbtracker.run
+        if not _running(current):
+            current = None
+        if current is not None and adopt:
+            info = _started.get(current)
+            if info is None or (info.integration == integration
+                                and info.same_training(training)):
+                return current, False
+        kw = dict(init_kwargs)
+        if current is not None:  # a run of its own beside it; the other is current again after
+            kw["reinit"] = "create_new"
+        run = nbtracker.init(**kw)
+        mark(run, integration, training, ended=ended, hears_end=hears_end)
+        return run, True
+
+
 class Attached:
     """The run one callback logs to, while training runs."""
 
-    def __init__(self, integration: str):
-        self.integration = integration
+    def __init__(self, integration: str, kind: str | None = None):
+        self.integration = integration  # the name in warnings
+        self.kind = kind or integration  # the name in `take`: one per framework
         self.run: Any = None
         self.owned = False  # started by the callback, so finished by it
         self._warned: set[str] = set()
 
-    def begin(self, **init_kwargs: Any) -> Any:
-        """The current run, or a new one when there is none (or it has finished)."""
-        run = nbtracker.run
-        if run is not None and getattr(run, "state", "running") == "running":
-            self.run, self.owned = run, False
-            return run
-        self.run, self.owned = nbtracker.init(**init_kwargs), True
-        _show_in_notebook(self.run)
+    def begin(self, training: Any = None, ended: bool = False, **init_kwargs: Any) -> Any:
+        """The run for this training (see `take`), started (and shown in a notebook) when
+        needed."""
+        self.run, self.owned = take(self.kind, training=training, ended=ended, **init_kwargs)
+        if self.owned:
+            _show_in_notebook(self.run)
         return self.run
 
     def end(self) -> None:
-        """Finish the run if the callback started it; forget it either way."""
+        """The training reached its end: finish the run if the callback started it; forget it
+        either way."""
         run, owned = self.run, self.owned
         self.run, self.owned = None, False
+        set_ended(run)
         if owned and run is not None:
-            run.finish()
+            with runs_lock:
+                run.finish()
 
     @contextlib.contextmanager
     def guard(self, what: str) -> Iterator[None]:
@@ -62,13 +200,13 @@ class Attached:
     def __deepcopy__(self, memo: dict) -> Attached:
         # frameworks copy their callbacks (sklearn's clone, xgboost's estimators): a copy gets
         # no run of its own until its training begins
-        return Attached(self.integration)
+        return Attached(self.integration, self.kind)
 
     def __getstate__(self) -> dict:
-        return {"integration": self.integration}
+        return {"integration": self.integration, "kind": self.kind}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["integration"])
+        self.__init__(state["integration"], state.get("kind"))
 
 
 def _show_in_notebook(run: Any) -> None:

@@ -47,6 +47,8 @@ from typing import Any
 import nbtracker
 from nbtracker.sdk import output
 
+from ._attach import started_by, take
+
 DEFAULT_PROJECT = "lightning_logs"  # what Lightning's WandbLogger uses without WANDB_PROJECT
 EXTRA_HINT = "pip install 'nbtracker[lightning]' (or pip install lightning)"
 
@@ -173,10 +175,13 @@ class LoggerCore:
             return self._experiment
 
     def _start(self) -> Any:
-        active = nbtracker.run
-        if active is not None:  # the user's run: logged to, never finished here
-            self._experiment, self._owns = active, False
-            return active
+        earlier = self._experiment
+        if earlier is not None and not self._owns and not self._failed:
+            current = nbtracker.run
+            if current is None or started_by(current) is not None:
+                # the user's run, finished by the user: what is logged is ignored (one
+                # warning), until the user starts another run
+                return earlier
         args: dict[str, Any] = {"project": self._project, "name": self._name}
         if self._save_dir is not None:
             args["dir"] = self._save_dir
@@ -188,9 +193,14 @@ class LoggerCore:
         elif self._id is not None:
             args.update(id=self._id, resume="allow")
         args.update(self._init_kwargs)
-        run = nbtracker.init(**args)
-        self._experiment, self._owns = run, True
-        self._show(run)
+        # the user's run (logged to, never finished here), else a run of the logger's own,
+        # beside another integration's run (Optuna's study run while this trains a trial);
+        # Lightning finalizes its loggers whatever the way training ends: a run another
+        # logger started and has not finished is in use
+        run, owns = take("lightning", training=self, hears_end=True, **args)
+        self._experiment, self._owns = run, owns
+        if owns:
+            self._show(run)
         return run
 
     @staticmethod

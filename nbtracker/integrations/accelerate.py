@@ -15,13 +15,16 @@ config, init_kwargs={"nbtracker": {...}})` then names the project and passes the
 As accelerate's `WandBTracker`: `init_trackers`' config becomes the run's config,
 `accelerator.log(values, step)` logs a row (at `step` when given), `log_images` and `log_table`
 log `nbtracker.Image` lists and `nbtracker.Table`s, `get_tracker("nbtracker", unwrap=True)` is
-the run, and `end_training()` finishes it. An active run (`nbtracker.init()` called before) is
-used and left open. Only the main process records. A tracker that cannot record prints one
+the run, and `end_training()` finishes it (a training that raises before `end_training()` leaves
+it open: the next `init_trackers` finishes it as `failed` or `interrupted`). An active run
+(`nbtracker.init()` called before) is used and left open. Only the main process records. A
+tracker that cannot record, or whose run was finished before `end_training()`, prints one
 warning line and the training goes on.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 try:
@@ -32,6 +35,8 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 import nbtracker
 from nbtracker.sdk import output
+
+from ._attach import set_ended, take
 
 __all__ = ["NbtrackerTracker"]
 
@@ -70,19 +75,22 @@ class NbtrackerTracker(GeneralTracker):
     def _ok(self) -> bool:
         return self.run is not None and self.run.state == "running"
 
+    def _logging(self) -> bool:
+        """Whether to log: a run to log to, still running (else one warning line)."""
+        if self.run is not None and self.run.state != "running":
+            self._failed("log", RuntimeError(f"the run {self.run.name} was finished before "
+                                             "end_training()"))
+        return self._ok()
+
     @on_main_process
     def start(self) -> None:
         """Start the run (accelerate calls it from `init_trackers`)."""
         if self._ok():
             return
         try:
-            current = nbtracker.run
-            if current is not None:
-                self.run, self._own = current, False
-                return
             kw = dict(self.init_kwargs)
             kw.setdefault("project", self.run_name)
-            self.run, self._own = nbtracker.init(**kw), True
+            self.run, self._own = take("accelerate", training=_accelerator(), **kw)
         except Exception as e:
             self._failed("start a run", e)
 
@@ -104,7 +112,7 @@ class NbtrackerTracker(GeneralTracker):
     @on_main_process
     def log(self, values: dict, step: int | None = None, **kwargs: Any) -> None:
         """Log a row of values, at `step` when given (see `Run.log`)."""
-        if not self._ok():
+        if not self._logging():
             return
         try:
             self.run.log(values, step=step, **kwargs)
@@ -114,7 +122,7 @@ class NbtrackerTracker(GeneralTracker):
     @on_main_process
     def log_images(self, values: dict, step: int | None = None, **kwargs: Any) -> None:
         """Log `{key: [image, ...]}` (numpy arrays or PIL images) as lists of images."""
-        if not self._ok():
+        if not self._logging():
             return
         try:
             for k, v in values.items():
@@ -127,7 +135,7 @@ class NbtrackerTracker(GeneralTracker):
                   data: list[list[Any]] | None = None, dataframe: Any = None,
                   step: int | None = None, **kwargs: Any) -> None:
         """Log a table, from `columns` and `data` or from a `dataframe`."""
-        if not self._ok():
+        if not self._logging():
             return
         try:
             table = nbtracker.Table(columns=columns, data=data, dataframe=dataframe)
@@ -140,10 +148,24 @@ class NbtrackerTracker(GeneralTracker):
         """Finish the run if this tracker started it (accelerate calls it from
         `end_training`)."""
         try:
+            set_ended(self.run)
             if self._own and self._ok():
                 self.run.finish()
         except Exception as e:
             self._failed("finish the run", e)
+
+
+def _accelerator() -> Any:
+    """The Accelerator whose `init_trackers` starts this tracker (None when not found): the
+    trackers of one Accelerator share a run, an earlier Accelerator's run left open is over."""
+    f = sys._getframe(1)
+    for _ in range(6):
+        if f is None:
+            break
+        if f.f_code.co_name == "init_trackers":
+            return f.f_locals.get("self")
+        f = f.f_back
+    return None
 
 
 def _register() -> None:

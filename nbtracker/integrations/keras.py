@@ -15,7 +15,8 @@ What is logged (the keys of wandb's `WandbMetricsLogger`):
 The learning rate is the optimizer's own (`model.optimizer.learning_rate`: a schedule is
 evaluated at the optimizer's iteration count), as Keras's `LearningRateScheduler` reports it.
 A run started with `nbtracker.init()` before `fit` is used; otherwise one is started when
-training begins and finished when it ends.
+training begins and finished when it ends (a `fit` that raises, or is stopped with Ctrl-C, leaves
+it open: the next `fit` with a logger finishes it as `failed` or `interrupted`).
 
 `NbtrackerModelCheckpoint` is Keras's `ModelCheckpoint` that also keeps each file it writes with
 the run (`run.save(..., policy="now")`).
@@ -68,7 +69,7 @@ class NbtrackerMetricsLogger(keras.callbacks.Callback):
         self.logging_batch_wise = log_freq != "epoch"
         self.log_freq: int | None = log_freq if self.logging_batch_wise else None  # type: ignore
         self.global_step = int(initial_global_step)  # index of the next training batch
-        self._attached = Attached("NbtrackerMetricsLogger")
+        self._attached = Attached("NbtrackerMetricsLogger", "keras")
         self._run: Any = None
         if self.logging_batch_wise:
             # a batch hook only when batches are logged: with none, Keras need not wait for each
@@ -78,7 +79,8 @@ class NbtrackerMetricsLogger(keras.callbacks.Callback):
     # -- Keras hooks ----------------------------------------------------------------------
     def on_train_begin(self, logs: dict | None = None) -> None:
         with self._attached.guard("starting the run"):
-            self._run = self._attached.begin()
+            # the params dict Keras gives the callbacks of one fit() stands for that fit
+            self._run = self._attached.begin(training=getattr(self, "params", None))
             if self.logging_batch_wise:
                 self._run.define_metric("batch/batch_step")
                 self._run.define_metric("batch/*", step_metric="batch/batch_step")

@@ -62,7 +62,7 @@ class _NbtrackerCallback:
         self.before_iteration = False
         self.log_params = log_params
         self.define_metric = define_metric
-        self._attached = Attached("lightgbm nbtracker_callback")
+        self._attached = Attached("lightgbm nbtracker_callback", "lightgbm")
         self._run: Any = None
 
     def _begin(self, env: Any) -> None:
@@ -70,7 +70,9 @@ class _NbtrackerCallback:
         if earlier is not None:
             earlier.end()  # a run started for an earlier training: this one gets its own
         _started.clear()
-        self._run = self._attached.begin()
+        # LightGBM tells no callback when training ends: a run left open by an earlier training
+        # is finished as it is (`ended`), whatever way that training ended
+        self._run = self._attached.begin(training=env.model, ended=True)
         if self._attached.owned:
             _started.append(self._attached)
         if self.log_params:

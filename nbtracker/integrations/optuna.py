@@ -11,7 +11,10 @@ Two ways to record a study:
   `best_trial` (multi-objective: `best_trials`, the Pareto front's numbers) in the summary as
   trials finish. A run already active (`nbtracker.init()` called first) is used and left open;
   otherwise the callback starts one at the first trial's end — in a notebook it shows that
-  run's live panel and finishes it when the cell ends.
+  run's live panel and finishes it when the cell ends. (A run another integration started, a
+  Trainer's left open by the objective, is not the user's: the study's run starts beside it;
+  and a Trainer, Keras or XGBoost callback training inside the objective logs to a run of its
+  own, not to the study's.)
   The row's step is the trial's number (as wandb's callback) while the run is the callback's
   own and holds only this study's trials; otherwise (a run of the user's, other rows logged in
   it, e.g. epochs from the objective, or a second study) each trial goes to the run's next step
@@ -22,7 +25,7 @@ Two ways to record a study:
   a tag): the trial's params as config; its value(s), `trial_number` and `state` as summary and
   as a logged row. A failed trial's run is `failed`. With `@callback.track_in_nbtracker()` on the
   objective, the trial's run starts with the trial, so `nbtracker.log()` inside the objective
-  goes to it.
+  goes to it, as do the integrations training in it (as into a run of the user's).
 
 The value of a trial is logged only when Optuna has one from the objective: a failed trial has
 none, and a pruned trial's row carries `pruned_step` and `pruned_intermediate_value` (what Optuna
@@ -53,14 +56,13 @@ except ImportError as e:  # pragma: no cover - only without the extra
 import nbtracker
 from nbtracker.sdk import output
 
+from ._attach import runs_lock, take
+
 __all__ = ["NbtrackerCallback"]
 
 # nbtracker.init()/finish() keep one process-wide list of runs: calls from the trials' threads
-# take turns.
-_runs_lock = threading.RLock()
-# study runs the callbacks started: another callback finds them active and does not mistake
-# them for a run of the user's
-_study_runs: weakref.WeakSet = weakref.WeakSet()
+# take turns (with the other integrations' too, training in the objective)
+_runs_lock = runs_lock
 # run -> the names of the studies recorded in it, the first first (any callback's)
 _run_studies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -237,15 +239,10 @@ class NbtrackerCallback:
             if run is None or run.state != "running":
                 run = self._run = None
                 with _runs_lock:
-                    active = nbtracker.run
-                    if active is not None and active not in _study_runs:
-                        run, self._owns_run = active, False
-                    else:
-                        if active is not None:  # another callback's study run: ended by this one
-                            active.finish()
-                        run = nbtracker.init(**self._kwargs)
-                        self._owns_run = True
-                        _study_runs.add(run)
+                    # the user's active run; else a run of its own, beside another
+                    # integration's (a Trainer's run left open by the objective); another
+                    # callback's study run is over (`ended`): finished by this one
+                    run, self._owns_run = take("optuna", ended=True, **self._kwargs)
                 self._run, self._best = run, {}
                 self._numbered, self._last_numbered = self._owns_run, -1
                 if self._owns_run:

@@ -17,14 +17,18 @@ What is recorded, as transformers' own `WandbCallback` records it:
 - config: the model's config, then `TrainingArguments.to_dict()` over it, `model/num_parameters`,
   and in a hyperparameter search the trial's parameters.
 
-The run: an active run (`nbtracker.init()` called before) is used and left open. Otherwise one is
-started at `train()` (or at the first log, for `evaluate()` alone) in the project
-NBTRACKER_PROJECT (else "huggingface"), named `args.run_name`, and like wandb's it stays open
-after `train()` so that `evaluate()` and `predict()` land in it: it is finished by
-`nbtracker.finish()`, by the next trial of a hyperparameter search, or when the process exits.
-`Trainer.hyperparameter_search` gives one run per trial (grouped under `args.run_name` or the
-output folder), even when a run of the user's own is active. Only the main process
-(`state.is_world_process_zero`) records.
+The run: an active run of the user's (`nbtracker.init()` called before) is used and left open.
+Otherwise one is started at `train()` (or at the first log, for `evaluate()` alone) in the
+project NBTRACKER_PROJECT (else "huggingface"), named `args.run_name` (beside the run of another
+integration, such as Optuna's study run while the Trainer trains in the objective), and like
+wandb's it stays open after `train()` so that `evaluate()` and `predict()` land in it: it is
+finished by `nbtracker.finish()`, by the `train()` of another Trainer, or when the process
+exits. A `train()` that raises (or is stopped with Ctrl-C) leaves it open: the next `train()`
+finishes it as `failed` (`interrupted`). A run finished by someone else during training gets
+nothing more from that training (one warning line). `Trainer.hyperparameter_search` gives one run
+per trial (grouped under `args.run_name` or the output folder), finished when the trial has been
+evaluated, beside a run of the user's own (current again after the search). Only the main
+process (`state.is_world_process_zero`) records.
 
 Environment (the `WANDB_` names are read when the `NBTRACKER_` ones are unset):
 
@@ -51,8 +55,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("nbtracker.integrations.transformers needs the transformers package: "
                       "pip install 'nbtracker[transformers]'") from e
 
-import nbtracker
 from nbtracker.sdk import output
+
+from ._attach import has_ended, mark, set_ended, take
 
 __all__ = ["NbtrackerCallback", "rewrite_logs"]
 
@@ -118,6 +123,9 @@ class NbtrackerCallback(TrainerCallback):
         self._run: Any = None
         self._own = False  # the callback started the run, so finishes it
         self._off = False  # starting a run failed: nothing more until the next train()
+        self._training = False  # between on_train_begin and on_train_end
+        self._evaluated = False  # an evaluation during this training
+        self._trial_waits = False  # a trial's run waits for the evaluation after train()
         self._warned: set[str] = set()
         mode = (_env("LOG_MODEL") or "false").lower()
         if mode not in LOG_MODEL and mode not in ("false", "0", "no", "none"):
@@ -139,6 +147,10 @@ class NbtrackerCallback(TrainerCallback):
         if self._off or not state.is_world_process_zero:
             return False
         if not self._live():
+            if self._run is not None and self._training:  # finished by someone else
+                self._warn("finished", f"the run {self._run.name} was finished during "
+                           "training; the rest of this training is not recorded")
+                return False
             try:
                 self._setup(args, state, model)
             except Exception as e:
@@ -148,20 +160,19 @@ class NbtrackerCallback(TrainerCallback):
         return True
 
     def _setup(self, args: Any, state: Any, model: Any, trial: bool = False) -> None:
-        current = nbtracker.run
-        if current is not None and not trial:
-            self._run, self._own = current, False
+        kw = dict(self._init_kwargs)
+        if trial:
+            kw.setdefault("group", args.run_name or args.output_dir)
+            kw["name"] = state.trial_name or kw.get("name")
         else:
-            kw = dict(self._init_kwargs)
-            if trial:
-                kw.setdefault("group", args.run_name or args.output_dir)
-                kw["name"] = state.trial_name or kw.get("name")
-            else:
-                kw.setdefault("name", args.run_name)
-            if current is not None:  # a trial's run of its own beside the user's
-                kw["reinit"] = "create_new"
-            project = self._project or _env("PROJECT") or DEFAULT_PROJECT
-            self._run, self._own = nbtracker.init(project=project, **kw), True
+            kw.setdefault("name", args.run_name)
+        project = self._project or _env("PROJECT") or DEFAULT_PROJECT
+        # the user's run, else a run of its own (see _attach.take): a trial's run is always its
+        # own; `evaluate()` alone (outside training) leaves another Trainer's open run be
+        self._run, self._own = take("transformers", training=state, adopt=not trial,
+                                    ended=not self._training, finish_over=self._training,
+                                    project=project, **kw)
+        if self._own:
             if _in_notebook():
                 from IPython.display import display
 
@@ -200,9 +211,9 @@ class NbtrackerCallback(TrainerCallback):
             run.watch(model, log=watch, log_freq=max(100, state.logging_steps or 0))
 
     def _finish_own(self) -> None:
+        """Finish the run if the callback started it (`run` still names it)."""
         if self._own and self._live():
             self._run.finish()
-        self._run, self._own = None, False
 
     def _warn(self, what: str, msg: str) -> None:
         if what not in self._warned:
@@ -218,11 +229,19 @@ class NbtrackerCallback(TrainerCallback):
         self._off = False
         if not state.is_world_process_zero:
             return
-        if not state.is_hyper_param_search:
+        self._training, self._evaluated, self._trial_waits = True, False, False
+        search = state.is_hyper_param_search
+        if self._run is not None:
+            if not self._live() or search or (self._own and not has_ended(self._run)):
+                # finished; the last trial's; or the run of an earlier train() that never
+                # reached its end: `take` finishes the run left open (failed, for the latter)
+                self._run, self._own = None, False
+            elif self._own:  # the run of an earlier train() of this callback goes on (wandb's)
+                mark(self._run, "transformers", state)
+        if not search:
             self._ready(args, state, model)
             return
         try:
-            self._finish_own()
             self._setup(args, state, model, trial=True)
         except Exception as e:
             self._off = True
@@ -268,16 +287,39 @@ class NbtrackerCallback(TrainerCallback):
         except Exception as e:
             self._failed("keep the checkpoint files", e)
 
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self._training:
+            self._evaluated = True
+        elif self._trial_waits:  # the trial's evaluation after train() is logged: its run ends
+            self._trial_waits = False
+            self._end_trial()
+
     def on_train_end(self, args, state, control, model=None, processing_class=None, **kwargs):
-        if self._log_model != "end" or not state.is_world_process_zero or not self._live():
+        if not state.is_world_process_zero:
             return
+        self._training = False
+        if self._log_model == "end" and self._live():
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    folder = os.path.join(tmp, "model")
+                    _save_model(model, processing_class, folder)
+                    self._run.save(os.path.join(folder, "**"), base_path=tmp, policy="now")
+            except Exception as e:
+                self._failed("keep the model files", e)
+        set_ended(self._run)
+        if state.is_hyper_param_search and self._own:
+            # a trial's run ends with the trial: once evaluated (during training, else by the
+            # `evaluate()` the search calls next), so that a run of the user's is current again
+            if self._evaluated:
+                self._end_trial()
+            else:
+                self._trial_waits = True
+
+    def _end_trial(self) -> None:
         try:
-            with tempfile.TemporaryDirectory() as tmp:
-                folder = os.path.join(tmp, "model")
-                _save_model(model, processing_class, folder)
-                self._run.save(os.path.join(folder, "**"), base_path=tmp, policy="now")
+            self._finish_own()
         except Exception as e:
-            self._failed("keep the model files", e)
+            self._failed("finish the trial's run", e)
 
 
 def _save_model(model: Any, processing_class: Any, folder: str) -> None:

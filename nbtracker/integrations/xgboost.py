@@ -22,7 +22,8 @@ What is logged (the keys of wandb's `WandbCallback`):
 - with `log_model=True`: the model file `<run id>_model.json`, kept with the run.
 
 A run started with `nbtracker.init()` before training is used; otherwise one is started when
-training begins and finished when it ends.
+training begins and finished when it ends (a training that raises, or is stopped with Ctrl-C,
+leaves it open: the next training with a callback finishes it as `failed` or `interrupted`).
 """
 
 from __future__ import annotations
@@ -71,14 +72,14 @@ class NbtrackerCallback(TrainingCallback):
         self.log_feature_importance = log_feature_importance
         self.importance_type = importance_type
         self.define_metric = define_metric
-        self._attached = Attached("xgboost NbtrackerCallback")
+        self._attached = Attached("xgboost NbtrackerCallback", "xgboost")
         self._run: Any = None
         self._defined: set[str] = set()
         self._keys: dict[tuple[str, str], str] = {}
 
     def before_training(self, model: Any) -> Any:
         with self._attached.guard("starting the run"):
-            self._run = self._attached.begin()
+            self._run = self._attached.begin(training=model)  # the booster of this training
             self._defined = set()
         if self._run is not None and hasattr(model, "save_config"):
             with self._attached.guard("logging the booster's configuration"):

@@ -108,6 +108,39 @@ def test_an_active_run_is_used_and_left_open():
     assert [p.name for p in nbtracker.Api().projects()] == ["mine"]
 
 
+def test_a_loop_that_raised_is_finished_by_the_next_init_trackers_not_continued():
+    first = Accelerator(log_with=NbtrackerTracker("acc"), cpu=True)
+    first.init_trackers("acc", config={"lr": 0.1})
+    first_run = nbtracker.run
+    with pytest.raises(RuntimeError):
+        train(first, steps=2)
+        raise RuntimeError("a bug before end_training()")
+    second = Accelerator(log_with=NbtrackerTracker("acc"), cpu=True)
+    second.init_trackers("acc", config={"lr": 0.2})
+    run = second.get_tracker("nbtracker", unwrap=True)
+    losses = train(second, steps=3)
+    second.end_training()
+    assert nbtracker.run is None and run is not first_run
+    assert (first_run.state, run.state) == ("failed", "finished")
+    assert [r["train/loss"] for r in history(run)] == losses
+    assert len(history(first_run)) == 2
+    assert nbtracker.Api().run(f"acc/{first_run.id}").config == {"lr": 0.1}
+
+
+def test_a_run_finished_before_end_training_costs_one_warning(capfd):
+    accelerator = Accelerator(log_with=NbtrackerTracker("acc"), cpu=True)
+    accelerator.init_trackers("acc")
+    run = nbtracker.run
+    accelerator.log({"a": 1}, step=0)
+    run.finish()
+    accelerator.log({"a": 2}, step=1)
+    accelerator.log({"a": 3}, step=2)
+    accelerator.end_training()
+    assert history(run) == [{"a": 1}]
+    warnings = [ln for ln in capfd.readouterr().err.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "finished before end_training()" in warnings[0], warnings
+
+
 def test_a_store_that_cannot_be_written_warns_once_and_training_goes_on(tmp_path, monkeypatch,
                                                                          capfd):
     blocker = tmp_path / "not-a-folder"

@@ -313,3 +313,73 @@ def test_logging_epochs_leaves_keras_free_to_dispatch_batch_callbacks_asynchrono
     epochs = CallbackList([NbtrackerMetricsLogger()], model=m)
     batches = CallbackList([NbtrackerMetricsLogger(log_freq="batch")], model=m)
     assert epochs._async_train and not batches._async_train
+
+
+class RaiseAt(keras.callbacks.Callback):
+    """Raises `exc` at the end of epoch `epoch`: a bug, or Ctrl-C."""
+
+    def __init__(self, epoch: int, exc: BaseException):
+        super().__init__()
+        self.epoch, self.exc = epoch, exc
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise self.exc
+
+
+@needs_torch
+def test_a_fit_that_raised_leaves_its_run_to_no_later_fit():
+    from nbtracker.integrations.keras import NbtrackerMetricsLogger
+
+    x, y = data()
+    m = model(keras.optimizers.Adam(0.01))
+    logger = NbtrackerMetricsLogger()
+    with pytest.raises(RuntimeError):
+        m.fit(x, y, epochs=3, verbose=0, callbacks=[logger, RaiseAt(1, RuntimeError("a bug"))])
+    hist = m.fit(x, y, epochs=2, verbose=0, callbacks=[logger])
+    assert nbtracker.run is None  # both runs were the logger's: both finished
+    first, second = sorted(nbtracker.Api().runs(), key=lambda r: r.created)
+    assert (first.state, second.state) == ("failed", "finished")
+    assert [r["epoch/epoch"] for r in first.scan_history()] == [0, 1]
+    rows = list(second.scan_history())
+    assert [r["epoch/epoch"] for r in rows] == hist.epoch == [0, 1]
+    assert [r["epoch/loss"] for r in rows] == hist.history["loss"]
+
+
+@needs_torch
+@pytest.mark.parametrize("known", ["being handled", "uncaught in a cell"])
+def test_a_fit_stopped_by_ctrl_c_is_interrupted(known, monkeypatch):
+    from nbtracker.integrations.keras import NbtrackerMetricsLogger
+
+    x, y = data()
+    m = model(keras.optimizers.Adam(0.01))
+    try:
+        m.fit(x, y, epochs=3, verbose=0,
+              callbacks=[NbtrackerMetricsLogger(), RaiseAt(0, KeyboardInterrupt())])
+    except KeyboardInterrupt as e:
+        if known == "being handled":  # a fit started in the `except` block
+            m.fit(x, y, epochs=1, verbose=0, callbacks=[NbtrackerMetricsLogger()])
+        else:  # where IPython keeps the exception that ended a cell
+            monkeypatch.setattr(sys, "last_value", e, raising=False)
+            monkeypatch.setattr(sys, "last_exc", e, raising=False)
+    if known != "being handled":
+        m.fit(x, y, epochs=1, verbose=0, callbacks=[NbtrackerMetricsLogger()])
+    first, second = sorted(nbtracker.Api().runs(), key=lambda r: r.created)
+    assert (first.state, second.state) == ("interrupted", "finished")
+    assert [r["epoch/epoch"] for r in first.scan_history()] == [0]
+    assert [r["epoch/epoch"] for r in second.scan_history()] == [0]
+
+
+@needs_torch
+def test_two_loggers_of_one_fit_share_its_run():
+    from nbtracker.integrations.keras import NbtrackerMetricsLogger
+
+    x, y = data()
+    hist = model(keras.optimizers.Adam(0.01)).fit(
+        x, y, batch_size=16, epochs=2, verbose=0,
+        callbacks=[NbtrackerMetricsLogger(), NbtrackerMetricsLogger(log_freq=2)])
+    (run,) = nbtracker.Api().runs()
+    assert run.state == "finished"
+    rows = list(run.scan_history())
+    assert {r["epoch/epoch"] for r in only(rows, "epoch/")} == set(hist.epoch)  # from each
+    assert [r["batch/batch_step"] for r in only(rows, "batch/")] == [0, 2, 4, 6]

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("transformers")
@@ -283,8 +284,7 @@ def test_hyperparameter_search_gives_one_run_per_trial_with_its_parameters(tmp_p
                  train_dataset=Tokens(16), eval_dataset=Tokens(8, seed=1), callbacks=[cb])
     tr.hyperparameter_search(hp_space=hp_space, n_trials=2, direction="minimize",
                              backend="optuna")
-    assert cb.run.state == "running"  # the last trial's run, open for evaluate()
-    nbtracker.finish()
+    assert cb.run.state == "finished" and nbtracker.run is None  # a trial's run ends with it
     runs = sorted(nbtracker.Api().runs("huggingface"), key=lambda r: r.created)
     assert len(runs) == 2 and [r.state for r in runs] == ["finished", "finished"]
     for run, params in zip(runs, suggested):
@@ -293,6 +293,144 @@ def test_hyperparameter_search_gives_one_run_per_trial_with_its_parameters(tmp_p
         assert run.summary["train_loss"] > 0 and "eval/loss" in run.summary.keys()
         steps = [r["train/global_step"] for r in rows_of(run) if "train/loss" in r]
         assert steps == list(range(1, len(steps) + 1))  # each trial from step 1 in its own run
+
+
+def runs_by_creation(project: str | None = None) -> list:
+    return sorted(nbtracker.Api().runs(project), key=lambda r: r.created)
+
+
+def lr_space(trial) -> dict:
+    return {"learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True)}
+
+
+@pytest.mark.parametrize("eval_strategy", ["epoch", "no"])  # "no": evaluate() after train()
+def test_a_search_leaves_the_users_run_current_and_each_trial_run_finished(tmp_path,
+                                                                          eval_strategy):
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    user = nbtracker.init(project="mine", config={"who": "user"})
+    cb = NbtrackerCallback()
+    tr = Trainer(model_init=lambda: tiny_bert(),
+                 args=arguments(tmp_path, num_train_epochs=1, eval_strategy=eval_strategy),
+                 train_dataset=Tokens(8), eval_dataset=Tokens(8, seed=1), callbacks=[cb])
+    best = tr.hyperparameter_search(hp_space=lr_space, n_trials=2, direction="minimize",
+                                    backend="optuna")
+    assert nbtracker.run is user
+    nbtracker.log({"after": 1})
+    user.finish()
+    assert rows_of(user) == [{"after": 1}] and nbtracker.Api().run(user.path).config == {
+        "who": "user"}
+    trials = runs_by_creation("huggingface")
+    assert [r.state for r in trials] == ["finished", "finished"]
+    for run in trials:  # each trial's evaluation (its objective) logged before its run ended
+        assert [r["train/global_step"] for r in rows_of(run) if "eval/loss" in r] == [2]
+    assert best.objective == min(r.summary["eval/loss"] for r in trials)
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_trainers_in_an_optuna_objective_train_into_runs_of_their_own(tmp_path, multirun):
+    optuna = pytest.importorskip("optuna")
+    from nbtracker.integrations.optuna import NbtrackerCallback as StudyCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    histories = []
+
+    def objective(trial):
+        tr = trainer(tmp_path, NbtrackerCallback(), num_train_epochs=1,
+                     run_name=f"hf-{trial.number}",
+                     learning_rate=trial.suggest_float("lr", 1e-4, 1e-2, log=True))
+        tr.train()
+        loss = tr.evaluate()["eval_loss"]
+        histories.append(tr.state.log_history)
+        return loss
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=2, callbacks=[StudyCallback(
+        as_multirun=multirun, nbtracker_kwargs={"project": "study"})])
+    while nbtracker.run is not None:
+        nbtracker.finish()
+    hf = runs_by_creation("huggingface")
+    assert [r.name for r in hf] == ["hf-0", "hf-1"]
+    for run, history, trial in zip(hf, histories, study.trials):
+        assert run.config["learning_rate"] == trial.params["lr"]
+        assert rows_of(run) == expected_rows(history)
+    values = [r.get("value") for run in runs_by_creation("study") for r in run.scan_history()]
+    assert values == [t.value for t in study.trials]
+
+
+@pytest.mark.parametrize("whose", ["user", "callback"])
+def test_a_run_finished_during_training_gets_nothing_more_from_it(tmp_path, whose, capfd):
+    from transformers import TrainerCallback
+
+    class FinishAtStep2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                nbtracker.finish()
+
+    if whose == "user":
+        nbtracker.init(project="mine")
+    cb = NbtrackerCallback()
+    tr = trainer(tmp_path, cb, num_train_epochs=1)
+    tr.add_callback(FinishAtStep2())
+    tr.train()
+    assert tr.state.global_step == 4 and nbtracker.run is None
+    (run,) = nbtracker.Api().runs()
+    assert (run.project, run.state) == ("mine" if whose == "user" else "huggingface", "finished")
+    assert [r["train/global_step"] for r in run.scan_history()] == [1]
+    warnings = [ln for ln in capfd.readouterr().err.splitlines() if "warning" in ln]
+    assert len(warnings) == 1 and "finished during training" in warnings[0]
+
+
+@pytest.mark.parametrize("exc, state", [(RuntimeError("a bug"), "failed"),
+                                        (KeyboardInterrupt(), "interrupted")])
+def test_a_train_that_raised_is_finished_by_the_next_train(tmp_path, exc, state):
+    from transformers import TrainerCallback
+
+    class RaiseAtStep2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise exc
+
+    cb = NbtrackerCallback()
+    tr = trainer(tmp_path, cb, num_train_epochs=1)
+    tr.add_callback(RaiseAtStep2)
+    try:
+        tr.train()
+    except type(exc):
+        tr.remove_callback(RaiseAtStep2)
+        if state == "interrupted":  # a train() started while Ctrl-C is handled knows of it
+            tr.train()
+    if state == "failed":
+        tr.train()
+    first, second = runs_by_creation()
+    assert (first.state, second.state) == (state, "running")  # the second open for evaluate()
+    assert cb.run.id == second.id
+    assert [r["train/global_step"] for r in rows_of(first)] == [1]  # step 2 raised first
+    assert rows_of(cb.run) == expected_rows(tr.state.log_history)
+
+
+def test_a_keras_fit_after_a_train_logs_to_a_run_of_its_own(tmp_path, monkeypatch):
+    if "keras" not in sys.modules:
+        monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip("keras was imported with another backend")
+    from nbtracker.integrations.keras import NbtrackerMetricsLogger
+
+    cb = NbtrackerCallback()
+    tr = trainer(tmp_path, cb, num_train_epochs=1)
+    tr.train()
+    m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    m.compile("sgd", "mse")
+    x = np.random.default_rng(0).random((16, 3)).astype("float32")
+    hist = m.fit(x, x.sum(1), epochs=2, verbose=0, callbacks=[NbtrackerMetricsLogger()])
+    assert nbtracker.run is cb.run and cb.run.state == "running"  # the Trainer's, again
+    tr.evaluate()
+    nbtracker.finish()
+    hf, fit = runs_by_creation()
+    assert hf.id == cb.run.id and fit.state == "finished"
+    assert rows_of(cb.run) == expected_rows(tr.state.log_history)
+    assert [r["epoch/loss"] for r in fit.scan_history()] == hist.history["loss"]
 
 
 def test_seq2seq_trainer_is_recorded(tmp_path):

@@ -255,3 +255,17 @@ def test_the_same_image_is_pushed_once(fed):
         time.sleep(extras.PUSH_INTERVAL + 2 * live.INTERVAL)
     fits(panel, sent)
     assert len(of_type(sent, "file")) == 1
+
+
+def test_a_dataframes_nan_reaches_the_panel_as_nan_and_a_missing_string_as_null(fed):
+    import pandas as pd
+
+    run, panel, sent, feed = fed
+    df = pd.DataFrame({"name": ["a", None], "x": [np.nan, 0.5]})
+    run.log({"t": nbtracker.Table(dataframe=df)})
+    time.sleep(4 * live.INTERVAL + extras.PUSH_INTERVAL)
+    fits(panel, sent)
+    (ref,) = [e["ref"] for m, _ in of_type(sent, "media") for e in m["keys"]["t"]["entries"]]
+    files = {m["path"]: b for m, b in of_type(sent, "file")}
+    body = json.loads(files[ref["path"]][0])
+    assert body["data"] == [["a", None], [None, 0.5]] and body["nf"] == {"0": {"1": "nan"}}

@@ -368,3 +368,26 @@ def test_a_media_file_swapped_for_a_link_or_pipe_is_never_read(tmp_path, swap):
 
     with pytest.raises(ValueError):
         extras.media_file(Path(run.storage_dir), item.ref["path"])
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_a_dataframes_nan_is_a_number_and_its_missing_values_are_empty(fmt, monkeypatch):
+    # as Table(data=...): NaN in a column of floats is NaN; None, pd.NA, a missing string: empty
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+        monkeypatch.setattr("nbtracker.sdk.media.table.JSON_MAX_ROWS", 1)
+    import pandas as pd
+
+    df = pd.DataFrame({"name": ["a", None, "c"], "x": [np.nan, np.inf, 0.5],
+                       "o": pd.Series([pd.NA, "y", None], dtype=object)})
+    run = nbtracker.init(project="media", name="frame")
+    run.log({"t": nbtracker.Table(dataframe=df)})
+    run.finish()
+    [item] = nbtracker.Api().run(run.path).media("t")
+    assert item.ref["format"] == fmt
+    out = item.load()
+    assert out["x"].isna().tolist() == [True, False, False] and out["x"][1:].tolist() == [np.inf, 0.5]
+    assert out["name"].isna().tolist() == [False, True, False] and out["o"][1] == "y"
+    block = media_block(bundle_of(run)["text/html"], "t")
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", block)]
+    assert cells == ["a", "NaN", "", "", "inf", "y", "c", "0.5", ""]

@@ -33,6 +33,37 @@ def _is_dataframe(v: Any) -> bool:
     return hasattr(v, "columns") and hasattr(v, "iloc") and hasattr(v, "dtypes")
 
 
+def _frame_rows(df: Any) -> list[list]:
+    """A DataFrame's rows, column by column. A NaN in a column of numbers (or of Python
+    objects) is a number and stays NaN; a missing value (None, pd.NA, NaT, or the NaN by which
+    pandas marks a missing string, category or date) is None."""
+    from pandas.api.types import is_complex_dtype, is_float_dtype, is_object_dtype
+
+    cols = []
+    for j in range(df.shape[1]):
+        s = df.iloc[:, j]  # by place: column names may repeat
+        values = s.astype(object).tolist()
+        if s.hasnans:
+            numbers = is_float_dtype(s.dtype) or is_complex_dtype(s.dtype) or is_object_dtype(
+                s.dtype)
+            values = [None if _absent(v, numbers) else v for v in values]
+        cols.append(values)
+    return [list(r) for r in zip(*cols)] if cols else [[] for _ in range(len(df))]
+
+
+def _absent(v: Any, numbers: bool) -> bool:
+    import numpy as np
+    import pandas as pd
+
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float):
+        return v != v and not numbers
+    if isinstance(v, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(v))
+    return False
+
+
 class Table(Media):
     """A table: `Table(columns=[...], data=[[...], ...])` or `Table(dataframe=df)`; cells may
     be numbers, strings, lists, dicts or media (`nbtracker.Image(...)`, ...).
@@ -54,7 +85,7 @@ class Table(Media):
                 dataframe, data = data, None
             if dataframe is not None:
                 columns = [str(c) for c in dataframe.columns]
-                data = dataframe.astype(object).where(dataframe.notna(), None).values.tolist()
+                data = _frame_rows(dataframe)
             elif data is not None and hasattr(data, "tolist") and hasattr(data, "ndim"):
                 if data.ndim != 2:
                     raise MediaError(f"a table needs 2-d data, not an array of shape "

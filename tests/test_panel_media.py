@@ -269,3 +269,20 @@ def test_a_dataframes_nan_reaches_the_panel_as_nan_and_a_missing_string_as_null(
     files = {m["path"]: b for m, b in of_type(sent, "file")}
     body = json.loads(files[ref["path"]][0])
     assert body["data"] == [["a", None], [None, 0.5]] and body["nf"] == {"0": {"1": "nan"}}
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_a_table_with_a_repeated_column_name_reaches_the_panel_column_by_column(fed, monkeypatch,
+                                                                                 fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+        monkeypatch.setattr("nbtracker.sdk.media.table.JSON_MAX_ROWS", 1)
+    run, panel, sent, feed = fed
+    run.log({"t": nbtracker.Table(columns=["a", "a", "b"], data=[[1, -1, "x"], [2, -2, "y"]])})
+    time.sleep(4 * live.INTERVAL + extras.PUSH_INTERVAL)
+    fits(panel, sent)
+    (ref,) = [e["ref"] for m, _ in of_type(sent, "media") for e in m["keys"]["t"]["entries"]]
+    assert ref["format"] == fmt
+    files = {m["path"]: b for m, b in of_type(sent, "file")}
+    body = json.loads(files[ref["path"]][0])
+    assert body["columns"] == ["a", "a", "b"] and body["data"] == [[1, -1, "x"], [2, -2, "y"]]

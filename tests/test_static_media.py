@@ -391,3 +391,23 @@ def test_a_dataframes_nan_is_a_number_and_its_missing_values_are_empty(fmt, monk
     block = media_block(bundle_of(run)["text/html"], "t")
     cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", block)]
     assert cells == ["a", "NaN", "", "", "inf", "y", "c", "0.5", ""]
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_a_table_with_a_repeated_column_name_keeps_every_column_in_place(fmt, monkeypatch):
+    # wandb.Table(columns=["a", "a", "b"]) is allowed: columns are read by place, not by name
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+        monkeypatch.setattr("nbtracker.sdk.media.table.JSON_MAX_ROWS", 1)
+    run = nbtracker.init(project="media", name="repeated")
+    run.log({"t": nbtracker.Table(columns=["a", "a", "b"], data=[[1, -1, "x"], [2, -2, "y"]])})
+    run.finish()
+    [item] = nbtracker.Api().run(run.path).media("t")
+    assert item.ref["format"] == fmt
+    out = item.load()
+    assert list(out.columns) == ["a", "a", "b"]
+    assert out.values.tolist() == [[1, -1, "x"], [2, -2, "y"]]
+    block = media_block(bundle_of(run)["text/html"], "t")
+    heads = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<th[^>]*>(.*?)</th>", block)]
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", block)]
+    assert heads == ["a", "a", "b"] and cells == ["1", "-1", "x", "2", "-2", "y"]

@@ -429,7 +429,7 @@ def _table_json(full: Path, limit: int = TABLE_ROWS,
 
         from ..sdk.media.table import ENCODING_KEY
 
-        t = pq.read_table(full)
+        t = pq.ParquetFile(full).read()  # by place: column names may repeat
         nrows = t.num_rows
         columns = list(t.column_names)
         t = t.take(_spread(nrows, limit)) if sampled and nrows > limit else t.slice(0, limit)

@@ -669,9 +669,10 @@ def read_table(run_dir: Path, ref: dict, limit: int) -> tuple[list | None, list,
         encoded = [(schema.field(i).metadata or {}).get(PARQUET_ENCODING) in (b"media", b"json")
                    for i in range(len(cols))]
         batch = next(f.iter_batches(batch_size=limit), None)
-        rows = [] if batch is None else [
-            [_json_cell(v) if enc else v for v, enc in zip(r.values(), encoded)]
-            for r in batch.to_pylist()]
+        columns = [] if batch is None else [  # by place: column names may repeat
+            [_json_cell(v) for v in c.to_pylist()] if enc else c.to_pylist()
+            for c, enc in zip(batch.columns, encoded)]
+        rows = [list(r) for r in zip(*columns)]
         return cols, rows[:limit], ""
     data, why = _file(run_dir, ref, 256 * 1024 * 1024)
     if data is None:

@@ -202,7 +202,7 @@ def _load_table(item: MediaItem):
     if item.ref.get("format") == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(item.path)
+        table = pq.ParquetFile(item.path).read()  # by place: column names may repeat
         columns = {}
         for i, field in enumerate(table.schema):
             values = table.column(i).to_pylist()

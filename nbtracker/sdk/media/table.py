@@ -10,6 +10,7 @@ Tables of more than `JSON_MAX_ROWS` rows (or more than `JSON_MAX_BYTES` as JSON)
 Parquet when pyarrow is installed: one column per table column; a column of numbers, strings or
 booleans is typed, any other column (media cells, lists, dicts, mixed types) holds each cell as
 its JSON text and its field metadata says so: {"nbtracker.encoding": "media"|"json"}.
+Column names may repeat (as in wandb): columns are stored and read by place, never by name.
 
 Ragged rows: a short row is padded with None; a long row adds columns ("col3", ...) that the
 earlier rows hold None in. Either way `log()` warns once and nothing is lost.

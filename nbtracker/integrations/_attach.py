@@ -13,12 +13,19 @@ started it, whether that training reached its end), and is never taken for the u
   stays: the training gets a run of its own beside it, finished at the training's end, and the
   other run is current again.
 
+A run whose training never reached its end is finished by a later training of the same
+integration in the same thread, or in any thread once the thread that started it is gone (a
+study's trials with n_jobs > 1 train in threads of their own), and at the latest when the process
+exits: `failed` (`interrupted` after Ctrl-C), never `finished`. A run's entry goes when it finishes;
+no entry holds an exception (its frames would keep a training's objects alive).
+
 Every call from the framework goes through `Attached.guard`: an exception in our code becomes
 one warning line per kind of failure and training goes on.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import sys
 import threading
@@ -33,15 +40,25 @@ from nbtracker.sdk import output
 class _Started:
     """What `mark` knows of a run an integration started."""
 
-    __slots__ = ("integration", "_training", "ended", "hears_end", "last_exc", "thread")
+    __slots__ = ("integration", "_training", "ended", "hears_end", "last_exc", "_thread")
 
     def __init__(self, integration: str, training: Any, ended: bool, hears_end: bool):
         self.integration = integration
         self._training = _ref(training)
         self.ended = ended  # its training reached its end (the run may still be open)
         self.hears_end = hears_end  # the integration is told of every end, failures included
-        self.last_exc = _last_exc()  # the last uncaught exception when the run started
-        self.thread = threading.get_ident()  # trainings in other threads may still go on
+        # which exception a cell last did not catch when the run started: its id only (the
+        # exception's frames would keep the training's objects, and this run, alive)
+        self.last_exc = _exc_id(_last_exc())
+        # trainings in other threads may still go on
+        self._thread = weakref.ref(threading.current_thread())
+
+    def in_this_thread(self) -> bool:
+        return self._thread() is threading.current_thread()
+
+    def thread_gone(self) -> bool:
+        thread = self._thread()
+        return thread is None or not thread.is_alive()
 
     def same_training(self, training: Any) -> bool:
         return training is not None and self._training is not None \
@@ -64,6 +81,10 @@ def _ref(obj: Any) -> Callable[[], Any] | None:
         return lambda: obj
 
 
+def _exc_id(exc: BaseException | None) -> tuple[int, str] | None:
+    return None if exc is None else (id(exc), type(exc).__name__)
+
+
 def _last_exc() -> BaseException | None:
     # IPython (and the interactive interpreter) keep a cell's uncaught exception here
     return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
@@ -75,28 +96,94 @@ def mark(run: Any, integration: str, training: Any = None, ended: bool = False,
     the framework's per-training state; None: unknown). `ended`: the training is already over
     (the run only waits to be finished); `hears_end`: the integration is told when its
     training ends, even by an exception, so an unfinished run of it is in use."""
-    try:
-        _started[run] = _Started(integration, training, ended, hears_end)
-    except TypeError:  # a run that takes no weak reference: not one of nbtracker's
-        pass
+    with runs_lock:
+        _forget_finished()
+        try:
+            _started[run] = _Started(integration, training, ended, hears_end)
+        except TypeError:  # a run that takes no weak reference: not one of nbtracker's
+            return
+        _install_at_exit()
+        add_hook = getattr(run, "add_finish_hook", None)
+        if add_hook is not None:
+            add_hook(_forget)
+
+
+def _info(run: Any) -> _Started | None:
+    if run is None:
+        return None
+    with runs_lock:
+        try:
+            return _started.get(run)
+        except TypeError:
+            return None
 
 
 def started_by(run: Any) -> str | None:
     """The integration that started `run`, None for a run of the user's."""
-    info = _started.get(run) if run is not None else None
+    info = _info(run)
     return info.integration if info is not None else None
 
 
 def set_ended(run: Any) -> None:
     """The training `run` was started for has reached its end (the run may stay open)."""
-    info = _started.get(run) if run is not None else None
+    info = _info(run)
     if info is not None:
         info.ended = True
 
 
 def has_ended(run: Any) -> bool:
-    info = _started.get(run) if run is not None else None
+    info = _info(run)
     return info is None or info.ended
+
+
+def _forget(run: Any) -> None:
+    """A run finished: its entry goes (left for the next `mark`/`take` when another thread
+    holds the registry now: a finishing thread never waits for it)."""
+    if runs_lock.acquire(blocking=False):
+        try:
+            _started.pop(run, None)
+        finally:
+            runs_lock.release()
+
+
+def _forget_finished() -> None:
+    for run in [run for run in list(_started.keys()) if not _running(run)]:
+        _started.pop(run, None)
+
+
+_at_exit_installed = False
+
+
+def _install_at_exit() -> None:
+    # registered once a run is marked, so after the SDK's own exit hook (installed by the
+    # first nbtracker.init()): atexit calls it first
+    global _at_exit_installed
+    if not _at_exit_installed:
+        _at_exit_installed = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    """Runs whose training never reached its end are `failed` at exit, not `finished` (after
+    Ctrl-C the SDK's own exit hook says `interrupted`)."""
+    from nbtracker.sdk import hooks
+
+    uncaught = getattr(hooks, "_uncaught", None)
+    if uncaught is not None and issubclass(uncaught, KeyboardInterrupt):
+        return
+    with runs_lock:
+        for run, info in list(_started.items()):
+            if info.ended or info.hears_end or not _running(run):
+                continue
+            try:
+                last = _last_exc()
+                if isinstance(last, KeyboardInterrupt) and _exc_id(last) != info.last_exc \
+                        and hasattr(run, "__exit__"):
+                    run.__exit__(type(last), last, None)
+                else:
+                    run.finish(exit_code=1)
+            except Exception:  # the SDK's exit hook still finishes it
+                pass
 
 
 def _running(run: Any) -> bool:
@@ -104,24 +191,27 @@ def _running(run: Any) -> bool:
 
 
 def _finish_over(integration: str, training: Any) -> None:
-    """Finish the runs `integration` started in this thread for trainings that are over (see
-    the module docstring): `finished` when the training reached its end, else `failed`, or
-    `interrupted` when the exception being handled now, or the last one a cell did not catch
-    since the run started, is a KeyboardInterrupt. (A training in another thread, a trial of a
-    study run with n_jobs > 1, may still be going on: its run is left alone.)"""
-    me = threading.get_ident()
+    """Finish the runs `integration` started for trainings that are over (see the module
+    docstring): `finished` when the training reached its end, else `failed`, or `interrupted`
+    when the exception being handled now, or the last one a cell did not catch since the run
+    started, is a KeyboardInterrupt. (A training in another thread that is still alive, a trial
+    of a study run with n_jobs > 1, may still be going on: its run is left alone.)"""
+    _forget_finished()
     for run, info in list(_started.items()):
-        if info.integration != integration or info.thread != me or not _running(run):
+        if info.integration != integration or not _running(run):
+            continue
+        here = info.in_this_thread()
+        if not here and not info.thread_gone():
             continue
         if info.ended:
             run.finish()
         elif not info.hears_end and not info.same_training(training):
-            exc = sys.exc_info()[1]
+            exc = sys.exc_info()[1] if here else None
             if exc is None:
                 last = _last_exc()
-                exc = last if last is not info.last_exc else None
+                exc = last if _exc_id(last) != info.last_exc else None
             if isinstance(exc, KeyboardInterrupt) and hasattr(run, "__exit__"):
-                run.__exit__(type(exc), exc, exc.__traceback__)
+                run.__exit__(type(exc), exc, None)
             else:
                 run.finish(exit_code=1)
 
@@ -142,7 +232,7 @@ def take(integration: str, training: Any = None, adopt: bool = True, ended: bool
         if not _running(current):
             current = None
         if current is not None and adopt:
-            info = _started.get(current)
+            info = _info(current)
             if info is None or (info.integration == integration
                                 and info.same_training(training)):
                 return current, False

@@ -16,7 +16,8 @@ As accelerate's `WandBTracker`: `init_trackers`' config becomes the run's config
 `accelerator.log(values, step)` logs a row (at `step` when given), `log_images` and `log_table`
 log `nbtracker.Image` lists and `nbtracker.Table`s, `get_tracker("nbtracker", unwrap=True)` is
 the run, and `end_training()` finishes it (a training that raises before `end_training()` leaves
-it open: the next `init_trackers` finishes it as `failed` or `interrupted`). An active run
+it open: the next `init_trackers`, on this Accelerator or another, finishes it as `failed` or
+`interrupted`, and starts a run of its own). An active run
 (`nbtracker.init()` called before) is used and left open. Only the main process records. A
 tracker that cannot record, or whose run was finished before `end_training()`, prints one
 warning line and the training goes on.
@@ -36,7 +37,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 import nbtracker
 from nbtracker.sdk import output
 
-from ._attach import set_ended, take
+from ._attach import has_ended, runs_lock, set_ended, started_by, take
 
 __all__ = ["NbtrackerTracker"]
 
@@ -64,6 +65,10 @@ class NbtrackerTracker(GeneralTracker):
         self.init_kwargs = init_kwargs
         self.run: Any = None
         self._own = False
+        self._call: int | None = None  # which init_trackers() started the run (see start)
+        # the run is another tracker's of the same Accelerator (a later init_trackers() adds
+        # trackers beside the earlier ones): that one records, so rows are not logged twice
+        self._follows = False
         self._warned: set[str] = set()
 
     def _failed(self, what: str, e: Exception) -> None:
@@ -77,6 +82,8 @@ class NbtrackerTracker(GeneralTracker):
 
     def _logging(self) -> bool:
         """Whether to log: a run to log to, still running (else one warning line)."""
+        if self._follows:
+            return False
         if self.run is not None and self.run.state != "running":
             self._failed("log", RuntimeError(f"the run {self.run.name} was finished before "
                                              "end_training()"))
@@ -84,13 +91,28 @@ class NbtrackerTracker(GeneralTracker):
 
     @on_main_process
     def start(self) -> None:
-        """Start the run (accelerate calls it from `init_trackers`)."""
-        if self._ok():
-            return
+        """Start the run (accelerate calls it from `init_trackers`, for every tracker the
+        Accelerator has, the earlier calls' included). A later `init_trackers()` on the same
+        Accelerator without `end_training()` is a new training: the run this tracker started
+        for the earlier one ends (`failed`: its loop never reached `end_training()`) and the new
+        training gets its own."""
         try:
+            accelerator = _accelerator()
+            # each init_trackers() appends its trackers: their number tells the calls apart
+            call = len(getattr(accelerator, "trackers", None) or ()) if accelerator else None
+            if self._ok():
+                if not self._own or call is None or call == self._call:
+                    return  # the user's run, or this same init_trackers() call
+                with runs_lock:
+                    if not has_ended(self.run):
+                        self.run.finish(exit_code=1)
+                    elif self._ok():
+                        self.run.finish()
             kw = dict(self.init_kwargs)
             kw.setdefault("project", self.run_name)
-            self.run, self._own = take("accelerate", training=_accelerator(), **kw)
+            self.run, self._own = take("accelerate", training=accelerator, **kw)
+            self._call = call
+            self._follows = not self._own and started_by(self.run) == "accelerate"
         except Exception as e:
             self._failed("start a run", e)
 
@@ -102,7 +124,7 @@ class NbtrackerTracker(GeneralTracker):
     @on_main_process
     def store_init_configuration(self, values: dict) -> None:
         """Keep `values` (`init_trackers`' config) as the run's config."""
-        if not self._ok():
+        if not self._ok() or self._follows:
             return
         try:
             self.run.config.update(values, allow_val_change=True)

@@ -20,13 +20,16 @@ What is logged (the keys of wandb's `wandb_callback` and `log_summary`):
   and with `save_model_checkpoint=True` the model file `model_ckpt_<best iteration>.txt`.
 
 A run started with `nbtracker.init()` before training is used; otherwise the callback starts
-one when training begins, which `log_summary` (or `nbtracker.finish()`) finishes: LightGBM tells
-a callback nothing when training ends (early stopping ends it by an exception).
+one when training begins, which `log_summary` (or `nbtracker.finish()`, or the next training in
+the same thread) finishes: LightGBM tells a callback nothing when training ends (early stopping
+ends it by an exception). Trainings in threads each get their own run, and `log_summary(booster)`
+logs to the run of that booster's training.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
 
 try:
@@ -38,7 +41,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
 import nbtracker
 from nbtracker.sdk import output
 
-from ._attach import Attached
+from ._attach import Attached, runs_lock
 
 __all__ = ["nbtracker_callback", "log_summary"]
 
@@ -47,11 +50,9 @@ MINIMIZE_METRICS = ("l1", "l2", "rmse", "mape", "huber", "fair", "poisson", "gam
                     "tweedie", "cross_entropy", "kullback_leibler")
 MAXIMIZE_METRICS = ("map", "auc", "average_precision", "ndcg", "auc_mu")
 
-# the callback that started the current run, if one did: log_summary finishes that run, and so
-# does the next training, which gets a run of its own
-_started: list[Attached] = []
-# whether the last training's callback could not start its run: log_summary then warns
-_start_failed = [False]
+# booster -> the callback of the training that made it: log_summary logs to (and finishes) that
+# training's run; the next training in the same thread also finishes it (see _attach)
+_trained: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class _NbtrackerCallback:
@@ -66,15 +67,15 @@ class _NbtrackerCallback:
         self._run: Any = None
 
     def _begin(self, env: Any) -> None:
-        earlier = _open_started()
-        if earlier is not None:
-            earlier.end()  # a run started for an earlier training: this one gets its own
-        _started.clear()
+        with runs_lock:
+            try:
+                _trained[env.model] = self._attached
+            except TypeError:  # not a Booster (lgb.cv's CVBooster takes one too)
+                pass
         # LightGBM tells no callback when training ends: a run left open by an earlier training
-        # is finished as it is (`ended`), whatever way that training ended
+        # (in this thread, or one that is gone) is finished as it is (`ended`), whatever way that
+        # training ended, and this one gets its own
         self._run = self._attached.begin(training=env.model, ended=True)
-        if self._attached.owned:
-            _started.append(self._attached)
         if self.log_params:
             with self._attached.guard("logging the parameters"):
                 self._run.config.update(dict(env.params), allow_val_change=True)
@@ -87,7 +88,6 @@ class _NbtrackerCallback:
         if env.iteration == env.begin_iteration:
             with self._attached.guard("starting the run"):
                 self._begin(env)
-            _start_failed[0] = self._attached.run is None
         run = self._run
         if run is None:
             return
@@ -144,15 +144,21 @@ def log_summary(model: lightgbm.Booster, feature_importance: bool = True,
         raise nbtracker.UsageError("log_summary() takes a lightgbm.Booster (for the "
                                    "scikit-learn API: estimator.booster_), not "
                                    f"{type(model).__name__}")
-    attached = _open_started()
-    run = attached.run if attached is not None else nbtracker.run
-    if run is None:
-        if _start_failed[0]:  # the callback said why in its warning; the script goes on
-            output.warn("lightgbm log_summary: nbtracker_callback could not start a run; "
-                        "the summary is not logged")
+    with runs_lock:
+        attached = _trained.pop(model, None)
+    if attached is not None:  # trained with nbtracker_callback: its run, else one warning
+        run = attached.run
+        if run is None or run.state != "running":
+            output.warn("lightgbm log_summary: " + (
+                "nbtracker_callback could not start a run" if run is None else
+                f"the run {run.name} of this booster's training is finished")
+                + "; the summary is not logged")
             return
-        raise nbtracker.UsageError("log_summary() needs a run: call nbtracker.init() or train "
-                                   "with nbtracker_callback() first")
+    else:
+        run = nbtracker.run
+        if run is None:
+            raise nbtracker.UsageError("log_summary() needs a run: call nbtracker.init() or "
+                                       "train with nbtracker_callback() first")
     guard = (attached or Attached("lightgbm log_summary")).guard
     with guard("recording the best score"):
         run.summary.update({"best_iteration": model.best_iteration,
@@ -171,17 +177,8 @@ def log_summary(model: lightgbm.Booster, feature_importance: bool = True,
             model.save_model(path, num_iteration=model.best_iteration)
             run.save(path, base_path=run.dir, policy="now")
     if attached is not None:
-        _started.clear()
         with guard("finishing the run"):
             attached.end()
-
-
-def _open_started() -> Attached | None:
-    """The callback whose run is still open and was started by it, if any."""
-    if _started and _started[0].run is not None and _started[0].run.state == "running":
-        return _started[0]
-    _started.clear()
-    return None
 
 
 def _split(item: Any) -> tuple[str, str]:

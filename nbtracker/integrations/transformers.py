@@ -24,7 +24,8 @@ integration, such as Optuna's study run while the Trainer trains in the objectiv
 wandb's it stays open after `train()` so that `evaluate()` and `predict()` land in it: it is
 finished by `nbtracker.finish()`, by the `train()` of another Trainer, or when the process
 exits. A `train()` that raises (or is stopped with Ctrl-C) leaves it open: the next `train()`
-finishes it as `failed` (`interrupted`). A run finished by someone else during training gets
+finishes it as `failed` (`interrupted`); an `evaluate()` or `predict()` after it finishes it as
+`failed` and logs to the user's current run, else to a run of its own. A run finished by someone else during training gets
 nothing more from that training (one warning line). `Trainer.hyperparameter_search` gives one run
 per trial (grouped under `args.run_name` or the output folder), finished when the trial has been
 evaluated, beside a run of the user's own (current again after the search). Only the main
@@ -57,7 +58,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from nbtracker.sdk import output
 
-from ._attach import has_ended, mark, set_ended, take
+from ._attach import has_ended, mark, runs_lock, set_ended, take
 
 __all__ = ["NbtrackerCallback", "rewrite_logs"]
 
@@ -146,6 +147,8 @@ class NbtrackerCallback(TrainerCallback):
         """Whether there is a run to record into, starting one when needed (main process)."""
         if self._off or not state.is_world_process_zero:
             return False
+        if self._training and not self._in_train():
+            self._train_failed()
         if not self._live():
             if self._run is not None and self._training:  # finished by someone else
                 self._warn("finished", f"the run {self._run.name} was finished during "
@@ -158,6 +161,31 @@ class NbtrackerCallback(TrainerCallback):
                 self._failed("start a run", e)
                 return False
         return True
+
+    def _in_train(self) -> bool:
+        """Whether a `Trainer.train()` of this callback is under way (else `train()` raised:
+        the Trainer calls no `on_train_end` then)."""
+        f = sys._getframe(1)
+        while f is not None:
+            if f.f_code.co_name in ("train", "_inner_training_loop"):
+                handler = getattr(f.f_locals.get("self"), "callback_handler", None)
+                if any(cb is self for cb in getattr(handler, "callbacks", ())):
+                    return True
+            f = f.f_back
+        return False
+
+    def _train_failed(self) -> None:
+        """The last `train()` raised: an `evaluate()`/`predict()` after it logs to the user's
+        current run, else to a run of its own; the run started for the failed training ends
+        `failed`."""
+        self._training = self._trial_waits = False
+        if self._own and self._live() and not has_ended(self._run):
+            try:
+                with runs_lock:
+                    self._run.finish(exit_code=1)
+            except Exception as e:
+                self._failed("finish the failed training's run", e)
+        self._run, self._own = None, False
 
     def _setup(self, args: Any, state: Any, model: Any, trial: bool = False) -> None:
         kw = dict(self._init_kwargs)
@@ -288,6 +316,8 @@ class NbtrackerCallback(TrainerCallback):
             self._failed("keep the checkpoint files", e)
 
     def on_evaluate(self, args, state, control, **kwargs):
+        if self._training and not self._in_train():
+            self._train_failed()
         if self._training:
             self._evaluated = True
         elif self._trial_waits:  # the trial's evaluation after train() is logged: its run ends

@@ -163,3 +163,24 @@ def test_without_accelerate_the_import_error_names_the_extra():
             "except ImportError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'nbtracker[accelerate]'" in out.stdout
+
+
+@pytest.mark.parametrize("log_with", ["nbtracker", "instance"])
+def test_a_second_init_trackers_ends_the_first_run_and_starts_its_own(log_with):
+    accelerator = Accelerator(cpu=True, log_with=NbtrackerTracker("p") if log_with == "instance"
+                              else "nbtracker")
+    accelerator.init_trackers("p", config={"lr": 0.1})
+    for s in range(3):
+        accelerator.log({"loss": 1.0 + s}, step=s)
+    first = accelerator.get_tracker("nbtracker", unwrap=True)
+    # the loop never reached end_training(): a new experiment on the same Accelerator
+    accelerator.init_trackers("p", config={"lr": 0.5})
+    second = accelerator.get_tracker("nbtracker", unwrap=True)
+    assert second is not first and first.state == "failed"
+    accelerator.log({"loss": 10.0}, step=0)
+    accelerator.end_training()
+    assert second.state == "finished"
+    a, b = (nbtracker.Api().run(f"p/{r.id}") for r in (first, second))
+    assert a.config["lr"] == 0.1 and b.config["lr"] == 0.5
+    assert [(r["_step"], r["loss"]) for r in a.scan_history()] == [(0, 1.0), (1, 2.0), (2, 3.0)]
+    assert [r["loss"] for r in b.scan_history()] == [10.0]

@@ -184,3 +184,46 @@ def test_tracking_disabled_trains_silently(monkeypatch, capfd):
     assert len(record["valid"]["auc"]) == 4
     assert "warning" not in capfd.readouterr().err
     assert nbtracker.run is None and nbtracker.Api().runs() == []
+
+
+def test_trainings_in_threads_each_log_to_their_own_run(capfd):
+    import threading
+
+    started = threading.Barrier(2, timeout=30)
+    out: dict = {}
+
+    class WaitForTheOther:  # both trainings under way at once
+        order, before_iteration = 30, False
+
+        def __call__(self, env):
+            if env.iteration == 1:
+                started.wait()
+
+    def training(tag, rounds):
+        cb = nbtracker_callback()
+        booster, record = train([cb, WaitForTheOther()], rounds=rounds, early=100)
+        started.wait()  # the other training is still on
+        log_summary(booster, feature_importance=False)
+        out[tag] = (cb._run, len(record["valid"]["auc"]), booster.best_iteration)
+
+    threads = [threading.Thread(target=training, args=(t, n)) for t, n in (("a", 4), ("b", 6))]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert "warning" not in capfd.readouterr().err
+    assert sorted(out) == ["a", "b"] and out["a"][0] is not out["b"][0]
+    for run, rounds, best in out.values():
+        api = nbtracker.Api().run(f"{run.project}/{run.id}")
+        assert api.state == "finished"
+        assert [r["iteration"] for r in api.scan_history()] == list(range(rounds))
+        assert api.summary["best_iteration"] == best
+
+
+def test_log_summary_of_a_booster_whose_run_is_over_warns(capfd):
+    first, _ = train([nbtracker_callback()], rounds=2, early=10)
+    second, _ = train([nbtracker_callback()], rounds=3, early=10)  # finishes the first's run
+    log_summary(first)  # not into the second's run, and no exception
+    err = capfd.readouterr().err
+    assert err.count("warning") == 1 and "is finished" in err
+    log_summary(second)
+    a, b = sorted(nbtracker.Api().runs(), key=lambda r: r.created)
+    assert "best_iteration" not in a.summary and b.summary["best_iteration"] == second.best_iteration

@@ -409,6 +409,33 @@ def test_a_train_that_raised_is_finished_by_the_next_train(tmp_path, exc, state)
     assert rows_of(cb.run) == expected_rows(tr.state.log_history)
 
 
+@pytest.mark.parametrize("users_run", [True, False])
+def test_evaluate_after_a_train_that_raised_is_logged(tmp_path, users_run, capfd):
+    from transformers import TrainerCallback
+
+    class RaiseAtStep2(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise RuntimeError("a bug")
+
+    cb = NbtrackerCallback()
+    tr = trainer(tmp_path, cb, num_train_epochs=1)
+    tr.add_callback(RaiseAtStep2)
+    with pytest.raises(RuntimeError):
+        tr.train()
+    failed = cb.run
+    if users_run:  # a run of the user's, which finishes the open one
+        mine = nbtracker.init(project="mine", reinit="finish_previous")
+    metrics = tr.evaluate()
+    assert "warning" not in capfd.readouterr().err
+    if users_run:
+        assert cb.run is mine and failed.state == "finished"  # the user's init finished it
+    else:
+        assert failed.state == "failed" and cb.run is not failed and cb.run is nbtracker.run
+    (row,) = rows_of(cb.run)
+    assert row["eval/loss"] == metrics["eval_loss"] and row["train/global_step"] == 2
+
+
 def test_a_keras_fit_after_a_train_logs_to_a_run_of_its_own(tmp_path, monkeypatch):
     if "keras" not in sys.modules:
         monkeypatch.setenv("KERAS_BACKEND", "torch")

@@ -6,6 +6,14 @@ Frameworks of their own are in test_keras.py, test_transformers.py and test_acce
 
 from __future__ import annotations
 
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import weakref
+
 import pytest
 
 np = pytest.importorskip("numpy")
@@ -140,3 +148,78 @@ def test_lightning_a_users_run_finished_during_fit_gets_nothing_more(capfd):
     assert [r["trainer/global_step"] for r in run.scan_history()] == [0]
     warnings = [ln for ln in capfd.readouterr().err.splitlines() if "warning" in ln]
     assert len(warnings) == 1 and "is finished" in warnings[0], warnings
+
+
+def _xgb_failing(xgb, d, big_refs=None):
+    """An xgboost training that raises after its first round, its frame holding a big array."""
+    from nbtracker.integrations.xgboost import NbtrackerCallback
+
+    class Boom(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log):
+            raise RuntimeError("boom")
+
+    class Big:
+        def __init__(self):
+            self.a = np.zeros(1000)
+
+    def training():
+        big = Big()
+        if big_refs is not None:
+            big_refs.append(weakref.ref(big))
+        xgb.train({"eta": 0.3}, d, 3, evals=[(d, "t")], verbose_eval=False,
+                  callbacks=[NbtrackerCallback(log_feature_importance=False), Boom()])
+
+    try:
+        training()
+    except RuntimeError as e:  # what IPython keeps of a cell's uncaught exception
+        sys.last_type, sys.last_value, sys.last_traceback = type(e), e, e.__traceback__
+
+
+def test_failed_trainings_keep_nothing_of_theirs_alive(monkeypatch):
+    xgb = pytest.importorskip("xgboost")
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        monkeypatch.setattr(sys, name, None, raising=False)
+    x = np.random.default_rng(0).random((16, 3))
+    d = xgb.DMatrix(x, x.sum(1))
+    refs: list = []
+    for _ in range(3):
+        _xgb_failing(xgb, d, refs)
+    sys.last_type = sys.last_value = sys.last_traceback = None
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
+    assert [r.state for r in by_creation()] == ["failed", "failed", "running"]
+
+
+def test_a_failed_training_in_a_finished_thread_is_failed_by_the_next_training(monkeypatch):
+    xgb = pytest.importorskip("xgboost")
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        monkeypatch.setattr(sys, name, None, raising=False)
+    from nbtracker.integrations.xgboost import NbtrackerCallback
+
+    x = np.random.default_rng(0).random((16, 3))
+    d = xgb.DMatrix(x, x.sum(1))
+    t = threading.Thread(target=_xgb_failing, args=(xgb, d))  # an Optuna trial's thread, say
+    t.start()
+    t.join()
+    xgb.train({"eta": 0.5}, d, 2, evals=[(d, "t")], verbose_eval=False,
+              callbacks=[NbtrackerCallback(log_feature_importance=False)])
+    assert [r.state for r in by_creation()] == ["failed", "finished"]
+
+
+def test_a_training_that_never_reached_its_end_is_failed_at_exit(tmp_path):
+    pytest.importorskip("xgboost")
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent("""
+        import sys, threading
+        import numpy as np, xgboost as xgb
+        sys.path.insert(0, %r)
+        from test_whose_run import _xgb_failing
+        x = np.random.default_rng(0).random((16, 3))
+        d = xgb.DMatrix(x, x.sum(1))
+        t = threading.Thread(target=_xgb_failing, args=(xgb, d))
+        t.start(); t.join()
+        _xgb_failing(xgb, d)  # the script goes on, then exits normally
+    """ % os.path.dirname(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    subprocess.run([sys.executable, str(script)], check=True, env=env, capture_output=True)
+    assert [r.state for r in by_creation()] == ["failed", "failed"]

@@ -26,8 +26,8 @@ finished by `nbtracker.finish()`, by the `train()` of another Trainer, or when t
 exits. A `train()` that raises (or is stopped with Ctrl-C) leaves it open: the next `train()`
 finishes it as `failed` (`interrupted`); an `evaluate()` or `predict()` after it finishes it as
 `failed` and logs to the user's current run, else to a run of its own. A run finished by
-someone else during training gets nothing more from that training (one warning line). `Trainer.hyperparameter_search` gives one run
-per trial (grouped under `args.run_name` or the output folder), finished when the trial has been
+someone else during training gets nothing more from that training (one warning line).
+`Trainer.hyperparameter_search` gives one run per trial (grouped under `args.run_name` or the output folder), finished when the trial has been
 evaluated, beside a run of the user's own (current again after the search). Only the main
 process (`state.is_world_process_zero`) records.
 

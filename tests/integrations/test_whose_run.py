@@ -209,17 +209,17 @@ def test_a_failed_training_in_a_finished_thread_is_failed_by_the_next_training(m
 def test_a_training_that_never_reached_its_end_is_failed_at_exit(tmp_path):
     pytest.importorskip("xgboost")
     script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(textwrap.dedent(f"""
         import sys, threading
         import numpy as np, xgboost as xgb
-        sys.path.insert(0, {!r})
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_whose_run import _xgb_failing
         x = np.random.default_rng(0).random((16, 3))
         d = xgb.DMatrix(x, x.sum(1))
         t = threading.Thread(target=_xgb_failing, args=(xgb, d))
         t.start(); t.join()
         _xgb_failing(xgb, d)  # the script goes on, then exits normally
-    """.format(os.path.dirname(__file__))))
+    """))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     subprocess.run([sys.executable, str(script)], check=True, env=env, capture_output=True)
     assert [r.state for r in by_creation()] == ["failed", "failed"]

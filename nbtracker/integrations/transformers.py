@@ -18,18 +18,18 @@ What is recorded, as transformers' own `WandbCallback` records it:
   and in a hyperparameter search the trial's parameters.
 
 The run: an active run of the user's (`nbtracker.init()` called before) is used and left open.
-Otherwise one is started at `train()` (or at the first log, for `evaluate()` alone) in the
-project NBTRACKER_PROJECT (else "huggingface"), named `args.run_name` (beside the run of another
-integration, such as Optuna's study run while the Trainer trains in the objective), and like
-wandb's it stays open after `train()` so that `evaluate()` and `predict()` land in it: it is
-finished by `nbtracker.finish()`, by the `train()` of another Trainer, or when the process
-exits. A `train()` that raises (or is stopped with Ctrl-C) leaves it open: the next `train()`
-finishes it as `failed` (`interrupted`); an `evaluate()` or `predict()` after it finishes it as
-`failed` and logs to the user's current run, else to a run of its own. A run finished by
-someone else during training gets nothing more from that training (one warning line).
-`Trainer.hyperparameter_search` gives one run per trial (grouped under `args.run_name` or the output folder), finished when the trial has been
-evaluated, beside a run of the user's own (current again after the search). Only the main
-process (`state.is_world_process_zero`) records.
+Otherwise one is started at `train()` (or at the first log, for `evaluate()` alone) in the project
+NBTRACKER_PROJECT (else "huggingface"), named `args.run_name` (beside the run of another
+integration, such as Optuna's study run while the Trainer trains in the objective), and like wandb's
+it stays open after `train()` so that `evaluate()` and `predict()` land in it: it is finished by
+`nbtracker.finish()`, by the `train()` of another Trainer, or when the process exits. A `train()`
+that raises (or is stopped with Ctrl-C) leaves it open: the next `train()` finishes it as `failed`
+(`interrupted`); an `evaluate()` or `predict()` after it finishes it as `failed` and logs to the
+user's current run, else to a run of its own. A run finished by someone else during training gets
+nothing more from that training (one warning line). `Trainer.hyperparameter_search` gives one run
+per trial (grouped under `args.run_name` or the output folder), finished when the trial has been
+evaluated, beside a run of the user's own (current again after the search). Only the main process
+(`state.is_world_process_zero`) records.
 
 Environment (the `WANDB_` names are read when the `NBTRACKER_` ones are unset):
 

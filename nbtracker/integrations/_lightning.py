@@ -19,7 +19,7 @@ What the logger does, as Lightning's own `WandbLogger`:
   after it go on after the last row, as does a fit in a run that already has rows.
 - `log_hyperparams` puts the hyperparameters in the run's config (Namespace or dict; callables
   by name, nested dicts kept nested, as WandbLogger; numbers, arrays and tensors as values, what
-  the config cannot hold as text).
+  the config cannot hold and arrays or tensors of more than 1000 elements as text).
 - `log_image`, `log_table`, `log_text`, `log_audio`, `log_video`: media at `step`, else at the
   step of the last logged metrics (without a new row).
 - `log_model`: checkpoint files copied into the run's files (`checkpoints/<file name>`, or
@@ -28,6 +28,8 @@ What the logger does, as Lightning's own `WandbLogger`:
   artifacts; `summary["best_checkpoint"]` names the best one.
 - `finalize(status)` finishes the run the logger started (`finished`, `failed`, `interrupted`
   after Ctrl-C). A later `trainer.test()` or `fit()` with the same logger continues that run.
+  Fabric never calls `finalize()`: the run of a logger no Trainer drives ends when another
+  logger starts a run (`finished`, `failed` after an uncaught exception), or at exit.
 
 Nothing here raises into the training loop: what fails to log is one warning line.
 """
@@ -39,15 +41,18 @@ import importlib
 import os
 import shutil
 import sys
+import threading
+import weakref
 from argparse import Namespace
 from collections.abc import Mapping
+from numbers import Number
 from pathlib import Path
 from typing import Any
 
 import nbtracker
 from nbtracker.sdk import output
 
-from ._attach import started_by, take
+from ._attach import runs_lock, started_by, take
 
 DEFAULT_PROJECT = "lightning_logs"  # what Lightning's WandbLogger uses without WANDB_PROJECT
 EXTRA_HINT = "pip install 'nbtracker[lightning]' (or pip install lightning)"
@@ -80,12 +85,41 @@ def _media_list(kind: str, items: Any, kwargs: dict) -> list:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """The same number (or string, or object): writing `b` over `a` loses nothing."""
+    """The same number (numpy's too; NaN is NaN here) or string, or the same object: writing
+    `b` over `a` loses nothing."""
     if a is b:
         return True
-    if type(a) in (int, float, bool, str) and type(b) in (int, float, bool, str):
-        return a == b or a != a and b != b  # NaN over NaN
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and a == b
+    if isinstance(a, Number) and isinstance(b, Number):
+        try:
+            return bool(a == b or a != a and b != b)  # NaN over NaN
+        except Exception:
+            return False
     return False
+
+
+LARGE = 1000  # elements: a larger array or tensor goes into the config as its printed text
+
+
+def _large_as_text(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with each array or tensor of more than `LARGE` elements (a pretrained embedding
+    passed to `__init__`) as its text, summarised as numpy and torch print it, so the config
+    stays small; nested dicts too."""
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, Mapping):
+            v = _large_as_text(v)
+        else:
+            numel = getattr(v, "numel", None)
+            try:
+                n = numel() if callable(numel) else getattr(v, "size", None)
+            except Exception:
+                n = None
+            if isinstance(n, int) and n > LARGE and hasattr(v, "tolist"):
+                v = str(v)
+        out[k] = v
+    return out
 
 
 def _joins(written: dict[str, Any] | None, row: dict[str, Any]) -> bool:
@@ -93,6 +127,55 @@ def _joins(written: dict[str, Any] | None, row: dict[str, Any]) -> bool:
     if written is None:
         return False
     return all(k not in written or _same(written[k], v) for k, v in row.items())
+
+
+def _last_exc() -> BaseException | None:
+    # IPython (and the interactive interpreter) keep a cell's uncaught exception here
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+
+
+class _Unheard:
+    """A run a logger started that may never hear of its end: Fabric calls no `finalize()`."""
+
+    __slots__ = ("logger", "thread", "last_exc")
+
+    def __init__(self, logger: Any):
+        self.logger = weakref.ref(logger)
+        self.thread = threading.get_ident()
+        self.last_exc = _last_exc()  # the last uncaught exception when the run started
+
+
+_unheard: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # run -> _Unheard
+
+
+def _finish_unheard(new: Any) -> None:
+    """Finish the runs other loggers started in this thread and no Trainer drives: a logger
+    used with Fabric (or by hand) is never finalized, so its run would stay open, and current,
+    until the process exits. A new logger starting a run ends it: `finished`, or `failed`
+    (`interrupted` after Ctrl-C) when an exception is being handled or a cell raised one since
+    the run started. A Trainer's logger ends its run in `finalize()`; until then (a Trainer in
+    another's callback) it is in use and left alone."""
+    me = threading.get_ident()
+    for run, info in list(_unheard.items()):
+        logger = info.logger()
+        if logger is new or info.thread != me:
+            continue
+        if getattr(run, "state", None) != "running" or (logger is not None
+                                                          and logger._by_trainer):
+            _unheard.pop(run, None)
+            continue
+        exc = sys.exc_info()[1]
+        if exc is None:
+            last = _last_exc()
+            exc = last if last is not info.last_exc else None
+        _unheard.pop(run, None)
+        try:
+            if isinstance(exc, KeyboardInterrupt):
+                run.__exit__(type(exc), exc, exc.__traceback__)
+            else:
+                run.finish(exit_code=1 if exc is not None else None)
+        except Exception as e:
+            output.warn(f"NbtrackerLogger could not finish the run {run.id}: {e}")
 
 
 class LoggerCore:
@@ -147,6 +230,7 @@ class LoggerCore:
         self._init_kwargs = kwargs
         self._experiment = experiment
         self._owns = False  # the logger started the run: it finishes it
+        self._by_trainer = False  # a Trainer drives it (so calls `finalize()`), not Fabric
         self._failed = False
         self._warned: set[str] = set()
         self._logged_model_time: dict[str, float] = {}
@@ -197,8 +281,12 @@ class LoggerCore:
         # beside another integration's run (Optuna's study run while this trains a trial);
         # Lightning finalizes its loggers whatever the way training ends: a run another
         # logger started and has not finished is in use
-        run, owns = take("lightning", training=self, hears_end=True, **args)
-        self._experiment, self._owns = run, owns
+        with runs_lock:
+            _finish_unheard(self)
+            run, owns = take("lightning", training=self, hears_end=True, **args)
+            self._experiment, self._owns = run, owns
+            if owns and not getattr(run, "disabled", False):
+                _unheard[run] = _Unheard(self)
         if owns:
             self._show(run)
         return run
@@ -247,7 +335,7 @@ class LoggerCore:
             return
         try:
             params = self._fabric_util("_convert_params")(params)
-            params = self._fabric_util("_sanitize_callable_params")(params)
+            params = _large_as_text(self._fabric_util("_sanitize_callable_params")(params))
             # numbers, arrays and tensors as values (config.update takes them); as text only
             # what it cannot take
             try:
@@ -297,17 +385,27 @@ class LoggerCore:
         if self._steps_of != run.id:  # the first row in this run
             self._steps_of, self._offset, self._at_last = run.id, 0, {}
             self._last = None
-            if getattr(run, "steps", 0):  # rows from before: go on from the run's next step
+            if getattr(run, "steps", 0):  # rows from before: go on after the run's last row
+                # `log()` with nothing completes the row at the current step, if it holds
+                # one (a row logged with `step=` leaves the current step at it): every row
+                # is then below `run.step`
+                run.log()
                 self._last, self._at_last = run.step - 1, None
         last, at_last = self._last, self._at_last
         if step is None:  # media without a step: into the last row
             target = run.step if last is None else max(last, run.step)
         else:
             target = step + self._offset
+        moved = target
         if last is not None and (target < last or target == last and not _joins(at_last, row)):
+            moved = last + 1
+        # never below the run's current step (a resumed run's, or after the user's own
+        # `log()`): the row would be a late one
+        moved = max(moved, run.step)
+        if moved != target:
             if step is not None:
-                self._offset += last + 1 - target
-            target = last + 1
+                self._offset += moved - target
+            target = moved
         if target != last:
             self._last, self._at_last = target, dict(row)
         else:
@@ -399,6 +497,11 @@ class LoggerCore:
             self._warn("checkpoint", f"NbtrackerLogger could not save a checkpoint: {e}")
 
     # -- the end -----------------------------------------------------------------------
+    def save(self) -> None:
+        """The Trainer calls this after each call it makes (Fabric never does): the logger is
+        a Trainer's, whose run ends in `finalize()`."""
+        self._by_trainer = True
+
     def finalize(self, status: str) -> None:
         if _rank() > 0:
             return

@@ -20,7 +20,7 @@ pytest.importorskip("lightning")
 import torch  # noqa: E402
 from lightning.pytorch.callbacks import ModelCheckpoint  # noqa: E402
 from lightning.pytorch.loggers import CSVLogger, Logger  # noqa: E402
-from tiny_lightning import Tiny, loader, module_class, trainer  # noqa: E402
+from tiny_lightning import Tiny, loader, module_class, pl, trainer  # noqa: E402
 
 import nbtracker  # noqa: E402
 from nbtracker.integrations.lightning import NbtrackerLogger  # noqa: E402
@@ -254,10 +254,11 @@ def test_a_value_lightning_reports_again_at_one_global_step_is_kept_after_the_la
     assert [len(reported[k]) for k in keys] == [8, 2, 4, 2]
     assert stored == reported  # every value, with the trainer's step, in the order reported
     h = run.history()
-    # the first fit at its global steps, then each call in the row after the last (or in it
-    # when it holds none of its keys: the first validate() joins the second test's row)
-    assert h["_step"].tolist() == list(range(11))
-    assert h["trainer/global_step"].tolist() == [0, 1, 2, 3, 4, 4, 4, 0, 1, 2, 3]
+    # the first fit at its global steps, then each test() and validate() in a row of its own
+    # after the last (the run was finished and continued: it never goes back), and the
+    # second fit after them
+    assert h["_step"].tolist() == list(range(12))
+    assert h["trainer/global_step"].tolist() == [0, 1, 2, 3, 4, 4, 4, 4, 0, 1, 2, 3]
 
 
 def test_a_fit_in_a_run_with_rows_goes_on_after_them_and_a_resumed_fit_at_its_steps(tmp_path):
@@ -280,6 +281,112 @@ def test_a_fit_in_a_run_with_rows_goes_on_after_them_and_a_resumed_fit_at_its_st
     # after the user's rows; the resumed fit at its own global steps, continuing the first
     ours_rows = h[h["trainer/global_step"].notna()]
     assert (ours_rows["_step"] - ours_rows["trainer/global_step"]).tolist() == [3] * 8
+
+
+def test_a_users_rows_at_explicit_steps_stay_and_a_fresh_trainers_test_follows_them():
+    mine = nbtracker.init(project="explicit")
+    for s in (0, 5, 10):
+        mine.log({"mine": s}, step=s)  # `step=` leaves the run's current step at the row
+    rec = Recorder()
+    t = fit([NbtrackerLogger(), rec], max_epochs=1)
+    trainer([NbtrackerLogger(), rec]).test(t.lightning_module, loader(16, seed=5), verbose=False)
+    mine.finish()
+    run = only_run("explicit")
+    # every earlier row as the user wrote it, alone in its row
+    rows = sorted(run.scan_history(), key=lambda r: r["_step"])
+    theirs = [r for r in rows if "mine" in r]
+    assert [(r["_step"], r["mine"]) for r in theirs] == [(0, 0), (5, 5), (10, 10)]
+    assert all(k == "mine" or k.startswith("_") for r in theirs for k in r)
+    # every value Lightning reported, each after the last row (the test's in a row of its own)
+    keys = ("train/loss_step", "train/loss_epoch", "val/loss", "test/loss")
+    reported, stored = reported_and_stored(rec, run, keys)
+    assert stored == reported and len(reported["test/loss"]) == 1
+    ours = [r for r in rows if "trainer/global_step" in r]
+    assert [r["_step"] for r in ours] == list(range(11, 16))
+    assert [(r["trainer/global_step"], r["epoch"]) for r in ours] == [(s, 0) for s in range(4)] \
+        + [(0, 0)]
+
+
+def test_numpy_values_repeated_at_one_step_join_its_row():
+    import numpy as np
+
+    logger = NbtrackerLogger(project="np")
+    for step in range(2):  # as fabric.log_dict(..., step=epoch) with numpy values
+        logger.log_metrics({"lr": np.float64(0.1), "train": float(step)}, step=step)
+        logger.log_metrics({"lr": np.float64(0.1), "val": np.float32(np.nan)}, step=step)
+        logger.log_metrics({"val": np.float64(np.nan), "acc": np.int64(3)}, step=step)
+        logger.log_metrics({"acc": 3}, step=step)
+    logger.finalize("success")
+    h = only_run("np").history()
+    assert h["_step"].tolist() == [0, 1] == h["trainer/global_step"].tolist()
+    assert h["lr"].tolist() == [0.1, 0.1] and h["val"].isna().all()
+    assert h["acc"].tolist() == [3, 3] and h["train"].tolist() == [0.0, 1.0]
+
+
+def test_a_large_array_or_tensor_hyperparameter_is_its_text():
+    import numpy as np
+
+    big, small = torch.randn(200, 10), np.arange(6)  # 2000 elements: a pretrained embedding
+    nested = np.zeros(1001)
+    logger = NbtrackerLogger(project="hp-large")
+    logger.log_hyperparams({"lr": 0.1, "emb": big, "small": small,
+                            "opt": {"name": "sgd", "w": nested}, "cap": torch.ones(1000)})
+    logger.finalize("success")
+    config = only_run("hp-large").config
+    assert config == {"lr": 0.1, "emb": str(big), "small": [0, 1, 2, 3, 4, 5],
+                      "opt": {"name": "sgd", "w": str(nested)}, "cap": [1.0] * 1000}
+    assert len(config["emb"]) < 1000  # printed summarised, as torch prints it
+
+
+def test_a_second_test_with_the_same_values_is_a_row_of_its_own_without_a_warning(capfd):
+    ours, rec = NbtrackerLogger(project="twice"), Recorder()
+    t = fit([ours, rec], max_epochs=1)
+    t.test(t.lightning_module, loader(16, seed=5), verbose=False)
+    t.test(t.lightning_module, loader(16, seed=5), verbose=False)  # the same values
+    assert "warning" not in capfd.readouterr().err
+    run = only_run("twice")
+    reported, stored = reported_and_stored(rec, run, ("test/loss",))
+    assert stored == reported and len(reported["test/loss"]) == 2
+    h = run.history()
+    assert h["_step"].tolist() == list(range(6))
+    assert h["trainer/global_step"].tolist() == [0, 1, 2, 3, 4, 4]
+
+
+def test_with_fabric_a_new_logger_ends_the_run_of_the_one_before(monkeypatch):
+    from lightning.fabric import Fabric
+
+    runs = []
+    for cell in range(3):  # a notebook cell run three times; Fabric never calls finalize()
+        fabric = Fabric(accelerator="cpu", devices=1, loggers=[NbtrackerLogger(project="fab")])
+        for i in range(3):
+            fabric.log_dict({"loss": 1.0 / (i + 1)}, step=i)
+        runs.append(fabric.logger.experiment)
+        if cell == 1:  # the cell raised: its run failed
+            monkeypatch.setattr(sys, "last_value", RuntimeError("a bug"), raising=False)
+            monkeypatch.setattr(sys, "last_exc", sys.last_value, raising=False)
+    assert [r.state for r in runs] == ["finished", "failed", "running"]
+    assert nbtracker.run is runs[2]
+    fabric.logger.finalize("success")
+    for r in runs:
+        h = nbtracker.Api().run(f"fab/{r.id}").history()
+        assert h["loss"].tolist() == [1.0, 0.5, 1.0 / 3] and h["_step"].tolist() == [0, 1, 2]
+    assert {r.state for r in nbtracker.Api().runs("fab")} == {"finished", "failed"}
+
+
+def test_a_trainer_in_a_callback_leaves_the_outer_trainers_run_running():
+    inner_runs = []
+
+    class Probe(pl.Callback):  # trains a probe with a logger of its own at each epoch's end
+        def on_train_epoch_end(self, trainer, module):
+            inner = NbtrackerLogger(project="inner")
+            fit(inner, max_epochs=1)
+            inner_runs.append(inner.experiment)
+
+    outer = NbtrackerLogger(project="outer")
+    fit(outer, callbacks=[Probe()])
+    assert outer.experiment.state == "finished" and only_run("outer").state == "finished"
+    assert only_run("outer").history()["_step"].tolist() == list(range(8))
+    assert [r.state for r in inner_runs] == ["finished", "finished"]
 
 
 def test_default_project_is_lightnings():

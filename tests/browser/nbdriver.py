@@ -118,10 +118,15 @@ def write_notebook(server: Server, name: str, cells: list[str]) -> str:
     return name
 
 
+# Idle: the kernel says so and no cell of the notebook is running or queued ("[*]"). The
+# kernel's status alone is no witness: a control-channel request (kernel info, debugger)
+# answered while a cell runs publishes "idle" too.
 KERNEL_IDLE = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
+  const running = [...document.querySelectorAll('.jp-InputPrompt')]
+    .some(p => p.textContent.includes('[*]'));
+  return !!k && k.status === 'idle' && !running;
 }"""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 
-from nbdriver import KERNEL_IDLE, foreign_requests, open_and_run, screenshot, wait_idle
+from nbdriver import foreign_requests, open_and_run, screenshot, wait_idle
 
 SETUP = """import os, sys, time
 import numpy as np
@@ -65,7 +65,8 @@ print("<b>not bold</b>")
 print("a warning", file=sys.stderr)
 deadline = time.monotonic() + 60  # busy until the test has seen the pushed image (it says when)
 while not os.path.exists("image-seen") and time.monotonic() < deadline:
-    time.sleep(0.05)"""
+    time.sleep(0.05)
+open("log-done", "w").close()"""
 
 LATE = """from nbtracker.notebook import live
 late = live.LivePanel()
@@ -92,7 +93,7 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
              "import os; os.environ.update(NBTRACKER_SYSTEM_INTERVAL='0.5', NBTRACKER_CONSOLE='auto', "
              "NBTRACKER_DISABLE_CODE='false')",
              "%tracker init --project media --name media-panel", SETUP, LOG, LATE]
-    for flag in ("panel-drawn", "image-seen"):
+    for flag in ("panel-drawn", "image-seen", "log-done"):
         (lab_server.root / flag).unlink(missing_ok=True)
     open_and_run(page, lab_server, "media_panel.ipynb", cells)
     # the panel is drawn (its library loaded) before anything is logged: then what it shows while
@@ -104,9 +105,13 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     # the latest image, pushed while the cell runs (the kernel answers no request until it is idle)
     wait_in(panel, f"return root.querySelector('{CARD.format('samples')} img.nbt-img')?.naturalWidth > 0",
             timeout=30_000)
-    assert not page.evaluate(KERNEL_IDLE)
+    # the logging cell is still running (it ends only after "image-seen"): the kernel's shell
+    # could answer no request for the file. (Lab's kernel status is no witness: a control-channel
+    # request answered meanwhile reads "idle".)
+    assert not (lab_server.root / "log-done").exists()
     (lab_server.root / "image-seen").touch()
     wait_idle(page)
+    assert (lab_server.root / "log-done").exists()
     late = page.locator(".nbt-live").nth(1)
     first = image_at(panel, "samples")
     assert first["ok"] and first["src"].startswith("blob:")
@@ -167,7 +172,8 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     assert "loss diverged" in alert.inner_text() and "<b>NaN</b> at step 3" in alert.inner_text()
     # the system section (the sampler, every 0.5 s): collapsed; opened, a chart per group and unit
     system = panel.locator("details.nbt-system")
-    assert int(system.get_attribute("data-samples")) >= 3 and system.get_attribute("open") is None
+    wait_in(panel, "return +root.querySelector('details.nbt-system')?.dataset.samples >= 3")
+    assert system.get_attribute("open") is None
     system.locator("summary").click()
     wait_in(panel, "return root.querySelectorAll('.nbt-system canvas').length >= 4")
     groups = system.locator(".nbt-sys-chart").evaluate_all("bs => bs.map(b => b.dataset.key)")
@@ -190,7 +196,7 @@ def test_live_panel_shows_media_alerts_and_system(lab_server, page):
     wait_in(late, f"""const t = [...root.querySelectorAll('{CARD.format('preds')} img.nbt-thumb')];
         return t.length === 6 && t.every(i => i.complete && i.naturalWidth > 0);""")
     assert late.locator(".nbt-alert").count() == 1  # run.alert()'s record
-    assert int(late.locator("details.nbt-system").get_attribute("data-samples")) >= 3  # the samples
+    wait_in(late, "return +root.querySelector('details.nbt-system')?.dataset.samples >= 3")  # samples
     errors = page.evaluate("() => [...document.querySelectorAll('[data-contract-errors]')]"
                            ".map(e => e.dataset.contractErrors)")
     assert errors == []

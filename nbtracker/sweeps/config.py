@@ -261,7 +261,8 @@ def parse_sweep(config: dict | str | os.PathLike) -> SweepConfig:
         SweepConfigError: listing every problem found, each naming its key path.
 
     Example:
-        >>> parse_sweep("method: random\\nparameters: {lr: {min: 0.0001, max: 0.1}}").parameters[0].distribution
+        >>> cfg = parse_sweep("method: random\\nparameters: {lr: {min: 0.0001, max: 0.1}}")
+        >>> cfg.parameter("lr").distribution
         'uniform'
     """
     if isinstance(config, os.PathLike) or (
@@ -280,7 +281,8 @@ def parse_sweep(config: dict | str | os.PathLike) -> SweepConfig:
     elif isinstance(config, dict):
         data = config
     else:
-        raise SweepConfigError([f"a sweep config is a dict, YAML text or a file path, not {type(config).__name__}"])
+        kind = type(config).__name__
+        raise SweepConfigError([f"a sweep config is a dict, YAML text or a file path, not {kind}"])
     if not isinstance(data, dict):
         raise SweepConfigError([f"a sweep config is a mapping of keys, not {type(data).__name__}"])
     return _Validator(data).run()
@@ -291,7 +293,8 @@ def _load_text(text: str, json_only: bool, source: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as e:
-            raise SweepConfigError([f"{source}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}"]) from None
+            where = f"line {e.lineno} column {e.colno}"
+            raise SweepConfigError([f"{source}: invalid JSON at {where}: {e.msg}"]) from None
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML ships with the notebook stack
@@ -430,10 +433,11 @@ class _Validator:
         if method == "grid":
             for p in params:
                 if p.distribution == "categorical_w_probabilities":
-                    self.err(self.where(p), "grid sweeps take no probabilities; remove them or use method random")
+                    self.err(self.where(p), "grid sweeps take no probabilities; "
+                             "remove them or use method random")
                 elif p.distribution not in _GRID_OK:
-                    self.err(self.where(p), f"a {p.distribution} distribution cannot be enumerated by a grid; "
-                             "grid takes value, values, int_uniform or q_uniform")
+                    self.err(self.where(p), f"a {p.distribution} distribution cannot be enumerated by a "
+                             "grid; grid takes value, values, int_uniform or q_uniform")
             if not self.problems:
                 size = math.prod(p.grid_size() for p in params)
                 if size > GRID_LIMIT:
@@ -457,7 +461,7 @@ class _Validator:
                         macro = item[2:-1]
                         if macro not in COMMAND_MACROS:
                             self.err(f"command[{i}]", f"unknown macro {item}; known: "
-                                     + ", ".join("${%s}" % m for m in COMMAND_MACROS))
+                                     + ", ".join("${" + m + "}" for m in COMMAND_MACROS))
                         elif macro == "program" and "program" not in d:
                             self.err("program", "missing; command uses ${program}")
                 command = tuple(command)
@@ -484,7 +488,8 @@ class _Validator:
                 ok = False
         name = m.get("name")
         if not isinstance(name, str) or not name:
-            self.err("metric.name", "missing" if name is None else f"must be a non-empty string, not {_show(name)}")
+            self.err("metric.name", "missing" if name is None
+                     else f"must be a non-empty string, not {_show(name)}")
             ok = False
         goal = m.get("goal", "minimize")
         if goal not in ("minimize", "maximize"):
@@ -597,7 +602,8 @@ class _Validator:
         elif dist == "categorical" and "probabilities" in spec:
             dist = "categorical_w_probabilities"
         if dist not in DISTRIBUTIONS:
-            self.err(f"{w}.distribution", f"unknown distribution {_show(dist)}; known: {', '.join(DISTRIBUTIONS)}")
+            self.err(f"{w}.distribution",
+                     f"unknown distribution {_show(dist)}; known: {', '.join(DISTRIBUTIONS)}")
             return None
         required, defaults = DISTRIBUTIONS[dist]
         allowed = set(required) | set(defaults) | {"distribution"}
@@ -640,7 +646,8 @@ class _Validator:
                 self.err(f"{w}.values", f"must be a non-empty list, not {_show(f['values'])}")
         if "probabilities" in f:
             probs = f["probabilities"]
-            if not isinstance(probs, list) or not all(_is_number(x) and math.isfinite(x) and x >= 0 for x in probs):
+            if not isinstance(probs, list) or not all(
+                    _is_number(x) and math.isfinite(x) and x >= 0 for x in probs):
                 self.err(f"{w}.probabilities", f"must be a list of numbers >= 0, not {_show(probs)}")
             elif isinstance(f["values"], list) and len(probs) != len(f["values"]):
                 self.err(f"{w}.probabilities", f"has {len(probs)} entries for {len(f['values'])} values")

@@ -4,19 +4,19 @@
 `{dotted name: value}`. Each leaf of `config.parameters` becomes Optuna parameters named by its
 dotted path, with wandb's distribution (wandb/sweeps `params.py`, `HyperParameter.ppf`):
 
-| wandb distribution | Optuna parameter(s) | run config value |
-|---|---|---|
-| constant | none | the value |
-| categorical | `suggest_categorical(name, values)` when the values are distinct plain scalars of one kind (str, bool, or int/float without NaN); otherwise `suggest_categorical(name + "/index", range(n))` | the value (a fresh copy) |
-| categorical_w_probabilities | `u = suggest_float(name + "/u", 0, 1)` | the first value whose cumulative probability exceeds `u` |
-| int_uniform | `suggest_int(name, min, max)` | the int |
-| uniform | `suggest_float(name, min, max)` | the float |
-| q_uniform | `suggest_float(name, min, max)` | `quantize(x, q)` |
-| log_uniform_values, inv_log_uniform_values | `suggest_float(name, min, max, log=True)` | the float |
-| log_uniform | `suggest_float(name, exp(min), exp(max), log=True)` | the float |
-| inv_log_uniform | `suggest_float(name, exp(-max), exp(-min), log=True)` | the float |
-| q_log_uniform(_values) | as log_uniform(_values) | `quantize(x, q)` |
-| normal, log_normal, beta and their q_ forms | `u = suggest_float(name + "/u", lo, hi)` | the inverse CDF at `u` (quantized) |
+- constant: no Optuna parameter; the value (a fresh copy);
+- categorical: `suggest_categorical(name, values)` when the values are distinct plain scalars of one
+  kind (str, bool, or int/float without NaN), else `suggest_categorical(name + "/index", range(n))`;
+  the value (a fresh copy);
+- categorical with probabilities: `u = suggest_float(name + "/u", 0, 1)`; the first value whose
+  cumulative probability exceeds `u`;
+- int_uniform: `suggest_int(name, min, max)`; uniform: `suggest_float(name, min, max)`;
+- log_uniform_values, inv_log_uniform_values: `suggest_float(name, min, max, log=True)`;
+- log_uniform: `suggest_float(name, exp(min), exp(max), log=True)`;
+- inv_log_uniform: `suggest_float(name, exp(-max), exp(-min), log=True)`;
+- q_uniform, q_log_uniform(_values): as their unquantized form, then `quantize(x, q)`;
+- normal, log_normal, beta and their q_ forms: `u = suggest_float(name + "/u", lo, hi)`, then the
+  inverse CDF at `u` (quantized for the q_ forms).
 
 `quantize` rounds to the nearest multiple of `q` and gives an int when `q` is an int (wandb's rule).
 The `inv_log_uniform` forms are wandb's `exp(-U)` with `U` uniform on the negated (log) bounds, which

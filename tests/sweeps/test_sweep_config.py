@@ -78,6 +78,14 @@ def one_error(config) -> str:
     return problems[0]
 
 
+ONE = {"x": {"values": [1]}}
+
+
+def hb(early_terminate: dict) -> dict:
+    return {"method": "random", "metric": {"name": "m"}, "parameters": ONE,
+            "early_terminate": early_terminate}
+
+
 def sweep(**params) -> dict:
     return {"method": "random", "parameters": params}
 
@@ -103,7 +111,8 @@ def test_wandb_example_yaml_text_file_and_dict_agree(tmp_path):
     assert c.description == "a sweep like wandb's docs"
     assert (c.metric.name, c.metric.goal, c.metric.target) == ("val/loss", "minimize", 0.05)
     et = c.early_terminate
-    assert (et.type, et.min_iter, et.max_iter, et.s, et.eta, et.strict) == ("hyperband", 3, None, None, 3, True)
+    assert (et.type, et.min_iter, et.max_iter, et.s, et.eta, et.strict) == (
+        "hyperband", 3, None, None, 3, True)
     assert c.command == ("${env}", "${interpreter}", "${program}", "--verbose", "${args}")
     assert [p.name for p in c.parameters] == [  # sorted by path, as wandb orders them
         "batch_size", "dropout", "epochs", "layers", "learning_rate", "momentum", "optimizer.beta",
@@ -183,16 +192,17 @@ def test_distribution_inferred_and_defaults_filled(spec, distribution, defaults)
 
 
 def test_metric_goal_defaults_to_minimize_and_target_is_optional():
-    c = parse_sweep({"method": "bayes", "metric": {"name": "acc"}, "parameters": {"x": {"values": [1]}}})
+    c = parse_sweep({"method": "bayes", "metric": {"name": "acc"}, "parameters": ONE})
     assert (c.metric.goal, c.metric.target) == ("minimize", None)
     c = parse_sweep({"method": "random", "metric": {"name": "acc", "goal": "maximize", "impute": "worst"},
-                     "parameters": {"x": {"values": [1]}}})
+                     "parameters": ONE})
     assert c.metric.goal == "maximize" and c.raw["metric"]["impute"] == "worst"
 
 
 def test_hyperband_defaults():
-    base = {"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}}}
-    hb = parse_sweep({**base, "early_terminate": {"type": "hyperband", "max_iter": 27, "s": 3}}).early_terminate
+    base = {"method": "random", "metric": {"name": "m"}, "parameters": ONE}
+    et = {"type": "hyperband", "max_iter": 27, "s": 3}
+    hb = parse_sweep({**base, "early_terminate": et}).early_terminate
     assert (hb.min_iter, hb.max_iter, hb.s, hb.eta, hb.strict) == (None, 27, 3, 3, True)
     hb = parse_sweep({**base, "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 2,
                                                   "strict": False}}).early_terminate
@@ -200,7 +210,8 @@ def test_hyperband_defaults():
 
 
 def test_yaml_exponent_floats_are_numbers_not_strings():
-    c = parse_sweep("method: random\nparameters:\n  lr: {distribution: log_uniform_values, min: 1e-5, max: 1E-1}\n"
+    c = parse_sweep("method: random\nparameters:\n"
+                    "  lr: {distribution: log_uniform_values, min: 1e-5, max: 1E-1}\n"
                     "  wd: {values: [1e-4, 3.0e-4, '1e-3']}\n")
     assert (c.parameter("lr").min, c.parameter("lr").max) == (1e-5, 0.1)
     assert c.parameter("wd").values == (1e-4, 3e-4, "1e-3")  # quoted stays text
@@ -218,16 +229,16 @@ def test_config_is_frozen_and_independent_of_the_input():
 # -- every validation error names its key path --------------------------------------------------
 
 @pytest.mark.parametrize("config, expected", [
-    ({"parameters": {"x": {"values": [1]}}}, "method: missing"),
-    ({"method": "hill", "parameters": {"x": {"values": [1]}}}, "method: must be grid, random or bayes"),
-    ({"method": "custom", "parameters": {"x": {"values": [1]}}}, "method: custom schedulers are not supported"),
+    ({"parameters": ONE}, "method: missing"),
+    ({"method": "hill", "parameters": ONE}, "method: must be grid, random or bayes"),
+    ({"method": "custom", "parameters": ONE}, "method: custom schedulers are not supported"),
     ({"method": "random"}, "parameters: missing"),
     ({"method": "random", "parameters": {}}, "parameters: is empty"),
     ({"method": "random", "parameters": [1]}, "parameters: must be a mapping"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "epochs": 3}, "epochs: unknown key"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "job": "j"}, "job: wandb Launch jobs"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "metrics": []}, "metrics: multi-objective"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "scheduler": {}}, "scheduler: custom"),
+    ({"method": "random", "parameters": ONE, "epochs": 3}, "epochs: unknown key"),
+    ({"method": "random", "parameters": ONE, "job": "j"}, "job: wandb Launch jobs"),
+    ({"method": "random", "parameters": ONE, "metrics": []}, "metrics: multi-objective"),
+    ({"method": "random", "parameters": ONE, "scheduler": {}}, "scheduler: custom"),
     (sweep(x=3), "parameters.x: must be a mapping"),
     (sweep(**{"1x": {"value": 1}}), "parameters.1x: a parameter name starts with"),
     (sweep(x={}), "parameters.x: is empty"),
@@ -246,58 +257,54 @@ def test_config_is_frozen_and_independent_of_the_input():
     (sweep(x={"distribution": "int_uniform", "min": 0.5, "max": 2}), "parameters.x.min: must be an integer"),
     (sweep(x={"distribution": "log_uniform_values", "min": 0, "max": 1}), "parameters.x.min: must be > 0"),
     (sweep(x={"distribution": "q_log_uniform_values", "min": -1, "max": 1}), "parameters.x.min: must be > 0"),
-    (sweep(x={"distribution": "inv_log_uniform_values", "min": 0.0, "max": 1}), "parameters.x.min: must be > 0"),
+    (sweep(x={"distribution": "inv_log_uniform_values", "min": 0.0, "max": 1}),
+     "parameters.x.min: must be > 0"),
     (sweep(x={"distribution": "log_uniform", "min": 1e-5, "max": 1000}),
-     "parameters.x.max: 1000 is a natural-log bound and exp(1000) overflows; did you mean log_uniform_values?"),
+     "parameters.x.max: 1000 is a natural-log bound and exp(1000) overflows; "
+     "did you mean log_uniform_values?"),
     (sweep(x={"distribution": "q_uniform", "min": 0, "max": 1, "q": 0}), "parameters.x.q: must be > 0"),
     (sweep(x={"distribution": "normal", "sigma": -1}), "parameters.x.sigma: must be > 0"),
     (sweep(x={"distribution": "beta", "a": 0}), "parameters.x.a: must be > 0"),
-    (sweep(x={"values": [1, 2], "probabilities": [0.5]}), "parameters.x.probabilities: has 1 entries for 2 values"),
+    (sweep(x={"values": [1, 2], "probabilities": [0.5]}),
+     "parameters.x.probabilities: has 1 entries for 2 values"),
     (sweep(x={"values": [1, 2], "probabilities": [0.5, 0.6]}), "parameters.x.probabilities: sum to 1.1"),
-    (sweep(x={"values": [1, 2], "probabilities": [-0.5, 1.5]}), "parameters.x.probabilities: must be a list of"),
-    (sweep(g={"parameters": {"x": {"values": [1]}}, "values": [2]}),
+    (sweep(x={"values": [1, 2], "probabilities": [-0.5, 1.5]}),
+     "parameters.x.probabilities: must be a list of"),
+    (sweep(g={"parameters": ONE, "values": [2]}),
      "parameters.g: a parameter group takes only 'parameters'"),
     (sweep(g={"parameters": {"h": {"parameters": {"x": {"min": 3, "max": 1}}}}}),
      "parameters.g.parameters.h.parameters.x: min 3 is not less than max 1"),
     (sweep(g={"parameters": {"x": {"value": 1}}}, **{"g.x": {"value": 2}}),
      "parameters.g.x: two parameters have this dotted name"),
-    ({"method": "bayes", "parameters": {"x": {"values": [1]}}}, "metric: missing; method bayes needs a metric"),
-    ({"method": "random", "metric": {"goal": "minimize"}, "parameters": {"x": {"values": [1]}}}, "metric.name: missing"),
-    ({"method": "random", "metric": {"name": "m", "goal": "min"}, "parameters": {"x": {"values": [1]}}},
+    ({"method": "bayes", "parameters": ONE}, "metric: missing; method bayes needs a metric"),
+    ({"method": "random", "metric": {"goal": "minimize"}, "parameters": ONE}, "metric.name: missing"),
+    ({"method": "random", "metric": {"name": "m", "goal": "min"}, "parameters": ONE},
      "metric.goal: must be minimize or maximize, not 'min'"),
-    ({"method": "random", "metric": {"name": "m", "target": "low"}, "parameters": {"x": {"values": [1]}}},
+    ({"method": "random", "metric": {"name": "m", "target": "low"}, "parameters": ONE},
      "metric.target: must be a number"),
-    ({"method": "random", "metric": {"name": "m", "step": 1}, "parameters": {"x": {"values": [1]}}},
+    ({"method": "random", "metric": {"name": "m", "step": 1}, "parameters": ONE},
      "metric.step: unknown key"),
-    ({"method": "random", "metric": "loss", "parameters": {"x": {"values": [1]}}}, "metric: must be a mapping"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "early_terminate": {"type": "hyperband", "min_iter": 3}},
+    ({"method": "random", "metric": "loss", "parameters": ONE}, "metric: must be a mapping"),
+    ({"method": "random", "parameters": ONE, "early_terminate": {"type": "hyperband", "min_iter": 3}},
      "metric: missing; early_terminate needs a metric"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband"}}, "early_terminate: needs min_iter, or max_iter with s"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband", "max_iter": 9}}, "early_terminate: needs min_iter, or max_iter with s"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "median", "min_iter": 1}}, "early_terminate.type: must be hyperband"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband", "min_iter": 0}}, "early_terminate.min_iter: must be >= 1"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband", "min_iter": 1.5}}, "early_terminate.min_iter: must be an integer"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband", "min_iter": 1, "eta": 1}}, "early_terminate.eta: must be > 1"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband", "min_iter": 1, "strict": "yes!"}}, "early_terminate.strict: must be true"),
-    ({"method": "random", "metric": {"name": "m"}, "parameters": {"x": {"values": [1]}},
-      "early_terminate": {"type": "hyperband", "min_iter": 1, "bands": 3}}, "early_terminate.bands: unknown key"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "run_cap": 0}, "run_cap: must be > 0"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "run_cap": 2.5}, "run_cap: must be an integer"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "program": 3}, "program: must be a string"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "command": "python train.py"},
+    (hb({"type": "hyperband"}), "early_terminate: needs min_iter, or max_iter with s"),
+    (hb({"type": "hyperband", "max_iter": 9}), "early_terminate: needs min_iter, or max_iter with s"),
+    (hb({"type": "median", "min_iter": 1}), "early_terminate.type: must be hyperband"),
+    (hb({"type": "hyperband", "min_iter": 0}), "early_terminate.min_iter: must be >= 1"),
+    (hb({"type": "hyperband", "min_iter": 1.5}), "early_terminate.min_iter: must be an integer"),
+    (hb({"type": "hyperband", "min_iter": 1, "eta": 1}), "early_terminate.eta: must be > 1"),
+    (hb({"type": "hyperband", "min_iter": 1, "strict": "yes!"}), "early_terminate.strict: must be true"),
+    (hb({"type": "hyperband", "min_iter": 1, "bands": 3}), "early_terminate.bands: unknown key"),
+    ({"method": "random", "parameters": ONE, "run_cap": 0}, "run_cap: must be > 0"),
+    ({"method": "random", "parameters": ONE, "run_cap": 2.5}, "run_cap: must be an integer"),
+    ({"method": "random", "parameters": ONE, "program": 3}, "program: must be a string"),
+    ({"method": "random", "parameters": ONE, "command": "python train.py"},
      "command: must be a list of strings"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "command": ["python", {"a": 1}]},
+    ({"method": "random", "parameters": ONE, "command": ["python", {"a": 1}]},
      "command[1]: must be a string"),
-    ({"method": "random", "parameters": {"x": {"values": [1]}}, "command": ["${interpreter}", "${program}"]},
+    ({"method": "random", "parameters": ONE, "command": ["${interpreter}", "${program}"]},
      "program: missing; command uses ${program}"),
-    ({"method": "random", "program": "t.py", "parameters": {"x": {"values": [1]}}, "command": ["${program}", "${arg}"]},
+    ({"method": "random", "program": "t.py", "parameters": ONE, "command": ["${program}", "${arg}"]},
      "command[1]: unknown macro ${arg}"),
     ({"method": "grid", "parameters": {"x": {"min": 0.0, "max": 1.0}}},
      "parameters.x: a uniform distribution cannot be enumerated by a grid"),

@@ -68,7 +68,8 @@ exception (KeyboardInterrupt, SystemExit) stops the group and lets the exception
 KeyboardInterrupt during the grace period sends SIGKILL at once.
 
 Exit status: `returncode` as subprocess's (negative: killed by that signal), `signal` (the signal's
-number, or None), `stopped` (ended by `stop()` while running) and `killed` (SIGKILL was needed).
+number, or None), `stopped` (ended by `stop()` while running), `killed` (SIGKILL was needed) and
+`exit_description` ("exit code 3", "signal SIGKILL (stopped)") for a failed trial's record.
 """
 
 from __future__ import annotations
@@ -296,6 +297,13 @@ def prepare_trial(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return _signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
 def _alive(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
@@ -386,6 +394,15 @@ class TrialProcess:
     def signal(self) -> int | None:
         rc = self._popen.returncode
         return -rc if rc is not None and rc < 0 else None
+
+    @property
+    def exit_description(self) -> str | None:
+        """`"exit code 3"`, `"signal SIGKILL"` (`"... (stopped)"` if `stop()` ended it), or None."""
+        rc = self._popen.returncode
+        if rc is None:
+            return None
+        text = f"exit code {rc}" if rc >= 0 else f"signal {_signal_name(-rc)}"
+        return text + " (stopped)" if self.stopped else text
 
     def poll(self) -> int | None:
         """The leader's return code, or None while it runs."""

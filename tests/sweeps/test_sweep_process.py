@@ -26,9 +26,7 @@ from nbtracker.sweeps.process import (
     trial_env,
 )
 
-linux_only = pytest.mark.skipif(
-    sys.platform != "linux", reason="process groups and /usr/bin/env as on Linux"
-)
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="process groups and /usr/bin/env as on Linux")
 pytestmark = linux_only
 
 PY = sys.executable
@@ -290,6 +288,7 @@ def test_trial_ignoring_sigterm_is_killed_after_the_grace(tmp_path):
         _assert_all_gone(pids)
         assert proc.signal == signal.SIGKILL and proc.returncode == -signal.SIGKILL
         assert proc.stopped and proc.killed
+        assert proc.exit_description == "signal SIGKILL (stopped)"
     finally:
         _kill_leftovers(pids)
 
@@ -362,10 +361,12 @@ def test_exit_status_of_a_failing_trial(tmp_path):
     with TrialProcess.start([PY, "-c", "import sys; sys.exit(3)"]) as proc:
         assert proc.wait(timeout=20) == 3
     assert (proc.returncode, proc.signal, proc.stopped, proc.killed) == (3, None, False, False)
+    assert proc.exit_description == "exit code 3"
     abort = "import os, signal; os.kill(os.getpid(), signal.SIGABRT)"
     with TrialProcess.start([PY, "-c", abort]) as proc:
         assert proc.wait(timeout=20) == -signal.SIGABRT
     assert proc.signal == signal.SIGABRT and not proc.stopped
+    assert proc.exit_description == "signal SIGABRT"
     with pytest.raises(FileNotFoundError):
         TrialProcess.start([str(tmp_path / "no-such-program")])
     with TrialProcess.start(build_command(None, str(tmp_path / "missing.py"), {}, tmp_path).argv) as p:
@@ -375,12 +376,16 @@ def test_exit_status_of_a_failing_trial(tmp_path):
 def test_what_a_finished_trial_leaves_in_its_group_is_ended(tmp_path):
     code = "import subprocess; print(subprocess.Popen(['sleep', '60']).pid, flush=True)"
     out = tmp_path / "out.txt"
-    with TrialProcess.start([PY, "-c", code], output=out) as proc:
-        assert proc.wait(timeout=20) == 0
-        left = int(out.read_text())
-        assert _alive(left)
-    _assert_all_gone({"left": left})
-    assert proc.returncode == 0 and not proc.stopped
+    left = {}
+    try:
+        with TrialProcess.start([PY, "-c", code], output=out) as proc:
+            assert proc.wait(timeout=20) == 0
+            left["sleep"] = int(out.read_text())
+            assert _alive(left["sleep"])
+        _assert_all_gone(left)
+        assert proc.returncode == 0 and not proc.stopped and proc.exit_description == "exit code 0"
+    finally:
+        _kill_leftovers(left)
 
 
 def test_output_to_a_file(tmp_path):

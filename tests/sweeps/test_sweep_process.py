@@ -323,6 +323,24 @@ def test_keyboard_interrupt_while_waiting_stops_the_group(tmp_path):
         _kill_leftovers(pids)
 
 
+def test_a_second_ctrl_c_kills_without_waiting_out_the_grace(tmp_path):
+    proc, pids = _start_tree(tmp_path, "ignore_term", grace=30)
+    timers = [threading.Timer(t, signal.raise_signal, (signal.SIGINT,)) for t in (0.2, 0.8)]
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            for t in timers:
+                t.start()
+            proc.wait(timeout=20)
+        assert time.monotonic() - t0 < 6
+        _assert_all_gone(pids)
+        assert proc.killed and proc.signal == signal.SIGKILL
+    finally:
+        for t in timers:
+            t.cancel()
+        _kill_leftovers(pids)
+
+
 AGENT = textwrap.dedent("""
     import sys
     from nbtracker.sweeps.process import TrialProcess

@@ -13,8 +13,8 @@ Rules shared by the writer and every reader:
   `store.py`) and are overlaid on the replay with `with_edits`; records folded from there into
   the log carry the edit's sequence number as `"eseq"`, and `eseq` is the highest one the log
   holds.
-- sweep: a run started as a sweep's trial names the sweep in its first `run` record
-  (`"sweep": id`); it is kept for good (a resume's record without it leaves it).
+- sweep: a run started as a sweep's trial names the sweep in its `run` record (`"sweep": id`);
+  a later `run` record (a resume) without it leaves it.
 - steps: `steps` is the set of distinct steps that hold a history row (a `StepSet`); the writer
   keeps it as it logs, readers fold it from the history records, and the index caches it with
   the rest of the state (its count and largest step also as columns).

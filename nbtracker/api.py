@@ -391,6 +391,7 @@ class ApiRun:
         self.job_type = s.job_type
         self.tags = list(s.tags)
         self.notes = s.notes
+        self.sweep_id = s.sweep  # the sweep the run is a trial of, or None
         self.state = stored.status
         self.config = _copy_tree(s.config)
         self._summary_edits: dict = {}
@@ -403,6 +404,11 @@ class ApiRun:
     @property
     def display_name(self) -> str:
         return self.name
+
+    @property
+    def sweep_name(self) -> str | None:
+        """The id of the sweep the run is a trial of (wandb's name), as `sweep_id`."""
+        return self.sweep_id
 
     @property
     def path(self) -> list[str]:
@@ -490,7 +496,8 @@ class ApiRun:
         return run_doc(id=self.id, name=self.name, state=self.state, group=self.group,
                        job_type=self.job_type, tags=self.tags, notes=self.notes,
                        created=self.created, project=self.project, config=self.config,
-                       summary=self._summary_flat(), runtime=self.runtime)
+                       summary=self._summary_flat(), runtime=self.runtime,
+                       sweep=self.sweep_id)
 
     # -- data --------------------------------------------------------------------------
     def history(self, samples: int | None = None, keys: Iterable[str] | None = None,

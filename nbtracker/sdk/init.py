@@ -17,7 +17,7 @@ from ..store.index import RunIndex
 from ..store.lock import RunInUse, RunLock
 from ..store.recordlog import repair_tail
 from ..store.store import Store, add_root, fold_edits, replay
-from . import flusher, hooks, output, parts
+from . import flusher, hooks, output, parts, trial
 from .config import Config, as_mapping, clean
 from .disabled import DisabledRun
 from .names import new_run_id, new_run_name
@@ -77,6 +77,10 @@ def init(project: str | None = None, name: str | None = None, group: str | None 
     continue an earlier run; `reinit=True` finishes the current run first; `mode` is
     "online", "offline" or "disabled". `settings` (a dict, or an object with attributes) and
     `save_code` set what the run records besides what it logs (`sdk/settings.py`).
+
+    In a sweep's trial (NBTRACKER_SWEEP_ID set by the agent, see `sdk/trial.py`) the run takes
+    the trial's id and project, records the sweep (`run.sweep_id`), and its config holds the
+    trial's parameters, which win over `config` for the same keys, as under a wandb agent.
     """
     for k, v in kwargs.items():
         if k in _warned_kwargs or (k in _IGNORED and v is None):
@@ -142,6 +146,15 @@ def _start(given: dict, config: Any, config_include_keys: Any,
         if args[arg] is None and given.get(field_name) is not None:
             v = given[field_name]
             args[arg] = [v] if arg == "tags" and isinstance(v, str) else v
+    sweep = trial.from_env(output.warn)
+    if sweep is not None:  # the agent's id and project win, as wandb's agent's do
+        for arg, value in (("project", sweep.project), ("id", sweep.run_id)):
+            if value is None:
+                continue
+            if args[arg] is not None and str(args[arg]) != value:
+                output.warn(f"init(): {arg}={args[arg]!r} is ignored in a sweep's trial; the "
+                            f"run takes the sweep's {arg} {value!r}")
+            args[arg] = value
     mode, project, name, id, group, job_type, tags, notes, resume, dir, reinit, \
         allow_val_change = (args[k] for k in ("mode", "project", "name", "id", "group",
                                               "job_type", "tags", "notes", "resume", "dir",
@@ -175,11 +188,15 @@ def _start(given: dict, config: Any, config_include_keys: Any,
         cfg = {k: v for k, v in cfg.items() if k in set(config_include_keys)}
     if config_exclude_keys:
         cfg = {k: v for k, v in cfg.items() if k not in set(config_exclude_keys)}
+    if sweep is not None:  # the trial's parameters win over the program's config, silently
+        cfg.update(sweep.params)
     cfg = {str(k): clean(v) for k, v in cfg.items()}
     tags_l = [str(t) for t in tags] if tags is not None else None
 
     if settings.mode == "disabled":
         run = DisabledRun(project=settings.project, name=name, config=cfg)
+        if sweep is not None:
+            run.sweep_id = sweep.sweep_id
         _active.append(run)
         return run
 
@@ -242,6 +259,8 @@ def _start(given: dict, config: Any, config_include_keys: Any,
         rec = {"t": "run", "id": state.id, "project": project_name, **meta,
                "host": _hostname(), "pid": os.getpid(), "cwd": os.getcwd(),
                "argv": list(sys.argv), "python": _python_version()}
+        if sweep is not None:
+            rec["sweep"] = sweep.sweep_id
         if resumed:
             rec["resumed"] = True
         else:

@@ -155,11 +155,15 @@ class Run:
         """The project's name (wandb's older name of `run.project`)."""
         return self.project
 
-    sweep_id = None  # no sweeps here: wandb's run.sweep_id is None outside a sweep
-    sweep_url = None
+    @property
+    def sweep_id(self) -> str | None:
+        """The id of the sweep the run is a trial of; None outside a sweep."""
+        return self._state.sweep
+
+    sweep_url = None  # a sweep has no page of its own here
 
     def get_sweep_url(self) -> None:
-        """None: a run here belongs to no wandb sweep."""
+        """None: a sweep has no page of its own here."""
         return None
 
     @property

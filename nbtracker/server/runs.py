@@ -367,7 +367,7 @@ def run_doc(project: str, row: RunRow, s: RunState, live_timeout: float = LIVE_T
     return query.run_doc(id=row.run_id, name=s.name, state=status(row, s, live_timeout),
                          group=s.group, job_type=s.job_type, tags=s.tags, notes=s.notes,
                          created=s.created, project=project, config=s.config,
-                         summary=s.summary.to_dict(), runtime=_runtime(s))
+                         summary=s.summary.to_dict(), runtime=_runtime(s), sweep=s.sweep)
 
 
 def project_rows(conn: Connection, project_id: int) -> list[RunRow]:

@@ -2,7 +2,8 @@
 
 The local `Api`, the team server and the notebook all match run documents with `match` and order
 them with `sort_runs`, so a filter means the same wherever it runs. A run document is a dict with
-`id, name, state, group, job_type, tags, notes, created_at, project, config, summary, runtime`.
+`id, name, state, group, job_type, tags, notes, created_at, project, config, summary, runtime`
+and `sweep` (the id of the sweep the run is a trial of, or None: wandb's `{"sweep": id}`).
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ def created_at_text(ts: Any) -> str:
 
 def run_doc(*, id: str, name: Any, state: str, group: Any, job_type: Any, tags: list,
             notes: Any, created: Any, project: str, config: dict, summary: dict,
-            runtime: Any) -> dict:
+            runtime: Any, sweep: str | None = None) -> dict:
     """The document of a run that filters and ordering look at (with wandb's other names for
     some fields), whoever builds it: the local Api or the team server."""
     created_at = created_at_text(created)
     return {"id": id, "name": name, "display_name": name, "state": state, "group": group,
             "job_type": job_type, "jobType": job_type, "tags": tags, "notes": notes,
             "created_at": created_at, "createdAt": created_at, "project": project,
-            "config": config, "summary": summary, "runtime": runtime}
+            "config": config, "summary": summary, "runtime": runtime, "sweep": sweep}
 
 
 def flatten(d: dict, sep: str = "/", prefix: str = "") -> dict:

@@ -13,6 +13,8 @@ Rules shared by the writer and every reader:
   `store.py`) and are overlaid on the replay with `with_edits`; records folded from there into
   the log carry the edit's sequence number as `"eseq"`, and `eseq` is the highest one the log
   holds.
+- sweep: a run started as a sweep's trial names the sweep in its `run` record (`"sweep": id`);
+  a later `run` record (a resume) without it leaves it.
 - steps: `steps` is the set of distinct steps that hold a history row (a `StepSet`); the writer
   keeps it as it logs, readers fold it from the history records, and the index caches it with
   the rest of the state (its count and largest step also as columns).
@@ -179,6 +181,7 @@ class RunState:
         self.job_type: str | None = None
         self.tags: list[str] = []
         self.notes: str | None = None
+        self.sweep: str | None = None  # the sweep the run is a trial of
         self.state: str = "running"
         self.exit_code: int | None = None
         self.created: float = 0.0
@@ -286,6 +289,8 @@ class RunState:
             self.id = rec["id"]
             self.project = rec["project"]
             self.created = rec.get("ts", 0.0)
+        if type(rec.get("sweep")) is str:
+            self.sweep = rec["sweep"]
         self._apply_meta(rec)
         self.host = rec.get("host", self.host)
         self.pid = rec.get("pid", self.pid)

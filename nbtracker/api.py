@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,12 @@ from urllib.parse import quote
 from .errors import UsageError
 from .sdk.config import clean, same_value
 from .sdk.output import warn
-from .sdk.run import server_url
+from .sdk.run import file_url, server_url
 from .sdk.settings import Settings, resolve_root
 from .sdk.summary import Summary
 from .store import layout
 from .store.console import has_output, read_env, read_output, with_wandb_names
-from .store.history import read_history, scan_history
+from .store.history import read_history, scan_history, spread
 from .store.query import (  # noqa: F401
     check_filters,
     created_at_text,
@@ -245,7 +244,7 @@ class ApiFile:
     def url(self) -> str | None:
         """A file URL of the stored copy (None for a name that is not a path inside the run)."""
         try:
-            return _file_url(self.path)
+            return file_url(self.path)
         except UsageError:
             return None
 
@@ -424,7 +423,7 @@ class ApiRun:
         the server has no web page); in the local store, a file URL of the run's folder."""
         if self._remote:
             return server_url(self._store.base_url, self.project, self.id)
-        return _file_url(self._stored.path)
+        return file_url(self._stored.path)
 
     @property
     def created(self) -> float:
@@ -529,10 +528,7 @@ class ApiRun:
         lacks left out), sampled and ordered as the DataFrame is."""
         rows = list(self.scan_history(keys=keys))
         if samples is not None and len(rows) > samples > 0:
-            import numpy as np
-
-            idx = np.unique(np.linspace(0, len(rows) - 1, samples).round().astype(np.int64))
-            rows = [rows[i] for i in idx.tolist()]
+            rows = [rows[i] for i in spread(len(rows), samples)]
         if x_axis != "_step" and any(x_axis in r for r in rows):
             def order(r: dict) -> tuple:  # as DataFrame.sort_values: missing and NaN last
                 v = r.get(x_axis)
@@ -791,10 +787,6 @@ def _like(pattern: str):
         else:
             out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
     return re.compile("".join(out), re.DOTALL)
-
-
-def _file_url(path: Path) -> str:
-    return Path(os.path.abspath(path)).as_uri()
 
 
 _SCALARS = frozenset({type(None), str, int, float, bool})

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..store import layout
-from ..store.recordlog import history_values, pack, read_records, unpack
+from ..store.media import read_table_file
+from ..store.recordlog import history_values, pack, read_records
 from .contract import (
     AlertEntry,
     EventsMessage,
@@ -423,46 +424,17 @@ def _table_json(full: Path, limit: int = TABLE_ROWS,
     `"sampled": true`: a chart of its first rows would show only part of its curves. NaN, ±inf
     (and integers JSON numbers cannot hold) are null in "data" and named in `"nf"` at their
     place, as in the stored JSON (`store.recordlog.pack`), whatever the stored format."""
-    sampled = spread
-    if full.name.endswith(".parquet"):
-        import pyarrow.parquet as pq  # the stored format needs it, so it is there
-
-        from ..sdk.media.table import ENCODING_KEY
-
-        t = pq.ParquetFile(full).read()  # by place: column names may repeat
-        nrows = t.num_rows
-        columns = list(t.column_names)
-        t = t.take(_spread(nrows, limit)) if sampled and nrows > limit else t.slice(0, limit)
-        cols = []
-        for i, field in enumerate(t.schema):
-            values = t.column(i).to_pylist()
-            if (field.metadata or {}).get(ENCODING_KEY) is not None:  # cells as their JSON text
-                values = [None if v is None else json.loads(v) for v in values]
-            cols.append(values)
-        data = [list(r) for r in zip(*cols)]
-    else:
-        if full.stat().st_size > MAX_TABLE_SOURCE:
-            raise ValueError(f"the table is {full.stat().st_size / 1e6:.0f} MB: too large to show")
-        body = json.loads(full.read_text(encoding="utf-8"))
-        columns, rows = list(body.get("columns") or []), body.get("data") or []
-        if body.get("nf"):  # NaN and ±inf: null in JSON, named at their place
-            rows = unpack(rows, body["nf"])
-        nrows = len(rows)
-        data = ([rows[i] for i in _spread(nrows, limit)] if sampled and nrows > limit
-                else rows[:limit])
+    parquet = full.name.endswith(".parquet")
+    if not parquet and full.stat().st_size > MAX_TABLE_SOURCE:
+        raise ValueError(f"the table is {full.stat().st_size / 1e6:.0f} MB: too large to show")
+    columns, data, nrows = read_table_file(full, parquet, first=None if spread else limit,
+                                           spread=limit if spread else None)
     cells = [p for r in data[:PUSH_CELLS] for v in r if is_media(v) for p in ref_paths(v)[:1]]
     packed, nf = pack(data)
     doc = {"columns": [str(c) for c in columns], "data": jsonable(packed), "nrows": nrows}
     if nf:
         doc["nf"] = nf
-    if len(data) < nrows and sampled:
+    if len(data) < nrows and spread:
         doc["sampled"] = True
     out = json.dumps(doc, allow_nan=False, default=str)
     return out.encode("utf-8"), cells
-
-
-def _spread(n: int, k: int) -> list[int]:
-    """k indices evenly spread over range(n), the first and the last among them."""
-    import numpy as np
-
-    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64)).tolist()

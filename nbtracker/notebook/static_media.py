@@ -53,6 +53,7 @@ from ..charts.svg import (
 )
 from ..charts.svg import text as svg_text
 from ..store import layout
+from ..store.media import read_table_file
 from ..store.recordlog import select, unpack
 
 MEDIA_BUDGET = 2 * 1024 * 1024  # bytes of data: URLs and HTML documents in one run's form
@@ -67,7 +68,6 @@ MAX_ALERTS = 20
 HEAT_STEPS = 120  # columns of a histogram heat-map
 HEAT_BINS = 48  # rows of a histogram heat-map
 MAX_POINTS = 4000  # points of a projected 3-D scatter
-PARQUET_ENCODING = b"nbtracker.encoding"  # field metadata of a Parquet table's JSON-text columns
 
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
          "webp": "image/webp", "bmp": "image/bmp", "svg": "image/svg+xml",
@@ -651,48 +651,17 @@ def _box_rect(box: dict, w: int, h: int) -> tuple[float, float, float, float] | 
 
 def read_table(run_dir: Path, ref: dict, limit: int) -> tuple[list | None, list, str]:
     """(columns, the first `limit` rows, why not) of a table-file ref; media cells as ref dicts."""
-    fmt = _ext(ref)
-    if fmt == "parquet":
+    parquet = _ext(ref) == "parquet"
+    if parquet:
         try:
-            import pyarrow.parquet as pq
+            import pyarrow.parquet  # noqa: F401
         except ImportError:
             return None, [], f"{ref.get('nrows', '?')} rows in Parquet; pyarrow is not installed"
-        data, why = _file(run_dir, ref, 1 << 40)
-        if data is None:
-            return None, [], why
-        import io
-
-        f = pq.ParquetFile(io.BytesIO(data))
-        schema = f.schema_arrow
-        cols = list(schema.names)
-        # a column whose field metadata says so holds each cell as JSON text (media refs too)
-        encoded = [(schema.field(i).metadata or {}).get(PARQUET_ENCODING) in (b"media", b"json")
-                   for i in range(len(cols))]
-        batch = next(f.iter_batches(batch_size=limit), None)
-        columns = [] if batch is None else [  # by place: column names may repeat
-            [_json_cell(v) for v in c.to_pylist()] if enc else c.to_pylist()
-            for c, enc in zip(batch.columns, encoded)]
-        rows = [list(r) for r in zip(*columns)]
-        return cols, rows[:limit], ""
-    data, why = _file(run_dir, ref, 256 * 1024 * 1024)
+    data, why = _file(run_dir, ref, 1 << 40 if parquet else 256 * 1024 * 1024)
     if data is None:
         return None, [], why
-    doc = json.loads(data)
-    cols = [str(c) for c in doc.get("columns") or []]
-    rows = (doc.get("data") or [])[:limit]
-    if doc.get("nf"):  # NaN and ±inf: null in JSON, named at their place
-        rows = unpack(rows, doc["nf"])
-    rows = [list(r) if isinstance(r, list) else [r] for r in rows]
+    cols, rows, _ = read_table_file(data, parquet, first=limit)
     return cols, rows, ""
-
-
-def _json_cell(v: Any) -> Any:
-    if isinstance(v, str):
-        try:
-            return json.loads(v)
-        except ValueError:
-            return v
-    return v
 
 
 def points_svg(title: str, pts: np.ndarray, note: str | None = None) -> str:

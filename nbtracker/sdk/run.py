@@ -135,13 +135,13 @@ class Run:
         (`<server>/api/v1/projects/<project>/runs/<id>`, its HTTP API: the server has no web
         page); otherwise a file URL of the run's folder (`file:///.../runs/<project>/<id>`)."""
         base = self._server()
-        return server_url(base, self.project, self.id) if base else _file_url(self._path)
+        return server_url(base, self.project, self.id) if base else file_url(self._path)
 
     @property
     def project_url(self) -> str:
         """Where the project's runs are: the server's list of them, or the project's folder."""
         base = self._server()
-        return server_url(base, self.project) if base else _file_url(self._path.parent)
+        return server_url(base, self.project) if base else file_url(self._path.parent)
 
     def get_url(self) -> str:
         """`run.url` (wandb's older name)."""
@@ -896,7 +896,8 @@ def server_url(base_url: str, project: str, run_id: str | None = None) -> str:
     return url if run_id is None else f"{url}/{quote(run_id, safe='')}"
 
 
-def _file_url(path: Path) -> str:
+def file_url(path: Path) -> str:
+    """A file URL of a path in the store (`run.url` of a local run, `ApiFile.url`)."""
     return Path(os.path.abspath(path)).as_uri()
 
 

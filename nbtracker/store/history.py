@@ -405,9 +405,17 @@ def _selection(table: _Table, holds: list, samples: int | None):
         sel = np.flatnonzero(mask)
     count = table.rows if sel is None else len(sel)
     if samples is not None and count > samples > 0:
-        idx = np.unique(np.linspace(0, count - 1, samples).round().astype(np.int64))
+        idx = np.asarray(spread(count, samples), dtype=np.int64)
         sel = idx if sel is None else sel[idx]
     return sel
+
+
+def spread(n: int, k: int) -> list[int]:
+    """At most k indices evenly spread over range(n), the first and the last among them: how
+    `history(samples=k)` picks its rows, and a chart's table its points."""
+    import numpy as np
+
+    return np.unique(np.linspace(0, n - 1, k).round().astype(np.int64)).tolist()
 
 
 def read_history(run_dir: Path, created: float = 0.0, keys: Iterable[str] | None = None,

@@ -191,6 +191,54 @@ def _load_video(item: MediaItem):
     return a[..., None] if a.ndim == 3 else a
 
 
+def read_table_file(src: Path | bytes, parquet: bool, first: int | None = None,
+                    spread: int | None = None) -> tuple[list[str], list[list], int]:
+    """A stored table file as (columns, rows, nrows): the cells as logged, media cells as their
+    reference dicts, NaN and ±inf as floats, columns by place (names may repeat). The format is
+    `sdk.media.table`'s: JSON whose NaN and ±inf are null in "data" and named in "nf", or
+    Parquet whose JSON-text columns say so in their field metadata (`ENCODING_KEY`). `first`
+    keeps the first rows, `spread` that many rows evenly spread (the first and the last among
+    them); `nrows` counts them all. The one reader of table files: `Api` (`load()`), the live
+    panel and the static form."""
+    from .history import spread as spread_rows
+
+    if parquet:
+        import io
+
+        import pyarrow.parquet as pq
+
+        f = pq.ParquetFile(io.BytesIO(src) if isinstance(src, bytes) else src)
+        nrows = f.metadata.num_rows
+        schema = f.schema_arrow
+        if spread is not None and nrows > spread:
+            t: Any = f.read().take(spread_rows(nrows, spread))
+        elif first is not None:  # only the first batch is read
+            t = next(f.iter_batches(batch_size=max(first, 1)), None)
+            t = t.slice(0, first) if t is not None else schema.empty_table()
+        else:
+            t = f.read()
+        cols = []
+        for i in range(len(schema.names)):
+            values = t.column(i).to_pylist()
+            if (schema.field(i).metadata or {}).get(ENCODING_KEY) is not None:
+                values = [None if v is None else json.loads(v) for v in values]
+            cols.append(values)
+        return list(schema.names), [list(r) for r in zip(*cols)], nrows
+    doc = json.loads(src if isinstance(src, bytes) else Path(src).read_bytes())
+    rows = doc.get("data") or []
+    if doc.get("nf"):  # NaN and ±inf, null in JSON, named at their place
+        from .recordlog import unpack
+
+        rows = unpack(rows, doc["nf"])
+    nrows = len(rows)
+    if spread is not None and nrows > spread:
+        rows = [rows[i] for i in spread_rows(nrows, spread)]
+    elif first is not None:
+        rows = rows[:first]
+    return ([str(c) for c in doc.get("columns") or []],
+            [list(r) if isinstance(r, list) else [r] for r in rows], nrows)
+
+
 def _load_table(item: MediaItem):
     import pandas as pd
 
@@ -199,30 +247,8 @@ def _load_table(item: MediaItem):
     def cell(v: Any) -> Any:
         return MediaItem(step, v, fetch) if is_ref(v) and v["_type"] != "media-list" else v
 
-    if item.ref.get("format") == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.ParquetFile(item.path).read()  # by place: column names may repeat
-        columns = {}
-        for i, field in enumerate(table.schema):
-            values = table.column(i).to_pylist()
-            enc = (field.metadata or {}).get(ENCODING_KEY)
-            if enc is not None:
-                values = [None if v is None else json.loads(v) for v in values]
-            if enc == b"media":
-                values = [cell(v) for v in values]
-            columns[i] = values
-        names = table.schema.names
-        rows = list(zip(*columns.values())) if columns else []
-        return pd.DataFrame([list(r) for r in rows], columns=names)
-    doc = json.loads(item.path.read_bytes())
-    data = doc.get("data", [])
-    if doc.get("nf"):  # NaN and ±inf, null in JSON, named at their place
-        from .recordlog import unpack
-
-        data = unpack(data, doc["nf"])
-    rows = [[cell(v) for v in r] for r in data]
-    return pd.DataFrame(rows, columns=doc.get("columns", []))
+    columns, rows, _ = read_table_file(item.path, item.ref.get("format") == "parquet")
+    return pd.DataFrame([[cell(v) for v in r] for r in rows], columns=columns)
 
 
 _LOADERS = {"image": _load_image, "histogram": _load_histogram, "html": _load_html,

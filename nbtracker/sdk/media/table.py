@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...store.media import ENCODING_KEY  # noqa: F401  (the reader's name for the key)
 from .base import Media, MediaError, plain, store_bytes
 
 JSON_MAX_ROWS = 1000
 JSON_MAX_BYTES = 1 << 20
-ENCODING_KEY = b"nbtracker.encoding"
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 

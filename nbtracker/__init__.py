@@ -34,6 +34,7 @@ __all__ = [
     "load_ipython_extension", "__version__",
     "unwatch", "plot", "Settings", "setup", "teardown", "require", "termlog", "termwarn",
     "termerror", "join", "restore", "mark_preempting", "util", "errors", "plot_table",
+    "sweep", "agent", "TrialPruned",
     "visualize",
 ]
 
@@ -268,8 +269,8 @@ _NO_EFFECT = {
                     "with nbtracker.log" for n in ("patch", "unpatch")},
 }
 # wandb features that would change what a script does, missing here: a clear error
-_MISSING = {n: "nbtracker has no sweeps; run a search with Optuna and log each trial "
-               "(nbtracker.integrations.optuna)" for n in ("sweep", "agent", "controller")}
+_MISSING = {"controller": "sweeps need no controller here: nbtracker.agent(sweep_id) takes "
+                          "its trials from the sweep's Optuna study"}
 _warned: set[str] = set()
 
 
@@ -311,6 +312,10 @@ def __getattr__(name: str) -> Any:
         from .sdk import media
 
         return getattr(media, name)
+    if name in ("sweep", "agent", "TrialPruned"):  # optuna loads only when a sweep is used
+        from . import sweeps
+
+        return getattr(sweeps, name)
     if name in ("plot", "util"):  # wandb.plot.*, wandb.util (`from . import plot` would come back here)
         import importlib
 

@@ -12,3 +12,9 @@ class UsageError(Error):
 class CommError(Error):
     """wandb's name for a failure to talk to the server (`except nbtracker.errors.CommError`
     works in code written for wandb)."""
+
+
+class TrialPruned(Error):
+    """Raised by `log()` in a sweep's trial that the sweep stopped early (hyperband), when the
+    agent was asked for it (`agent(..., on_prune="raise")`); the agent ends the trial `pruned`.
+    Without that, `run.pruned` turns True and `log()` goes on as ever."""

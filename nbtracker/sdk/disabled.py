@@ -14,6 +14,7 @@ class DisabledRun:
     offline = True
     mode = "disabled"
     resumed = False
+    pruned = False
 
     def __init__(self, project: str, name: str | None, config: dict):
         self.id = "disabled"

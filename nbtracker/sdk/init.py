@@ -198,6 +198,8 @@ def _start(given: dict, config: Any, config_include_keys: Any,
         if sweep is not None:
             run.sweep_id = sweep.sweep_id
         _active.append(run)
+        if sweep is not None and sweep.attach is not None:
+            sweep.attach(run)
         return run
 
     project_name = layout.check_project(settings.project)
@@ -289,6 +291,8 @@ def _start(given: dict, config: Any, config_include_keys: Any,
         write_resume_file(root, files)
     except OSError:
         pass
+    if sweep is not None and sweep.attach is not None:
+        sweep.attach(run)
     where = "resumed" if resumed else "started"
     run._start_line = output.say_start(f"run {run.name} ({run.id}) {where} in project "
                                        f"{project_name} [{settings.mode}] — {path}",

@@ -161,6 +161,15 @@ class Run:
         return self._state.sweep
 
     sweep_url = None  # a sweep has no page of its own here
+    _sweep_link = None  # in a function-mode sweep trial: the agent's link (sweeps/agent.py)
+
+    @property
+    def pruned(self) -> bool:
+        """True once the sweep this run is a trial of stopped it early (hyperband): the
+        trial's function may return; the agent ends the run `pruned`. Always False outside a
+        sweep's function-mode trial."""
+        link = self._sweep_link
+        return bool(link is not None and link.pruned)
 
     def get_sweep_url(self) -> None:
         """None: a sweep has no page of its own here."""
@@ -323,6 +332,12 @@ class Run:
                 raise
             if self._queues or self._listeners:
                 self._publish(keys or tuple(data), row)
+                link = self._sweep_link
+                if link is not None and link.pruned and link.raise_pruned:
+                    link.raise_pruned = False  # once
+                    from ..errors import TrialPruned
+
+                    raise TrialPruned(f"the sweep stopped this trial early ({link.reason})")
 
     def _commit_row(self, commit: bool | None) -> None:
         """`log()` with nothing to log: the current step's row, if there is one, is complete."""

@@ -12,6 +12,10 @@ parameters are put in the run's config over what the program passes (`init(confi
 `nbtracker.config` set before init) for the same top-level keys, silently, as wandb does. A
 missing or unreadable parameters file is one warning; the run starts without them.
 
+In function mode (`nbtracker.agent(sweep_id, function=...)`) the agent runs the trial in its own
+process: it hands the trial over with `set_pending()` instead, and the next `init()` takes it
+(once) and calls `attach(run)` with the run it made, so the agent can follow what it logs.
+
 Only NBTRACKER_ names are read (not WANDB_SWEEP_ID): the agent sets those alone. This module
 reads the file itself, so `init()` never imports `nbtracker.sweeps` (nor optuna).
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 
@@ -28,6 +33,15 @@ class Trial(NamedTuple):
     run_id: str | None
     project: str | None
     params: dict[str, Any]
+    attach: Callable[[Any], None] | None = None  # in function mode: called with the new run
+
+
+_pending: list[Trial] = []  # the trial a function-mode agent hands to the next init()
+
+
+def set_pending(t: Trial | None) -> None:
+    """Hand `t` to the next `init()` of this process (None: take back what was not taken)."""
+    _pending[:] = [] if t is None else [t]
 
 
 def _var(name: str) -> str | None:
@@ -37,6 +51,8 @@ def _var(name: str) -> str | None:
 def from_env(warn) -> Trial | None:
     """The trial this process runs, or None outside a sweep; `warn(text)` is called once for a
     parameters file that cannot be read."""
+    if _pending:
+        return _pending.pop()
     sweep_id = _var("NBTRACKER_SWEEP_ID")
     if sweep_id is None:
         return None

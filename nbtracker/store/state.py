@@ -32,7 +32,8 @@ from typing import Any
 from .recordlog import history_values
 from .summary import SummaryState
 
-STATES = ("running", "finished", "failed", "crashed", "interrupted")
+# pruned: a sweep stopped the run early (sweeps/agent.py)
+STATES = ("running", "finished", "failed", "crashed", "interrupted", "pruned")
 META_FIELDS = ("name", "group", "job_type", "tags", "notes")
 EDIT_TYPES = ("config", "summary", "meta")  # what an edit after the fact may change
 

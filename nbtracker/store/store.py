@@ -124,6 +124,41 @@ def fold_edits(path: Path, state: RunState) -> int:
 
 # -- extra roots -------------------------------------------------------------------------------
 
+def end_run(path: Path, state: str, exit_code: int | None = None) -> bool:
+    """Give a run whose process is gone its final state: an exit record appended to its log (the
+    state replay takes is the last exit's; a run that had ended is given the new one). Used by
+    a sweep agent for the trial it stopped. False, changing nothing, while a process holds the
+    run (see store.lock) or when it has no log."""
+    from .state import STATES
+
+    assert state in STATES and state != "running"
+    log = path / layout.LOG_NAME
+    if not log.exists():
+        return False
+    lock = RunLock(path)
+    try:
+        lock.acquire(timeout=0.5)
+    except RunInUse:
+        return False
+    try:
+        repair_tail(log)
+        st, _, _ = replay(path)
+        if not st.id:
+            return False
+        w = RecordWriter(log, st.last_seq + 1)
+        rec: dict = {"t": "exit", "state": state}
+        if exit_code is not None:
+            rec["exit_code"] = int(exit_code)
+        try:
+            w.append(rec)
+            w.sync()
+        finally:
+            w.close()
+        return True
+    finally:
+        lock.release()
+
+
 def read_roots(root: Path) -> list[Path]:
     try:
         text = (Path(root) / ROOTS_NAME).read_text(encoding="utf-8")

@@ -1,7 +1,62 @@
 """Sweeps in wandb's format, run on Optuna (an extra: `pip install 'nbtracker[sweeps]'`).
 
+    sweep_id = nbtracker.sweep(sweep_config, project="mnist")   # also wandb.sweep with the import changed
+    nbtracker.agent(sweep_id, function=train, count=20)
+
 - `config`: the sweep configuration (YAML or dict) parsed and validated;
 - `space`: the parameter space sampled through an Optuna trial;
 - `hyperband`: `early_terminate: {type: hyperband}` as an Optuna pruner;
-- `process`: a trial's command line and its process group.
+- `process`: a trial's command line and its process group;
+- `engine`: a sweep's id, study, state and trial bookkeeping (local store or PostgreSQL);
+- `agent`: the agent, in function mode and subprocess mode.
+
+This module imports neither optuna nor the others until they are used.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import TrialPruned
+
+__all__ = ["TrialPruned", "agent", "sweep"]
+
+
+def sweep(sweep: Any, entity: str | None = None, project: str | None = None,
+          prior_runs: Any = None, *, storage: str | None = None, seed: int | None = None) -> str:
+    """Make a sweep (wandb's `sweep`); returns its id for `agent()`.
+
+    Args:
+        sweep: the sweep config: a dict, YAML text, or the path of a .yaml/.json file. An invalid
+            one raises `SweepConfigError` (a ValueError) listing each problem, before anything
+            is made.
+        project: the project of the sweep's runs (else the config's, else the default project).
+        storage: a PostgreSQL URL, for agents on several machines (else NBTRACKER_SWEEP_STORAGE,
+            else the local store).
+        seed: seeds the sampler, so one agent repeats the same sweep exactly.
+    """
+    from ..sdk.output import say
+    from .engine import create_sweep
+
+    if prior_runs:
+        from ..sdk.output import warn
+
+        warn("sweep(prior_runs=...) is not used here; the sweep starts without them")
+    s = create_sweep(sweep, project=project, entity=entity, storage=storage, seed=seed)
+    where = f" in {s.where}" if s.url else ""
+    say(f"Created sweep with ID: {s.id} (project {s.project}, {s.config.method}){where}; "
+        f"run it with nbtracker.agent({s.id!r}, function=...) or `nbtracker agent {s.id}`")
+    return s.id
+
+
+def agent(sweep_id: str, function: Any = None, entity: str | None = None,
+          project: str | None = None, count: int | None = None, *, storage: str | None = None,
+          on_prune: str = "flag") -> int:
+    from .agent import agent as _agent
+
+    return _agent(sweep_id, function, entity, project, count, storage=storage, on_prune=on_prune)
+
+
+agent.__doc__ = """Run a sweep's trials (wandb's `agent`): in this process with `function`, else
+each as a process group running the sweep's `program`/`command`. Returns the number run.
+See `nbtracker.sweeps.agent` for the details."""

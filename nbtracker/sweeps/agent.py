@@ -1,0 +1,499 @@
+"""The sweep agent: takes trials from a sweep and runs them, one after another.
+
+Function mode (`agent(sweep_id, function=train)`): each trial runs `train()` in this process. The
+agent hands the trial to the next `nbtracker.init()` (its run id, project and parameters, as the
+run's config over what `train` passes); each trial is a new run with a config of its own. The run
+is finished by the agent if `train` leaves it open: `finished` when `train` returns, `failed`
+(traceback printed, the agent goes on) when it raises, `interrupted` on Ctrl-C, which also stops
+the agent and returns to the caller (the notebook kernel stays usable). A trial whose `train`
+never called `init()` is failed with that message.
+
+Subprocess mode (no function; `nbtracker agent SWEEP_ID`): each trial runs the sweep's
+`program`/`command` as a process group of its own (`process.TrialProcess`), which is ended when
+the trial ends, is pruned or the agent is interrupted or the sweep cancelled: no process is left
+behind, and the memory the trial held (a GPU's included) is the operating system's again. A trial
+that exits non-zero is `failed` with its exit status ("exit code 3", "signal SIGKILL").
+
+Early termination (`early_terminate: {type: hyperband}`): the agent follows the sweep metric's
+values the trial logs (in function mode through the run, in subprocess mode by reading its record
+log), reports the n-th finite value as Optuna's intermediate value n, and asks the pruner. A
+stopped trial ends `pruned` (its run's state too), its run kept. In function mode `run.pruned`
+turns True and the function is expected to return; with `on_prune="raise"` the next `log()`
+raises `nbtracker.errors.TrialPruned` instead (the agent catches it). `log()` never raises
+otherwise. In subprocess mode the process group is ended.
+
+The agent stops when `count` trials have run, the sweep has nothing left (grid done, `run_cap`
+reached), it is stopped, cancelled or finished, or 5 trials in a row failed
+(NBTRACKER_AGENT_MAX_FAILURES); while the sweep is paused it waits (Ctrl-C ends the wait).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import TrialPruned, UsageError
+from .engine import BEAT_SECONDS, Sweep, _finite, _own, open_sweep
+
+POLL = 0.25  # seconds between looks at a trial process and its log
+STATE_EVERY = 2.0  # seconds between looks at the sweep's state while a trial runs
+PAUSE_POLL = 2.0
+
+
+def _say(text: str) -> None:
+    print(f"nbtracker: {text}", file=sys.stderr, flush=True)
+
+
+def _seed_for(seed: int | None, n: int) -> int | None:
+    return None if seed is None else (seed * 1_000_003 + n) % 2**32
+
+
+class _Trial:
+    """What the agent follows while one trial runs: its pruning decision and heartbeat."""
+
+    def __init__(self, agent: Agent, trial, run_id: str, flat: dict):
+        self.agent = agent
+        self.trial = trial
+        self.run_id = run_id
+        self.flat = flat
+        self.run = None  # function mode: the trial's run, once init() made it
+        self.pruned = False
+        self.reason = ""
+        self.raise_pruned = agent.on_prune == "raise"
+        self.n = 0  # finite metric values seen
+        m = agent.sweep.config.metric
+        self.metric = m.name if m is not None else None
+        self.judge = agent.sweep.config.early_terminate is not None and self.metric is not None
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._beats, name="nbtracker-sweep-beat", daemon=True)
+        self._beat.start()
+
+    def _beats(self) -> None:
+        storage = self.agent.sweep._storage
+        while not self._stop.wait(BEAT_SECONDS):
+            try:
+                storage.set_trial_user_attr(self.trial._trial_id, "nbt_beat", time.time())
+            except Exception:
+                return  # the trial was ended meanwhile
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # function mode: init() calls this with the trial's run
+    def attach(self, run) -> None:
+        self.run = run
+        try:
+            run._sweep_link = self
+        except AttributeError:
+            return
+        if self.judge and hasattr(run, "add_listener"):
+            run.add_listener(self._on_row)
+
+    def _on_row(self, keys: tuple, row: tuple) -> None:
+        if self.pruned:
+            return
+        try:
+            i = keys.index(self.metric)
+        except ValueError:
+            return
+        self.value(row[2 + i])
+
+    def value(self, v: Any) -> None:
+        """One logged value of the sweep metric."""
+        if self.pruned or not _finite(v):
+            return
+        self.n += 1
+        try:
+            self.trial.report(float(v), self.n)
+            if self.trial.should_prune():
+                self.pruned = True
+                self.reason = f"hyperband, at {self.n} values of {self.metric}"
+        except Exception as e:  # the decision is lost, never the training
+            self.agent._warn_once("prune", f"sweep: could not judge the trial ({e})")
+
+
+class Agent:
+    def __init__(self, sweep: Sweep, function: Callable[[], Any] | None = None,
+                 count: int | None = None, on_prune: str = "flag"):
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+            raise UsageError(f"count is a number of trials (an int ≥ 0), not {count!r}")
+        if on_prune not in ("flag", "raise"):
+            raise UsageError(f"on_prune is 'flag' or 'raise', not {on_prune!r}")
+        if function is not None and not callable(function):
+            raise UsageError(f"function must be callable, not {type(function).__name__}")
+        cfg = sweep.config
+        if function is None and cfg.program is None and not _command_needs_no_program(cfg.command):
+            raise UsageError(f"sweep {sweep.id} has no `program` (nor a `command` without "
+                             "${program}): pass function= to run trials in this process")
+        self.sweep = sweep
+        self.function = function
+        self.count = count
+        self.on_prune = on_prune
+        self.ran = 0
+        self.max_failures = int(os.environ.get("NBTRACKER_AGENT_MAX_FAILURES", "5") or 5)
+        self._warned: set[str] = set()
+        self._pruner = None
+        if cfg.early_terminate is not None and cfg.metric is not None:
+            from .hyperband import HyperbandPruner
+
+            et = {k: v for k, v in cfg.raw.get("early_terminate", {}).items()}
+            self._pruner = HyperbandPruner(et, goal=cfg.metric.goal)
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            _say(text)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run trials until there is nothing (more) to do; returns how many ran."""
+        panel = _panel(self.sweep)
+        try:
+            return self._loop(panel)
+        finally:
+            if panel is not None:
+                _refresh(panel, final=True)
+
+    def _loop(self, panel) -> int:
+        failures = 0
+        while self.count is None or self.ran < self.count:
+            try:
+                got = self._next()
+            except KeyboardInterrupt:
+                _say("agent stopped (Ctrl-C)")
+                break
+            if got is None:
+                break
+            trial, run_id, flat = got
+            self.ran += 1
+            _say(f"sweep {self.sweep.id}: trial {trial.number} (run {run_id}) "
+                 + ", ".join(f"{k}={v!r}" for k, v in flat.items()))
+            outcome, stop = self._run_one(trial, run_id, flat)
+            failures = failures + 1 if outcome == "failed" else 0
+            self._maybe_finished()
+            if panel is not None:
+                _refresh(panel)
+            if stop:
+                break
+            if failures >= self.max_failures:
+                _say(f"{failures} trials in a row failed; the agent stops "
+                     "(NBTRACKER_AGENT_MAX_FAILURES)")
+                break
+        return self.ran
+
+    def _next(self):
+        """Ask the sweep for a trial: (optuna trial, run id, {dotted name: value}) or None."""
+        from .space import GridExhausted, sampler, suggest_flat
+
+        sweep, cfg = self.sweep, self.sweep.config
+        said_paused = False
+        while True:
+            state = sweep.state
+            if state in ("stopped", "cancelled", "finished"):
+                _say(f"sweep {sweep.id} is {state}; the agent stops")
+                return None
+            if state != "paused":
+                break
+            if not said_paused:
+                _say(f"sweep {sweep.id} is paused; waiting for `nbtracker sweep resume {sweep.id}` "
+                     "(Ctrl-C stops the agent)")
+                said_paused = True
+            time.sleep(PAUSE_POLL)
+        sweep.recover()
+        if sweep.remaining() == 0:
+            _say(f"sweep {sweep.id} has nothing left to run")
+            return None
+        study = sweep.study
+        n_before = len(sweep.trials())
+        study.sampler = sampler(cfg, _seed_for(sweep.seed, n_before))
+        if self._pruner is not None:
+            study.pruner = self._pruner
+        trial = study.ask()
+        if cfg.method == "random":  # the values depend on the trial's number alone
+            study.sampler = sampler(cfg, _seed_for(sweep.seed, trial.number))
+        frozen = lambda: sweep._storage.get_trial(trial._trial_id)  # noqa: E731
+        if cfg.run_cap is not None and sweep.counted(below=trial.number) >= cfg.run_cap:
+            self._skip(frozen(), "run_cap reached")
+            _say(f"sweep {sweep.id} reached its run_cap ({cfg.run_cap})")
+            return None
+        try:
+            flat = suggest_flat(trial, cfg)
+        except GridExhausted:
+            self._skip(frozen(), "the grid is done")
+            _say(f"sweep {sweep.id}: every grid point is taken")
+            return None
+        from ..util import generate_id
+
+        run_id = generate_id(8)
+        now = time.time()
+        for k, v in (("nbt_run", run_id), ("nbt_agent", _own()), ("nbt_started", now),
+                     ("nbt_beat", now), ("nbt_params", _jsonable(flat))):
+            trial.set_user_attr(k, v)
+        return trial, run_id, flat
+
+    def _skip(self, frozen, why: str) -> None:
+        if self.sweep.end_trial(frozen, "skipped", exit=why):
+            self.sweep.enqueue_again(frozen, "skipped")
+
+    def _maybe_finished(self) -> None:
+        from optuna.trial import TrialState
+
+        sweep = self.sweep
+        try:
+            if sweep.remaining() == 0 and sweep.state == "running" and not any(
+                    t.state == TrialState.RUNNING for t in sweep.trials()):
+                sweep.set_state("finished")
+        except Exception:
+            pass
+
+    def _end(self, t: _Trial, outcome: str, *, exit: str | None = None) -> None:
+        """Tell the sweep how the trial ended, with the metric's summary value."""
+        t.close()
+        value = _summary_value(self.sweep, t) if outcome in ("finished", "pruned") else None
+        ended = self.sweep.end_trial(self.sweep._storage.get_trial(t.trial._trial_id), outcome,
+                                     value=value, exit=exit)
+        if ended and outcome in ("interrupted", "skipped"):
+            self.sweep.enqueue_again(self.sweep._storage.get_trial(t.trial._trial_id), outcome)
+        shown = f" {self.sweep.config.metric.name}={value}" if value is not None else ""
+        _say(f"sweep {self.sweep.id}: trial {t.trial.number} {outcome}{shown}"
+             + (f" ({exit})" if exit else ""))
+
+    def _run_one(self, trial, run_id: str, flat: dict) -> tuple[str, bool]:
+        t = _Trial(self, trial, run_id, flat)
+        try:
+            if self.function is not None:
+                return self._run_function(t)
+            return self._run_process(t)
+        finally:
+            t.close()
+
+    # -- function mode -------------------------------------------------------------------------
+    def _run_function(self, t: _Trial) -> tuple[str, bool]:
+        from ..sdk import trial as trial_mod
+        from .config import nest
+
+        params = nest(t.flat, self.sweep.config)
+        trial_mod.set_pending(trial_mod.Trial(self.sweep.id, t.run_id, self.sweep.project,
+                                              params, t.attach))
+        outcome, exit, stop = "finished", None, False
+        try:
+            self.function()
+        except TrialPruned:
+            t.pruned = True
+        except KeyboardInterrupt:
+            outcome, exit, stop = "interrupted", "Ctrl-C", True
+        except Exception as e:
+            traceback.print_exc()
+            outcome, exit = "failed", f"{type(e).__name__}: {e}"
+        finally:
+            trial_mod.set_pending(None)
+        run = t.run
+        if run is None:
+            if outcome == "finished":
+                outcome, exit = "failed", "the function did not call nbtracker.init()"
+            self._end(t, outcome, exit=exit)
+            return outcome, stop
+        if outcome == "finished" and t.pruned:
+            outcome, exit = "pruned", t.reason
+        self._close_run(run, outcome)
+        self._end(t, outcome, exit=exit)
+        if stop:
+            _say("agent stopped (Ctrl-C)")
+        return outcome, stop
+
+    def _close_run(self, run, outcome: str) -> None:
+        """The trial's run ends with the trial's outcome, whether the function finished it
+        (then the agent records the outcome after it) or left it open."""
+        if getattr(run, "disabled", False):
+            return
+        code = {"failed": 1, "interrupted": 255}.get(outcome)
+        if not run._done:
+            try:
+                run._finish(outcome, code)
+            except Exception as e:
+                self._warn_once("finish", f"sweep: could not finish the trial's run ({e})")
+        elif run.state != outcome and outcome in ("pruned", "failed", "interrupted"):
+            from ..store.store import end_run
+
+            end_run(run._path, outcome, code)
+        run._sweep_link = None
+
+    # -- subprocess mode -----------------------------------------------------------------------
+    def _run_process(self, t: _Trial) -> tuple[str, bool]:
+        from ..store.store import Store, end_run
+        from .config import nest
+        from .process import TrialProcess, prepare_trial
+
+        sweep, cfg = self.sweep, self.sweep.config
+        params = nest(t.flat, cfg)
+        outcome, exit, stop = "finished", None, False
+        with prepare_trial(cfg.command, cfg.program, params, sweep_id=sweep.id, run_id=t.run_id,
+                           project=sweep.project) as prepared:
+            env = dict(os.environ)
+            env.update(prepared.env)
+            env["NBTRACKER_DIR"] = str(sweep.root)
+            env.pop("NBTRACKER_RUN_ID_PENDING", None)
+            proc = TrialProcess.start(prepared.argv, env=env)
+            try:
+                sweep._storage.set_trial_user_attr(t.trial._trial_id, "nbt_proc", {
+                    "pid": proc.pid, "ctime": _ctime(proc.pid)})
+            except Exception:
+                pass
+            follow = _LogFollower(sweep.root, sweep.project, t.run_id, t.metric) if t.judge else None
+            next_state = time.monotonic() + STATE_EVERY
+            try:
+                while proc.wait(POLL) is None:
+                    if follow is not None:
+                        for v in follow.values():
+                            t.value(v)
+                        if t.pruned:
+                            proc.stop()
+                            outcome, exit = "pruned", t.reason
+                            break
+                    if time.monotonic() >= next_state:
+                        next_state = time.monotonic() + STATE_EVERY
+                        if sweep.state == "cancelled":
+                            proc.stop()
+                            outcome, exit, stop = "interrupted", "the sweep was cancelled", True
+                            break
+            except KeyboardInterrupt:
+                proc.stop()
+                outcome, exit, stop = "interrupted", "Ctrl-C", True
+            finally:
+                proc.stop()
+            if outcome == "finished" and proc.returncode != 0:
+                outcome, exit = "failed", proc.exit_description
+        found = Store(sweep.root).find(sweep.project, t.run_id)
+        if found is not None and outcome != "finished" and found.status != outcome:
+            end_run(found.path, outcome, {"failed": proc.returncode, "interrupted": 255}.get(outcome))
+        elif found is not None and outcome == "finished" and found.status == "running":
+            pass  # alive: a daemon of the trial holds it; its state is its own
+        self._end(t, outcome, exit=exit)
+        if stop and exit == "Ctrl-C":
+            _say("agent stopped (Ctrl-C)")
+        return outcome, stop
+
+
+def _panel(sweep: Sweep):
+    """In a notebook, the live sweep panel `agent()` shows (nbtracker.notebook.sweep)."""
+    from ..sdk.output import in_notebook
+
+    if not in_notebook():
+        return None
+    try:
+        from ..notebook.sweep import agent_panel
+    except ImportError:
+        return None
+    try:
+        return agent_panel(sweep)
+    except Exception as e:  # a panel never stops a sweep
+        _say(f"the sweep panel could not be shown ({e})")
+        return None
+
+
+def _refresh(panel, final: bool = False) -> None:
+    try:
+        panel.refresh(final=final)
+    except Exception:
+        pass
+
+
+class _LogFollower:
+    """The finite values of `metric` a trial's run logs, read from its record log as it grows."""
+
+    def __init__(self, root, project: str, run_id: str, metric: str):
+        self.root, self.project, self.run_id, self.metric = root, project, run_id, metric
+        self.path = None
+        self.offset = 0
+
+    def values(self) -> list:
+        from ..store import layout
+        from ..store.recordlog import ReadReport, history_values, read_records
+
+        if self.path is None:
+            p = layout.run_dir(self.root, self.project, self.run_id) / layout.LOG_NAME
+            if not p.exists():
+                return []
+            self.path = p
+        report = ReadReport()
+        out = []
+        for rec in read_records(self.path, self.offset, report):
+            if rec.get("t") == "history":
+                v = history_values(rec).get(self.metric)
+                if v is not None:
+                    out.append(v)
+        if report.end:
+            self.offset = report.end
+        return out
+
+
+def _ctime(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return round(psutil.Process(pid).create_time(), 2)
+    except psutil.Error:
+        return None
+
+
+def _command_needs_no_program(command) -> bool:
+    return command is not None and not any("${program}" in str(c) for c in command)
+
+
+def _jsonable(flat: dict) -> dict:
+    import json
+
+    return json.loads(json.dumps(flat, default=str))
+
+
+def _summary_value(sweep: Sweep, t: _Trial) -> float | None:
+    """The sweep metric's value in the trial's run summary (as `define_metric` summarises it)."""
+    m = sweep.config.metric
+    if m is None:
+        return None
+    from ..store.store import Store
+
+    run = t.run
+    try:
+        if run is not None and not getattr(run, "disabled", False):
+            found = Store(sweep.root).load(run._path)
+        else:
+            found = Store(sweep.root).find(sweep.project, t.run_id)
+    except Exception:
+        found = None
+    if found is None:
+        return None
+    summary = found.state.summary
+    try:
+        v = summary.value(m.name)
+    except Exception:
+        v = None
+    if v is None:
+        node: Any = summary.to_dict()
+        for part in m.name.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        v = node
+    return float(v) if _finite(v) else None
+
+
+def agent(sweep_id: str, function: Callable[[], Any] | None = None, entity: str | None = None,
+          project: str | None = None, count: int | None = None, *, storage: str | None = None,
+          on_prune: str = "flag") -> int:
+    """Run trials of a sweep (wandb's `agent`): in this process with `function`, else each as a
+    process running the sweep's `program`/`command`. Returns the number of trials run.
+
+    Args:
+        sweep_id: what `sweep()` returned ("ID", or "project/ID", "entity/project/ID").
+        function: the training function; it calls `init()`, whose config holds the trial's values.
+        count: the most trials to run (default: until the sweep has nothing left).
+        storage: the sweep's PostgreSQL URL when it was made on another machine.
+        on_prune: "flag" (`run.pruned` turns True) or "raise" (`log()` raises TrialPruned).
+    """
+    del entity, project  # the sweep knows its project; accepted as wandb's agent accepts them
+    sweep = open_sweep(sweep_id, storage=storage)
+    return Agent(sweep, function, count, on_prune).run()

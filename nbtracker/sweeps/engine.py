@@ -1,0 +1,606 @@
+"""A sweep: its id, its Optuna study, its state, and the bookkeeping of its trials.
+
+Where a sweep lives
+-------------------
+A local sweep lives in the store, `<store root>/sweeps/<id>/`: `sweep.json` (the id, project,
+storage and when it was made) and `journal.log`, the Optuna study in Optuna's journal file
+(multi-process safe on one machine: agents in several processes share it). With `storage=` (or
+NBTRACKER_SWEEP_STORAGE) a PostgreSQL URL, the study is an Optuna RDB study in that database, named
+by the sweep id, and agents on other machines reach it with the id and the same URL; `sweep.json`
+is still written locally so that this machine finds it by id alone.
+
+Everything agents need is in the study itself: its user attributes hold the sweep's config, project,
+seed and state (`running`, `paused`, `stopped`, `cancelled`, `finished`), so a sweep is the same
+sweep from every machine.
+
+Trials
+------
+Each trial is one Optuna trial and one nbtracker run. The agent records, in the trial's user
+attributes, the run id (`nbt_run`), the agent (`nbt_agent`: host, pid, process start time), the
+trial process (`nbt_proc`), a heartbeat (`nbt_beat`), the nested parameters (`nbt_params`), and at
+the end the outcome (`nbt_state`: finished, failed, crashed, interrupted, pruned, or skipped; its
+`nbt_exit` description; `nbt_value`, the metric's summary value). Optuna's own state follows:
+COMPLETE with the metric's value (what the samplers learn from), PRUNED for a trial hyperband
+stopped, FAIL for everything else.
+
+- grid: every point is enqueued when the sweep is made; a trial takes one (Optuna pops a waiting
+  trial atomically, in the journal and in PostgreSQL alike), so concurrent agents never repeat one.
+- A point whose trial did not run to an end through no fault of its own (the agent was
+  interrupted or died, the trial went over `run_cap`) is enqueued again, marked `nbt_retry_of`;
+  so are failed and crashed trials on `requeue_failed()`.
+- `run_cap` counts trials that ran (running, finished, failed, pruned) and were not retried.
+- A trial left running by an agent that died (same host: its process is gone; another host: no
+  heartbeat for `STALE_SECONDS`) is ended `crashed` by the next agent that looks, its process
+  group (if any is left on this host) ended, and its point enqueued again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .config import SweepConfig, parse_sweep
+
+STATES = ("running", "paused", "stopped", "cancelled", "finished")
+TRIAL_OUTCOMES = ("finished", "failed", "crashed", "interrupted", "pruned", "skipped")
+STALE_SECONDS = float(os.environ.get("NBTRACKER_SWEEP_STALE", "600"))
+BEAT_SECONDS = 30.0
+SWEEPS_DIR = "sweeps"
+_ID_RE = re.compile(r"^[a-z0-9]{1,32}$")
+
+
+def check_sweep_id(sweep_id: Any) -> str:
+    """The sweep id in `sweep_id` ("ID", "project/ID" or "entity/project/ID"); an id is the
+    folder name of a local sweep, so anything but [a-z0-9] is refused."""
+    if not isinstance(sweep_id, str) or not sweep_id.strip():
+        raise UsageError(f"a sweep id is a string such as 'k3x9q2ab', not {sweep_id!r}")
+    sid = sweep_id.strip().rstrip("/").rsplit("/", 1)[-1]
+    if not _ID_RE.match(sid):
+        raise UsageError(f"{sweep_id!r} is not a sweep id (1-32 lowercase letters and digits)")
+    return sid
+
+
+def _root(root: str | os.PathLike | None) -> Path:
+    if root is not None:
+        return Path(root).expanduser()
+    from ..sdk.settings import root_from_env
+
+    return root_from_env()
+
+
+def storage_url(url: str | None) -> str | None:
+    """The SQLAlchemy URL for `url`: `postgresql://` takes the psycopg (3) driver when psycopg2
+    is not installed. None (no URL, and NBTRACKER_SWEEP_STORAGE unset) means the local store."""
+    url = url or os.environ.get("NBTRACKER_SWEEP_STORAGE") or None
+    if url is None:
+        return None
+    if not re.match(r"^postgres(ql)?(\+\w+)?://", url):
+        raise UsageError(f"--storage takes a PostgreSQL URL (postgresql://user@host/db), not {url!r}")
+    url = re.sub(r"^postgres://", "postgresql://", url)
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def _quiet_optuna() -> None:
+    import optuna
+
+    if optuna.logging.get_verbosity() <= logging.INFO:
+        optuna.logging.set_verbosity(logging.WARNING)
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError("sweeps run on Optuna: pip install 'nbtracker[sweeps]'") from None
+    _quiet_optuna()
+    return optuna
+
+
+def _local_storage(folder: Path):
+    optuna = _optuna()
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    path = str(folder / "journal.log")
+    return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+
+_rdb_cache: dict[str, Any] = {}
+
+
+def _rdb_storage(url: str):
+    optuna = _optuna()
+    if url not in _rdb_cache:
+        try:
+            _rdb_cache[url] = optuna.storages.RDBStorage(
+                url, engine_kwargs={"pool_pre_ping": True})
+        except Exception as e:
+            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: {e}") from None
+    return _rdb_cache[url]
+
+
+def _safe_url(url: str) -> str:
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _own() -> dict:
+    import psutil
+
+    p = psutil.Process()
+    return {"host": socket.gethostname(), "pid": p.pid, "ctime": round(p.create_time(), 2)}
+
+
+def _alive(who: Any) -> bool:
+    """Whether the process `who` ({"pid", "ctime"}) on this host is still that process."""
+    import psutil
+
+    try:
+        p = psutil.Process(int(who["pid"]))
+        return abs(p.create_time() - float(who["ctime"])) < 1.0 and p.status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return False
+
+
+@dataclass
+class TrialView:
+    """One trial as the sweep's table shows it."""
+
+    number: int
+    state: str  # queued, running, or one of TRIAL_OUTCOMES
+    run_id: str | None
+    params: dict  # {dotted name: value}
+    value: float | None
+    started: float | None
+    ended: float | None
+    exit: str | None
+    retry_of: int | None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+
+class Sweep:
+    """A sweep opened from its storage (`create_sweep`, `open_sweep`)."""
+
+    def __init__(self, sweep_id: str, storage, *, root: Path, url: str | None):
+        self.id = sweep_id
+        self.root = root
+        self.url = url
+        self.folder = root / SWEEPS_DIR / sweep_id
+        self._storage = storage
+        optuna = _optuna()
+        try:
+            self.study = optuna.load_study(study_name=sweep_id, storage=storage)
+        except KeyError:
+            raise UsageError(f"no sweep {sweep_id!r} in {self.where}") from None
+        attrs = self.study.user_attrs
+        meta = attrs.get("nbt")
+        if not isinstance(meta, dict) or "config" not in meta:
+            raise UsageError(f"{sweep_id!r} in {self.where} is an Optuna study, not an nbtracker sweep")
+        self.meta = meta
+        self.raw = meta["config"]
+        self.config: SweepConfig = parse_sweep(self.raw)
+        self.project: str = meta["project"]
+        self.seed: int | None = meta.get("seed")
+        self.created: float = meta.get("created", 0.0)
+        self.name: str = self.config.name or sweep_id
+
+    @property
+    def where(self) -> str:
+        return _safe_url(self.url) if self.url else f"the local store {self.root}"
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.id} {self.project} {self.config.method} {self.state}>"
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._attr("nbt_state", "running")
+
+    def _attr(self, key: str, default: Any = None) -> Any:
+        return self._storage.get_study_user_attrs(self.study._study_id).get(key, default)
+
+    def set_state(self, state: str) -> None:
+        if state not in STATES:
+            raise UsageError(f"a sweep's state is one of {', '.join(STATES)}, not {state!r}")
+        self.study.set_user_attr("nbt_state", state)
+
+    # -- trials --------------------------------------------------------------------------
+    def trials(self) -> list:
+        """Optuna's frozen trials, in number order."""
+        return self.study.get_trials(deepcopy=False)
+
+    def views(self) -> list[TrialView]:
+        """Every trial that is or was meant to run (skipped ones left out), in number order."""
+        from optuna.trial import TrialState
+
+        out = []
+        for t in self.trials():
+            a = t.user_attrs
+            if a.get("nbt_state") == "skipped":
+                continue
+            if t.state == TrialState.WAITING:
+                state = "queued"
+            elif t.state == TrialState.RUNNING:
+                state = "running"
+            else:
+                state = a.get("nbt_state") or {TrialState.COMPLETE: "finished",
+                                                TrialState.PRUNED: "pruned"}.get(t.state, "failed")
+            params = a.get("nbt_params")
+            flat = params if isinstance(params, dict) else _fixed_view(t, self.config)
+            value = a.get("nbt_value")
+            if value is None and t.state == TrialState.COMPLETE:
+                value = t.value
+            out.append(TrialView(
+                number=t.number, state=state, run_id=a.get("nbt_run"), params=flat,
+                value=value if _finite(value) else None,
+                started=a.get("nbt_started"), ended=a.get("nbt_ended"),
+                exit=a.get("nbt_exit"), retry_of=a.get("nbt_retry_of")))
+        return out
+
+    def retried(self, trials: list | None = None) -> set[int]:
+        """Numbers of the trials that have a retry enqueued."""
+        trials = self.trials() if trials is None else trials
+        return {t.user_attrs["nbt_retry_of"] for t in trials
+                if isinstance(t.user_attrs.get("nbt_retry_of"), int)}
+
+    def counted(self, trials: list | None = None, below: int | None = None) -> int:
+        """Trials that count against `run_cap` (with number < `below`, if given)."""
+        from optuna.trial import TrialState
+
+        trials = self.trials() if trials is None else trials
+        retried = self.retried(trials)
+        n = 0
+        for t in trials:
+            if below is not None and t.number >= below:
+                continue
+            if t.state == TrialState.WAITING or t.number in retried:
+                continue
+            outcome = t.user_attrs.get("nbt_state")
+            if t.state == TrialState.RUNNING or outcome in ("finished", "failed", "pruned"):
+                n += 1
+        return n
+
+    def remaining(self) -> int | None:
+        """Trials left to run: grid points not done (within `run_cap`), `run_cap` minus what
+        counts against it, or None (no end) for random/bayes without `run_cap`."""
+        from optuna.trial import TrialState
+
+        trials = self.trials()
+        left = None
+        if self.config.run_cap is not None:
+            left = max(0, self.config.run_cap - self.counted(trials))
+        if self.config.method == "grid":
+            waiting = sum(1 for t in trials if t.state == TrialState.WAITING)
+            left = waiting if left is None else min(left, waiting)
+        return left
+
+    def is_done(self) -> bool:
+        left = self.remaining()
+        return left == 0
+
+    def best(self) -> TrialView | None:
+        m = self.config.metric
+        if m is None:
+            return None
+        done = [v for v in self.views() if v.value is not None and v.state == "finished"]
+        if not done:
+            return None
+        sign = -1.0 if m.goal == "maximize" else 1.0
+        return min(done, key=lambda v: (sign * v.value, v.number))
+
+    def enqueue_again(self, trial, reason: str) -> bool:
+        """Enqueue `trial`'s point again when it was an enqueued one (a grid point or a retry);
+        a sampled trial is not repeated (the sampler proposes another). Returns whether it was."""
+        if "fixed_params" not in trial.system_attrs:
+            return False
+        self.study.enqueue_trial(dict(trial.params), user_attrs={"nbt_retry_of": trial.number,
+                                                                 "nbt_retry_reason": reason},
+                                 skip_if_exists=False)
+        return True
+
+    def requeue_failed(self) -> list[int]:
+        """Enqueue the points of failed and crashed trials again (once each); returns their
+        numbers. Works for every method: the retry runs exactly the failed trial's values."""
+        from optuna.trial import TrialState
+
+        out = []
+        with self.lock():
+            trials = self.trials()
+            retried = self.retried(trials)
+            for t in trials:
+                if t.number in retried or not t.state.is_finished():
+                    continue
+                if t.state == TrialState.FAIL and t.user_attrs.get("nbt_state") in ("failed", "crashed"):
+                    self.study.enqueue_trial(dict(t.params), user_attrs={
+                        "nbt_retry_of": t.number, "nbt_retry_reason": "requeued"},
+                        skip_if_exists=False)
+                    out.append(t.number)
+        if out and self.state == "finished":
+            self.set_state("running")
+        return out
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """One process at a time in this sweep's bookkeeping on this machine (for PostgreSQL
+        sweeps, PostgreSQL's row locks settle races between machines: a finished trial cannot be
+        ended twice)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def recover(self, *, now: float | None = None) -> list[int]:
+        """End as `crashed` the trials whose agent is gone (see the module doc); returns their
+        numbers."""
+        from optuna.trial import TrialState
+
+        now = time.time() if now is None else now
+        host = socket.gethostname()
+        out = []
+        with self.lock():
+            for t in self.trials():
+                if t.state != TrialState.RUNNING:
+                    continue
+                a = t.user_attrs
+                agent = a.get("nbt_agent")
+                if not isinstance(agent, dict):
+                    # asked but not yet stamped (a moment's window) or another tool's trial
+                    started = t.datetime_start.timestamp() if t.datetime_start else now
+                    if now - started < STALE_SECONDS:
+                        continue
+                elif agent.get("host") == host:
+                    if _alive(agent):
+                        continue
+                else:
+                    beat = a.get("nbt_beat") or a.get("nbt_started") or 0
+                    if now - float(beat) < STALE_SECONDS:
+                        continue
+                if agent is not None and agent.get("host") == host:
+                    _end_group(a.get("nbt_proc"))
+                if self.end_trial(t, "crashed", exit="the agent running it ended"):
+                    self.enqueue_again(t, "crashed")
+                    out.append(t.number)
+        return out
+
+    def end_trial(self, trial, outcome: str, *, value: float | None = None,
+                  exit: str | None = None) -> bool:
+        """Record the trial's outcome and tell Optuna. False when it was already ended
+        (another agent recovered it meanwhile)."""
+        from optuna.trial import TrialState
+
+        optuna = _optuna()
+        tid = trial._trial_id
+        attrs = {"nbt_state": outcome, "nbt_ended": time.time()}
+        if exit:
+            attrs["nbt_exit"] = exit
+        if _finite(value):
+            attrs["nbt_value"] = float(value)
+        try:
+            for k, v in attrs.items():
+                self._storage.set_trial_user_attr(tid, k, v)
+            if outcome == "finished" and _finite(value) and self.config.metric is not None:
+                state, values = TrialState.COMPLETE, [float(value)]
+            elif outcome == "pruned":
+                state, values = TrialState.PRUNED, None
+            else:
+                state, values = TrialState.FAIL, None
+            return bool(self._storage.set_trial_state_values(tid, state=state, values=values))
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            return False
+
+    def direction(self) -> str:
+        m = self.config.metric
+        return "maximize" if m is not None and m.goal == "maximize" else "minimize"
+
+    # -- what the panel shows ----------------------------------------------------------------
+    def importance(self) -> dict[str, float] | None:
+        """Optuna's parameter importance (fANOVA) on the finished trials, by dotted parameter
+        name; None with fewer than 2 finished trials or without a metric."""
+        from optuna.trial import TrialState
+
+        if self.config.metric is None:
+            return None
+        done = [t for t in self.trials() if t.state == TrialState.COMPLETE]
+        if len(done) < 2:
+            return None
+        optuna = _optuna()
+        try:
+            raw = optuna.importance.get_param_importances(self.study)
+        except Exception:
+            return None
+        out: dict[str, float] = {}
+        for k, v in raw.items():
+            name = k.rsplit("/", 1)[0] if k.endswith(("/u", "/index")) else k
+            out[name] = out.get(name, 0.0) + float(v)
+        return out
+
+    def view(self, importance: bool = True) -> dict:
+        """The sweep as the notebook panel shows it (JSON-able; see notebook/sweep.py)."""
+        views = self.views()
+        best = self.best()
+        m = self.config.metric
+        params = [p.name for p in self.config.parameters if p.distribution != "constant"]
+        counts: dict[str, int] = {}
+        for v in views:
+            counts[v.state] = counts.get(v.state, 0) + 1
+        return {
+            "id": self.id, "name": self.name, "project": self.project,
+            "method": self.config.method, "state": self.state,
+            "metric": None if m is None else {"name": m.name, "goal": m.goal},
+            "parameters": params, "created": self.created,
+            "run_cap": self.config.run_cap,
+            "grid_size": self.config.grid_size() if self.config.method == "grid" else None,
+            "remaining": self.remaining(), "counts": counts,
+            "best": None if best is None else best.number,
+            "importance": self.importance() if importance else None,
+            "trials": [{
+                "number": v.number, "state": v.state, "run_id": v.run_id,
+                "params": {k: v.params.get(k) for k in params if k in v.params},
+                "value": v.value, "started": v.started, "ended": v.ended,
+                "duration": v.duration, "exit": v.exit,
+            } for v in views],
+        }
+
+
+def _end_group(proc: Any) -> None:
+    """End what is left of a dead agent's trial process group on this host."""
+    if not isinstance(proc, dict) or not _alive(proc):
+        return
+    import signal
+
+    try:
+        os.killpg(int(proc["pid"]), signal.SIGKILL)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _fixed_view(trial, config: SweepConfig) -> dict:
+    """A waiting trial's values, from the point enqueued (grid or retry)."""
+    import optuna
+
+    from .space import _suggest
+
+    fixed = optuna.trial.FixedTrial(dict(trial.system_attrs.get("fixed_params") or trial.params))
+    out = {}
+    for p in config.parameters:
+        try:
+            out[p.name] = _suggest(fixed, p)
+        except (ValueError, KeyError):
+            continue
+    return out
+
+
+# -- making and finding sweeps ------------------------------------------------------------
+def _new_id(root: Path) -> str:
+    from ..util import generate_id
+
+    while True:
+        sid = generate_id(8)
+        if not (root / SWEEPS_DIR / sid).exists():
+            return sid
+
+
+def create_sweep(config: Any, *, project: str | None = None, entity: str | None = None,
+                 storage: str | None = None, seed: int | None = None,
+                 root: str | os.PathLike | None = None, prior_runs: Any = None) -> Sweep:
+    """Make a sweep from a config (dict, YAML text or path); validated before anything is made.
+
+    Args:
+        project: the project of its runs (else the config's `project`, else the default project).
+        storage: a PostgreSQL URL agents on several machines share (else NBTRACKER_SWEEP_STORAGE,
+            else the local store).
+        seed: seeds the sampler (random and bayes), so a sweep run by one agent repeats exactly.
+    """
+    cfg = parse_sweep(config)
+    optuna = _optuna()
+    from ..sdk.settings import Settings
+    from ..store import layout
+
+    root_p = _root(root)
+    project = project or cfg.project or Settings.resolve(root=root_p).project
+    try:
+        layout.check_project(project)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise UsageError(f"seed is an int, not {seed!r}")
+    url = storage_url(storage)
+    sid = _new_id(root_p)
+    folder = root_p / SWEEPS_DIR / sid
+    folder.mkdir(parents=True, exist_ok=False)
+    store = _rdb_storage(url) if url else _local_storage(folder)
+    study = optuna.create_study(study_name=sid, storage=store, direction=(
+        "maximize" if cfg.metric is not None and cfg.metric.goal == "maximize" else "minimize"))
+    raw = json.loads(json.dumps(cfg.raw, default=str))
+    study.set_user_attr("nbt", {"config": raw, "project": project, "seed": seed,
+                                "created": time.time(), "entity": entity})
+    study.set_user_attr("nbt_state", "running")
+    if cfg.method == "grid":
+        from .space import grid_trials
+
+        for params in grid_trials(cfg):
+            study.enqueue_trial(params, skip_if_exists=False)
+    meta = {"id": sid, "project": project, "storage": url, "created": time.time(),
+            "method": cfg.method, "name": cfg.name}
+    tmp = folder / "sweep.json.tmp"
+    tmp.write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(tmp, folder / "sweep.json")
+    return Sweep(sid, store, root=root_p, url=url)
+
+
+def open_sweep(sweep_id: str, *, storage: str | None = None,
+               root: str | os.PathLike | None = None) -> Sweep:
+    """The sweep `sweep_id`: a local one, or one in `storage` (a PostgreSQL URL; also found
+    without it when this machine made it)."""
+    sid = check_sweep_id(sweep_id)
+    root_p = _root(root)
+    folder = root_p / SWEEPS_DIR / sid
+    url = storage_url(storage)
+    if url is None:
+        try:
+            meta = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise UsageError(
+                f"no sweep {sid!r} in the local store {root_p}; a sweep made elsewhere needs "
+                "its storage: --storage postgresql://... (or NBTRACKER_SWEEP_STORAGE)") from None
+        url = meta.get("storage")
+    store = _rdb_storage(url) if url else _local_storage(folder)
+    return Sweep(sid, store, root=root_p, url=url)
+
+
+def list_sweeps(project: str | None = None, *, storage: str | None = None,
+                root: str | os.PathLike | None = None) -> list[Sweep]:
+    """The sweeps of the local store (and of `storage`, when given), newest first."""
+    root_p = _root(root)
+    out: dict[str, Sweep] = {}
+    base = root_p / SWEEPS_DIR
+    if base.is_dir():
+        for d in base.iterdir():
+            if not (d / "sweep.json").exists():
+                continue
+            try:
+                s = open_sweep(d.name, root=root_p)
+            except (UsageError, ValueError):
+                continue
+            out[s.id] = s
+    url = storage_url(storage) if storage else None
+    if url:
+        optuna = _optuna()
+        store = _rdb_storage(url)
+        for summary in optuna.get_all_study_summaries(store, include_best_trial=False):
+            if summary.study_name in out or "nbt" not in summary.user_attrs:
+                continue
+            try:
+                out[summary.study_name] = Sweep(summary.study_name, store, root=root_p, url=url)
+            except (UsageError, ValueError):
+                continue
+    sweeps = [s for s in out.values() if project is None or s.project == project]
+    sweeps.sort(key=lambda s: s.created, reverse=True)
+    return sweeps

@@ -141,10 +141,87 @@ class Api:
                              + ", ".join(f"{r.project}/{r.id}" for r in named))
         raise ValueError(f"no run {ref!r} (use project/id, an id or a run name)")
 
+    def sweep(self, path: str, storage: str | None = None) -> ApiSweep:
+        """A sweep (wandb's `api.sweep`): "ID", "project/ID" or "entity/project/ID"; one made on
+        another machine needs its PostgreSQL `storage` URL (or NBTRACKER_SWEEP_STORAGE)."""
+        from .sweeps.engine import open_sweep
+
+        root = self.root if not self.remote else Settings.resolve().root
+        return ApiSweep(open_sweep(path, storage=storage, root=root), self)
+
+    def sweeps(self, path: str | None = None, storage: str | None = None) -> list[ApiSweep]:
+        """The sweeps of a project (all projects when None), newest first."""
+        from .sweeps.engine import list_sweeps
+
+        root = self.root if not self.remote else Settings.resolve().root
+        return [ApiSweep(s, self) for s in list_sweeps(self._project(path), storage=storage,
+                                                       root=root)]
+
     def reindex(self) -> int:
         if self.remote:
             raise UsageError("reindex rebuilds the local run index; use Api(dir=...) for it")
         return len(self.store.reindex())
+
+
+class ApiSweep:
+    """A sweep as wandb's public API shows it: `id`, `name`, `project`, `config`, `state`,
+    `runs`, `best_run()`, `expected_run_count`; plus `trials` (every trial: state, values,
+    metric, run id) and `study` (the Optuna study, to analyse with Optuna's own tools)."""
+
+    def __init__(self, sweep: Any, api: Api):
+        self._sweep = sweep
+        self._api = api
+        self.id = sweep.id
+        self.name = sweep.name
+        self.project = sweep.project
+        self.entity = sweep.meta.get("entity")
+        self.config = copy.deepcopy(sweep.raw)
+        self.url = None  # a sweep has no page of its own here
+
+    def __repr__(self) -> str:
+        return f"<Sweep {self.project}/{self.id} ({self.state})>"
+
+    @property
+    def state(self) -> str:
+        """running, paused, stopped, cancelled or finished."""
+        return self._sweep.state
+
+    @property
+    def study(self) -> Any:
+        return self._sweep.study
+
+    @property
+    def trials(self) -> list:
+        return self._sweep.views()
+
+    @property
+    def runs(self) -> Runs:
+        return self._api.runs(self.project, filters={"sweep": self.id})
+
+    @property
+    def expected_run_count(self) -> int | None:
+        cfg = self._sweep.config
+        n = cfg.grid_size() if cfg.method == "grid" else None
+        if cfg.run_cap is not None:
+            n = cfg.run_cap if n is None else min(n, cfg.run_cap)
+        return n
+
+    def best_run(self, order: str | None = None) -> ApiRun | None:
+        """The run with the best value of the sweep's metric (or of `order`, e.g. "-summary.acc"
+        for the highest acc, "summary.loss" for the lowest), among runs that have it."""
+        m = self._sweep.config.metric
+        if order is None:
+            if m is None:
+                return None
+            order = ("-" if m.goal == "maximize" else "+") + "summary." + m.name
+        key = order.lstrip("+-")
+        runs = [r for r in self._api.runs(self.project, filters={"sweep": self.id}, order=order)
+                if _finite_number(r._summary_flat().get(key.removeprefix("summary.")))]
+        return runs[0] if runs else None
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _api_key(settings: Settings, base_url: str) -> str | None:

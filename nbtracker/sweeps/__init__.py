@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import TrialPruned
 
-__all__ = ["TrialPruned", "agent", "sweep"]
+__all__ = ["TrialPruned", "sweep"]  # nbtracker.agent is agent.agent (this package's `agent` is that module)
 
 
 def sweep(sweep: Any, entity: str | None = None, project: str | None = None,
@@ -47,16 +47,3 @@ def sweep(sweep: Any, entity: str | None = None, project: str | None = None,
     say(f"Created sweep with ID: {s.id} (project {s.project}, {s.config.method}){where}; "
         f"run it with nbtracker.agent({s.id!r}, function=...) or `nbtracker agent {s.id}`")
     return s.id
-
-
-def agent(sweep_id: str, function: Any = None, entity: str | None = None,
-          project: str | None = None, count: int | None = None, *, storage: str | None = None,
-          on_prune: str = "flag") -> int:
-    from .agent import agent as _agent
-
-    return _agent(sweep_id, function, entity, project, count, storage=storage, on_prune=on_prune)
-
-
-agent.__doc__ = """Run a sweep's trials (wandb's `agent`): in this process with `function`, else
-each as a process group running the sweep's `program`/`command`. Returns the number run.
-See `nbtracker.sweeps.agent` for the details."""

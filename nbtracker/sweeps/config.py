@@ -553,6 +553,16 @@ class _Validator:
         if not isinstance(strict, bool):
             self.err(f"{w}.strict", f"must be true or false, not {_show(strict)}")
             ok = False
+        if ok:  # the rest of hyperband.validate_early_terminate's rules, so the agent agrees
+            if "min_iter" in et and "max_iter" in et:
+                self.err(f"{w}.min_iter", "and max_iter are two ways to set the brackets: give one")
+                ok = False
+            elif "min_iter" in et and "s" in et:
+                self.err(f"{w}.s", "counts brackets down from max_iter; with min_iter leave it out")
+                ok = False
+            elif "max_iter" in et and et["max_iter"] / eta < 1:
+                self.err(f"{w}.max_iter", f"{et['max_iter']} / eta {eta} is below 1: no bracket is left")
+                ok = False
         if not ok:
             return None
         return Hyperband(min_iter=et.get("min_iter"), max_iter=et.get("max_iter"), s=et.get("s"),

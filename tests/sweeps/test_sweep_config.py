@@ -396,3 +396,27 @@ def test_quantize():
     assert quantize(0.34, 0.1) == 0.3 and quantize(7.4, 2) == 8 and type(quantize(7.4, 2)) is int
     assert quantize(2.5, 1) == 2 and quantize(3.5, 1) == 4  # halves to even, as numpy's round
     assert type(quantize(3.2, 1.0)) is float
+
+
+@pytest.mark.parametrize("et, problem", [
+    ({"type": "hyperband", "min_iter": 3, "max_iter": 27, "s": 2}, "early_terminate.min_iter: and max_iter"),
+    ({"type": "hyperband", "min_iter": 3, "s": 2}, "early_terminate.s: counts brackets down"),
+    ({"type": "hyperband", "max_iter": 2, "s": 2}, "early_terminate.max_iter: 2 / eta 3 is below 1"),
+])
+def test_early_terminate_the_pruner_would_refuse_is_refused_when_parsed(et, problem):
+    with pytest.raises(SweepConfigError) as err:
+        parse_sweep(hb(et))
+    assert any(p.startswith(problem) for p in err.value.problems), err.value.problems
+
+
+@pytest.mark.parametrize("et", [
+    {"type": "hyperband", "min_iter": 3}, {"type": "hyperband", "min_iter": 1, "eta": 2.5},
+    {"type": "hyperband", "max_iter": 27, "s": 2, "strict": False},
+    {"type": "hyperband", "max_iter": 3, "s": 5},
+])
+def test_every_early_terminate_that_parses_makes_a_pruner(et):
+    pytest.importorskip("optuna")
+    from nbtracker.sweeps.hyperband import HyperbandPruner
+
+    cfg = parse_sweep(hb(et))
+    assert HyperbandPruner(cfg.raw["early_terminate"], goal=cfg.metric.goal).brackets

@@ -77,6 +77,7 @@ class Config:
         object.__setattr__(self, "_on_change", on_change)
         object.__setattr__(self, "_warn", warn)
         object.__setattr__(self, "_allow_changes", False)
+        object.__setattr__(self, "_locked", frozenset())  # a sweep's parameters (init())
 
     # -- writing -----------------------------------------------------------------------
     def update(self, d: Any = None, allow_val_change: bool = False, **kwargs: Any) -> None:
@@ -87,6 +88,12 @@ class Config:
         changed = {}
         for k, v in new.items():
             if k in self._items and not same_value(self._items[k], v):
+                if k in self._locked:  # as wandb: the sweep's value stays, whatever is asked
+                    msg = (f"config[{k!r}] is the sweep's value {self._items[k]!r}; the update "
+                           f"to {v!r} is ignored")
+                    if self._warn is not None:
+                        self._warn(f"config-locked:{k}", msg)
+                    continue
                 if not (allow_val_change or self._allow_changes):
                     msg = (f"config[{k!r}] is {self._items[k]!r}; not changed to {v!r}. "
                            "Use config.update({...}, allow_val_change=True) to change it.")

@@ -271,6 +271,8 @@ def _start(given: dict, config: Any, config_include_keys: Any,
         state.apply_run(rec)
     if cfg:
         run.config.update(cfg, allow_val_change=bool(allow_val_change))
+    if sweep is not None:
+        object.__setattr__(run.config, "_locked", frozenset(sweep.params))
     if allow_val_change:
         object.__setattr__(run.config, "_allow_changes", True)
     run._snapshot()

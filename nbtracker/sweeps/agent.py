@@ -5,7 +5,9 @@ agent hands the trial to the next `nbtracker.init()` (its run id, project and pa
 run's config over what `train` passes); each trial is a new run with a config of its own. The run
 is finished by the agent if `train` leaves it open: `finished` when `train` returns, `failed`
 (traceback printed, the agent goes on) when it raises, `interrupted` on Ctrl-C, which also stops
-the agent and returns to the caller (the notebook kernel stays usable). A trial whose `train`
+the agent and returns to the caller (the notebook kernel stays usable). After each trial the
+garbage it left in reference cycles is collected and PyTorch's CUDA cache emptied (when torch is
+loaded and sees a GPU), so memory is not held into the next trial. A trial whose `train`
 never called `init()` is failed with that message.
 
 Subprocess mode (no function; `nbtracker agent SWEEP_ID`): each trial runs the sweep's
@@ -301,6 +303,8 @@ class Agent:
         if outcome == "finished" and t.pruned:
             outcome, exit = "pruned", t.reason
         self._close_run(run, outcome)
+        t.run = None
+        _release_memory()
         self._end(t, outcome, exit=exit)
         if stop:
             _say("agent stopped (Ctrl-C)")
@@ -377,6 +381,23 @@ class Agent:
         if stop and exit == "Ctrl-C":
             _say("agent stopped (Ctrl-C)")
         return outcome, stop
+
+
+def _release_memory() -> None:
+    """After a function-mode trial: what the trial left in reference cycles is collected now,
+    not at some later trial, and PyTorch's CUDA cache is handed back to the driver (when torch is
+    in use and sees a GPU), so the next trial, or another process, has the memory."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
 
 
 def _panel(sweep: Sweep):

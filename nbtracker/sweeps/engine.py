@@ -5,9 +5,10 @@ Where a sweep lives
 A local sweep lives in the store, `<store root>/sweeps/<id>/`: `sweep.json` (the id, project,
 storage and when it was made) and `journal.log`, the Optuna study in Optuna's journal file
 (multi-process safe on one machine: agents in several processes share it). With `storage=` (or
-NBTRACKER_SWEEP_STORAGE) a PostgreSQL URL, the study is an Optuna RDB study in that database, named
-by the sweep id, and agents on other machines reach it with the id and the same URL; `sweep.json`
-is still written locally so that this machine finds it by id alone.
+NBTRACKER_SWEEP_STORAGE) a PostgreSQL URL, the study is an Optuna RDB study in that database (in
+its schema `nbtracker_sweeps`, made if missing, so Optuna's tables meet no other's), named by the
+sweep id, and agents on other machines reach it with the id and the same URL; `sweep.json` is
+still written locally so that this machine finds it by id alone.
 
 Everything agents need is in the study itself: its user attributes hold the sweep's config, project,
 seed and state (`running`, `paused`, `stopped`, `cancelled`, `finished`), so a sweep is the same
@@ -124,14 +125,30 @@ def _local_storage(folder: Path):
 _rdb_cache: dict[str, Any] = {}
 
 
+PG_SCHEMA = "nbtracker_sweeps"
+
+
 def _rdb_storage(url: str):
+    """Optuna's RDB storage in the schema `nbtracker_sweeps` of the database: its tables
+    (`studies`, `trials`, its own `alembic_version`, ...) never meet those of another application
+    in the same database, such as the nbtracker server's."""
     optuna = _optuna()
     if url not in _rdb_cache:
         try:
-            _rdb_cache[url] = optuna.storages.RDBStorage(
-                url, engine_kwargs={"pool_pre_ping": True})
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(url)
+            try:
+                with engine.begin() as con:
+                    con.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+            finally:
+                engine.dispose()
+            _rdb_cache[url] = optuna.storages.RDBStorage(url, engine_kwargs={
+                "pool_pre_ping": True,
+                "connect_args": {"options": f"-csearch_path={PG_SCHEMA}"}})
         except Exception as e:
-            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: {e}") from None
+            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: "
+                             f"{str(e).splitlines()[0]}") from None
     return _rdb_cache[url]
 
 
@@ -532,10 +549,11 @@ def create_sweep(config: Any, *, project: str | None = None, entity: str | None 
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise UsageError(f"seed is an int, not {seed!r}")
     url = storage_url(storage)
+    remote = _rdb_storage(url) if url else None  # a storage that fails makes nothing
     sid = _new_id(root_p)
     folder = root_p / SWEEPS_DIR / sid
     folder.mkdir(parents=True, exist_ok=False)
-    store = _rdb_storage(url) if url else _local_storage(folder)
+    store = remote if remote is not None else _local_storage(folder)
     study = optuna.create_study(study_name=sid, storage=store, direction=(
         "maximize" if cfg.metric is not None and cfg.metric.goal == "maximize" else "minimize"))
     raw = json.loads(json.dumps(cfg.raw, default=str))

@@ -1,0 +1,64 @@
+"""A PostgreSQL sweep keeps Optuna's tables in their own schema: a database that another
+application (the nbtracker server, say) already uses is left as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbtracker
+from tests.serverproc import TEST_DATABASE_URL, fresh_pg_database
+
+pytest.importorskip("optuna")
+psycopg = pytest.importorskip("psycopg")
+
+
+@pytest.fixture
+def pg_url():
+    if not TEST_DATABASE_URL:
+        pytest.skip("NBTRACKER_TEST_DATABASE_URL is not set (a PostgreSQL database to test on)")
+    url, drop = fresh_pg_database(TEST_DATABASE_URL)
+    yield url
+    from nbtracker.sweeps import engine
+
+    for key in [k for k in engine._rdb_cache if url.rsplit("/", 1)[-1] in k]:
+        engine._rdb_cache.pop(key).engine.dispose()
+    drop()
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_sweep_tables_live_apart_from_the_applications_tables(pg_url):
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as con:
+        con.execute("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        con.execute("INSERT INTO alembic_version VALUES ('server0042')")
+        con.execute("CREATE TABLE trials (id int PRIMARY KEY, what text)")
+        con.execute("INSERT INTO trials VALUES (1, 'not optuna''s')")
+
+    sid = nbtracker.sweep({"method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"x": {"values": [1, 2]}}}, project="p", storage=pg_url)
+
+    def train():
+        run = nbtracker.init()
+        nbtracker.log({"loss": float(run.config.x)})
+
+    assert nbtracker.agent(sid, function=train) == 2
+    with psycopg.connect(_dsn(pg_url)) as con:
+        assert con.execute("SELECT * FROM public.alembic_version").fetchall() == [("server0042",)]
+        assert con.execute("SELECT * FROM public.trials").fetchall() == [(1, "not optuna's")]
+        n = con.execute("SELECT count(*) FROM nbtracker_sweeps.trials").fetchone()[0]
+    assert n == 2
+    s = nbtracker.Api().sweep(sid)
+    assert [t.value for t in s.trials] == [1.0, 2.0] and s.state == "finished"
+
+
+def test_a_storage_that_cannot_be_reached_is_one_clear_error(store):
+    with pytest.raises(nbtracker.UsageError, match="cannot open the sweep storage") as err:
+        nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}},
+                        storage="postgresql://nobody:secret@127.0.0.1:1/none")
+    assert "secret" not in str(err.value) and "nobody:***@127.0.0.1:1" in str(err.value)
+    assert not (store / "sweeps").exists() or not any((store / "sweeps").iterdir())
+    with pytest.raises(nbtracker.UsageError, match="PostgreSQL URL"):
+        nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}},
+                        storage="sqlite:///x.db")

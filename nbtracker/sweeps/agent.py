@@ -431,6 +431,7 @@ class _LogFollower:
         self.root, self.project, self.run_id, self.metric = root, project, run_id, metric
         self.path = None
         self.offset = 0
+        self._next_find = 0.0
 
     def values(self) -> list:
         from ..store import layout
@@ -439,7 +440,17 @@ class _LogFollower:
         if self.path is None:
             p = layout.run_dir(self.root, self.project, self.run_id) / layout.LOG_NAME
             if not p.exists():
-                return []
+                # a trial that put its run elsewhere (init(dir=...)): the index knows where
+                now = time.monotonic()
+                if now < self._next_find:
+                    return []
+                self._next_find = now + STATE_EVERY
+                from ..store.store import Store
+
+                found = Store(self.root).find(self.project, self.run_id)
+                if found is None:
+                    return []
+                p = found.log_path
             self.path = p
         report = ReadReport()
         out = []

@@ -12,7 +12,10 @@ Subprocess mode (no function; `nbtracker agent SWEEP_ID`): each trial runs the s
 `program`/`command` as a process group of its own (`process.TrialProcess`), which is ended when
 the trial ends, is pruned or the agent is interrupted or the sweep cancelled: no process is left
 behind, and the memory the trial held (a GPU's included) is the operating system's again. A trial
-that exits non-zero is `failed` with its exit status ("exit code 3", "signal SIGKILL").
+that exits non-zero is `failed` with its exit status ("exit code 3", "signal SIGKILL"). The trial
+runs in the agent's working folder (a relative `program` is found from there, as wandb's agent
+finds it) with the folder of the agent's interpreter first on its PATH, so `python3` in a
+`command` (`${env} python3 ${program} ${args}`) is the agent's Python, its virtualenv included.
 
 Early termination (`early_terminate: {type: hyperband}`): the agent follows the sweep metric's
 values the trial logs (in function mode through the run, in subprocess mode by reading its record
@@ -47,6 +50,11 @@ PAUSE_POLL = 2.0
 
 def _say(text: str) -> None:
     print(f"nbtracker: {text}", file=sys.stderr, flush=True)
+
+
+def _why(e: KeyboardInterrupt) -> str:
+    """How an interrupt is recorded: "Ctrl-C", or the signal a caller raised it for ("SIGTERM")."""
+    return str(e) or "Ctrl-C"
 
 
 def _seed_for(seed: int | None, n: int) -> int | None:
@@ -135,6 +143,7 @@ class Agent:
         self.count = count
         self.on_prune = on_prune
         self.ran = 0
+        self.interrupted = False  # stopped by Ctrl-C (or a signal the caller turned into one)
         self.max_failures = int(os.environ.get("NBTRACKER_AGENT_MAX_FAILURES", "5") or 5)
         self._warned: set[str] = set()
         self._pruner = None
@@ -164,8 +173,9 @@ class Agent:
         while self.count is None or self.ran < self.count:
             try:
                 got = self._next()
-            except KeyboardInterrupt:
-                _say("agent stopped (Ctrl-C)")
+            except KeyboardInterrupt as e:
+                self.interrupted = True
+                _say(f"agent stopped ({_why(e)})")
                 break
             if got is None:
                 break
@@ -285,8 +295,9 @@ class Agent:
             self.function()
         except TrialPruned:
             t.pruned = True
-        except KeyboardInterrupt:
-            outcome, exit, stop = "interrupted", "Ctrl-C", True
+        except KeyboardInterrupt as e:
+            outcome, exit, stop = "interrupted", _why(e), True
+            self.interrupted = True
         except Exception as e:
             traceback.print_exc()
             outcome, exit = "failed", f"{type(e).__name__}: {e}"
@@ -303,7 +314,7 @@ class Agent:
         self._close_run(run, outcome)
         self._end(t, outcome, exit=exit)
         if stop:
-            _say("agent stopped (Ctrl-C)")
+            _say(f"agent stopped ({exit})")
         return outcome, stop
 
     def _close_run(self, run, outcome: str) -> None:
@@ -327,7 +338,7 @@ class Agent:
     def _run_process(self, t: _Trial) -> tuple[str, bool]:
         from ..store.store import Store, end_run
         from .config import nest
-        from .process import TrialProcess, prepare_trial
+        from .process import TrialProcess, interpreter_path, prepare_trial
 
         sweep, cfg = self.sweep, self.sweep.config
         params = nest(t.flat, cfg)
@@ -336,6 +347,7 @@ class Agent:
                            project=sweep.project) as prepared:
             env = dict(os.environ)
             env.update(prepared.env)
+            env["PATH"] = interpreter_path(env.get("PATH"))
             env["NBTRACKER_DIR"] = str(sweep.root)
             env.pop("NBTRACKER_RUN_ID_PENDING", None)
             proc = TrialProcess.start(prepared.argv, env=env)
@@ -361,9 +373,10 @@ class Agent:
                             proc.stop()
                             outcome, exit, stop = "interrupted", "the sweep was cancelled", True
                             break
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as e:
                 proc.stop()
-                outcome, exit, stop = "interrupted", "Ctrl-C", True
+                outcome, exit, stop = "interrupted", _why(e), True
+                self.interrupted = True
             finally:
                 proc.stop()
             if outcome == "finished" and proc.returncode != 0:
@@ -374,8 +387,8 @@ class Agent:
         elif found is not None and outcome == "finished" and found.status == "running":
             pass  # alive: a daemon of the trial holds it; its state is its own
         self._end(t, outcome, exit=exit)
-        if stop and exit == "Ctrl-C":
-            _say("agent stopped (Ctrl-C)")
+        if stop and self.interrupted:
+            _say(f"agent stopped ({exit})")
         return outcome, stop
 
 

@@ -131,7 +131,9 @@ def _rdb_storage(url: str):
             _rdb_cache[url] = optuna.storages.RDBStorage(
                 url, engine_kwargs={"pool_pre_ping": True})
         except Exception as e:
-            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: {e}") from None
+            # the driver's own words, without SQLAlchemy's wrapping and further lines
+            why = str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__]
+            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: {why[0]}") from None
     return _rdb_cache[url]
 
 
@@ -532,10 +534,11 @@ def create_sweep(config: Any, *, project: str | None = None, entity: str | None 
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise UsageError(f"seed is an int, not {seed!r}")
     url = storage_url(storage)
+    rdb = _rdb_storage(url) if url else None  # one that cannot be opened makes nothing
     sid = _new_id(root_p)
     folder = root_p / SWEEPS_DIR / sid
     folder.mkdir(parents=True, exist_ok=False)
-    store = _rdb_storage(url) if url else _local_storage(folder)
+    store = rdb if rdb is not None else _local_storage(folder)
     study = optuna.create_study(study_name=sid, storage=store, direction=(
         "maximize" if cfg.metric is not None and cfg.metric.goal == "maximize" else "minimize"))
     raw = json.loads(json.dumps(cfg.raw, default=str))

@@ -111,6 +111,22 @@ def test_unknown_sweeps_are_one_line_each(tmp_path, store):
     assert "--storage" in line  # says how to reach a sweep made on another machine
 
 
+def test_a_bad_storage_is_one_line_and_makes_nothing(tmp_path, store):
+    write(tmp_path / "sweep.yaml", HOLD_SWEEP)
+    line = one_line_error(nbt("sweep", "--storage", "mysql://me@db/nbt", str(tmp_path / "sweep.yaml")))
+    assert "PostgreSQL URL" in line and "mysql://me@db/nbt" in line
+    # nothing listens on port 9 here: the database cannot be opened
+    refused = "postgresql://me:secret@127.0.0.1:9/nbt"
+    line = one_line_error(nbt("sweep", "--storage", refused, str(tmp_path / "sweep.yaml")))
+    assert "cannot open the sweep storage" in line and "secret" not in line
+    assert "\\n" not in line and "Connection refused" in line, line
+    assert nothing_made(store)
+    line = one_line_error(nbt("agent", "abc123", "--storage", refused))
+    assert "cannot open the sweep storage" in line
+    line = one_line_error(nbt("sweep", "ls", "--storage", "sqlite:///x.db"))
+    assert "PostgreSQL URL" in line
+
+
 def test_bad_usage_exits_2(store):
     for args in (["sweep", "pause"], ["sweep", "show", "a", "b"], ["sweep", "ls", "a", "b"],
                  ["sweep", "a.yaml", "b.yaml"], ["sweep", "pause", "abc", "--seed", "3"],

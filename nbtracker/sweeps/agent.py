@@ -111,14 +111,15 @@ class _Trial:
             return
         self.value(row[2 + i])
 
-    def value(self, v: Any) -> None:
-        """One logged value of the sweep metric."""
+    def value(self, v: Any, judge: bool = True) -> None:
+        """One logged value of the sweep metric (`judge=False`: recorded for the trials judged
+        later, this one not judged: it has ended)."""
         if self.pruned or not _finite(v):
             return
         self.n += 1
         try:
             self.trial.report(float(v), self.n)
-            if self.trial.should_prune():
+            if judge and self.trial.should_prune():
                 self.pruned = True
                 self.reason = f"hyperband, at {self.n} values of {self.metric}"
         except Exception as e:  # the decision is lost, never the training
@@ -373,6 +374,10 @@ class Agent:
                             proc.stop()
                             outcome, exit, stop = "interrupted", "the sweep was cancelled", True
                             break
+                else:  # it ended by itself: what it logged since the last look counts for others
+                    if follow is not None:
+                        for v in follow.values():
+                            t.value(v, judge=False)
             except KeyboardInterrupt as e:
                 proc.stop()
                 outcome, exit, stop = "interrupted", _why(e), True

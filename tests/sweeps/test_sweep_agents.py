@@ -182,3 +182,60 @@ def test_two_machines_share_a_postgresql_sweep(tmp_path, agents):
         assert ls.returncode == 0 and sid in ls.stdout and "12/12" in ls.stdout, ls.stdout
     finally:
         optuna.delete_study(study_name=sid, storage=storage_url(PG_URL))
+
+
+HYPERBAND_PROGRAM = """
+import argparse, os, subprocess, sys, time
+from pathlib import Path
+import nbtracker
+
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=int)
+args = p.parse_args()
+run = nbtracker.init(**({"dir": os.environ["TRIAL_DIR"]} if os.environ.get("TRIAL_DIR") else {}))
+watch = Path(os.environ["WATCH"])
+bad = args.x >= 10
+if bad:  # a worker of its own, in the trial's process group
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    (watch / f"child-{run.id}").write_text(str(child.pid))
+for i in range(40 if bad else 6):
+    run.log({"loss": 100.0 + i if bad else 1.0 / (i + 1)})
+    if bad:
+        time.sleep(0.1)
+if bad:
+    (watch / f"completed-{run.id}").touch()
+run.finish()
+"""
+
+
+@pytest.mark.parametrize("own_dir", [False], ids=["store"])
+def test_hyperband_stops_the_bad_trials_of_a_subprocess_sweep(tmp_path, store, agents, own_dir):
+    write(tmp_path / "train.py", HYPERBAND_PROGRAM)
+    sid = make_sweep("""
+        program: train.py
+        method: grid
+        project: hb
+        metric: {name: loss, goal: minimize}
+        early_terminate: {type: hyperband, min_iter: 2, eta: 2}
+        parameters:
+          x: {values: [0, 1, 2, 10, 11]}
+        """, tmp_path)
+    env = env_for(TRIAL_DIR=str(tmp_path / "elsewhere")) if own_dir else None
+    agent = agents.start(sid, env=env)
+    assert agents.wait(agent, timeout=90) == 0, agents.log()
+
+    api = nbtracker.Api()
+    runs = {r.config["x"]: r for r in api.runs("hb", filters={"sweep": sid})}
+    assert sorted(runs) == [0, 1, 2, 10, 11]
+    for x in (0, 1, 2):
+        assert runs[x].state == "finished" and runs[x].summary["loss"] == pytest.approx(1 / 6)
+    for x in (10, 11):
+        r = runs[x]
+        assert r.state == "pruned", agents.log()
+        assert r.summary["loss"] < 100 + 39  # stopped well before its 40 values
+        assert not (agents.watch / f"completed-{r.id}").exists()
+        child = int((agents.watch / f"child-{r.id}").read_text())
+        assert alive([child]) == []  # the trial's process group was ended
+    table = {v.params["x"]: v for v in views(sid, store)}
+    assert [table[x].state for x in (0, 1, 2, 10, 11)] == ["finished"] * 3 + ["pruned"] * 2
+    assert table[10].exit.startswith("hyperband, at ")

@@ -434,10 +434,16 @@ class _LogFollower:
         from ..store.recordlog import ReadReport, history_values, read_records
 
         if self.path is None:
-            p = layout.run_dir(self.root, self.project, self.run_id) / layout.LOG_NAME
-            if not p.exists():
+            from ..store.store import read_roots
+
+            # the store's root, or a folder the trial gave init(dir=...), which it remembers
+            for base in (self.root, *read_roots(self.root)):
+                p = layout.run_dir(base, self.project, self.run_id) / layout.LOG_NAME
+                if p.exists():
+                    self.path = p
+                    break
+            else:
                 return []
-            self.path = p
         report = ReadReport()
         out = []
         for rec in read_records(self.path, self.offset, report):

@@ -208,7 +208,7 @@ run.finish()
 """
 
 
-@pytest.mark.parametrize("own_dir", [False], ids=["store"])
+@pytest.mark.parametrize("own_dir", [False, True], ids=["store", "init-dir"])
 def test_hyperband_stops_the_bad_trials_of_a_subprocess_sweep(tmp_path, store, agents, own_dir):
     write(tmp_path / "train.py", HYPERBAND_PROGRAM)
     sid = make_sweep("""

@@ -129,6 +129,32 @@ def test_sigterm_ends_the_agent_as_ctrl_c_does(tmp_path, store, agents):
     assert (trial.state, trial.exit) == ("interrupted", "SIGTERM")
 
 
+def test_a_crashed_agents_trial_is_ended_and_its_point_run_again(tmp_path, store, agents):
+    write(tmp_path / "train.py", HOLD_PROGRAM)
+    sid = make_sweep(HOLD_SWEEP, tmp_path)
+    agent = agents.start(sid)
+    pids = agents.trial_pids()
+    held = [pids["main"], pids["child"], pids["grand"]]
+    os.kill(agent.pid, signal.SIGKILL)
+    assert agents.wait(agent, timeout=10) == -signal.SIGKILL
+    assert len(alive(held)) == 3  # orphaned: the trial runs on without its agent
+    assert next(v for v in views(sid, store) if v.run_id == pids["run"]).state == "running"
+
+    (agents.watch / "go").touch()  # new trials do not hold; the orphan still does
+    later = agents.start(sid)
+    assert agents.wait(later, timeout=60) == 0, agents.log()
+    assert alive(held) == []  # the new agent ended what the dead one left running
+    table = views(sid, store)
+    crashed = next(v for v in table if v.run_id == pids["run"])
+    assert (crashed.state, crashed.exit) == ("crashed", "the agent running it ended")
+    retry = next(v for v in table if v.retry_of == crashed.number)
+    assert (retry.state, retry.params) == ("finished", {"a": 1})
+    assert sorted(v.state for v in table) == ["crashed"] + ["finished"] * 3
+    runs = point_runs("held", sid, ("a",))
+    assert runs[(2,)] == runs[(3,)] == ["finished"]
+    assert sorted(runs[(1,)]) == ["crashed", "finished"]
+
+
 PG_URL = os.environ.get("NBTRACKER_TEST_DATABASE_URL")
 
 

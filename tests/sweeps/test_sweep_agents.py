@@ -183,8 +183,8 @@ def test_two_machines_share_a_postgresql_sweep(tmp_path, agents):
         project: {project}
         metric: {{name: loss, goal: minimize}}
         parameters:
-          a: {{values: [0, 1, 2, 3]}}
-          b: {{values: [0, 1, 2]}}
+          a: {{values: [0, 1, 2]}}
+          b: {{values: [0, 1]}}
         """, tmp_path, "--storage", PG_URL, env=env_for(one))
     try:
         # the second machine knows the id and the URL, nothing else
@@ -201,11 +201,11 @@ def test_two_machines_share_a_postgresql_sweep(tmp_path, agents):
             assert len(runs) == len(ran[root])
         assert ran[one] and ran[two], ran  # the trials were split between the machines
         every = ran[one] + ran[two]
-        assert sorted(every) == sorted(itertools.product(range(4), range(3)))  # none twice
+        assert sorted(every) == sorted(itertools.product(range(3), range(2)))  # none twice
         table = views(sid, two, storage=PG_URL)
-        assert len(table) == 12 and {v.state for v in table} == {"finished"}
+        assert len(table) == 6 and {v.state for v in table} == {"finished"}
         ls = nbt("sweep", "ls", project, "--storage", PG_URL, env=env_for(two))
-        assert ls.returncode == 0 and sid in ls.stdout and "12/12" in ls.stdout, ls.stdout
+        assert ls.returncode == 0 and sid in ls.stdout and "6/6" in ls.stdout, ls.stdout
     finally:
         optuna.delete_study(study_name=sid, storage=storage_url(PG_URL))
 

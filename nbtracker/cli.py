@@ -8,6 +8,9 @@
     nbtracker reindex                        rebuild the run index from the record logs
     nbtracker offline | online               persist the default mode
     nbtracker version
+    nbtracker sweep sweep.yaml               make a sweep (prints its id); also pause, resume,
+                                             stop, cancel, requeue-failed, ls, show
+    nbtracker agent SWEEP_ID [--count N]     run a sweep's trials (see nbtracker.sweeps.commands)
 
 Exit codes: 0 done, 1 the command failed (no such run, unreadable store), 2 bad usage (bad
 arguments, a filter that is not valid JSON or uses an unknown operator). Errors are one line on
@@ -409,11 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("version", help="print the version", description="Print the version.")
     s.set_defaults(fn=cmd_version)
 
-    # the team server's commands (server, user, project, key) and the client's (login, sync)
-    # live beside the code they drive; neither imports the server stack until it runs
+    # the team server's commands (server, user, project, key), the client's (login, sync) and
+    # the sweeps' (sweep, agent) live beside the code they drive; none imports its stack
+    # (the server's, optuna) until it runs
     from .server.commands import add_commands as add_server_commands
+    from .sweeps.commands import add_commands as add_sweep_commands
     from .sync.commands import add_commands as add_sync_commands
 
+    add_sweep_commands(sub)
     add_sync_commands(sub)
     add_server_commands(sub)
     return p

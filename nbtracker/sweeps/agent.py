@@ -14,7 +14,10 @@ Subprocess mode (no function; `nbtracker agent SWEEP_ID`): each trial runs the s
 `program`/`command` as a process group of its own (`process.TrialProcess`), which is ended when
 the trial ends, is pruned or the agent is interrupted or the sweep cancelled: no process is left
 behind, and the memory the trial held (a GPU's included) is the operating system's again. A trial
-that exits non-zero is `failed` with its exit status ("exit code 3", "signal SIGKILL").
+that exits non-zero is `failed` with its exit status ("exit code 3", "signal SIGKILL"). The trial
+runs in the agent's working folder (a relative `program` is found from there, as wandb's agent
+finds it) with the folder of the agent's interpreter first on its PATH, so `python3` in a
+`command` (`${env} python3 ${program} ${args}`) is the agent's Python, its virtualenv included.
 
 Early termination (`early_terminate: {type: hyperband}`): the agent follows the sweep metric's
 values the trial logs (in function mode through the run, in subprocess mode by reading its record
@@ -49,6 +52,11 @@ PAUSE_POLL = 2.0
 
 def _say(text: str) -> None:
     print(f"nbtracker: {text}", file=sys.stderr, flush=True)
+
+
+def _why(e: KeyboardInterrupt) -> str:
+    """How an interrupt is recorded: "Ctrl-C", or the signal a caller raised it for ("SIGTERM")."""
+    return str(e) or "Ctrl-C"
 
 
 def _seed_for(seed: int | None, n: int) -> int | None:
@@ -105,14 +113,15 @@ class _Trial:
             return
         self.value(row[2 + i])
 
-    def value(self, v: Any) -> None:
-        """One logged value of the sweep metric."""
+    def value(self, v: Any, judge: bool = True) -> None:
+        """One logged value of the sweep metric (`judge=False`: recorded for the trials judged
+        later, this one not judged: it has ended)."""
         if self.pruned or not _finite(v):
             return
         self.n += 1
         try:
             self.trial.report(float(v), self.n)
-            if self.trial.should_prune():
+            if judge and self.trial.should_prune():
                 self.pruned = True
                 self.reason = f"hyperband, at {self.n} values of {self.metric}"
         except Exception as e:  # the decision is lost, never the training
@@ -137,6 +146,7 @@ class Agent:
         self.count = count
         self.on_prune = on_prune
         self.ran = 0
+        self.interrupted = False  # stopped by Ctrl-C (or a signal the caller turned into one)
         self.max_failures = int(os.environ.get("NBTRACKER_AGENT_MAX_FAILURES", "5") or 5)
         self._warned: set[str] = set()
         self._pruner = None
@@ -166,8 +176,9 @@ class Agent:
         while self.count is None or self.ran < self.count:
             try:
                 got = self._next()
-            except KeyboardInterrupt:
-                _say("agent stopped (Ctrl-C)")
+            except KeyboardInterrupt as e:
+                self.interrupted = True
+                _say(f"agent stopped ({_why(e)})")
                 break
             if got is None:
                 break
@@ -287,8 +298,9 @@ class Agent:
             self.function()
         except TrialPruned:
             t.pruned = True
-        except KeyboardInterrupt:
-            outcome, exit, stop = "interrupted", "Ctrl-C", True
+        except KeyboardInterrupt as e:
+            outcome, exit, stop = "interrupted", _why(e), True
+            self.interrupted = True
         except Exception as e:
             traceback.print_exc()
             outcome, exit = "failed", f"{type(e).__name__}: {e}"
@@ -307,7 +319,7 @@ class Agent:
         _release_memory()
         self._end(t, outcome, exit=exit)
         if stop:
-            _say("agent stopped (Ctrl-C)")
+            _say(f"agent stopped ({exit})")
         return outcome, stop
 
     def _close_run(self, run, outcome: str) -> None:
@@ -331,7 +343,7 @@ class Agent:
     def _run_process(self, t: _Trial) -> tuple[str, bool]:
         from ..store.store import Store, end_run
         from .config import nest
-        from .process import TrialProcess, prepare_trial
+        from .process import TrialProcess, interpreter_path, prepare_trial
 
         sweep, cfg = self.sweep, self.sweep.config
         params = nest(t.flat, cfg)
@@ -340,6 +352,7 @@ class Agent:
                            project=sweep.project) as prepared:
             env = dict(os.environ)
             env.update(prepared.env)
+            env["PATH"] = interpreter_path(env.get("PATH"))
             env["NBTRACKER_DIR"] = str(sweep.root)
             env.pop("NBTRACKER_RUN_ID_PENDING", None)
             proc = TrialProcess.start(prepared.argv, env=env)
@@ -365,9 +378,14 @@ class Agent:
                             proc.stop()
                             outcome, exit, stop = "interrupted", "the sweep was cancelled", True
                             break
-            except KeyboardInterrupt:
+                else:  # it ended by itself: what it logged since the last look counts for others
+                    if follow is not None:
+                        for v in follow.values():
+                            t.value(v, judge=False)
+            except KeyboardInterrupt as e:
                 proc.stop()
-                outcome, exit, stop = "interrupted", "Ctrl-C", True
+                outcome, exit, stop = "interrupted", _why(e), True
+                self.interrupted = True
             finally:
                 proc.stop()
             if outcome == "finished" and proc.returncode != 0:
@@ -378,8 +396,8 @@ class Agent:
         elif found is not None and outcome == "finished" and found.status == "running":
             pass  # alive: a daemon of the trial holds it; its state is its own
         self._end(t, outcome, exit=exit)
-        if stop and exit == "Ctrl-C":
-            _say("agent stopped (Ctrl-C)")
+        if stop and self.interrupted:
+            _say(f"agent stopped ({exit})")
         return outcome, stop
 
 
@@ -431,27 +449,22 @@ class _LogFollower:
         self.root, self.project, self.run_id, self.metric = root, project, run_id, metric
         self.path = None
         self.offset = 0
-        self._next_find = 0.0
 
     def values(self) -> list:
         from ..store import layout
         from ..store.recordlog import ReadReport, history_values, read_records
 
         if self.path is None:
-            p = layout.run_dir(self.root, self.project, self.run_id) / layout.LOG_NAME
-            if not p.exists():
-                # a trial that put its run elsewhere (init(dir=...)): the index knows where
-                now = time.monotonic()
-                if now < self._next_find:
-                    return []
-                self._next_find = now + STATE_EVERY
-                from ..store.store import Store
+            from ..store.store import read_roots
 
-                found = Store(self.root).find(self.project, self.run_id)
-                if found is None:
-                    return []
-                p = found.log_path
-            self.path = p
+            # the store's root, or a folder the trial gave init(dir=...), which it remembers
+            for base in (self.root, *read_roots(self.root)):
+                p = layout.run_dir(base, self.project, self.run_id) / layout.LOG_NAME
+                if p.exists():
+                    self.path = p
+                    break
+            else:
+                return []
         report = ReadReport()
         out = []
         for rec in read_records(self.path, self.offset, report):

@@ -32,7 +32,8 @@ stopped, FAIL for everything else.
 - `run_cap` counts trials that ran (running, finished, failed, pruned) and were not retried.
 - A trial left running by an agent that died (same host: its process is gone; another host: no
   heartbeat for `STALE_SECONDS`) is ended `crashed` by the next agent that looks, its process
-  group (if any is left on this host) ended, and its point enqueued again.
+  group and every process started with the trial's environment (if any is left on this host)
+  ended, and its point enqueued again.
 """
 
 from __future__ import annotations
@@ -147,8 +148,9 @@ def _rdb_storage(url: str):
                 "pool_pre_ping": True,
                 "connect_args": {"options": f"-csearch_path={PG_SCHEMA}"}})
         except Exception as e:
-            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: "
-                             f"{str(e).splitlines()[0]}") from None
+            # the driver's own words, without SQLAlchemy's wrapping and further lines
+            why = str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__]
+            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: {why[0]}") from None
     return _rdb_cache[url]
 
 
@@ -396,7 +398,7 @@ class Sweep:
                     if now - float(beat) < STALE_SECONDS:
                         continue
                 if agent is not None and agent.get("host") == host:
-                    _end_group(a.get("nbt_proc"))
+                    _end_group(a.get("nbt_proc"), self.id, a.get("nbt_run"))
                 if self.end_trial(t, "crashed", exit="the agent running it ended"):
                     self.enqueue_again(t, "crashed")
                     out.append(t.number)
@@ -482,16 +484,32 @@ class Sweep:
         }
 
 
-def _end_group(proc: Any) -> None:
-    """End what is left of a dead agent's trial process group on this host."""
-    if not isinstance(proc, dict) or not _alive(proc):
-        return
+def _end_group(proc: Any, sweep_id: str, run_id: Any) -> None:
+    """End what is left on this host of a dead agent's trial: its process group (while its
+    leader lives), and every process whose environment names the trial (NBTRACKER_SWEEP_ID and
+    NBTRACKER_RUN_ID, which its processes inherit): those that left the group with setsid()
+    or outlived its leader, which only the dead agent knew of."""
     import signal
 
-    try:
-        os.killpg(int(proc["pid"]), signal.SIGKILL)
-    except (OSError, ValueError, KeyError):
-        pass
+    import psutil
+
+    if isinstance(proc, dict) and _alive(proc):
+        try:
+            os.killpg(int(proc["pid"]), signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass
+    if not isinstance(run_id, str) or not run_id:
+        return
+    me = os.getpid()
+    for p in psutil.process_iter():
+        try:
+            if p.pid == me:
+                continue
+            env = p.environ()
+            if env.get("NBTRACKER_RUN_ID") == run_id and env.get("NBTRACKER_SWEEP_ID") == sweep_id:
+                p.send_signal(signal.SIGKILL)
+        except (psutil.Error, OSError):
+            pass
 
 
 def _finite(v: Any) -> bool:
@@ -549,11 +567,11 @@ def create_sweep(config: Any, *, project: str | None = None, entity: str | None 
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise UsageError(f"seed is an int, not {seed!r}")
     url = storage_url(storage)
-    remote = _rdb_storage(url) if url else None  # a storage that fails makes nothing
+    rdb = _rdb_storage(url) if url else None  # one that cannot be opened makes nothing
     sid = _new_id(root_p)
     folder = root_p / SWEEPS_DIR / sid
     folder.mkdir(parents=True, exist_ok=False)
-    store = remote if remote is not None else _local_storage(folder)
+    store = rdb if rdb is not None else _local_storage(folder)
     study = optuna.create_study(study_name=sid, storage=store, direction=(
         "maximize" if cfg.metric is not None and cfg.metric.goal == "maximize" else "minimize"))
     raw = json.loads(json.dumps(cfg.raw, default=str))

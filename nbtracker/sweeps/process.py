@@ -41,7 +41,11 @@ Environment of a trial
                                 the trial's config, which `init()` reads
 
 (wandb's agent sets the WANDB_ counterparts; we leave those alone so that a program that imports the
-real wandb is not sent to wandb's servers.) `prepare_trial()` does all of it in a temporary folder
+real wandb is not sent to wandb's servers.) The agent also puts the folder of its own interpreter
+(`sys.executable`'s, symlinks kept) first on the trial's PATH, unless it is first already
+(`interpreter_path()`): a `command` that names `python3` or `python`, as wandb's examples do
+(`${env} python3 ${program} ${args}`), runs the agent's interpreter and sees its virtualenv's
+packages, as if the virtualenv were activated. `prepare_trial()` does all of it in a temporary folder
 owned by the trial and removes the folder when the trial is over:
 
     with prepare_trial(command, program, params, sweep_id=s, run_id=r, project=p) as trial:
@@ -258,6 +262,25 @@ def trial_env(
     if project:
         env["NBTRACKER_PROJECT"] = str(project)
     return env
+
+
+def interpreter_path(path: str | None, executable: str | None = None) -> str:
+    """`path` (a PATH value) with the folder of `executable` (default: `sys.executable`) first,
+    unless it is first already; `path` unchanged when the interpreter is unknown.
+
+    Example:
+        >>> interpreter_path("/usr/bin:/bin", "/home/me/venv/bin/python")
+        '/home/me/venv/bin:/usr/bin:/bin'
+    """
+    executable = sys.executable if executable is None else executable
+    path = path or ""
+    if not executable:
+        return path
+    folder = os.path.dirname(os.path.abspath(executable))  # not resolved: a venv's python is a link
+    entries = path.split(os.pathsep) if path else []
+    if entries and os.path.normpath(entries[0] or ".") == os.path.normpath(folder):
+        return path
+    return os.pathsep.join([folder, *entries])
 
 
 @dataclass
@@ -558,6 +581,7 @@ __all__ = [
     "TrialCommand",
     "TrialProcess",
     "build_command",
+    "interpreter_path",
     "prepare_trial",
     "read_params_file",
     "trial_env",

@@ -1,7 +1,8 @@
-"""The sweep panel in a real JupyterLab: a sweep run by `nbtracker.agent(..., function=...)` in
-the notebook shows its trials as they run, the best trial, the parallel-coordinates chart and
-the importance; `%tracker sweep ID` shows the same sweep and follows trials another process
-runs; the saved notebook (and nbconvert's HTML of it) holds the latest static form."""
+"""The sweep panel in a real JupyterLab (and Notebook 7): a sweep run by
+`nbtracker.agent(..., function=...)` in the notebook shows its trials as they run, the best
+trial, the parallel-coordinates chart and the importance; `%tracker sweep ID` shows the same
+sweep and follows trials another process runs; the saved notebook (and nbconvert's HTML of it)
+holds the latest static form."""
 
 from __future__ import annotations
 
@@ -65,9 +66,10 @@ def _run_more_trials(server, sweep_id: str, count: int) -> None:
                    timeout=120)
 
 
-def test_sweep_panel_in_jupyterlab(lab_server, page, tmp_path):
-    server = lab_server
-    name = "sweep-panel.ipynb"
+@pytest.mark.parametrize("server_name", ["lab_server", "notebook7_server"])
+def test_sweep_panel_follows_the_sweep(request, server_name, page, tmp_path):
+    server = request.getfixturevalue(server_name)
+    name = f"sweep-panel-{server.app}.ipynb"
     open_and_run(page, server, name, CELLS)
     page.wait_for_selector(AGENT, timeout=60_000)
     # live while the agent runs: the trials appear one after another
@@ -130,7 +132,7 @@ def test_sweep_panel_in_jupyterlab(lab_server, page, tmp_path):
     assert page.locator(f"{MAGIC} path.nbt-line.nbt-dim").count() == 8 - len(picked)
     page.click(f"{MAGIC} button.nbt-clear-selection")
     assert len(_rows(page, MAGIC)) == 8
-    screenshot(page.locator(AGENT), "sweep-panel-agent")
+    screenshot(page.locator(AGENT), f"sweep-panel-agent-{server.app}")
 
     # trials run by another process: the panel of the magic (and the agent's, now idle) follow
     _run_more_trials(server, sweep_id, 2)
@@ -139,7 +141,7 @@ def test_sweep_panel_in_jupyterlab(lab_server, page, tmp_path):
                                timeout=30_000)
         page.wait_for_function(f"() => (document.querySelector({json.dumps(sel)}).dataset.form || '')"
                                ".includes('10 trials: 10 finished')", timeout=30_000)
-    screenshot(page.locator(MAGIC), "sweep-panel-magic")
+    screenshot(page.locator(MAGIC), f"sweep-panel-magic-{server.app}")
     assert page.locator("[data-contract-errors]").count() == 0
     assert foreign_requests(page) == []
 
@@ -157,7 +159,7 @@ def test_sweep_panel_in_jupyterlab(lab_server, page, tmp_path):
     subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html",
                     str(server.root / name), "--output-dir", str(tmp_path)], check=True,
                    capture_output=True, timeout=120)
-    html = (tmp_path / "sweep-panel.html").read_text()
+    html = (tmp_path / name.replace(".ipynb", ".html")).read_text()
     visible = re.sub(r"<script.*?</script>", "", html, flags=re.S)
     assert visible.count('data-nbt-static="sweep"') == 2
     assert visible.count("10 trials: 10 finished") >= 2

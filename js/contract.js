@@ -53,6 +53,45 @@
 /** @typedef {{type: "compare", ids: string[]}} CompareMessage  RunTable -> Python */
 /** @typedef {{runs: string[], spec?: Object|null, error?: string|null, diff?: DiffTable}} Comparison  RunTable.comparison */
 /** @typedef {Object<string, any>} ChartSpec  ChartView.spec: a vega-lite spec */
+/** @typedef {{name: string, goal: string}} SweepMetric */
+/** @typedef {{distribution: string, log: boolean, values: any[]|null}} ParamSpace  a categorical parameter's values in the config's order */
+/**
+ * @typedef {Object} SweepTrial
+ * @property {number} number
+ * @property {string} state  queued, running, finished, failed, crashed, interrupted, pruned
+ * @property {string|null} run_id
+ * @property {Object<string, any>} params  by dotted name; NaN and ±inf as text
+ * @property {number|null} value  the metric's value
+ * @property {number|null} started  unix seconds
+ * @property {number|null} ended
+ * @property {number|null} duration  seconds (a running trial's grows from `now`)
+ * @property {string|null} exit  how it ended (user text)
+ */
+/**
+ * @typedef {Object} SweepView  SweepPanel.sweep ({} until Python sets it): Sweep.view()
+ * @property {string} id
+ * @property {string} name
+ * @property {string} project
+ * @property {string} method
+ * @property {string} state
+ * @property {SweepMetric|null} metric
+ * @property {string[]} parameters
+ * @property {Object<string, ParamSpace>} space
+ * @property {number} created
+ * @property {number} now  the kernel's clock when the view was read
+ * @property {number|null} run_cap
+ * @property {number|null} grid_size
+ * @property {number|null} remaining
+ * @property {Object<string, number>} counts  trials by state
+ * @property {number|null} best  the best trial's number
+ * @property {Object<string, number>|null} importance  parameter -> share
+ * @property {SweepTrial[]} trials
+ * @property {number} [queued_hidden]  queued trials only counted, not listed
+ * @property {number} [importance_trials]  finished trials the importance comes from
+ * @property {string} [error]  why the last refresh failed
+ */
+/** @typedef {{type: "refresh", form: boolean}} RefreshRequest  SweepPanel -> Python: read the sweep again (form: send the static form even if unchanged) */
+/** @typedef {{type: "refreshed", reply: boolean, form: Object<string, any>|null}} RefreshedMessage  Python -> SweepPanel; form: the static form now */
 
 const num = "num", str = "str", bool = "bool", any = "any";
 const list = (s) => ({ list: s });
@@ -81,6 +120,18 @@ const EncodedColumn = oneOf(fields({ v: list(any) }), fields({ d: list(any), c: 
 const Comparison = fields({ runs: list(str), spec: nullable(map(any)), error: nullable(str), diff: DiffTable },
   ["spec", "error", "diff"]);
 
+const SweepTrial = fields({
+  number: num, state: str, run_id: nullable(str), params: map(any), value: nullable(num),
+  started: nullable(num), ended: nullable(num), duration: nullable(num), exit: nullable(str),
+});
+const ParamSpace = fields({ distribution: str, log: bool, values: nullable(list(any)) });
+const SweepView = fields({
+  id: str, name: str, project: str, method: str, state: str, metric: nullable(fields({ name: str, goal: str })),
+  parameters: list(str), space: map(ParamSpace), created: num, now: num, run_cap: nullable(num),
+  grid_size: nullable(num), remaining: nullable(num), counts: map(num), best: nullable(num),
+  importance: nullable(map(num)), trials: list(SweepTrial), queued_hidden: num, importance_trials: num, error: str,
+}, ["queued_hidden", "importance_trials", "error"]);
+
 export const CONTRACT = {
   common: { lib: str, lib_hash: str, uid: str },
   traits: {
@@ -94,6 +145,7 @@ export const CONTRACT = {
       comparison: oneOf(Comparison, empty), selected: list(str), sort_key: str, sort_desc: bool,
     },
     chart: { spec: map(any) },
+    sweep: { sweep: oneOf(SweepView, empty) },
     library: { code: str },
   },
   toFrontend: {
@@ -106,11 +158,13 @@ export const CONTRACT = {
       info: nullable(map(any)), output: list(OutputChunk),
     }),
     file: fields({ type: { const: "file" }, path: str, mime: str, size: num, error: str }, ["error"]),
+    refreshed: fields({ type: { const: "refreshed" }, reply: bool, form: nullable(map(any)) }),
   },
   toKernel: {
     compare: fields({ type: { const: "compare" }, ids: list(str) }),
     lib: fields({ type: { const: "lib" } }),
     fetch: fields({ type: { const: "fetch" }, path: str }),
+    refresh: fields({ type: { const: "refresh" }, form: bool }),
   },
 };
 

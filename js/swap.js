@@ -11,6 +11,18 @@
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
 
+// model id -> the latest static form the kernel sent for a widget whose static form changes
+// while it lives (a sweep panel): saved, and left behind, instead of the one it was shown with
+const LATEST = new Map();
+
+export function setLatestForm(modelId, bundle) {
+  if (modelId && bundle && typeof bundle === "object") LATEST.set(modelId, bundle);
+}
+
+export function latestForm(modelId) {
+  return LATEST.get(modelId);
+}
+
 function notebookModel(model) {
   try {
     const manager = model.widget_manager;
@@ -57,10 +69,11 @@ export function leaveStatic(model, modelId) {
   const nb = notebookModel(model);
   if (!nb || !modelId) return 0;
   let changed = 0;
+  const latest = LATEST.get(modelId);
   eachOutput(nb, (outputs, i, data) => {
     const view = data[WIDGET_VIEW];
-    if (view && view.model_id === modelId && data["text/html"]) {
-      const rest = { ...data };
+    if (view && view.model_id === modelId && (latest || data["text/html"])) {
+      const rest = latest ? { ...latest } : { ...data };
       delete rest[WIDGET_VIEW];
       outputs.set(i, { output_type: "display_data", data: rest, metadata: {} });
       changed += 1;
@@ -83,7 +96,8 @@ export function listenForStatic(model) {
 
 /**
  * What the document saves: an output of ours that carries its static form beside a widget view
- * (a comparison, a run table) is written to the file without the view. The open page keeps
+ * (a comparison, a run table, a sweep panel) is written to the file without the view — a sweep
+ * panel with the latest form the kernel sent. The open page keeps
  * the live widget; the file — reopened later without the kernel or widget state, in any
  * viewer — shows the static form rather than "model not found". Installed once per document,
  * on its serialisation only (the document itself is not changed).
@@ -100,7 +114,11 @@ export function saveStaticForms(model) {
           const data = out.data;
           const html = data && data["text/html"];
           const text = Array.isArray(html) ? html.join("") : html;
-          if (data && data[WIDGET_VIEW] && typeof text === "string" && text.includes("nbt-static")) {
+          const latest = data && data[WIDGET_VIEW] && LATEST.get(data[WIDGET_VIEW].model_id);
+          if (latest) {
+            out.data = { ...latest };
+            delete out.data[WIDGET_VIEW];
+          } else if (data && data[WIDGET_VIEW] && typeof text === "string" && text.includes("nbt-static")) {
             const rest = { ...data }; // a copy: the output's own data may be this very object
             delete rest[WIDGET_VIEW];
             out.data = rest;

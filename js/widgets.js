@@ -1,4 +1,4 @@
-// nbtracker's notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView.
+// nbtracker's notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView, SweepPanel.
 //
 // This code is part of the library every page loads once (lib.js: with vega, vega-lite and
 // vega-embed, ~0.9 MB), carried by the ChartLibrary model; every widget model carries only the
@@ -20,12 +20,14 @@ import { renderConfigDiff } from "./diff.js";
 import { panelStore, renderLivePanel } from "./live.js";
 import { renderRunTable } from "./runtable.js";
 import { leaveStatic, listenForStatic, saveStaticForms } from "./swap.js";
+import { renderSweepPanel, sweepStore } from "./sweep.js";
 
 const RENDERERS = {
   live: renderLivePanel,
   diff: renderConfigDiff,
   runs: renderRunTable,
   chart: renderChartView,
+  sweep: renderSweepPanel,
   library: () => undefined,
 };
 
@@ -44,6 +46,8 @@ function modelState(model) {
       const checked = guard(model, kind, rep);
       store = panelStore(checked);
       listenForStatic(checked);
+    } else if (kind === "sweep") {
+      store = sweepStore(guard(model, kind, rep));
     }
     state = { rep, store };
     if (uid) MODELS.set(uid, state);
@@ -56,7 +60,7 @@ export default {
     modelState(model);
     const uid = model.get("uid"); // also the model's id: the kernel makes it so
     const kind = model.get("_kind");
-    const leave = kind === "chart" || kind === "runs";
+    const leave = kind === "chart" || kind === "runs" || kind === "sweep";
     // the kernel restarted or went away: the model can no longer draw, its static form stays
     const onLive = () => {
       Promise.resolve(model.widget_manager.get_model(uid))

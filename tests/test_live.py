@@ -21,7 +21,7 @@ import pytest
 
 import nbtracker
 from nbtracker.notebook import contract, live
-from nbtracker.notebook.widgets import ChartLibrary, ChartView, ConfigDiff, LivePanel, RunTable
+from nbtracker.notebook.widgets import ChartLibrary, ChartView, ConfigDiff, LivePanel, RunTable, SweepPanel
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -146,7 +146,7 @@ def test_a_widget_sends_the_chart_library_when_asked():
 
 def test_every_synced_trait_is_in_the_contract():
     base = set(anywidget.AnyWidget.class_trait_names(sync=True))  # layout, _esm, ...
-    for cls in (LivePanel, ConfigDiff, ChartView, RunTable, ChartLibrary):
+    for cls in (LivePanel, ConfigDiff, ChartView, RunTable, SweepPanel, ChartLibrary):
         w = cls()
         own = set(cls.class_trait_names(sync=True)) - base - {"_kind"}
         named = set(contract.COMMON_TRAITS) | set(contract.TRAITS[w._kind]) | set(
@@ -167,7 +167,7 @@ def test_the_checker_finds_breaches():
         ".append: missing", ".apend: not in the contract"]
     assert contract.check(contract.XLabels, {"val/acc": 3}) == [".val/acc: expected a string, got int"]
     assert contract.check_message({"type": "pointz"}) == [
-        "unknown message type 'pointz' (known: events, file, lib, media, points, static)"]
+        "unknown message type 'pointz' (known: events, file, lib, media, points, refreshed, static)"]
     assert contract.check_message({"type": "compare", "ids": [1]}, "kernel") == [
         ".ids[0]: expected a string, got int"]
     assert contract.check_trait("live", "info", {}) == []  # before Python first sets it

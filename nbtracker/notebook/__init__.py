@@ -5,6 +5,7 @@ run comparison — all drawn with the bundled charting library, with no network.
 >>> nbtracker.compare("mnist/ab12cd34", "mnist/ef56gh78", metrics=["loss"], smooth=0.6)
 >>> nbtracker.compare_view(*nbtracker.Api().runs("mnist"))  # any number; drag to zoom
 >>> nbtracker.diff("baseline", "bigger-lr")           # differing config keys highlighted
+>>> nbtracker.notebook.sweep_panel("k3x9q2ab")         # a sweep's trials, best, charts, importance
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 from .static import ConfigDiffView
 from .table import run_rows, runs_table, table_static_html
-from .widgets import ChartView, ConfigDiff, LivePanel, RunTable, jsonable
+from .widgets import ChartView, ConfigDiff, LivePanel, RunTable, SweepPanel, jsonable
 
 __all__ = ["compare", "compare_view", "comparison_panels", "runs_table", "diff", "chart_view",
-           "LivePanel", "RunTable", "ConfigDiff", "ConfigDiffView", "ChartView",
-           "load_ipython_extension", "run_rows", "table_static_html"]
+           "LivePanel", "RunTable", "ConfigDiff", "ConfigDiffView", "ChartView", "SweepPanel",
+           "load_ipython_extension", "run_rows", "sweep_panel", "table_static_html"]
 
 _X_AXES = {"step": "_step", "time": "_runtime", "runtime": "_runtime"}
 
@@ -146,6 +147,13 @@ def diff(*runs: Any, show_all: bool = False, api: Any = None) -> ConfigDiffView:
     `show_all`). Plain HTML: it reads the same in every viewer, with or without a kernel."""
     labels, rows = diff_rows(_runs(runs, api), show_all=True)
     return ConfigDiffView(labels, rows, show_all=show_all)
+
+
+def sweep_panel(sweep_id: str, storage: str | None = None) -> Any:
+    """A sweep's live panel (what `%tracker sweep ID` shows); see `notebook.sweep`."""
+    from .sweep import sweep_panel as panel
+
+    return panel(sweep_id, storage=storage)
 
 
 def chart_view(chart: Any) -> ChartView:

@@ -278,6 +278,90 @@ ChartSpec = dict[str, Any]
 """ChartView.spec: a vega-lite spec (an altair chart's `to_dict()`)."""
 
 
+# -- SweepPanel ----------------------------------------------------------------------------------
+
+class SweepMetric(TypedDict):
+    """The sweep's metric and its goal ("minimize" or "maximize")."""
+
+    name: str
+    goal: str
+
+
+class ParamSpace(TypedDict):
+    """How one parameter is searched: its distribution, whether its values spread on a log
+    scale, and a categorical parameter's values in the config's order (else null)."""
+
+    distribution: str
+    log: bool
+    values: list[Any] | None
+
+
+class SweepTrial(TypedDict):
+    """One trial: its state (queued, running, finished, failed, crashed, interrupted, pruned),
+    run, parameter values by dotted name (NaN and ±inf as text), the metric's value, unix times
+    and how it ended (`exit`, user text)."""
+
+    number: int
+    state: str
+    run_id: str | None
+    params: dict[str, Any]
+    value: float | None
+    started: float | None
+    ended: float | None
+    duration: float | None
+    exit: str | None
+
+
+class _SweepView(TypedDict):
+    id: str
+    name: str
+    project: str
+    method: str
+    state: str
+    metric: SweepMetric | None
+    parameters: list[str]
+    space: dict[str, ParamSpace]
+    created: float
+    now: float
+    run_cap: int | None
+    grid_size: int | None
+    remaining: int | None
+    counts: dict[str, int]
+    best: int | None
+    importance: dict[str, float] | None
+    trials: list[SweepTrial]
+
+
+class SweepView(_SweepView, total=False):
+    """SweepPanel.sweep: `Sweep.view()` (sweeps/engine.py) as the panel shows it: the queued
+    trials past the first few are only counted (`queued_hidden`); `importance_trials` is how
+    many finished trials the importance was computed from; `error` says why the last refresh
+    failed (the rest is the last view read)."""
+
+    queued_hidden: int
+    importance_trials: int
+    error: str
+
+
+class RefreshRequest(TypedDict):
+    """SweepPanel → Python: read the sweep again (every few seconds while a view is shown, one
+    request at a time; answered when the kernel is idle); with `form`, send the static form
+    even if it did not change (the page has none yet)."""
+
+    type: Literal["refresh"]
+    form: bool
+
+
+class RefreshedMessage(TypedDict):
+    """Python → SweepPanel, after a refresh: `reply` when it answers a RefreshRequest (else the
+    kernel refreshed on its own, as while an agent runs); `form`, when not null, is the panel's
+    static form now, which the document saves in place of the widget view."""
+
+    type: Literal["refreshed"]
+    reply: bool
+    form: dict[str, Any] | None
+
+
 # -- every trait and message, by widget kind ---------------------------------------------------
 
 COMMON_TRAITS: dict[str, Any] = {"lib": str, "lib_hash": str, "uid": str}
@@ -294,6 +378,7 @@ TRAITS: dict[str, dict[str, Any]] = {
              "comparison": Union[Comparison, Empty], "selected": list[str], "sort_key": str,
              "sort_desc": bool},
     "chart": {"spec": ChartSpec},
+    "sweep": {"sweep": Union[SweepView, Empty]},
     "library": {"code": str},
 }
 
@@ -301,10 +386,12 @@ UNCHECKED: dict[str, tuple[str, ...]] = {}
 """Synced traits the contract does not type yet; they reach the renderer unchecked."""
 
 TO_FRONTEND: dict[str, Any] = {"points": PointsMessage, "static": StaticMessage, "lib": LibReply,
-                               "media": MediaMessage, "events": EventsMessage, "file": FileMessage}
+                               "media": MediaMessage, "events": EventsMessage, "file": FileMessage,
+                               "refreshed": RefreshedMessage}
 """Custom messages Python sends, by `type`."""
 
-TO_KERNEL: dict[str, Any] = {"compare": CompareMessage, "lib": LibRequest, "fetch": FetchRequest}
+TO_KERNEL: dict[str, Any] = {"compare": CompareMessage, "lib": LibRequest, "fetch": FetchRequest,
+                             "refresh": RefreshRequest}
 """Custom messages the front-end sends, by `type`."""
 
 

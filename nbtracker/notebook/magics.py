@@ -7,6 +7,7 @@
     %tracker runs [PROJECT] [--filter EXPR] [--sort KEY] [--group-by KEY]
     %tracker compare RUN RUN ... [--metrics a,b] [--group-by KEY] [--smooth 0.6] [--x step|time|KEY]
     %tracker diff RUN RUN ... [--all]
+    %tracker sweep SWEEP_ID [--storage URL]   a sweep's live panel: trials, best, charts, importance
     %tracker status | silent on|off | offline | online
     %tracker panel [auto|widget|static]   live widget, or a chart image refreshed through the
                                           output (auto: static in Colab)
@@ -167,7 +168,7 @@ class TrackerMagics(Magics):
         fn = getattr(self, f"_cmd_{cmd.replace('-', '_')}", None)
         if fn is None:
             raise MagicUsageError(f"unknown command {cmd!r}; commands: init, finish, runs, "
-                                  "compare, diff, status, silent, panel, offline, online")
+                                  "compare, diff, sweep, status, silent, panel, offline, online")
         return fn(rest)
 
     # -- runs --------------------------------------------------------------------------
@@ -286,6 +287,16 @@ class TrackerMagics(Magics):
         from . import diff
 
         display(diff(*_resolve(a.runs), show_all=a.all))
+
+    def _cmd_sweep(self, rest: list[str]):
+        p = _parser("sweep", "A sweep's live panel: its trials, the best so far, parallel "
+                             "coordinates, the metric against each parameter, importance.")
+        p.add_argument("sweep_id", metavar="SWEEP_ID")
+        p.add_argument("--storage", help="the sweep's PostgreSQL URL, when it was made elsewhere")
+        a = p.parse_args(rest)
+        from .sweep import sweep_panel
+
+        display(sweep_panel(a.sweep_id, storage=a.storage))
 
 
 def _resolve(refs: list[str]) -> list:

@@ -1,4 +1,4 @@
-"""The notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView (anywidget classes).
+"""The notebook widgets: LivePanel, RunTable, ConfigDiff, ChartView, SweepPanel (anywidget classes).
 
 Each widget carries only a small loader (`static/widgets.js`, from `js/boot.js`). The library —
 the charting library (vega, vega-lite, vega-embed) and the widgets' own code (`static/vega.js`,
@@ -170,3 +170,12 @@ class RunTable(_Widget):
     comparison = t.Dict().tag(sync=True)
     sort_key = t.Unicode("created").tag(sync=True)
     sort_desc = t.Bool(True).tag(sync=True)
+
+
+class SweepPanel(_Widget):
+    """A sweep's live view: its trials as a sortable table, the best so far, a
+    parallel-coordinates chart, the metric against each parameter and the parameters'
+    importance. Fed by `nbtracker.notebook.sweep.SweepFeed`."""
+
+    _kind = t.Unicode("sweep").tag(sync=True)
+    sweep = t.Dict().tag(sync=True)  # contract.SweepView

@@ -10,7 +10,9 @@
 - `engine`: a sweep's id, study, state and trial bookkeeping (local store or PostgreSQL);
 - `agent`: the agent, in function mode and subprocess mode.
 
-This module imports neither optuna nor the others until they are used.
+This module imports no optuna until a sweep is used. It imports `agent` (the submodule, with
+`engine` and `config`; a few ms) at once: importing a submodule binds it on its package under its
+name, so a later first import of it would replace the function `agent` below with the module.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TrialPruned
+from . import agent as _agent_module  # noqa: F401  (see the module doc; rebound just below)
 
 __all__ = ["TrialPruned", "sweep"]  # nbtracker.agent is agent.agent (this package's `agent` is that module)
 

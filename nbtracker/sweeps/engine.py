@@ -60,6 +60,10 @@ TRIAL_OUTCOMES = ("finished", "failed", "crashed", "interrupted", "pruned", "ski
 STALE_SECONDS = float(os.environ.get("NBTRACKER_SWEEP_STALE", "600"))
 BEAT_SECONDS = 30.0
 SWEEPS_DIR = "sweeps"
+# distributions whose values spread evenly on a log scale (the panel draws them on log axes)
+LOG_DISTRIBUTIONS = frozenset({"log_uniform", "log_uniform_values", "q_log_uniform",
+                               "q_log_uniform_values", "inv_log_uniform", "inv_log_uniform_values",
+                               "log_normal", "q_log_normal"})
 _ID_RE = re.compile(r"^[a-z0-9]{1,32}$")
 
 
@@ -457,7 +461,12 @@ class Sweep:
         return out
 
     def view(self, importance: bool = True) -> dict:
-        """The sweep as the notebook panel shows it (JSON-able; see notebook/sweep.py)."""
+        """The sweep as the notebook panel shows it (JSON-able; see notebook/sweep.py).
+
+        Besides the trials: `space`, per parameter its distribution, whether its values are
+        spread on a log scale (`log`) and, for a categorical one, its values in the config's
+        order (the panel's axes follow them); `now`, this machine's clock when the view was
+        made (a running trial's duration grows from it)."""
         views = self.views()
         best = self.best()
         m = self.config.metric
@@ -469,7 +478,11 @@ class Sweep:
             "id": self.id, "name": self.name, "project": self.project,
             "method": self.config.method, "state": self.state,
             "metric": None if m is None else {"name": m.name, "goal": m.goal},
-            "parameters": params, "created": self.created,
+            "parameters": params, "created": self.created, "now": time.time(),
+            "space": {p.name: {"distribution": p.distribution,
+                               "log": p.distribution in LOG_DISTRIBUTIONS,
+                               "values": None if p.values is None else list(p.values)}
+                      for p in self.config.parameters if p.distribution != "constant"},
             "run_cap": self.config.run_cap,
             "grid_size": self.config.grid_size() if self.config.method == "grid" else None,
             "remaining": self.remaining(), "counts": counts,

@@ -312,14 +312,10 @@ def __getattr__(name: str) -> Any:
         from .sdk import media
 
         return getattr(media, name)
-    if name in ("sweep", "TrialPruned"):  # optuna loads only when a sweep is used
+    if name in ("sweep", "agent", "TrialPruned"):  # optuna loads only when a sweep is used
         from . import sweeps
 
         return getattr(sweeps, name)
-    if name == "agent":
-        from .sweeps.agent import agent
-
-        return agent
     if name in ("plot", "util"):  # wandb.plot.*, wandb.util (`from . import plot` would come back here)
         import importlib
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TrialPruned
-from . import agent as _agent_module  # noqa: F401  (see the module doc; rebound just below)
+from . import agent as _agent_module  # see the module doc: `agent` is rebound below
 
-__all__ = ["TrialPruned", "sweep"]  # nbtracker.agent is agent.agent (this package's `agent` is that module)
+__all__ = ["TrialPruned", "agent", "sweep"]
 
 
 def sweep(sweep: Any, entity: str | None = None, project: str | None = None,
@@ -50,3 +50,13 @@ def sweep(sweep: Any, entity: str | None = None, project: str | None = None,
     say(f"Created sweep with ID: {s.id} (project {s.project}, {s.config.method}){where}; "
         f"run it with nbtracker.agent({s.id!r}, function=...) or `nbtracker agent {s.id}`")
     return s.id
+
+
+def agent(sweep_id: str, function: Any = None, entity: str | None = None,
+          project: str | None = None, count: int | None = None, *, storage: str | None = None,
+          on_prune: str = "flag") -> int:
+    return _agent_module.agent(sweep_id, function, entity, project, count, storage=storage,
+                               on_prune=on_prune)
+
+
+agent.__doc__ = _agent_module.agent.__doc__

@@ -51,7 +51,11 @@ PAUSE_POLL = 2.0
 
 
 def _say(text: str) -> None:
-    print(f"nbtracker: {text}", file=sys.stderr, flush=True)
+    """One line on stderr, as every nbtracker message: none when silent (NBTRACKER_SILENT,
+    set_silent), control characters in values written as escapes."""
+    from ..sdk.output import say
+
+    say(text)
 
 
 def _why(e: KeyboardInterrupt) -> str:

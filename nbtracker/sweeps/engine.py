@@ -440,8 +440,9 @@ class Sweep:
 
     # -- what the panel shows ----------------------------------------------------------------
     def importance(self) -> dict[str, float] | None:
-        """Optuna's parameter importance (fANOVA) on the finished trials, by dotted parameter
-        name; None with fewer than 2 finished trials or without a metric."""
+        """Optuna's parameter importance (`optuna.importance.get_param_importances` with its
+        default evaluator: PED-ANOVA in Optuna 5, fANOVA before) on the finished trials, by
+        dotted parameter name; None with fewer than 2 finished trials or without a metric."""
         from optuna.trial import TrialState
 
         if self.config.metric is None:

@@ -72,6 +72,7 @@ COMMAND_MACROS = (
     "env", "interpreter", "program", "args", "args_no_equals", "args_no_hyphens",
     "args_no_boolean_flags", "args_json", "args_json_file",
 )
+_INT_EXACT = 2**53
 GRID_LIMIT = 100_000  # a larger grid is almost surely a mistake (an int_uniform over a wide range)
 
 # distribution → (required keys, optional keys with defaults)
@@ -279,13 +280,28 @@ def parse_sweep(config: dict | str | os.PathLike) -> SweepConfig:
     elif isinstance(config, str):
         data = _load_text(config, json_only=False, source="the sweep text")
     elif isinstance(config, dict):
-        data = config
+        data = _plain(config)
     else:
         kind = type(config).__name__
         raise SweepConfigError([f"a sweep config is a dict, YAML text or a file path, not {kind}"])
     if not isinstance(data, dict):
         raise SweepConfigError([f"a sweep config is a mapping of keys, not {type(data).__name__}"])
     return _Validator(data).run()
+
+
+def _plain(v: Any) -> Any:
+    """A config built in Python, with numpy values (`list(np.arange(3))`, `np.float32(0.1)`,
+    `np.bool_`, arrays) as the plain Python values they stand for: the sweep keeps and compares
+    its values as JSON, which has no numpy."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if type(v).__module__ == "numpy":
+        tolist = getattr(v, "tolist", None)  # numpy scalars and arrays alike
+        if callable(tolist):
+            return _plain(tolist())
+    return v
 
 
 def _load_text(text: str, json_only: bool, source: str) -> Any:
@@ -636,6 +652,10 @@ class _Validator:
 
         if "min" in f and f["min"] >= f["max"]:
             self.err(w, f"min {f['min']!r} is not less than max {f['max']!r}")
+        if dist == "int_uniform" and max(abs(f["min"]), abs(f["max"])) > _INT_EXACT:
+            # Optuna keeps an int parameter as a float: beyond 2**53 it cannot draw every int
+            self.err(w, f"int_uniform bounds must lie within ±2**53 (Optuna samples integers as "
+                     f"floats), not {f['min']!r}..{f['max']!r}; list the values instead")
         if dist in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values") and f["min"] <= 0:
             self.err(f"{w}.min", f"must be > 0 for {dist} (the values are logarithmic), not {f['min']!r}; "
                      "log_uniform takes natural-log bounds instead")

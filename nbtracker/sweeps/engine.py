@@ -46,6 +46,7 @@ import math
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,10 +122,66 @@ def _optuna():
 
 def _local_storage(folder: Path):
     optuna = _optuna()
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal import JournalFileBackend
 
-    path = str(folder / "journal.log")
-    return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    path = folder / "journal.log"
+    lock = _FlockLock(folder / "journal.lock")
+    if lock.acquire():
+        try:  # a record torn by a crash would glue onto the next one: cut it first
+            _cut_torn_tail(path)
+        finally:
+            lock.release()
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+
+
+def _cut_torn_tail(path: Path) -> None:
+    try:
+        with open(path, "rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(max(0, size - 1))
+            if f.read(1) == b"\n":
+                return
+            pos = size
+            while pos > 0:
+                start = max(0, pos - 65536)
+                f.seek(start)
+                i = f.read(pos - start).rfind(b"\n")
+                if i != -1:
+                    f.truncate(start + i + 1)
+                    return
+                pos = start
+            f.truncate(0)
+    except FileNotFoundError:
+        return
+
+
+class _FlockLock:
+    """The journal's lock (what Optuna's JournalFileBackend calls `acquire`/`release` on) as an
+    flock on a file of its own: the kernel lets go of it when its holder dies, however it dies,
+    so an agent killed while writing never leaves a lock behind for the others to wait out
+    (Optuna's own file locks are files that stay, waited on for 30 s)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._local.fd = fd
+        return True
+
+    def release(self) -> None:
+        fd = getattr(self._local, "fd", None)
+        if fd is not None:
+            self._local.fd = None
+            os.close(fd)
 
 
 _rdb_cache: dict[str, Any] = {}
@@ -154,12 +211,39 @@ def _rdb_storage(url: str):
         except Exception as e:
             # the driver's own words, without SQLAlchemy's wrapping and further lines
             why = str(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__]
-            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: {why[0]}") from None
+            raise UsageError(f"cannot open the sweep storage {_safe_url(url)}: "
+                             f"{_hide(why[0], url)}") from None
     return _rdb_cache[url]
 
 
+_AUTH = re.compile(r"://([^/?#]*)@")  # greedy: up to the last @ of the authority
+_QUERY_PW = re.compile(r"([?&](?:password|pass)=)([^&#]*)", re.I)
+
+
+def _secrets(url: str) -> list[str]:
+    """The password(s) a storage URL carries (in the user info, or as a query parameter)."""
+    out = []
+    m = _AUTH.search(url)
+    if m and ":" in m.group(1):
+        out.append(m.group(1).split(":", 1)[1])
+    out += [q.group(2) for q in _QUERY_PW.finditer(url)]
+    return [x for x in out if x]
+
+
 def _safe_url(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    """`url` to show: its password (user info or `?password=`) as ***."""
+    def auth(m: re.Match) -> str:
+        user, colon, _ = m.group(1).partition(":")
+        return f"://{user}:***@" if colon else m.group(0)
+
+    return _QUERY_PW.sub(r"\1***", _AUTH.sub(auth, url, count=1))
+
+
+def _hide(text: str, url: str) -> str:
+    """`text` (a driver's message, say) with the URL's password written as ***."""
+    for secret in sorted(_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _own() -> dict:
@@ -600,7 +684,9 @@ def create_sweep(config: Any, *, project: str | None = None, entity: str | None 
     meta = {"id": sid, "project": project, "storage": url, "created": time.time(),
             "method": cfg.method, "name": cfg.name}
     tmp = folder / "sweep.json.tmp"
-    tmp.write_text(json.dumps(meta), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the URL may hold a password
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(meta))
     os.replace(tmp, folder / "sweep.json")
     return Sweep(sid, store, root=root_p, url=url)
 

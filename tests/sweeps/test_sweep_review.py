@@ -1,0 +1,107 @@
+"""Sweeps under inputs and conditions users meet: numpy values in a config built in Python,
+integer ranges Optuna cannot sample exactly, passwords in storage URLs, a torn journal."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+import nbtracker
+from nbtracker.sweeps.config import SweepConfigError, parse_sweep
+from nbtracker.sweeps.engine import _safe_url, open_sweep
+
+np = pytest.importorskip("numpy")
+pytest.importorskip("optuna")
+
+
+@pytest.mark.parametrize("method", ["grid", "random"])
+def test_numpy_values_are_the_numbers_they_stand_for(method):
+    sid = nbtracker.sweep({"method": method, "run_cap": 4, "parameters": {
+        "batch_size": {"values": list(np.array([32, 64]))},
+        "flag": {"values": [np.bool_(True), np.bool_(False)]},
+        "lr": {"value": np.float32(0.5)},
+        "layers": {"values": np.arange(1, 3)}}}, project="p")
+    seen = []
+
+    def train():
+        seen.append(dict(nbtracker.init().config))
+
+    assert nbtracker.agent(sid, function=train) == 4
+    assert all(type(c["batch_size"]) is int and c["batch_size"] in (32, 64) for c in seen), seen
+    assert all(type(c["flag"]) is bool and c["lr"] == 0.5 and c["layers"] in (1, 2) for c in seen)
+    if method == "grid":
+        got = sorted((c["batch_size"], c["flag"], c["layers"]) for c in seen)
+        queued = [v for v in open_sweep(sid).views() if v.state == "queued"]
+        assert len(set(got)) == 4 and len(queued) == 4  # 8 points, run_cap 4
+    assert open_sweep(sid).raw["parameters"]["batch_size"]["values"] == [32, 64]
+
+
+def test_int_uniform_beyond_what_optuna_samples_exactly_is_refused():
+    with pytest.raises(SweepConfigError) as err:
+        parse_sweep({"method": "random", "parameters": {"seed": {"min": 0, "max": 2**60}}})
+    assert "seed" in err.value.problems[0] and "2**53" in err.value.problems[0]
+    assert parse_sweep({"method": "random", "parameters": {"seed": {"min": 0, "max": 2**53}}})
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://user:pw123@db.example/nbt",
+    "postgresql://:pw123@db.example/nbt",
+    "postgresql://user:p@w123@db.example/nbt",
+    "postgresql://user@db.example/nbt?password=pw123&sslmode=require",
+    "postgresql+psycopg://user:pw123@db.example:5433/nbt",
+])
+def test_passwords_never_shown(url):
+    shown = _safe_url(url)
+    assert "pw123" not in shown and "db.example" in shown
+
+
+def test_sweep_json_is_readable_by_its_owner_alone(store):
+    sid = nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}})
+    mode = stat.S_IMODE(os.stat(store / "sweeps" / sid / "sweep.json").st_mode)
+    assert mode & 0o077 == 0, oct(mode)
+
+
+def test_a_torn_journal_tail_is_cut_before_the_next_write(store):
+    sid = nbtracker.sweep({"method": "grid", "metric": {"name": "loss"},
+                           "parameters": {"a": {"values": [0, 1, 2]}}}, project="p")
+
+    def train():
+        run = nbtracker.init()
+        nbtracker.log({"loss": float(run.config.a)})
+
+    assert nbtracker.agent(sid, function=train, count=1) == 1
+    journal = store / "sweeps" / sid / "journal.log"
+    size = journal.stat().st_size
+    os.truncate(journal, size - 5)  # the last record half written (power cut, full disk)
+    assert nbtracker.agent(sid, function=train) == 2
+    s = open_sweep(sid)
+    done = sorted(v.value for v in s.views() if v.state == "finished")
+    assert done[-2:] == [1.0, 2.0] and s.remaining() == 0
+    for line in journal.read_bytes().splitlines():
+        json.loads(line)  # every line whole: nothing was glued onto the torn one
+
+
+def test_a_lock_left_by_an_agent_killed_while_writing_holds_nobody_up(store):
+    import subprocess
+    import sys
+    import time
+
+    sid = nbtracker.sweep({"method": "grid", "parameters": {"a": {"values": [0, 1]}}})
+    folder = store / "sweeps" / sid
+    # what Optuna's own file locks leave when their holder is SIGKILLed mid-write
+    (folder / "journal.log.lock").write_text("")
+    # and an flock held by a process that is then killed
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(folder / 'journal.lock')!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    start = time.monotonic()
+    assert nbtracker.agent(sid, function=lambda: nbtracker.init().finish()) == 2
+    assert time.monotonic() - start < 10  # Optuna's stale-lock wait is 30 s

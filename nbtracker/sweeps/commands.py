@@ -275,7 +275,10 @@ def _ls(args: argparse.Namespace, project: str | None) -> int:
     from .engine import list_sweeps
 
     with _fails():
-        sweeps = list_sweeps(project, storage=args.storage, root=_root(args))
+        problems: list = []
+        sweeps = list_sweeps(project, storage=args.storage, root=_root(args), problems=problems)
+        for sid, why in problems:  # listed on, each in one line on stderr
+            print(_err(why if sid in why else f"sweep {sid}: {why}").code, file=sys.stderr)
         rows = [["ID", "PROJECT", "NAME", "METHOD", "STATE", "TRIALS", "RUNNING", "LEFT", "BEST",
                  "CREATED"]]
         for s in sweeps:

@@ -60,6 +60,7 @@ STATES = ("running", "paused", "stopped", "cancelled", "finished")
 TRIAL_OUTCOMES = ("finished", "failed", "crashed", "interrupted", "pruned", "skipped")
 STALE_SECONDS = float(os.environ.get("NBTRACKER_SWEEP_STALE", "600"))
 BEAT_SECONDS = 30.0
+UNSTAMPED_SECONDS = 60.0  # a trial asked for and never stamped by its agent
 SWEEPS_DIR = "sweeps"
 # distributions whose values spread evenly on a log scale (the panel draws them on log axes)
 LOG_DISTRIBUTIONS = frozenset({"log_uniform", "log_uniform_values", "q_log_uniform",
@@ -420,7 +421,7 @@ class Sweep:
         a sampled trial is not repeated (the sampler proposes another). Returns whether it was."""
         if "fixed_params" not in trial.system_attrs:
             return False
-        self.study.enqueue_trial(dict(trial.params), user_attrs={"nbt_retry_of": trial.number,
+        self.study.enqueue_trial(_point(trial), user_attrs={"nbt_retry_of": trial.number,
                                                                  "nbt_retry_reason": reason},
                                  skip_if_exists=False)
         return True
@@ -438,7 +439,7 @@ class Sweep:
                 if t.number in retried or not t.state.is_finished():
                     continue
                 if t.state == TrialState.FAIL and t.user_attrs.get("nbt_state") in ("failed", "crashed"):
-                    self.study.enqueue_trial(dict(t.params), user_attrs={
+                    self.study.enqueue_trial(_point(t), user_attrs={
                         "nbt_retry_of": t.number, "nbt_retry_reason": "requeued"},
                         skip_if_exists=False)
                     out.append(t.number)
@@ -474,9 +475,10 @@ class Sweep:
                 a = t.user_attrs
                 agent = a.get("nbt_agent")
                 if not isinstance(agent, dict):
-                    # asked but not yet stamped (a moment's window) or another tool's trial
+                    # asked but not stamped: an agent stamps its trial at once, so one left
+                    # unstamped for a minute lost its agent in between (or is another tool's)
                     started = t.datetime_start.timestamp() if t.datetime_start else now
-                    if now - started < STALE_SECONDS:
+                    if now - started < UNSTAMPED_SECONDS:
                         continue
                 elif agent.get("host") == host:
                     if _alive(agent):
@@ -580,6 +582,12 @@ class Sweep:
                 "duration": v.duration, "exit": v.exit,
             } for v in views],
         }
+
+
+def _point(trial) -> dict:
+    """The Optuna parameters that run `trial`'s point again: the values it was enqueued with
+    (a trial that ended before sampling has no others) and those it sampled."""
+    return {**(trial.system_attrs.get("fixed_params") or {}), **trial.params}
 
 
 def _end_group(proc: Any, sweep_id: str, run_id: Any) -> None:
@@ -700,20 +708,34 @@ def open_sweep(sweep_id: str, *, storage: str | None = None,
     folder = root_p / SWEEPS_DIR / sid
     url = storage_url(storage)
     if url is None:
+        path = folder / "sweep.json"
         try:
-            meta = json.loads((folder / "sweep.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             raise UsageError(
                 f"no sweep {sid!r} in the local store {root_p}; a sweep made elsewhere needs "
                 "its storage: --storage postgresql://... (or NBTRACKER_SWEEP_STORAGE)") from None
-        url = meta.get("storage")
-    store = _rdb_storage(url) if url else _local_storage(folder)
-    return Sweep(sid, store, root=root_p, url=url)
+        except (OSError, ValueError) as e:
+            raise UsageError(f"sweep {sid}: {path} cannot be read ({e})") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("storage"), (str, type(None))):
+            raise UsageError(f"sweep {sid}: {path} is not a sweep's file (a JSON object with "
+                             "its storage)")
+        url = storage_url(meta.get("storage")) if meta.get("storage") else None
+    try:
+        store = _rdb_storage(url) if url else _local_storage(folder)
+        return Sweep(sid, store, root=root_p, url=url)
+    except UsageError:
+        raise
+    except (ValueError, KeyError, TypeError) as e:  # a damaged journal or study
+        where = _safe_url(url) if url else folder / "journal.log"
+        raise UsageError(f"sweep {sid}: its study in {where} cannot be read ({e})") from None
 
 
 def list_sweeps(project: str | None = None, *, storage: str | None = None,
-                root: str | os.PathLike | None = None) -> list[Sweep]:
-    """The sweeps of the local store (and of `storage`, when given), newest first."""
+                root: str | os.PathLike | None = None,
+                problems: list | None = None) -> list[Sweep]:
+    """The sweeps of the local store (and of `storage`, when given), newest first. A sweep that
+    cannot be read is left out, its id and why appended to `problems` when given."""
     root_p = _root(root)
     out: dict[str, Sweep] = {}
     base = root_p / SWEEPS_DIR
@@ -723,7 +745,9 @@ def list_sweeps(project: str | None = None, *, storage: str | None = None,
                 continue
             try:
                 s = open_sweep(d.name, root=root_p)
-            except (UsageError, ValueError):
+            except (UsageError, ValueError) as e:
+                if problems is not None:
+                    problems.append((d.name, str(e)))
                 continue
             out[s.id] = s
     url = storage_url(storage) if storage else None

@@ -105,3 +105,45 @@ def test_a_lock_left_by_an_agent_killed_while_writing_holds_nobody_up(store):
     start = time.monotonic()
     assert nbtracker.agent(sid, function=lambda: nbtracker.init().finish()) == 2
     assert time.monotonic() - start < 10  # Optuna's stale-lock wait is 30 s
+
+
+def test_a_damaged_sweep_is_one_line_and_the_others_are_still_listed(store):
+    import subprocess
+    import sys
+
+    good = nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}})
+    bad = {name: nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}})
+           for name in ("null", "list", "storage", "journal")}
+    (store / "sweeps" / bad["null"] / "sweep.json").write_text("null")
+    (store / "sweeps" / bad["list"] / "sweep.json").write_text("[]")
+    (store / "sweeps" / bad["storage"] / "sweep.json").write_text('{"storage": 5}')
+    journal = store / "sweeps" / bad["journal"] / "journal.log"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(lines[0] + b'{"op_code": 0, "worker_id": ~~~}\n' + b"".join(lines[1:]))
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path)}
+    ls = subprocess.run([sys.executable, "-m", "nbtracker", "sweep", "ls"], env=env,
+                        capture_output=True, text=True, timeout=60)
+    assert ls.returncode == 0 and good in ls.stdout, ls.stderr
+    assert "Traceback" not in ls.stderr
+    for name, sid in bad.items():
+        assert sid not in ls.stdout
+        assert sum(sid in line for line in ls.stderr.splitlines()) == 1, (name, ls.stderr)
+        show = subprocess.run([sys.executable, "-m", "nbtracker", "sweep", "show", sid], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert show.returncode == 1 and "Traceback" not in show.stderr, (name, show.stderr)
+        assert len(show.stderr.strip().splitlines()) == 1 and sid in show.stderr, show.stderr
+
+
+def test_a_trial_its_agent_never_stamped_is_recovered_after_a_minute(store):
+    import time
+
+    from nbtracker.sweeps import engine
+
+    sid = nbtracker.sweep({"method": "grid", "parameters": {"a": {"values": [0, 1]}}})
+    s = open_sweep(sid)
+    asked = s.study.ask()  # an agent died right after asking: no stamp on its trial
+    assert s.recover() == []  # a moment later: its agent may still be stamping it
+    assert s.recover(now=time.time() + engine.UNSTAMPED_SECONDS + 1) == [asked.number]
+    ran = []
+    assert nbtracker.agent(sid, function=lambda: ran.append(nbtracker.init().config["a"])) == 2
+    assert sorted(ran) == [0, 1]

@@ -47,6 +47,7 @@ from .engine import BEAT_SECONDS, Sweep, _finite, _own, open_sweep
 
 POLL = 0.25  # seconds between looks at a trial process and its log
 STATE_EVERY = 2.0  # seconds between looks at the sweep's state while a trial runs
+JUDGE_EVERY = 1.0  # seconds between two hyperband judgements of a trial between brackets
 PAUSE_POLL = 2.0
 
 
@@ -83,6 +84,11 @@ class _Trial:
         m = agent.sweep.config.metric
         self.metric = m.name if m is not None else None
         self.judge = agent.sweep.config.early_terminate is not None and self.metric is not None
+        self.history: list[float] = []  # the finite metric values, in logged order
+        self._pruner = agent._pruner
+        self._bracket_set = set(self._pruner.brackets) if self._pruner is not None else set()
+        self._first = min(self._bracket_set) if self._bracket_set else 0
+        self._next_judge = 0.0
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._beats, name="nbtracker-sweep-beat", daemon=True)
         self._beat.start()
@@ -119,17 +125,50 @@ class _Trial:
 
     def value(self, v: Any, judge: bool = True) -> None:
         """One logged value of the sweep metric (`judge=False`: recorded for the trials judged
-        later, this one not judged: it has ended)."""
+        later, this one not judged: it has ended).
+
+        The values are kept here; Optuna gets only the n-th value at each bracket n (as the
+        intermediate value at step n), which is all the hyperband rule reads of another trial,
+        so a `log()` costs a list append, not a write to the study. The trial is judged when it
+        reaches a bracket and then again at most every JUDGE_EVERY seconds (other trials'
+        values at its bracket come in meanwhile: wandb's controller judges on each poll too)."""
         if self.pruned or not _finite(v):
             return
-        self.n += 1
+        v = float(v)
+        self.history.append(v)
+        self.n = n = len(self.history)
+        at_bracket = n in self._bracket_set
         try:
-            self.trial.report(float(v), self.n)
-            if judge and self.trial.should_prune():
-                self.pruned = True
-                self.reason = f"hyperband, at {self.n} values of {self.metric}"
+            if at_bracket:
+                self.trial.report(v, n)
+            if not judge or n < self._first or self._pruner is None:
+                return
+            now = time.monotonic()
+            if at_bracket or now >= self._next_judge:
+                self._next_judge = now + JUDGE_EVERY
+                self._decide()
         except Exception as e:  # the decision is lost, never the training
             self.agent._warn_once("prune", f"sweep: could not judge the trial ({e})")
+
+    def _decide(self) -> None:
+        from .hyperband import should_stop
+
+        pruner = self._pruner
+        b = pruner.bracket_of(self.n)
+        if b is None:
+            return
+        others = []
+        for t in self.agent.sweep.trials():
+            if t.number == self.trial.number:
+                continue
+            x = t.intermediate_values.get(b)
+            if _finite(x):
+                others.append(x)
+        et = pruner.early_terminate
+        if should_stop(self.history, others, bracket=b, goal=pruner.goal, eta=et["eta"],
+                       strict=et["strict"]):
+            self.pruned = True
+            self.reason = f"hyperband, at {self.n} values of {self.metric}"
 
 
 class Agent:

@@ -147,3 +147,24 @@ def test_a_trial_its_agent_never_stamped_is_recovered_after_a_minute(store):
     ran = []
     assert nbtracker.agent(sid, function=lambda: ran.append(nbtracker.init().config["a"])) == 2
     assert sorted(ran) == [0, 1]
+
+
+def test_early_terminate_stores_a_trials_values_at_its_brackets_alone(store):
+    sid = nbtracker.sweep({"method": "grid", "metric": {"name": "loss"},
+                           "early_terminate": {"type": "hyperband", "min_iter": 3},
+                           "parameters": {"a": {"values": [1.0]}}}, project="p")
+    journal = store / "sweeps" / sid / "journal.log"
+
+    def train():
+        run = nbtracker.init()
+        before = journal.stat().st_size
+        for i in range(2000):
+            run.log({"loss": run.config.a / (i + 1), "other": i})
+        sizes.append(journal.stat().st_size - before)
+
+    sizes: list = []
+    assert nbtracker.agent(sid, function=train) == 1
+    t = open_sweep(sid).trials()[0]
+    assert t.intermediate_values == {3: 1 / 3, 9: 1 / 9, 27: 1 / 27, 81: 1 / 81, 243: 1 / 243,
+                                     729: 1 / 729}
+    assert sizes[0] < 20_000, sizes  # a few bracket values and judgements, not 2000 writes

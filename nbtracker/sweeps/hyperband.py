@@ -9,7 +9,9 @@ The rule is wandb's (`sweeps/hyperband_stopping.py`), reproduced exactly:
 - **Iterations.** A run's history of the metric is the finite numbers it logged for it, in order
   (NaN, infinities and non-numbers are left out, so they do not count as iterations); iteration
   `n` is the n-th of them. Here a trial's history is its intermediate values ordered by step:
-  the step only orders the values (the engine reports the metric's n-th logged value at step n).
+  the step only orders the values (report the metric's n-th logged value at step n). The
+  sweep agent (agent.py) keeps each trial's values itself, stores only the value at each bracket
+  `b` (at step `b`) and judges with `should_stop`, reading other trials' values at step `b`.
 - **Brackets** (wandb's "bands"), with `eta` (default 3, any number > 1):
   `min_iter` → `int(min_iter * eta**k)` for k = 0, 1, … (wandb lists 100 of them; we stop at
   2**53, past any history, so every decision is the same);

@@ -21,8 +21,9 @@ The format is wandb's sweep schema (wandb/sweeps `config/schema.json`):
   true)}`;
 - `run_cap` (int > 0), `program`, `command` (a list; whole items `${env}`, `${interpreter}`,
   `${program}`, `${args}`, `${args_no_equals}`, `${args_no_hyphens}`, `${args_no_boolean_flags}`,
-  `${args_json}`, `${args_json_file}` are macros), `name`, `description`, `project`, `entity`;
-  `apiVersion`, `kind` and `controller` are accepted and kept in `raw`.
+  `${args_append_hydra}`, `${args_override_hydra}`, `${args_json}`, `${args_json_file}` are
+  macros), `name`, `description`, `project`, `entity`; `apiVersion`, `kind` and `controller` are
+  accepted and kept in `raw`.
 
 Where we are stricter than wandb, it is to refuse what would fail or mislead later: grid sweeps take
 only `value`, `values` (no probabilities), `int_uniform` and `q_uniform` (as wandb); bayes and
@@ -70,7 +71,7 @@ __all__ = [
 
 COMMAND_MACROS = (
     "env", "interpreter", "program", "args", "args_no_equals", "args_no_hyphens",
-    "args_no_boolean_flags", "args_json", "args_json_file",
+    "args_no_boolean_flags", "args_append_hydra", "args_override_hydra", "args_json", "args_json_file",
 )
 _INT_EXACT = 2**53
 GRID_LIMIT = 100_000  # a larger grid is almost surely a mistake (an int_uniform over a wide range)

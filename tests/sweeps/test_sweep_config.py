@@ -330,6 +330,18 @@ def test_all_problems_are_listed_at_once():
         "extra", "metric", "parameters.a", "parameters.g.parameters.b.values", "program"]
 
 
+def test_every_macro_the_agent_expands_is_accepted(tmp_path):
+    # wandb's agent knows the hydra macros too; a config using one must not be refused
+    from nbtracker.sweeps.process import MACROS, build_command
+
+    command = ["${env}", "${interpreter}", "${program}"] + [
+        "${" + m + "}" for m in sorted(MACROS - {"env", "interpreter", "program"})]
+    cfg = parse_sweep({"method": "grid", "program": "train.py", "command": command,
+                       "parameters": {"lr": {"values": [0.1]}}})
+    argv = build_command(cfg.command, cfg.program, {"lr": 0.1}, tmp_path).argv
+    assert "+lr=0.1" in argv and "++lr=0.1" in argv
+
+
 @pytest.mark.parametrize("source, expected", [
     ("method: [grid\n", "the sweep text: invalid YAML at line 2"),
     ("- a\n- b\n", "a sweep config is a mapping of keys, not list"),

@@ -17,7 +17,8 @@ Function mode (`nbtracker.agent(sweep_id, function=train, count=N)`), times take
 
 - ask → init(): from the agent asking for the trial to the trial's `init()` returning;
 - agent before / after: the agent's time outside `train` (asking, recording the trial's values;
-  then closing the run, recording the outcome with the metric's value);
+  then closing the run, collecting the trial's garbage, recording the outcome with the metric's
+  value); the collection (`_release_memory`, a full `gc.collect()`) is timed by a wrapper too;
 - agent() → 1st init(): from calling `agent()` in a fresh process (the sweep made by another
   one, so Optuna is imported there) to the first trial's `init()` returning.
 
@@ -244,6 +245,26 @@ def _wrap_next(clock) -> list[float]:
     return asks
 
 
+def _wrap_release() -> list[float]:
+    """Time the function-mode agent's collection of a trial's garbage (`_release_memory`: a full
+    `gc.collect()`), when the agent has one."""
+    import importlib
+
+    agent_mod = importlib.import_module("nbtracker.sweeps.agent")
+    spent: list[float] = []
+    orig = getattr(agent_mod, "_release_memory", None)
+    if orig is None:
+        return spent
+
+    def release():
+        t = time.perf_counter()
+        orig()
+        spent.append(time.perf_counter() - t)
+
+    agent_mod._release_memory = release
+    return spent
+
+
 def child_sweep(a: dict) -> dict:
     """nbtracker.agent(sweep_id, function=train, count=N) in a fresh process."""
     import nbtracker
@@ -253,6 +274,7 @@ def child_sweep(a: dict) -> dict:
     t0 = time.perf_counter()  # the agent's modules are imported by the wrapper: counted
     agent = nbtracker.agent  # taken before the wrapper imports the module of the same name
     asks = _wrap_next(time.perf_counter)
+    released = _wrap_release()
     t = time.perf_counter()
     ran = agent(a["sweep"], function=lambda: train(), count=a["trials"],
                           storage=a.get("url"))
@@ -269,7 +291,7 @@ def child_sweep(a: dict) -> dict:
             "outside_ms": _ms([before[i] + after[i] for i in range(n)]),
             "init_ms": _ms([marks.init[i] - marks.call[i] for i in range(n)]),
             "finish_ms": _ms([marks.ret[i] - marks.body[i] for i in range(n)]),
-            "first_init_ms": (marks.init[0] - t0) * 1e3}
+            "gc_ms": _ms(released), "first_init_ms": (marks.init[0] - t0) * 1e3}
 
 
 def child_log_cost(a: dict) -> dict:
@@ -458,7 +480,8 @@ def print_function(storage: str, s: dict[str, dict]) -> None:
     print(f"- the sweep's cost per trial over train() alone: {sw['per_trial_ms'] - train:.1f} ms "
           f"(Optuna + train() by hand: {ot['per_trial_ms'] - train:.1f} ms; a bare ask+tell: {at:.1f} ms)")
     print(f"- the agent outside train(): {fmt(sw['before_ms'])} ms before (ask, values recorded), "
-          f"{fmt(sw['after_ms'])} ms after (run closed, outcome and value recorded)")
+          f"{fmt(sw['after_ms'])} ms after (run closed, garbage collected, outcome and value "
+          f"recorded), of which gc.collect() {fmt(sw.get('gc_ms'))} ms")
     print(f"- agent() → first init() in a fresh process (Optuna imported, sweep opened): "
           f"{sw['first_init_ms']:.0f} ms; making the sweep (create_sweep, in this warm process): "
           f"{sw['sweep_made_ms']:.0f} ms")

@@ -561,12 +561,15 @@ def _summary_value(sweep: Sweep, t: _Trial) -> float | None:
         v = summary.value(m.name)
     except Exception:
         v = None
+    if isinstance(v, dict):  # define_metric(summary="min,max"): the goal's side of it
+        best = "max" if m.goal == "maximize" else "min"
+        v = next((v[k] for k in ("best", best, "last") if k in v), None)
     if v is None:
         node: Any = summary.to_dict()
         for part in m.name.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         v = node
-    return float(v) if _finite(v) else None
+    return v if _finite(v) else None  # an int stays exact (Optuna's copy is a float)
 
 
 def agent(sweep_id: str, function: Callable[[], Any] | None = None, entity: str | None = None,

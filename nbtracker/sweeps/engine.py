@@ -506,7 +506,7 @@ class Sweep:
         if exit:
             attrs["nbt_exit"] = exit
         if _finite(value):
-            attrs["nbt_value"] = float(value)
+            attrs["nbt_value"] = value if isinstance(value, int) else float(value)  # ints exact
         try:
             for k, v in attrs.items():
                 self._storage.set_trial_user_attr(tid, k, v)
@@ -516,9 +516,21 @@ class Sweep:
                 state, values = TrialState.PRUNED, None
             else:
                 state, values = TrialState.FAIL, None
-            return bool(self._storage.set_trial_state_values(tid, state=state, values=values))
+            ended = bool(self._storage.set_trial_state_values(tid, state=state, values=values))
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
             return False
+        if ended and state == TrialState.COMPLETE and self._reaches_target(value):
+            # wandb's rule: a run that reaches metric.target finishes the sweep (running trials
+            # end as they would; no new one starts)
+            if self.state == "running":
+                self.set_state("finished")
+        return ended
+
+    def _reaches_target(self, value: float) -> bool:
+        m = self.config.metric
+        if m is None or m.target is None:
+            return False
+        return value >= m.target if m.goal == "maximize" else value <= m.target
 
     def direction(self) -> str:
         m = self.config.metric

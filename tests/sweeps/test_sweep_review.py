@@ -168,3 +168,47 @@ def test_early_terminate_stores_a_trials_values_at_its_brackets_alone(store):
     assert t.intermediate_values == {3: 1 / 3, 9: 1 / 9, 27: 1 / 27, 81: 1 / 81, 243: 1 / 243,
                                      729: 1 / 729}
     assert sizes[0] < 20_000, sizes  # a few bracket values and judgements, not 2000 writes
+
+
+@pytest.mark.parametrize("goal, target, values, ran", [
+    ("minimize", 0.25, [0.9, 0.5, 0.2, 0.1, 0.05], 3),
+    ("maximize", 0.5, [0.1, 0.5, 0.9, 1.0], 2),
+    ("minimize", -1.0, [0.9, 0.5, 0.2], 3),  # never reached: every point runs
+])
+def test_a_trial_reaching_the_metric_target_finishes_the_sweep(goal, target, values, ran):
+    sid = nbtracker.sweep({"method": "grid", "metric": {"name": "m", "goal": goal, "target": target},
+                           "parameters": {"v": {"values": values}}}, project="p")
+
+    def train():
+        run = nbtracker.init()
+        nbtracker.log({"m": run.config.v})
+
+    assert nbtracker.agent(sid, function=train) == ran
+    s = open_sweep(sid)
+    assert s.state == "finished"
+    assert [v.value for v in s.views() if v.state == "finished"] == values[:ran]
+
+
+def test_an_int_metric_beyond_2_53_is_recorded_exactly():
+    big = 2**53 + 1
+    sid = nbtracker.sweep({"method": "grid", "metric": {"name": "m", "goal": "maximize"},
+                           "parameters": {"v": {"values": [1]}}}, project="p")
+    nbtracker.agent(sid, function=lambda: nbtracker.log({"m": big}) if nbtracker.init() else None)
+    (view,) = open_sweep(sid).views()
+    assert view.value == big and type(view.value) is int
+
+
+@pytest.mark.parametrize("goal, expect", [("minimize", 1.0), ("maximize", 5.0)])
+def test_a_metric_summarised_two_ways_gives_the_goals_side(goal, expect):
+    sid = nbtracker.sweep({"method": "grid", "metric": {"name": "m", "goal": goal},
+                           "parameters": {"v": {"values": [1]}}}, project="p")
+
+    def train():
+        nbtracker.init()
+        nbtracker.define_metric("m", summary="min,max")
+        for x in (3.0, 1.0, 5.0, 2.0):
+            nbtracker.log({"m": x})
+
+    nbtracker.agent(sid, function=train)
+    (view,) = open_sweep(sid).views()
+    assert view.state == "finished" and view.value == expect

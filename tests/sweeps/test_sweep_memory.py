@@ -37,3 +37,24 @@ def test_a_trials_garbage_is_collected_before_the_next_trial():
         if was:
             gc.enable()
     assert alive_at_start == [[], [False], [False, False]]
+
+
+def test_the_agent_leaves_the_collectors_frozen_set_as_it_found_it():
+    sid = nbtracker.sweep({"method": "grid", "parameters": {"x": {"values": [1, 2]}}})
+    counts = []
+
+    def train():
+        counts.append(gc.get_freeze_count())
+        nbtracker.init()
+
+    assert gc.get_freeze_count() == 0
+    nbtracker.agent(sid, function=train)
+    assert counts[0] > 0 and gc.get_freeze_count() == 0  # set aside during, given back after
+    gc.freeze()  # a caller who froze objects itself keeps them frozen
+    try:
+        before = gc.get_freeze_count()
+        sid2 = nbtracker.sweep({"method": "grid", "parameters": {"x": {"values": [1]}}})
+        nbtracker.agent(sid2, function=lambda: nbtracker.init())
+        assert gc.get_freeze_count() >= before
+    finally:
+        gc.unfreeze()

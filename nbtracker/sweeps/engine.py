@@ -74,9 +74,13 @@ def check_sweep_id(sweep_id: Any) -> str:
     folder name of a local sweep, so anything but [a-z0-9] is refused."""
     if not isinstance(sweep_id, str) or not sweep_id.strip():
         raise UsageError(f"a sweep id is a string such as 'k3x9q2ab', not {sweep_id!r}")
-    sid = sweep_id.strip().rstrip("/").rsplit("/", 1)[-1]
-    if not _ID_RE.match(sid):
-        raise UsageError(f"{sweep_id!r} is not a sweep id (1-32 lowercase letters and digits)")
+    parts = sweep_id.strip().rstrip("/").split("/")
+    sid = parts[-1]
+    # "../x" is no "project/ID": what comes before the id are names, not a path
+    if not _ID_RE.match(sid) or len(parts) > 3 or any(
+            p.strip() in ("", ".", "..") for p in parts[:-1]):
+        raise UsageError(f"{sweep_id!r} is not a sweep id (1-32 lowercase letters and digits, "
+                         "or entity/project/ID)")
     return sid
 
 

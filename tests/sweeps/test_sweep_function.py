@@ -1,0 +1,382 @@
+"""The sweep agent in function mode, as a wandb user drives it: `import nbtracker as wandb`,
+`wandb.sweep(config)`, `wandb.agent(sweep_id, train, count=N)`, `train()` calling `wandb.init()`.
+Each trial is a run of its own, read back through `Api().runs(project, filters={"sweep": id})`
+and the sweep's trial table (`Sweep.views()`): its config, summary, state and outcome."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("optuna")
+
+import nbtracker  # noqa: E402
+import nbtracker as wandb  # noqa: E402
+from nbtracker.errors import TrialPruned  # noqa: E402
+from nbtracker.sweeps.engine import open_sweep  # noqa: E402
+
+PROJECT = "sweepy"
+
+
+def sweep_runs(sweep_id: str) -> dict:
+    """{run id: Api run} of the sweep's runs."""
+    return {r.id: r for r in nbtracker.Api().runs(PROJECT, filters={"sweep": sweep_id})}
+
+
+def views(sweep_id: str) -> list:
+    return open_sweep(sweep_id).views()
+
+
+def grid(values, **extra) -> dict:
+    return {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"values": list(values)}}, **extra}
+
+
+# -- wandb's examples ----------------------------------------------------------------------------
+DOCS_CONFIG = {
+    "method": "random",
+    "metric": {"name": "val_loss", "goal": "minimize"},
+    "parameters": {
+        "optimizer": {"values": ["adam", "sgd"]},
+        "fc_layer_size": {"values": [128, 256, 512]},
+        "dropout": {"values": [0.3, 0.4, 0.5]},
+        "epochs": {"value": 3},
+        "learning_rate": {"distribution": "uniform", "min": 0, "max": 0.1},
+        "batch_size": {"distribution": "q_log_uniform_values", "q": 8, "min": 32, "max": 256},
+        "opt": {"parameters": {"momentum": {"min": 0.5, "max": 0.99},
+                               "nesterov": {"values": [True, False]}}},
+    },
+}
+
+
+def test_wandb_docs_example_runs_unchanged():
+    """wandb's "Define a sweep" / "Tune hyperparameters" walkthrough, with the import changed."""
+    sweep_id = wandb.sweep(DOCS_CONFIG, project=PROJECT)
+
+    def train(config=None):
+        with wandb.init(config=config):
+            config = wandb.config
+            for epoch in range(config.epochs):
+                loss = config.learning_rate * (epoch + 1) + config.dropout + config.opt["momentum"]
+                wandb.log({"val_loss": loss, "epoch": epoch})
+
+    assert wandb.agent(sweep_id, train, count=5) == 5
+
+    runs = sweep_runs(sweep_id)
+    table = views(sweep_id)
+    assert len(runs) == 5 and len(table) == 5
+    for v in table:
+        assert v.state == "finished"
+        run = runs[v.run_id]
+        assert run.state == "finished" and run.sweep_id == sweep_id
+        config = dict(run.config)
+        # the trial's values, nested parameters nested, as the run's config
+        assert config["opt"] == {"momentum": v.params["opt.momentum"],
+                                 "nesterov": v.params["opt.nesterov"]}
+        for name in ("optimizer", "fc_layer_size", "dropout", "epochs", "learning_rate", "batch_size"):
+            assert config[name] == v.params[name]
+        assert config["epochs"] == 3 and config["batch_size"] % 8 == 0
+        assert 0.5 <= config["opt"]["momentum"] <= 0.99
+        # the metric in the summary, and the sweep's value is that summary value
+        want = config["learning_rate"] * 3 + config["dropout"] + config["opt"]["momentum"]
+        assert run.summary["val_loss"] == pytest.approx(want)
+        assert v.value == pytest.approx(want)
+    assert len({v.params["learning_rate"] for v in table}) == 5  # each trial its own values
+
+
+def test_init_then_module_config_and_no_finish():
+    """train() calls wandb.init() and reads wandb.config.lr; it never finishes its run."""
+    sweep_id = wandb.sweep({"method": "grid", "metric": {"name": "loss"},
+                            "parameters": {"lr": {"values": [0.1, 0.2, 0.3]}}}, project=PROJECT)
+    seen = []
+
+    def train():
+        run = wandb.init()
+        seen.append((run.sweep_id, wandb.config.lr))
+        wandb.log({"loss": wandb.config.lr * 2})
+
+    assert wandb.agent(sweep_id, function=train) == 3
+    assert seen == [(sweep_id, 0.1), (sweep_id, 0.2), (sweep_id, 0.3)]
+    runs = sweep_runs(sweep_id)
+    assert sorted((r.config["lr"], r.summary["loss"], r.state) for r in runs.values()) == [
+        (0.1, 0.2, "finished"), (0.2, 0.4, "finished"), (0.3, 0.6, "finished")]
+    assert wandb.run is None  # the agent finished what train() left open
+    assert open_sweep(sweep_id).state == "finished"
+
+
+def test_train_that_finishes_its_own_run():
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+
+    def train():
+        run = wandb.init(config={"fixed": "yes"})
+        run.log({"loss": run.config.x / 10})
+        run.finish()
+
+    assert wandb.agent(sweep_id, train) == 2
+    runs = sweep_runs(sweep_id)
+    assert sorted((r.config["x"], r.config["fixed"], r.state) for r in runs.values()) == [
+        (1, "yes", "finished"), (2, "yes", "finished")]
+    assert [(v.state, v.value) for v in views(sweep_id)] == [("finished", 0.1), ("finished", 0.2)]
+
+
+def test_each_trial_gets_a_clean_config():
+    sweep_id = wandb.sweep(grid([1, 2, 3]), project=PROJECT)
+    configs = []
+
+    def train():
+        with wandb.init() as run:
+            configs.append(dict(run.config))
+            if run.config.x == 1:
+                run.config.update({"extra": 1})
+                wandb.config.more = "m"
+            if run.config.x == 2:
+                run.config.update({"x": 99}, allow_val_change=True)  # a sweep's value is locked
+            run.log({"loss": 1.0})
+
+    assert wandb.agent(sweep_id, train) == 3
+    assert configs == [{"x": 1}, {"x": 2}, {"x": 3}]
+    by_x = {v.params["x"]: dict(sweep_runs(sweep_id)[v.run_id].config) for v in views(sweep_id)}
+    assert by_x == {1: {"x": 1, "extra": 1, "more": "m"}, 2: {"x": 2}, 3: {"x": 3}}
+
+
+def test_config_set_before_init_in_one_trial_does_not_reach_the_next():
+    """`wandb.config.k = v` before init() belongs to the next run only."""
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    configs = []
+
+    def train():
+        if not configs:
+            wandb.config.before = 1
+        run = wandb.init()
+        configs.append(dict(run.config))
+        run.log({"loss": 1.0})
+
+    wandb.agent(sweep_id, train)
+    assert configs == [{"before": 1, "x": 1}, {"x": 2}]
+
+
+def test_the_trials_values_win_over_what_train_passes():
+    sweep_id = wandb.sweep(grid([5]), project=PROJECT)
+
+    def train():
+        with wandb.init(config={"x": 0, "y": 1}) as run:
+            run.log({"loss": run.config.x + run.config.y})
+
+    wandb.agent(sweep_id, train)
+    (run,) = sweep_runs(sweep_id).values()
+    assert dict(run.config) == {"x": 5, "y": 1} and run.summary["loss"] == 6
+
+
+# -- failures ------------------------------------------------------------------------------------
+def test_exception_fails_the_trial_and_the_agent_goes_on(capsys):
+    sweep_id = wandb.sweep(grid([1, 2, 3]), project=PROJECT)
+
+    def train():
+        with wandb.init() as run:
+            run.log({"loss": run.config.x})
+            if run.config.x == 2:
+                raise ValueError("x=2 diverged")
+
+    assert wandb.agent(sweep_id, train) == 3
+    table = views(sweep_id)
+    runs = sweep_runs(sweep_id)
+    assert [v.state for v in table] == ["finished", "failed", "finished"]
+    assert table[1].exit == "ValueError: x=2 diverged" and table[1].value is None
+    assert [runs[v.run_id].state for v in table] == ["finished", "failed", "finished"]
+    assert "x=2 diverged" in capsys.readouterr().err  # the traceback is shown
+
+
+def test_exception_with_the_run_left_open_fails_its_run():
+    sweep_id = wandb.sweep(grid([1]), project=PROJECT)
+
+    def train():
+        wandb.init()
+        wandb.log({"loss": 1.0})
+        raise RuntimeError("boom")
+
+    wandb.agent(sweep_id, train)
+    (v,) = views(sweep_id)
+    assert (v.state, v.exit) == ("failed", "RuntimeError: boom")
+    assert sweep_runs(sweep_id)[v.run_id].state == "failed"
+    assert wandb.run is None
+
+
+def test_five_failures_in_a_row_stop_the_agent(capsys):
+    sweep_id = wandb.sweep({"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}},
+                           project=PROJECT)
+
+    def train():
+        wandb.init()
+        raise ZeroDivisionError("always")
+
+    assert wandb.agent(sweep_id, train, count=20) == 5
+    assert [v.state for v in views(sweep_id)] == ["failed"] * 5
+    assert "5 trials in a row failed" in capsys.readouterr().err
+
+
+def test_a_success_resets_the_failure_count():
+    sweep_id = wandb.sweep(grid(range(12)), project=PROJECT)
+
+    def train():
+        with wandb.init() as run:
+            run.log({"loss": 1.0})
+            if run.config.x % 5 != 4:  # 4 failures, 1 success, ...
+                raise ValueError("no")
+
+    assert wandb.agent(sweep_id, train) == 12
+
+
+def test_train_that_never_calls_init_fails_with_a_clear_message():
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    assert wandb.agent(sweep_id, lambda: None) == 2
+    table = views(sweep_id)
+    assert [v.state for v in table] == ["failed", "failed"]
+    assert all("did not call nbtracker.init()" in v.exit for v in table)
+    assert sweep_runs(sweep_id) == {}
+
+
+def test_keyboard_interrupt_ends_the_trial_and_returns():
+    sweep_id = wandb.sweep(grid([1, 2, 3]), project=PROJECT)
+
+    def train():
+        with wandb.init() as run:
+            run.log({"loss": 1.0})
+            if run.config.x == 2:
+                raise KeyboardInterrupt
+
+    assert wandb.agent(sweep_id, train) == 2  # returns, does not raise
+    table = views(sweep_id)
+    runs = sweep_runs(sweep_id)
+    assert [(v.params["x"], v.state) for v in table] == [(1, "finished"), (2, "interrupted"),
+                                                          (3, "queued"), (2, "queued")]
+    assert runs[table[1].run_id].state == "interrupted"
+    assert open_sweep(sweep_id).state == "running"
+
+    # the next agent runs the rest, the interrupted point included, and nothing twice
+    done = []
+
+    def train2():
+        with wandb.init() as run:
+            done.append(run.config.x)
+            run.log({"loss": 1.0})
+
+    assert wandb.agent(sweep_id, train2) == 2
+    assert sorted(done) == [2, 3]
+    finished = sorted(v.params["x"] for v in views(sweep_id) if v.state == "finished")
+    assert finished == [1, 2, 3]
+    assert open_sweep(sweep_id).state == "finished"
+
+
+def test_keyboard_interrupt_with_the_run_left_open():
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+
+    def train():
+        wandb.init()
+        raise KeyboardInterrupt
+
+    assert wandb.agent(sweep_id, train) == 1
+    (v, *_) = views(sweep_id)
+    assert (v.state, v.exit) == ("interrupted", "Ctrl-C")
+    assert sweep_runs(sweep_id)[v.run_id].state == "interrupted"
+    assert wandb.run is None
+
+
+# -- hyperband -----------------------------------------------------------------------------------
+EPOCHS = 9
+HYPERBAND = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+             "parameters": {"quality": {"values": [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.95, 0.05]}},
+             "early_terminate": {"type": "hyperband", "min_iter": 3, "eta": 2}}
+
+
+def curve(quality: float, epoch: int) -> float:
+    """A loss curve: good trials (high quality) are low from the start and keep falling."""
+    return (1.0 - quality) * 10.0 / (epoch + 1)
+
+
+def test_hyperband_stops_the_bad_trials():
+    sweep_id = wandb.sweep(HYPERBAND, project=PROJECT)
+    flags = {}
+
+    def train():
+        with wandb.init() as run:
+            q = run.config.quality
+            for epoch in range(EPOCHS):
+                wandb.log({"loss": curve(q, epoch)})  # never raises
+                if run.pruned:
+                    break
+            flags[q] = (run.pruned, epoch + 1)
+
+    assert wandb.agent(sweep_id, train) == 8
+    table = {v.params["quality"]: v for v in views(sweep_id)}
+    runs = sweep_runs(sweep_id)
+    pruned = {q for q, v in table.items() if v.state == "pruned"}
+    finished = {q for q, v in table.items() if v.state == "finished"}
+    assert pruned and finished and pruned | finished == set(table)
+    # the bad ones are the pruned ones: every pruned trial is worse than the best finished ones
+    assert max(finished) > max(pruned) and min(pruned) < 0.5
+    assert 0.95 in finished and 0.9 in finished and 0.05 in pruned
+    for q, v in table.items():
+        run = runs[v.run_id]
+        assert run.state == v.state
+        assert flags[q][0] == (q in pruned)
+        if q in pruned:
+            assert flags[q][1] < EPOCHS and "hyperband" in v.exit
+            assert run.summary["loss"] == pytest.approx(curve(q, flags[q][1] - 1))
+            assert v.value == pytest.approx(run.summary["loss"])
+        else:
+            assert flags[q][1] == EPOCHS
+
+
+def test_hyperband_on_prune_raise():
+    sweep_id = wandb.sweep(HYPERBAND, project=PROJECT)
+    raised, went_on = [], []
+
+    def train():
+        with wandb.init() as run:
+            try:
+                for epoch in range(EPOCHS):
+                    wandb.log({"loss": curve(run.config.quality, epoch)})
+            except TrialPruned:
+                raised.append(run.config.quality)
+                raise
+            went_on.append(run.config.quality)
+
+    assert wandb.agent(sweep_id, train, on_prune="raise") == 8
+    table = {v.params["quality"]: v for v in views(sweep_id)}
+    pruned = {q for q, v in table.items() if v.state == "pruned"}
+    assert pruned and set(raised) == pruned and set(went_on) == set(table) - pruned
+    runs = sweep_runs(sweep_id)
+    assert all(runs[v.run_id].state == v.state for v in table.values())
+
+
+def test_a_trial_that_keeps_logging_after_being_pruned_still_ends_pruned():
+    sweep_id = wandb.sweep(HYPERBAND, project=PROJECT)
+
+    def train():
+        with wandb.init() as run:
+            for epoch in range(EPOCHS):
+                run.log({"loss": curve(run.config.quality, epoch)})  # ignores run.pruned
+
+    assert wandb.agent(sweep_id, train) == 8
+    table = views(sweep_id)
+    runs = sweep_runs(sweep_id)
+    assert "pruned" in {v.state for v in table}
+    for v in table:
+        assert runs[v.run_id].state == v.state
+        assert len(list(runs[v.run_id].scan_history(keys=["loss"]))) == EPOCHS  # every epoch logged
+
+
+def test_agent_can_be_called_again_and_after_its_module_is_imported():
+    """`wandb.agent` stays the function: importing the module of the same name (`sweeps/agent.py`,
+    which a first call does) must not replace it."""
+    code = ("import nbtracker as wandb; from nbtracker.sweeps.agent import Agent;"
+            "print(callable(wandb.agent), callable(wandb.sweep), callable(Agent))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "True"]
+
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    assert wandb.agent(sweep_id, lambda: wandb.init().log({"loss": 1.0}), count=1) == 1
+    assert wandb.agent(sweep_id, lambda: wandb.init().log({"loss": 1.0}), count=1) == 1
+

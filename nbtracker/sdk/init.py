@@ -173,7 +173,9 @@ def _start(given: dict, config: Any, config_include_keys: Any,
     _active[:] = [r for r in _active if not getattr(r, "_forked", False)]
     prev = current()
     if prev is not None:
-        if reinit in (True, "finish_previous") or (reinit is None and in_notebook()):
+        if reinit is None and sweep is not None and sweep.attach is not None:
+            pass  # a function-mode sweep trial gets a run of its own; the one active stays
+        elif reinit in (True, "finish_previous") or (reinit is None and in_notebook()):
             prev.finish()
         elif reinit == "create_new":
             pass

@@ -344,6 +344,7 @@ class Agent:
         from .config import nest
 
         params = nest(t.flat, self.sweep.config)
+        before = _active_runs()
         trial_mod.set_pending(trial_mod.Trial(self.sweep.id, t.run_id, self.sweep.project,
                                               params, t.attach))
         outcome, exit, stop = "finished", None, False
@@ -360,6 +361,7 @@ class Agent:
         finally:
             trial_mod.set_pending(None)
         run = t.run
+        self._close_others(before, run, outcome)
         if run is None:
             if outcome == "finished":
                 outcome, exit = "failed", "the function did not call nbtracker.init()"
@@ -375,10 +377,24 @@ class Agent:
             _say(f"agent stopped ({exit})")
         return outcome, stop
 
+    def _close_others(self, before: list, run, outcome: str) -> None:
+        """Finish the runs other than the trial's that the function started and left open
+        (`init(reinit=...)` for an evaluation, say): left active, the next trial's `init()`
+        would meet them."""
+        state = outcome if outcome in ("failed", "interrupted") else "finished"
+        for other in _active_runs():
+            if other is run or any(other is b for b in before):
+                continue
+            try:
+                other._finish(state, {"failed": 1, "interrupted": 255}.get(state))
+            except Exception as e:
+                self._warn_once("finish-other", f"sweep: could not finish a run ({e})")
+
     def _close_run(self, run, outcome: str) -> None:
         """The trial's run ends with the trial's outcome, whether the function finished it
         (then the agent records the outcome after it) or left it open."""
         if getattr(run, "disabled", False):
+            run.finish()  # nothing is stored; it is no longer the active run
             return
         code = {"failed": 1, "interrupted": 255}.get(outcome)
         if not run._done:
@@ -469,6 +485,12 @@ def _release_memory() -> None:
             torch.cuda.empty_cache()
     except Exception:
         pass
+
+
+def _active_runs() -> list:
+    from ..sdk.init import active_runs
+
+    return active_runs()
 
 
 def _panel(sweep: Sweep):

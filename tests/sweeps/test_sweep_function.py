@@ -380,3 +380,68 @@ def test_agent_can_be_called_again_and_after_its_module_is_imported():
     assert wandb.agent(sweep_id, lambda: wandb.init().log({"loss": 1.0}), count=1) == 1
     assert wandb.agent(sweep_id, lambda: wandb.init().log({"loss": 1.0}), count=1) == 1
 
+
+# -- runs train() starts besides its trial's run ---------------------------------------------------
+@pytest.mark.parametrize("reinit", [True, "create_new"])
+def test_runs_train_starts_and_leaves_open_do_not_leak_into_the_next_trial(reinit):
+    sweep_id = wandb.sweep(grid([1, 2, 3]), project=PROJECT)
+
+    def train():
+        run = wandb.init()
+        run.log({"loss": run.config.x})
+        extra = wandb.init(project=PROJECT, reinit=reinit, config={"eval": True})
+        extra.log({"acc": 1.0})
+
+    assert wandb.agent(sweep_id, train) == 3
+    assert [v.state for v in views(sweep_id)] == ["finished"] * 3
+    assert [v.value for v in views(sweep_id)] == [1, 2, 3]
+    assert wandb.run is None
+    others = [r for r in nbtracker.Api().runs(PROJECT) if r.sweep_id is None]
+    assert len(others) == 3 and all(r.state == "finished" and r.config["eval"] for r in others)
+
+
+def test_a_run_active_before_the_agent_stays_and_each_trial_gets_its_own():
+    outer = wandb.init(project=PROJECT, name="outer")
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+
+    def train():
+        with wandb.init() as run:
+            assert run is not outer
+            wandb.log({"loss": wandb.config.x})
+
+    assert wandb.agent(sweep_id, train) == 2
+    assert [(v.state, v.value) for v in views(sweep_id)] == [("finished", 1), ("finished", 2)]
+    assert wandb.run is outer and outer.state == "running" and "x" not in outer.config
+    outer.log({"after": 1})
+    outer.finish()
+    assert nbtracker.Api().run(f"{PROJECT}/{outer.id}").summary["after"] == 1
+
+
+def test_disabled_mode_trials_get_their_values_and_leave_nothing_open():
+    sweep_id = wandb.sweep(grid([1, 2, 3]), project=PROJECT)
+    seen = []
+
+    def train():
+        run = wandb.init(mode="disabled")
+        seen.append((run.config.x, run.sweep_id))
+        wandb.log({"loss": run.config.x})
+
+    assert wandb.agent(sweep_id, train) == 3
+    assert seen == [(1, sweep_id), (2, sweep_id), (3, sweep_id)]
+    assert [v.state for v in views(sweep_id)] == ["finished"] * 3
+    assert wandb.run is None
+    assert len(nbtracker.Api().runs(PROJECT)) == 0
+
+
+def test_disabled_mode_from_the_environment(monkeypatch):
+    monkeypatch.setenv("NBTRACKER_MODE", "disabled")
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    seen = []
+
+    def train():
+        with wandb.init() as run:
+            seen.append(run.config.x)
+            wandb.log({"loss": 1.0})
+
+    assert wandb.agent(sweep_id, train) == 2
+    assert seen == [1, 2] and [v.state for v in views(sweep_id)] == ["finished"] * 2

@@ -329,3 +329,32 @@ def test_a_bad_sweep_id_gets_one_clear_usage_error(bad, store):
 def test_an_unknown_sweep_id_says_so():
     with pytest.raises(UsageError, match="no sweep 'nosuch1'"):
         wandb.agent("nosuch1", unit)
+
+
+DIES_AFTER_ASKING = """
+import os, signal, sys
+from nbtracker.sweeps.engine import _own, open_sweep
+sweep = open_sweep(sys.argv[1])
+trial = sweep.study.ask()  # a grid point taken; the agent dies before reading its values
+trial.set_user_attr("nbt_agent", _own())
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_grid_point_whose_agent_died_before_reading_it_runs_again(tmp_path, store):
+    import os
+    import subprocess
+    import sys
+
+    sweep_id = wandb.sweep(grid(3), project=PROJECT)
+    program = tmp_path / "dies.py"
+    program.write_text(DIES_AFTER_ASKING)
+    subprocess.run([sys.executable, str(program), sweep_id], env={**os.environ, "NBTRACKER_DIR": str(store)},
+                   timeout=60)
+    seen = []
+    assert wandb.agent(sweep_id, logs(lambda c: seen.append(c.x) or 1.0)) == 3
+    assert sorted(seen) == [0, 1, 2]
+    table = views(sweep_id)
+    assert [v.state for v in table] == ["crashed", "finished", "finished", "finished"]
+    assert table[3].retry_of == 0 and table[3].params == {"x": 0}
+    assert open_sweep(sweep_id).state == "finished"

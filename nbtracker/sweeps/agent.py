@@ -34,7 +34,9 @@ reached), it is stopped, cancelled or finished, or 5 trials in a row failed
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -43,7 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import TrialPruned, UsageError
-from .engine import BEAT_SECONDS, Sweep, _finite, _own, open_sweep
+from .engine import BEAT_SECONDS, Sweep, _finite, _own, claim, open_sweep
 
 POLL = 0.25  # seconds between looks at a trial process and its log
 STATE_EVERY = 2.0  # seconds between looks at the sweep's state while a trial runs
@@ -66,6 +68,68 @@ def _why(e: KeyboardInterrupt) -> str:
 
 def _seed_for(seed: int | None, n: int) -> int | None:
     return None if seed is None else (seed * 1_000_003 + n) % 2**32
+
+
+_HELD = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class _Held:
+    """Ctrl-C (SIGINT) — and SIGTERM or SIGHUP when the caller gave them a handler, as
+    `nbtracker agent` does — held while the agent keeps the sweep's books (asks for a trial, stamps
+    it, finishes its run, records its outcome), so that it never leaves a trial half asked or half
+    ended: running for good in a kernel that outlives the agent. What came meanwhile is handed to
+    its own handler (Ctrl-C: KeyboardInterrupt) at the next point where the agent can stop:
+    `deliver()`, or entering `released()`, which lets signals through as usual around the
+    user's code and the waits. In the main thread only, where Python runs signal handlers."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Held:
+        self._hold()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._let_go()
+
+    @property
+    def pressed(self) -> bool:
+        return bool(self.pending)
+
+    def _hold(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in _HELD:
+            old = signal.getsignal(sig)
+            if callable(old):  # a Python handler: KeyboardInterrupt's, or the caller's
+                signal.signal(sig, self._note)
+                self._old[sig] = old
+
+    def _note(self, signum: int, frame: Any) -> None:
+        if signum not in self.pending:
+            self.pending.append(signum)
+
+    def _let_go(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    @contextlib.contextmanager
+    def released(self):
+        """Signals as usual within; one that came while held is delivered on entering."""
+        self._let_go()
+        try:
+            pending, self.pending = self.pending, []
+            for sig in pending:
+                signal.raise_signal(sig)  # its handler runs now (and raises, as Ctrl-C's does)
+            yield
+        finally:
+            self._hold()
+
+    def deliver(self) -> None:
+        with self.released():
+            pass
 
 
 class _Trial:
@@ -226,43 +290,53 @@ class Agent:
 
     def _loop(self, panel) -> int:
         failures = 0
-        while self.count is None or self.ran < self.count:
-            try:
-                got = self._next()
-            except KeyboardInterrupt as e:
-                self.interrupted = True
-                _say(f"agent stopped ({_why(e)})")
-                break
-            if got is None:
-                break
-            trial, run_id, flat = got
-            self.ran += 1
-            _say(f"sweep {self.sweep.id}: trial {trial.number} (run {run_id}) "
-                 + ", ".join(f"{k}={v!r}" for k, v in flat.items()))
-            outcome, stop = self._run_one(trial, run_id, flat)
-            failures = failures + 1 if outcome == "failed" else 0
-            self._maybe_finished()
-            if panel is not None:
-                _refresh(panel)
-            if stop:
-                break
-            if failures >= self.max_failures:
-                _say(f"{failures} trials in a row failed; the agent stops "
-                     "(NBTRACKER_AGENT_MAX_FAILURES)")
-                break
+        held = _Held()
+        try:
+            with held:
+                while self.count is None or self.ran < self.count:
+                    with held.released():
+                        going = self._wait()
+                    if not going:
+                        break
+                    got = self._next()
+                    if got is not None and held.pressed:  # not started: its point is kept
+                        self._skip(self.sweep._storage.get_trial(got[0]._trial_id),
+                                   "the agent was stopped before it started")
+                        claim(self.sweep.id, got[0].number, mine=False)
+                        got = None
+                        held.deliver()
+                    if got is None:
+                        break
+                    trial, run_id, flat = got
+                    self.ran += 1
+                    _say(f"sweep {self.sweep.id}: trial {trial.number} (run {run_id}) "
+                         + ", ".join(f"{k}={v!r}" for k, v in flat.items()))
+                    outcome, stop = self._run_one(trial, run_id, flat, held)
+                    failures = failures + 1 if outcome == "failed" else 0
+                    self._maybe_finished()
+                    if panel is not None:
+                        _refresh(panel)
+                    if stop:
+                        break
+                    held.deliver()
+                    if failures >= self.max_failures:
+                        _say(f"{failures} trials in a row failed; the agent stops "
+                             "(NBTRACKER_AGENT_MAX_FAILURES)")
+                        break
+        except KeyboardInterrupt as e:
+            self.interrupted = True
+            _say(f"agent stopped ({_why(e)})")
         return self.ran
 
-    def _next(self):
-        """Ask the sweep for a trial: (optuna trial, run id, {dotted name: value}) or None."""
-        from .space import GridExhausted, sampler, suggest_flat
-
-        sweep, cfg = self.sweep, self.sweep.config
+    def _wait(self) -> bool:
+        """Wait while the sweep is paused; False when it is stopped, cancelled or finished."""
+        sweep = self.sweep
         said_paused = False
         while True:
             state = sweep.state
             if state in ("stopped", "cancelled", "finished"):
                 _say(f"sweep {sweep.id} is {state}; the agent stops")
-                return None
+                return False
             if state != "paused":
                 break
             if not said_paused:
@@ -270,6 +344,13 @@ class Agent:
                      "(Ctrl-C stops the agent)")
                 said_paused = True
             time.sleep(PAUSE_POLL)
+        return True
+
+    def _next(self):
+        """Ask the sweep for a trial: (optuna trial, run id, {dotted name: value}) or None."""
+        from .space import GridExhausted, sampler, suggest_flat
+
+        sweep, cfg = self.sweep, self.sweep.config
         sweep.recover()
         if sweep.remaining() == 0:
             _say(f"sweep {sweep.id} has nothing left to run")
@@ -280,26 +361,33 @@ class Agent:
         if self._pruner is not None:
             study.pruner = self._pruner
         trial = study.ask()
-        if cfg.method == "random":  # the values depend on the trial's number alone
-            study.sampler = sampler(cfg, _seed_for(sweep.seed, trial.number))
-        frozen = lambda: sweep._storage.get_trial(trial._trial_id)  # noqa: E731
-        if cfg.run_cap is not None and sweep.counted(below=trial.number) >= cfg.run_cap:
-            self._skip(frozen(), "run_cap reached")
-            _say(f"sweep {sweep.id} reached its run_cap ({cfg.run_cap})")
-            return None
+        claim(sweep.id, trial.number)
         try:
-            flat = suggest_flat(trial, cfg)
-        except GridExhausted:
-            self._skip(frozen(), "the grid is done")
-            _say(f"sweep {sweep.id}: every grid point is taken")
-            return None
-        from ..util import generate_id
+            if cfg.method == "random":  # the values depend on the trial's number alone
+                study.sampler = sampler(cfg, _seed_for(sweep.seed, trial.number))
+            frozen = lambda: sweep._storage.get_trial(trial._trial_id)  # noqa: E731
+            if cfg.run_cap is not None and sweep.counted(below=trial.number) >= cfg.run_cap:
+                self._skip(frozen(), "run_cap reached")
+                _say(f"sweep {sweep.id} reached its run_cap ({cfg.run_cap})")
+                claim(sweep.id, trial.number, mine=False)
+                return None
+            try:
+                flat = suggest_flat(trial, cfg)
+            except GridExhausted:
+                self._skip(frozen(), "the grid is done")
+                _say(f"sweep {sweep.id}: every grid point is taken")
+                claim(sweep.id, trial.number, mine=False)
+                return None
+            from ..util import generate_id
 
-        run_id = generate_id(8)
-        now = time.time()
-        for k, v in (("nbt_run", run_id), ("nbt_agent", _own()), ("nbt_started", now),
-                     ("nbt_beat", now), ("nbt_params", _jsonable(flat))):
-            trial.set_user_attr(k, v)
+            run_id = generate_id(8)
+            now = time.time()
+            for k, v in (("nbt_run", run_id), ("nbt_agent", _own()), ("nbt_started", now),
+                         ("nbt_beat", now), ("nbt_params", _jsonable(flat))):
+                trial.set_user_attr(k, v)
+        except BaseException:
+            claim(sweep.id, trial.number, mine=False)  # let go of: the next recover() ends it
+            raise
         return trial, run_id, flat
 
     def _skip(self, frozen, why: str) -> None:
@@ -329,17 +417,18 @@ class Agent:
         _say(f"sweep {self.sweep.id}: trial {t.trial.number} {outcome}{shown}"
              + (f" ({exit})" if exit else ""))
 
-    def _run_one(self, trial, run_id: str, flat: dict) -> tuple[str, bool]:
+    def _run_one(self, trial, run_id: str, flat: dict, held: _Held) -> tuple[str, bool]:
         t = _Trial(self, trial, run_id, flat)
         try:
             if self.function is not None:
-                return self._run_function(t)
-            return self._run_process(t)
+                return self._run_function(t, held)
+            return self._run_process(t, held)
         finally:
             t.close()
+            claim(self.sweep.id, trial.number, mine=False)
 
     # -- function mode -------------------------------------------------------------------------
-    def _run_function(self, t: _Trial) -> tuple[str, bool]:
+    def _run_function(self, t: _Trial, held: _Held) -> tuple[str, bool]:
         from ..sdk import trial as trial_mod
         from .config import nest
 
@@ -348,8 +437,10 @@ class Agent:
         trial_mod.set_pending(trial_mod.Trial(self.sweep.id, t.run_id, self.sweep.project,
                                               params, t.attach))
         outcome, exit, stop = "finished", None, False
+        leave = None  # SystemExit and the like: the trial is ended, then they go on up
         try:
-            self.function()
+            with held.released():
+                self.function()
         except TrialPruned:
             t.pruned = True
         except KeyboardInterrupt as e:
@@ -358,13 +449,25 @@ class Agent:
         except Exception as e:
             traceback.print_exc()
             outcome, exit = "failed", f"{type(e).__name__}: {e}"
+        except BaseException as e:
+            leave = e
+            if not (isinstance(e, SystemExit) and e.code in (None, 0)):
+                outcome, exit = "failed", f"{type(e).__name__}: {e}"
         finally:
             trial_mod.set_pending(None)
+        ended = self._function_ended(t, outcome, exit, stop, before)
+        if leave is not None:
+            raise leave
+        return ended
+
+    def _function_ended(self, t: _Trial, outcome: str, exit: str | None, stop: bool,
+                        before: list) -> tuple[str, bool]:
         run = t.run
         self._close_others(before, run, outcome)
         if run is None:
             if outcome == "finished":
                 outcome, exit = "failed", "the function did not call nbtracker.init()"
+            self._end_unattached(t, outcome)
             self._end(t, outcome, exit=exit)
             return outcome, stop
         if outcome == "finished" and t.pruned:
@@ -376,6 +479,22 @@ class Agent:
         if stop:
             _say(f"agent stopped ({exit})")
         return outcome, stop
+
+    def _end_unattached(self, t: _Trial, outcome: str) -> None:
+        """An `init()` interrupted half way may leave the trial's run on disk without handing
+        it over: it ends with the trial's outcome, not as `crashed` later (when it can be: a
+        run whose lock the interrupted `init()` still holds stays as it is)."""
+        import gc
+
+        from ..store.store import Store, end_run
+
+        try:
+            found = Store(self.sweep.root).find(self.sweep.project, t.run_id)
+            if found is not None and found.status in ("running", "crashed"):
+                gc.collect()
+                end_run(found.path, outcome, {"failed": 1, "interrupted": 255}.get(outcome))
+        except Exception:
+            pass
 
     def _close_others(self, before: list, run, outcome: str) -> None:
         """Finish the runs other than the trial's that the function started and left open
@@ -403,13 +522,17 @@ class Agent:
             except Exception as e:
                 self._warn_once("finish", f"sweep: could not finish the trial's run ({e})")
         elif run.state != outcome and outcome in ("pruned", "failed", "interrupted"):
+            from ..sdk.init import _forget
             from ..store.store import end_run
 
+            # a finish() cut short by Ctrl-C may still hold the run's lock, the run be active
+            run._lock.release()
+            _forget(run)
             end_run(run._path, outcome, code)
         run._sweep_link = None
 
     # -- subprocess mode -----------------------------------------------------------------------
-    def _run_process(self, t: _Trial) -> tuple[str, bool]:
+    def _run_process(self, t: _Trial, held: _Held) -> tuple[str, bool]:
         from ..store.store import Store, end_run
         from .config import nest
         from .process import TrialProcess, interpreter_path, prepare_trial
@@ -433,27 +556,33 @@ class Agent:
             follow = _LogFollower(sweep.root, sweep.project, t.run_id, t.metric) if t.judge else None
             next_state = time.monotonic() + STATE_EVERY
             try:
-                while proc.wait(POLL) is None:
-                    if follow is not None:
-                        for v in follow.values():
-                            t.value(v)
-                        if t.pruned:
-                            proc.stop()
-                            outcome, exit = "pruned", t.reason
-                            break
-                    if time.monotonic() >= next_state:
-                        next_state = time.monotonic() + STATE_EVERY
-                        if sweep.state == "cancelled":
-                            proc.stop()
-                            outcome, exit, stop = "interrupted", "the sweep was cancelled", True
-                            break
-                else:  # it ended by itself: what it logged since the last look counts for others
-                    if follow is not None:
-                        for v in follow.values():
-                            t.value(v, judge=False)
-            except KeyboardInterrupt as e:
-                proc.stop()
-                outcome, exit, stop = "interrupted", _why(e), True
+                with held.released():  # a second Ctrl-C in proc.stop() kills at once
+                    try:
+                        while proc.wait(POLL) is None:
+                            if follow is not None:
+                                for v in follow.values():
+                                    t.value(v)
+                                if t.pruned:
+                                    proc.stop()
+                                    outcome, exit = "pruned", t.reason
+                                    break
+                            if time.monotonic() >= next_state:
+                                next_state = time.monotonic() + STATE_EVERY
+                                if sweep.state == "cancelled":
+                                    proc.stop()
+                                    outcome, exit, stop = ("interrupted",
+                                                           "the sweep was cancelled", True)
+                                    break
+                        else:  # it ended by itself: what it logged since the last look counts
+                            if follow is not None:  # for others
+                                for v in follow.values():
+                                    t.value(v, judge=False)
+                    except KeyboardInterrupt as e:
+                        outcome, exit, stop = "interrupted", _why(e), True
+                        self.interrupted = True
+                        proc.stop()
+            except KeyboardInterrupt as e:  # on entering, or a second one while it was ended
+                outcome, exit, stop = "interrupted", exit or _why(e), True
                 self.interrupted = True
             finally:
                 proc.stop()

@@ -33,7 +33,8 @@ stopped, FAIL for everything else.
 - A trial left running by an agent that died (same host: its process is gone; another host: no
   heartbeat for `STALE_SECONDS`) is ended `crashed` by the next agent that looks, its process
   group and every process started with the trial's environment (if any is left on this host)
-  ended, and its point enqueued again.
+  ended, and its point enqueued again. So is a trial of this very process that no agent of it
+  runs any more (`claim`): a notebook kernel outlives its agents.
 """
 
 from __future__ import annotations
@@ -256,6 +257,19 @@ def _own() -> dict:
 
     p = psutil.Process()
     return {"host": socket.gethostname(), "pid": p.pid, "ctime": round(p.create_time(), 2)}
+
+
+_claimed: set[tuple[str, int]] = set()  # (sweep id, trial number) an agent of this process runs
+
+
+def claim(sweep_id: str, number: int, mine: bool = True) -> None:
+    """Mark a trial as run by an agent of this process (`mine=False`: no longer). A trial
+    stamped with this process's id but not claimed was let go of (an error escaped its agent):
+    `recover()` ends it as it ends a dead agent's."""
+    if mine:
+        _claimed.add((sweep_id, number))
+    else:
+        _claimed.discard((sweep_id, number))
 
 
 def _alive(who: Any) -> bool:
@@ -485,8 +499,9 @@ class Sweep:
                     if now - started < UNSTAMPED_SECONDS:
                         continue
                 elif agent.get("host") == host:
-                    if _alive(agent):
-                        continue
+                    if _alive(agent) and not (int(agent.get("pid", -1)) == os.getpid()
+                                              and (self.id, t.number) not in _claimed):
+                        continue  # its agent runs (a trial of this process: while claimed)
                 else:
                     beat = a.get("nbt_beat") or a.get("nbt_started") or 0
                     if now - float(beat) < STALE_SECONDS:

@@ -331,6 +331,27 @@ def test_an_unknown_sweep_id_says_so():
         wandb.agent("nosuch1", unit)
 
 
+def test_a_trial_an_agent_of_this_process_let_go_of_is_recovered():
+    """A trial left running by an agent of this very process that is no longer running it (an
+    error escaped it) is ended `crashed` and its point enqueued again, as a dead agent's is."""
+    import os
+    import socket
+
+    import psutil
+
+    sweep_id = wandb.sweep(grid(2), project=PROJECT)
+    sweep = open_sweep(sweep_id)
+    trial = sweep.study.ask()
+    me = psutil.Process()
+    trial.set_user_attr("nbt_agent", {"host": socket.gethostname(), "pid": os.getpid(),
+                                      "ctime": round(me.create_time(), 2)})
+    trial.set_user_attr("nbt_started", time.time())
+    assert sweep.recover() == [0]
+    assert wandb.agent(sweep_id, unit) == 2
+    assert [(v.params["x"], v.state) for v in views(sweep_id)] == [
+        (0, "crashed"), (1, "finished"), (0, "finished")]
+
+
 DIES_AFTER_ASKING = """
 import os, signal, sys
 from nbtracker.sweeps.engine import _own, open_sweep

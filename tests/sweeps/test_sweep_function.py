@@ -445,3 +445,85 @@ def test_disabled_mode_from_the_environment(monkeypatch):
 
     assert wandb.agent(sweep_id, train) == 2
     assert seen == [1, 2] and [v.state for v in views(sweep_id)] == ["finished"] * 2
+
+
+# -- Ctrl-C wherever it lands ---------------------------------------------------------------------
+CTRL_C_PROGRAM = """
+import sys
+import nbtracker as wandb
+
+started = []
+
+
+def train():
+    if not started:
+        print("START", flush=True)  # from here on, Ctrl-C meets the agent's loop
+        started.append(1)
+    with wandb.init() as run:
+        run.log({"loss": run.config.x})
+
+
+n = wandb.agent(sys.argv[1], train)
+print("RETURNED", n, flush=True)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="SIGINT to a process as on Linux")
+def test_ctrl_c_wherever_it_lands_ends_the_agent_cleanly(tmp_path, store):
+    """Trials short enough that Ctrl-C often lands in the agent's own work (asking the sweep for
+    a trial, finishing the run, recording the outcome) rather than in train(): each time the agent
+    returns, no trial is left running, and the sweep resumed later runs each point once."""
+    import os
+    import signal
+    import time
+
+    program = tmp_path / "agent.py"
+    program.write_text(CTRL_C_PROGRAM)
+    sweep_id = wandb.sweep(grid(range(300)), project=PROJECT)
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "NBTRACKER_SYSTEM_INTERVAL": "0"}
+    for i in range(6):
+        proc = subprocess.Popen([sys.executable, str(program), sweep_id], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == "START"
+        time.sleep(0.1 + 0.037 * i)  # a few trials in, at different moments of one
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "RETURNED" in out, err[-2000:]
+        table = views(sweep_id)
+        assert "running" not in {v.state for v in table}, err[-2000:]
+        runs = sweep_runs(sweep_id)
+        assert "running" not in {r.state for r in runs.values()}
+        for v in table:
+            if v.state == "interrupted" and v.run_id in runs:
+                run = runs[v.run_id]
+                # (Ctrl-C inside init(), before the run was made, leaves it crashed: init's own)
+                assert run.state == "interrupted" or (run.state == "crashed" and run.steps == 0)
+    ran = [v for v in views(sweep_id) if v.state == "finished"]
+    assert len(ran) >= 6
+    assert len({v.params["x"] for v in ran}) == len(ran)  # no point ran twice
+    queued = {v.params["x"] for v in views(sweep_id) if v.state == "queued"}
+    assert queued == set(range(300)) - {v.params["x"] for v in ran}
+
+
+def test_system_exit_in_train_ends_the_trial_and_goes_through():
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+
+    def train():
+        wandb.init()
+        wandb.log({"loss": 1.0})
+        sys.exit(3)
+
+    with pytest.raises(SystemExit) as e:
+        wandb.agent(sweep_id, train)
+    assert e.value.code == 3
+    table = views(sweep_id)
+    assert [(v.params["x"], v.state) for v in table] == [(1, "failed"), (2, "queued")]
+    assert "SystemExit" in table[0].exit and "3" in table[0].exit
+    assert sweep_runs(sweep_id)[table[0].run_id].state == "failed"
+    assert wandb.run is None
+    assert wandb.agent(sweep_id, logs_loss) == 1  # the next agent goes on
+
+
+def logs_loss():
+    with wandb.init() as run:
+        run.log({"loss": 1.0})

@@ -76,10 +76,13 @@ def test_a_torn_journal_tail_is_cut_before_the_next_write(store):
     journal = store / "sweeps" / sid / "journal.log"
     size = journal.stat().st_size
     os.truncate(journal, size - 5)  # the last record half written (power cut, full disk)
-    assert nbtracker.agent(sid, function=train) == 2
+    # the first trial's end was that record: it looks running, by an agent of this process no
+    # longer running it, so it is ended crashed and its point runs again
+    assert nbtracker.agent(sid, function=train) == 3
     s = open_sweep(sid)
     done = sorted(v.value for v in s.views() if v.state == "finished")
-    assert done[-2:] == [1.0, 2.0] and s.remaining() == 0
+    assert done == [0.0, 1.0, 2.0] and s.remaining() == 0 and s.state == "finished"
+    assert s.views()[0].state == "crashed"
     for line in journal.read_bytes().splitlines():
         json.loads(line)  # every line whole: nothing was glued onto the torn one
 

@@ -379,3 +379,62 @@ def test_a_grid_point_whose_agent_died_before_reading_it_runs_again(tmp_path, st
     assert [v.state for v in table] == ["crashed", "finished", "finished", "finished"]
     assert table[3].retry_of == 0 and table[3].params == {"x": 0}
     assert open_sweep(sweep_id).state == "finished"
+
+
+# -- what the agent samples -------------------------------------------------------------------
+EVERY_DISTRIBUTION = {
+    "u": {"min": -1.0, "max": 3.0},
+    "i": {"min": 2, "max": 9},
+    "c": {"values": ["a", "b", "c"]},
+    "p": {"values": ["x", "y"], "probabilities": [0.9, 0.1]},
+    "k": {"value": 7},
+    "q": {"distribution": "q_uniform", "min": 0.0, "max": 1.0, "q": 0.25},
+    "lv": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+    "ln": {"distribution": "log_uniform", "min": -3, "max": 0},
+    "qlv": {"distribution": "q_log_uniform_values", "min": 8, "max": 256, "q": 8},
+    "qln": {"distribution": "q_log_uniform", "min": 0, "max": 3, "q": 1},
+    "ilv": {"distribution": "inv_log_uniform_values", "min": 0.01, "max": 1},
+    "il": {"distribution": "inv_log_uniform", "min": 0, "max": 2},
+    "n": {"distribution": "normal", "mu": 1.0, "sigma": 2.0},
+    "qn": {"distribution": "q_normal", "mu": 0, "sigma": 3, "q": 2},
+    "lgn": {"distribution": "log_normal", "mu": 0, "sigma": 1},
+    "qlgn": {"distribution": "q_log_normal", "mu": 1, "sigma": 0.5, "q": 0.5},
+    "b": {"distribution": "beta", "a": 2, "b": 5},
+    "qb": {"distribution": "q_beta", "a": 2, "b": 2, "q": 0.1},
+    "nested": {"parameters": {"lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1}}},
+}
+
+
+def test_the_agents_trials_sample_every_distribution_within_bounds():
+    """The shapes are tested against each distribution's CDF in test_sweep_space.py, on one
+    sampler; the agent seeds a sampler per trial (so a trial's values depend on its number
+    alone): its trials are still spread over each range as they should be."""
+    stats = pytest.importorskip("scipy.stats")
+    sweep_id = wandb.sweep({"method": "random", "parameters": EVERY_DISTRIBUTION},
+                           project=PROJECT, seed=5)
+    configs = []
+
+    def train():
+        run = wandb.init(mode="disabled")  # nothing stored: the sweep's own record is enough
+        configs.append(dict(run.config))
+
+    assert wandb.agent(sweep_id, train, count=60) == 60
+    col = {k: [c[k] for c in configs] for k in EVERY_DISTRIBUTION}
+    assert all(-1 <= x <= 3 for x in col["u"]) and all(type(x) is int and 2 <= x <= 9 for x in col["i"])
+    assert set(col["c"]) == {"a", "b", "c"} and set(col["p"]) == {"x", "y"} and col["p"].count("x") > 45
+    assert set(col["k"]) == {7}
+    assert set(col["q"]) <= {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert all(1e-4 <= x <= 1e-1 for x in col["lv"]) and all(0.049 < x <= 1 for x in col["ln"])
+    assert all(type(x) is int and x % 8 == 0 and 8 <= x <= 256 for x in col["qlv"])
+    assert all(type(x) is int and 1 <= x <= 20 for x in col["qln"])
+    assert all(0.01 <= x <= 1 for x in col["ilv"]) and all(0.135 < x <= 1 for x in col["il"])
+    assert all(type(x) is int and x % 2 == 0 for x in col["qn"])
+    assert all(x > 0 for x in col["lgn"]) and all(x % 0.5 == 0 for x in col["qlgn"])
+    assert all(0 <= x <= 1 for x in col["b"] + col["qb"])
+    assert all(1e-5 <= c["nested"]["lr"] <= 1 for c in configs)
+    # spread as they should be: uniform, normal and log-uniform against their CDFs
+    assert stats.kstest(col["u"], stats.uniform(-1, 4).cdf).pvalue > 0.01
+    assert stats.kstest(col["n"], stats.norm(1, 2).cdf).pvalue > 0.01
+    assert stats.kstest(col["lv"], stats.loguniform(1e-4, 1e-1).cdf).pvalue > 0.01
+    assert stats.kstest(col["b"], stats.beta(2, 5).cdf).pvalue > 0.01
+    assert len(set(col["u"])) == 60

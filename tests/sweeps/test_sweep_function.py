@@ -527,3 +527,15 @@ def test_system_exit_in_train_ends_the_trial_and_goes_through():
 def logs_loss():
     with wandb.init() as run:
         run.log({"loss": 1.0})
+
+
+def test_a_trial_whose_run_lives_outside_the_store_gets_its_value(tmp_path):
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    elsewhere = tmp_path / "elsewhere"
+
+    def train():
+        with wandb.init(dir=str(elsewhere)) as run:
+            run.log({"loss": run.config.x * 3})
+
+    assert wandb.agent(sweep_id, train) == 2
+    assert [(v.state, v.value) for v in views(sweep_id)] == [("finished", 3), ("finished", 6)]

@@ -175,7 +175,10 @@ def _start(given: dict, config: Any, config_include_keys: Any,
     if prev is not None:
         if reinit is None and sweep is not None and sweep.attach is not None:
             pass  # a function-mode sweep trial gets a run of its own; the one active stays
-        elif reinit in (True, "finish_previous") or (reinit is None and in_notebook()):
+        # in a notebook the run active is finished, unless it is a sweep trial's (one trial,
+        # one run: it is returned, as in a script)
+        elif reinit in (True, "finish_previous") or (
+                reinit is None and in_notebook() and getattr(prev, "_sweep_link", None) is None):
             prev.finish()
         elif reinit == "create_new":
             pass

@@ -381,6 +381,22 @@ def test_agent_can_be_called_again_and_after_its_module_is_imported():
     assert wandb.agent(sweep_id, lambda: wandb.init().log({"loss": 1.0}), count=1) == 1
 
 
+
+def test_init_twice_in_train_returns_the_trials_run():
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    same = []
+
+    def train():
+        first = wandb.init()
+        second = wandb.init()  # one warning; the trial's run
+        same.append(first is second)
+        second.log({"loss": second.config.x})
+
+    assert wandb.agent(sweep_id, train) == 2
+    assert same == [True, True]
+    assert [(v.state, v.value) for v in views(sweep_id)] == [("finished", 1), ("finished", 2)]
+    assert len(nbtracker.Api().runs(PROJECT)) == 2
+
 # -- runs train() starts besides its trial's run ---------------------------------------------------
 @pytest.mark.parametrize("reinit", [True, "create_new"])
 def test_runs_train_starts_and_leaves_open_do_not_leak_into_the_next_trial(reinit):
@@ -539,3 +555,84 @@ def test_a_trial_whose_run_lives_outside_the_store_gets_its_value(tmp_path):
 
     assert wandb.agent(sweep_id, train) == 2
     assert [(v.state, v.value) for v in views(sweep_id)] == [("finished", 3), ("finished", 6)]
+
+
+# -- in a notebook kernel ---------------------------------------------------------------------------
+KERNEL_CELL = """
+import time
+import nbtracker as wandb
+
+def train():
+    with wandb.init() as run:
+        run.log({"loss": run.config.x})
+        time.sleep(0.02)
+
+n = wandb.agent(%r, train)
+print("RETURNED", n)
+"""
+
+
+def test_in_a_notebook_kernel_interrupt_stops_the_agent_and_the_kernel_goes_on(store):
+    """The kernel's interrupt (the notebook's stop button) ends the trial that runs as
+    `interrupted` and returns from agent() without an error; the kernel keeps its state, a run
+    of an earlier cell stays active, and the next agent() goes on with the sweep."""
+    pytest.importorskip("ipykernel")
+    import threading
+    import time
+
+    from jupyter_client.manager import start_new_kernel
+
+    sweep_id = wandb.sweep(grid(range(200)), project=PROJECT)
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        def run_cell(code: str) -> tuple[dict, str]:
+            out: list[str] = []
+
+            def hook(msg):
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                elif msg["msg_type"] == "error":
+                    out.append("ERROR " + msg["content"]["ename"])
+
+            reply = kc.execute_interactive(code, timeout=120, output_hook=hook)
+            return reply["content"], "".join(out)
+
+        content, _ = run_cell(f"import nbtracker as wandb\nouter = wandb.init(project={PROJECT!r})")
+        assert content["status"] == "ok"
+        for round_ in range(3):
+            got: list = []
+            cell = threading.Thread(target=lambda got=got: got.append(run_cell(KERNEL_CELL % sweep_id)))
+            cell.start()
+            deadline = time.monotonic() + 60
+            before = sum(v.state == "finished" for v in views(sweep_id))
+            while time.monotonic() < deadline and sum(
+                    v.state == "finished" for v in views(sweep_id)) < before + 2 + round_:
+                time.sleep(0.05)
+            km.interrupt_kernel()
+            cell.join(60)
+            content, out = got[0]
+            assert content["status"] == "ok" and "RETURNED" in out and "ERROR" not in out, out
+            assert "running" not in {v.state for v in views(sweep_id)}
+        content, out = run_cell("print(wandb.run is outer, outer.state, 'x' in outer.config)")
+        assert out.split() == ["True", "running", "False"]
+        table = views(sweep_id)
+        assert sum(v.state == "interrupted" for v in table) <= 3
+        runs = sweep_runs(sweep_id)
+        assert "running" not in {r.state for r in runs.values()}
+        content, out = run_cell(f"print(wandb.agent({sweep_id!r}, train, count=2))")
+        assert out.split()[-1] == "2"
+        # init() twice in a trial: the second returns the trial's run, in a notebook as in a script
+        content, out = run_cell(
+            "def twice():\n"
+            "    first = wandb.init()\n"
+            "    second = wandb.init()\n"
+            "    second.log({'loss': 5.0})\n"
+            "    print('SAME', first is second)\n"
+            f"wandb.agent({sweep_id!r}, twice, count=1)")
+        assert "SAME True" in out, out
+        last = views(sweep_id)
+        last = max((v for v in last if v.state != "queued"), key=lambda v: v.number)
+        assert (last.state, last.value) == ("finished", 5.0)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -8,7 +8,10 @@ is finished by the agent if `train` leaves it open: `finished` when `train` retu
 the agent and returns to the caller (the notebook kernel stays usable). After each trial the
 garbage it left in reference cycles is collected and PyTorch's CUDA cache emptied (when torch is
 loaded and sees a GPU), so memory is not held into the next trial. A trial whose `train`
-never called `init()` is failed with that message.
+never called `init()` is failed with that message; runs `train` started besides the trial's
+(`init(reinit=...)`) and left open are finished with it; a run active before the agent started
+stays active beside the trials' runs. `SystemExit` in `train` ends the trial, then goes on up.
+One function-mode agent runs at a time in a process.
 
 Subprocess mode (no function; `nbtracker agent SWEEP_ID`): each trial runs the sweep's
 `program`/`command` as a process group of its own (`process.TrialProcess`), which is ended when
@@ -30,6 +33,8 @@ otherwise. In subprocess mode the process group is ended.
 The agent stops when `count` trials have run, the sweep has nothing left (grid done, `run_cap`
 reached), it is stopped, cancelled or finished, or 5 trials in a row failed
 (NBTRACKER_AGENT_MAX_FAILURES); while the sweep is paused it waits (Ctrl-C ends the wait).
+Ctrl-C that lands while the agent records a trial (rather than in `train` or a wait) is held
+until the record is whole (`_Held`): no trial is ever left half asked or half ended.
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ def _seed_for(seed: int | None, n: int) -> int | None:
     return None if seed is None else (seed * 1_000_003 + n) % 2**32
 
 
+_function_mode = threading.Lock()  # held by the function-mode agent of this process
 _HELD = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
 
@@ -271,22 +277,30 @@ class Agent:
     # -- the loop ------------------------------------------------------------------------------
     def run(self) -> int:
         """Run trials until there is nothing (more) to do; returns how many ran."""
-        panel = _panel(self.sweep)
-        # what the process held before the agent (a notebook's, Optuna's and SQLAlchemy's
-        # objects) is set aside for the collection after each trial, which then looks at what
-        # the trials made alone: a few ms instead of tens (unless the caller froze objects)
-        import gc
-
-        freeze = self.function is not None and gc.get_freeze_count() == 0
-        if freeze:
-            gc.freeze()
+        if self.function is not None and not _function_mode.acquire(blocking=False):
+            raise UsageError("one function-mode agent at a time in a process: each trial is "
+                             "handed to the process's next init(), which two agents would "
+                             "share; run the other agent in a process of its own")
         try:
-            return self._loop(panel)
-        finally:
+            panel = _panel(self.sweep)
+            # what the process held before the agent (a notebook's, Optuna's and SQLAlchemy's
+            # objects) is set aside for the collection after each trial, which then looks at what
+            # the trials made alone: a few ms instead of tens (unless the caller froze objects)
+            import gc
+
+            freeze = self.function is not None and gc.get_freeze_count() == 0
             if freeze:
-                gc.unfreeze()
-            if panel is not None:
-                _refresh(panel, final=True)
+                gc.freeze()
+            try:
+                return self._loop(panel)
+            finally:
+                if freeze:
+                    gc.unfreeze()
+                if panel is not None:
+                    _refresh(panel, final=True)
+        finally:
+            if self.function is not None:
+                _function_mode.release()
 
     def _loop(self, panel) -> int:
         failures = 0

@@ -636,3 +636,34 @@ def test_in_a_notebook_kernel_interrupt_stops_the_agent_and_the_kernel_goes_on(s
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_second_function_mode_agent_at_once_in_one_process_is_refused():
+    """Trials are handed to the next init() of the process: two agents at once would swap them."""
+    import threading
+    import time
+
+    first = wandb.sweep(grid(range(3)), project=PROJECT)
+    second = wandb.sweep(grid(range(3)), project=PROJECT)
+    inside = threading.Event()
+    go_on = threading.Event()
+
+    def slow():
+        with wandb.init() as run:
+            inside.set()
+            go_on.wait(30)
+            run.log({"loss": 1.0})
+
+    result = []
+    agent = threading.Thread(target=lambda: result.append(wandb.agent(first, slow, count=1)))
+    agent.start()
+    try:
+        assert inside.wait(30)
+        with pytest.raises(nbtracker.UsageError, match="one function-mode agent at a time"):
+            wandb.agent(second, lambda: time.sleep(0))
+    finally:
+        go_on.set()
+        agent.join(30)
+    assert result == [1]
+    assert [v.state for v in views(second)] == ["queued"] * 3
+    assert wandb.agent(second, logs_loss) == 3  # once the first is done

@@ -6,6 +6,7 @@ trial table (`Sweep.views()`) and `nbtracker.Api()`."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
@@ -438,3 +439,32 @@ def test_the_agents_trials_sample_every_distribution_within_bounds():
     assert stats.kstest(col["lv"], stats.loguniform(1e-4, 1e-1).cdf).pvalue > 0.01
     assert stats.kstest(col["b"], stats.beta(2, 5).cdf).pvalue > 0.01
     assert len(set(col["u"])) == 60
+
+
+PG_URL = os.environ.get("NBTRACKER_TEST_DATABASE_URL")
+
+
+@pytest.mark.skipif(not PG_URL, reason="set NBTRACKER_TEST_DATABASE_URL to a PostgreSQL database")
+def test_a_function_mode_sweep_in_postgresql(tmp_path):
+    """Ctrl-C, a resumed agent and run_cap, with the study in PostgreSQL; another machine (a
+    store of its own) sees the same trials by the sweep's id and the database's URL."""
+    sweep_id = wandb.sweep(grid(4, run_cap=3), project=PROJECT, storage=PG_URL)
+    calls = []
+
+    def train():
+        with wandb.init() as run:
+            calls.append(run.config.x)
+            run.log({"loss": run.config.x})
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+
+    assert wandb.agent(sweep_id, train) == 2
+    assert wandb.agent(sweep_id, train) == 2  # the rest of run_cap
+    assert calls == [0, 1, 2, 3]
+    table = views(sweep_id)
+    assert [(v.params["x"], v.state) for v in table] == [
+        (0, "finished"), (1, "interrupted"), (2, "finished"), (3, "finished"), (1, "queued")]
+    elsewhere = open_sweep(sweep_id, storage=PG_URL, root=tmp_path / "other-machine")
+    assert [(v.number, v.state, v.value) for v in elsewhere.views()] == [
+        (v.number, v.state, v.value) for v in table]
+    assert elsewhere.remaining() == 0 and elsewhere.state == "finished"

@@ -529,20 +529,24 @@ class Agent:
         if getattr(run, "disabled", False):
             run.finish()  # nothing is stored; it is no longer the active run
             return
+        from ..sdk.init import _forget
+        from ..store.store import end_run
+
         code = {"failed": 1, "interrupted": 255}.get(outcome)
+        failed = None
         if not run._done:
             try:
                 run._finish(outcome, code)
-            except Exception as e:
-                self._warn_once("finish", f"sweep: could not finish the trial's run ({e})")
-        elif run.state != outcome and outcome in ("pruned", "failed", "interrupted"):
-            from ..sdk.init import _forget
-            from ..store.store import end_run
-
-            # a finish() cut short by Ctrl-C may still hold the run's lock, the run be active
+            except Exception as e:  # (a finish() that Ctrl-C cut short has closed the log)
+                failed = e
+        if failed is not None or (
+                run.state != outcome and outcome in ("pruned", "failed", "interrupted")):
+            # by its record log; a finish() cut short may still hold the run's lock
             run._lock.release()
+            if not end_run(run._path, outcome, code) and failed is not None:
+                self._warn_once("finish", f"sweep: could not finish the trial's run ({failed})")
+        if run in _active_runs():  # a finish() cut short left it the active run
             _forget(run)
-            end_run(run._path, outcome, code)
         run._sweep_link = None
 
     # -- subprocess mode -----------------------------------------------------------------------

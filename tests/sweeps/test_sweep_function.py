@@ -667,3 +667,48 @@ def test_a_second_function_mode_agent_at_once_in_one_process_is_refused():
     assert result == [1]
     assert [v.state for v in views(second)] == ["queued"] * 3
     assert wandb.agent(second, logs_loss) == 3  # once the first is done
+
+
+def ctrl_c_in_finish_at(line: str):
+    """A tracer raising KeyboardInterrupt once, as Ctrl-C would, when `Run._finish` reaches the
+    line holding `line`."""
+    import linecache
+
+    fired = []
+
+    def tracer(frame, event, arg):
+        if event == "call":
+            return tracer if frame.f_code.co_name == "_finish" else None
+        if (event == "line" and not fired
+                and line in linecache.getline(frame.f_code.co_filename, frame.f_lineno)):
+            fired.append(frame.f_lineno)
+            raise KeyboardInterrupt
+        return tracer
+
+    return tracer, fired
+
+
+@pytest.mark.parametrize("line", ["self._done = True", "self._lock.release()",
+                                  "self._on_finish(self)"])
+def test_ctrl_c_while_the_trials_run_finishes(line):
+    """Ctrl-C inside the run's finish() (the end of `with wandb.init()`): the trial and its run
+    end interrupted, the run is no longer the active one, the next agent goes on."""
+    sweep_id = wandb.sweep(grid([1, 2]), project=PROJECT)
+    tracer, fired = ctrl_c_in_finish_at(line)
+
+    def train():
+        sys.settrace(tracer)
+        try:
+            with wandb.init() as run:
+                run.log({"loss": 1.0})
+        finally:
+            sys.settrace(None)
+
+    assert wandb.agent(sweep_id, train) == 1
+    assert fired
+    (v, *_) = views(sweep_id)
+    assert v.state == "interrupted"
+    assert sweep_runs(sweep_id)[v.run_id].state == "interrupted"
+    assert wandb.run is None
+    assert wandb.agent(sweep_id, logs_loss) == 2
+    assert sorted(v.params["x"] for v in views(sweep_id) if v.state == "finished") == [1, 2]

@@ -368,6 +368,7 @@ class Agent:
         sweep.recover()
         if sweep.remaining() == 0:
             _say(f"sweep {sweep.id} has nothing left to run")
+            self._maybe_finished()  # e.g. resumed with nothing left: it is finished again
             return None
         study = sweep.study
         n_before = len(sweep.trials())

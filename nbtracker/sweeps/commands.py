@@ -207,14 +207,17 @@ def _set_state(args: argparse.Namespace, action: str, sweep_id: str) -> int:
             raise _err(f"sweep {s.id} is finished; there is nothing to {action}")
         if action in ("stop", "cancel") and before == "cancelled":
             raise _err(f"sweep {s.id} is cancelled already")
-        s.set_state(after)
         left = s.remaining()
+        if after == "running" and left == 0 and before == "finished":
+            after = "finished"  # resumed with nothing left, it would only wait to be finished
+        else:
+            s.set_state(after)
     tail = {
         "paused": f"agents wait until `nbtracker sweep resume {s.id}`",
         "stopped": "agents finish their trials and stop; `resume` runs what is left",
         "cancelled": "agents end their trials and stop; `resume` runs what is left",
     }.get(after)
-    if after == "running":
+    if after in ("running", "finished") and action == "resume":
         tail = ("nothing is left to run (`requeue-failed` runs failed trials again)" if left == 0
                 else f"{'no end' if left is None else left} trial(s) left; start agents with "
                 f"`nbtracker agent {s.id}`")

@@ -215,3 +215,21 @@ def test_a_metric_summarised_two_ways_gives_the_goals_side(goal, expect):
     nbtracker.agent(sid, function=train)
     (view,) = open_sweep(sid).views()
     assert view.state == "finished" and view.value == expect
+
+
+def test_a_sweep_resumed_with_nothing_left_is_finished_again(store):
+    import subprocess
+    import sys
+
+    sid = nbtracker.sweep({"method": "grid", "parameters": {"a": {"values": [0]}}})
+    nbtracker.agent(sid, function=lambda: nbtracker.init())
+    s = open_sweep(sid)
+    assert s.state == "finished"
+    s.set_state("running")  # resumed by hand (or by an older agent)
+    assert nbtracker.agent(sid, function=lambda: nbtracker.init()) == 0
+    assert open_sweep(sid).state == "finished"
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-m", "nbtracker", "sweep", "resume", sid], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "nothing is left to run" in out.stdout + out.stderr
+    assert open_sweep(sid).state == "finished"

@@ -260,6 +260,7 @@ class Agent:
         self.on_prune = on_prune
         self.ran = 0
         self.interrupted = False  # stopped by Ctrl-C (or a signal the caller turned into one)
+        self.gave_up = False  # stopped after NBTRACKER_AGENT_MAX_FAILURES failures in a row
         self.max_failures = int(os.environ.get("NBTRACKER_AGENT_MAX_FAILURES", "5") or 5)
         self._warned: set[str] = set()
         self._pruner = None
@@ -336,6 +337,7 @@ class Agent:
                     if failures >= self.max_failures:
                         _say(f"{failures} trials in a row failed; the agent stops "
                              "(NBTRACKER_AGENT_MAX_FAILURES)")
+                        self.gave_up = True
                         break
         except KeyboardInterrupt as e:
             self.interrupted = True

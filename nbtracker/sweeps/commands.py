@@ -20,7 +20,8 @@ trial's process group (recorded `interrupted`; its point is run again by the nex
 the agent with exit status 130.
 
 Exit codes: 0 done, 1 failed (an invalid config, an unknown sweep, a storage that cannot be
-opened), 2 bad usage; errors are one line on stderr starting with "nbtracker: ".
+opened; an agent that stopped after NBTRACKER_AGENT_MAX_FAILURES failed trials in a row), 2 bad
+usage; errors are one line on stderr starting with "nbtracker: ".
 """
 
 from __future__ import annotations
@@ -378,4 +379,4 @@ def cmd_agent(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as e:  # between trials, in the sweep's bookkeeping
         print(f"nbtracker: agent stopped ({str(e) or 'Ctrl-C'})", file=sys.stderr)
         return 130
-    return 130 if agent.interrupted else 0
+    return 130 if agent.interrupted else 1 if agent.gave_up else 0

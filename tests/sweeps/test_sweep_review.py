@@ -233,3 +233,20 @@ def test_a_sweep_resumed_with_nothing_left_is_finished_again(store):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "nothing is left to run" in out.stdout + out.stderr
     assert open_sweep(sid).state == "finished"
+
+
+def test_an_agent_that_gives_up_on_failing_trials_exits_non_zero(store, tmp_path):
+    import subprocess
+    import sys
+
+    prog = tmp_path / "fail.py"
+    prog.write_text("import sys\nsys.exit(3)\n")
+    sid = nbtracker.sweep({"method": "grid", "program": str(prog),
+                           "parameters": {"a": {"values": list(range(8))}}})
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path),
+           "NBTRACKER_AGENT_MAX_FAILURES": "2"}
+    out = subprocess.run([sys.executable, "-m", "nbtracker", "agent", sid], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "2 trials in a row failed" in out.stderr
+    assert [v.state for v in open_sweep(sid).views()][:2] == ["failed", "failed"]

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import TrialPruned, UsageError
-from .engine import BEAT_SECONDS, Sweep, _finite, _own, claim, open_sweep
+from .engine import BEAT_SECONDS, Sweep, _finite, _own, claim, end_strays, open_sweep
 
 POLL = 0.25  # seconds between looks at a trial process and its log
 STATE_EVERY = 2.0  # seconds between looks at the sweep's state while a trial runs
@@ -607,6 +607,7 @@ class Agent:
                 self.interrupted = True
             finally:
                 proc.stop()
+                end_strays(sweep.id, t.run_id)  # what left the group (a daemon) ends with it
             if outcome == "finished" and proc.returncode != 0:
                 outcome, exit = "failed", proc.exit_description
         found = Store(sweep.root).find(sweep.project, t.run_id)

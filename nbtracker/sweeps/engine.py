@@ -628,25 +628,47 @@ def _end_group(proc: Any, sweep_id: str, run_id: Any) -> None:
     or outlived its leader, which only the dead agent knew of."""
     import signal
 
-    import psutil
 
     if isinstance(proc, dict) and _alive(proc):
         try:
             os.killpg(int(proc["pid"]), signal.SIGKILL)
         except (OSError, ValueError, KeyError):
             pass
+    end_strays(sweep_id, run_id, grace=0.0)
+
+
+def end_strays(sweep_id: str, run_id: Any, grace: float = 2.0) -> int:
+    """End every process on this host whose environment names the trial (NBTRACKER_SWEEP_ID and
+    NBTRACKER_RUN_ID, which its processes inherit): SIGTERM, up to `grace` seconds, SIGKILL.
+    That reaches what left the trial's process group (setsid, a double-forked daemon) and so
+    outlived it. Returns how many were found."""
+    import signal
+
+    import psutil
+
     if not isinstance(run_id, str) or not run_id:
-        return
+        return 0
     me = os.getpid()
+    found = []
     for p in psutil.process_iter():
         try:
             if p.pid == me:
                 continue
             env = p.environ()
             if env.get("NBTRACKER_RUN_ID") == run_id and env.get("NBTRACKER_SWEEP_ID") == sweep_id:
-                p.send_signal(signal.SIGKILL)
+                found.append(p)
         except (psutil.Error, OSError):
             pass
+    for sig in ((signal.SIGTERM, signal.SIGKILL) if grace > 0 else (signal.SIGKILL,)):
+        for p in found:
+            try:
+                p.send_signal(sig)
+            except (psutil.Error, OSError):
+                pass
+        _, found = psutil.wait_procs(found, timeout=grace if sig == signal.SIGTERM else 5.0)
+        if not found:
+            break
+    return len(found)
 
 
 def _finite(v: Any) -> bool:

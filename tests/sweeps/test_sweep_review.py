@@ -250,3 +250,36 @@ def test_an_agent_that_gives_up_on_failing_trials_exits_non_zero(store, tmp_path
     assert out.returncode == 1, out.stderr[-2000:]
     assert "2 trials in a row failed" in out.stderr
     assert [v.state for v in open_sweep(sid).views()][:2] == ["failed", "failed"]
+
+
+def test_a_daemon_a_subprocess_trial_double_forks_ends_with_the_trial(tmp_path):
+    import time
+
+    import psutil
+
+    from nbtracker.sweeps.agent import Agent
+
+    marker = f"nbt-daemon-{os.getpid()}-{time.time_ns()}"
+    prog = tmp_path / "daemonize.py"
+    prog.write_text(
+        "import os, sys, time, nbtracker\n"
+        "run = nbtracker.init()\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        os.execv(sys.executable,\n"
+        f"                 [sys.executable, '-c', 'import time; time.sleep(600)  # {marker}'])\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.2)\n"
+        "run.log({'loss': 1.0})\n")
+    sid = nbtracker.sweep({"method": "grid", "program": str(prog),
+                           "parameters": {"a": {"values": [0]}}}, project="p")
+    try:
+        assert Agent(open_sweep(sid)).run() == 1
+        left = [p for p in psutil.process_iter(["cmdline"])
+                if any(marker in c for c in (p.info["cmdline"] or []))]
+        assert left == []
+    finally:
+        for p in psutil.process_iter(["cmdline"]):
+            if any(marker in c for c in (p.info["cmdline"] or [])):
+                p.kill()

@@ -148,6 +148,7 @@ class _Trial:
         self.flat = flat
         self.run = None  # function mode: the trial's run, once init() made it
         self.pruned = False
+        self.cancelled = False  # the sweep was cancelled while the trial ran (function mode)
         self.reason = ""
         self.raise_pruned = agent.on_prune == "raise"
         self.n = 0  # finite metric values seen
@@ -164,10 +165,22 @@ class _Trial:
         self._beat.start()
 
     def _beats(self) -> None:
+        """The trial's heartbeat every BEAT_SECONDS; in function mode also a look at the
+        sweep's state every STATE_EVERY seconds: a cancelled sweep's trial is told through
+        `run.pruned` (and `TrialPruned` from `log()` with on_prune="raise"), and ends
+        `interrupted` when its function returns."""
         storage = self.agent.sweep._storage
-        while not self._stop.wait(BEAT_SECONDS):
+        watch = self.agent.function is not None
+        next_beat = time.monotonic() + BEAT_SECONDS
+        while not self._stop.wait(STATE_EVERY if watch else BEAT_SECONDS):
             try:
-                storage.set_trial_user_attr(self.trial._trial_id, "nbt_beat", time.time())
+                if watch and not self.pruned and self.agent.sweep.state == "cancelled":
+                    self.cancelled = True
+                    self.reason = "the sweep was cancelled"
+                    self.pruned = True
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + BEAT_SECONDS
+                    storage.set_trial_user_attr(self.trial._trial_id, "nbt_beat", time.time())
             except Exception:
                 return  # the trial was ended meanwhile
 
@@ -488,7 +501,7 @@ class Agent:
             self._end(t, outcome, exit=exit)
             return outcome, stop
         if outcome == "finished" and t.pruned:
-            outcome, exit = "pruned", t.reason
+            outcome, exit = ("interrupted" if t.cancelled else "pruned"), t.reason
         self._close_run(run, outcome)
         t.run = None
         _release_memory()

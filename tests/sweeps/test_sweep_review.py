@@ -283,3 +283,27 @@ def test_a_daemon_a_subprocess_trial_double_forks_ends_with_the_trial(tmp_path):
         for p in psutil.process_iter(["cmdline"]):
             if any(marker in c for c in (p.info["cmdline"] or [])):
                 p.kill()
+
+
+@pytest.mark.parametrize("on_prune", ["flag", "raise"])
+def test_cancelling_a_sweep_tells_a_function_mode_trial(on_prune):
+    import threading
+    import time
+
+    sid = nbtracker.sweep({"method": "grid", "parameters": {"a": {"values": [0, 1]}}}, project="p")
+    steps = []
+
+    def train():
+        run = nbtracker.init()
+        threading.Timer(0.3, lambda: open_sweep(sid).set_state("cancelled")).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not run.pruned:
+            run.log({"x": 1})
+            steps.append(1)
+            time.sleep(0.02)
+
+    assert nbtracker.agent(sid, function=train, on_prune=on_prune) == 1
+    (trial,) = [v for v in open_sweep(sid).views() if v.state != "queued"]
+    assert trial.state == "interrupted" and trial.exit == "the sweep was cancelled"
+    assert nbtracker.Api().run(f"p/{trial.run_id}").state == "interrupted"
+    assert len(steps) < 1000  # told within seconds, not at the 30 s deadline

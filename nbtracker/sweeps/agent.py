@@ -393,7 +393,10 @@ class Agent:
         trial = study.ask()
         claim(sweep.id, trial.number)
         try:
-            if cfg.method == "random":  # the values depend on the trial's number alone
+            if cfg.method != "grid":
+                # the values depend on the seed and the trial's number (unique, also between
+                # agents asking at the same moment), not on which agent asked when; Optuna
+                # samples (relative params too) when the trial first asks for a value
                 study.sampler = sampler(cfg, _seed_for(sweep.seed, trial.number))
             frozen = lambda: sweep._storage.get_trial(trial._trial_id)  # noqa: E731
             if cfg.run_cap is not None and sweep.counted(below=trial.number) >= cfg.run_cap:

@@ -307,3 +307,24 @@ def test_cancelling_a_sweep_tells_a_function_mode_trial(on_prune):
     assert trial.state == "interrupted" and trial.exit == "the sweep was cancelled"
     assert nbtracker.Api().run(f"p/{trial.run_id}").state == "interrupted"
     assert len(steps) < 1000  # told within seconds, not at the 30 s deadline
+
+
+@pytest.mark.parametrize("method", ["bayes", "random"])
+def test_seeded_agents_asking_at_once_never_get_the_same_point(store, method):
+    import subprocess
+    import sys
+
+    worker = (
+        "import sys, time, nbtracker\n"
+        "def train():\n"
+        "    run = nbtracker.init(); run.log({'loss': (run.config['x'] - 0.3) ** 2}); time.sleep(0.2)\n"
+        "nbtracker.agent(sys.argv[1], function=train, count=4)\n")
+    sid = nbtracker.sweep({"method": method, "metric": {"name": "loss"},
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}}}, project="p", seed=2)
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path),
+           "NBTRACKER_SILENT": "true"}
+    procs = [subprocess.Popen([sys.executable, "-c", worker, sid], env=env) for _ in range(3)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    xs = [v.params["x"] for v in open_sweep(sid).views()]
+    assert len(xs) == 12 and len(set(xs)) == 12, sorted(xs)

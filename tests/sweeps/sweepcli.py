@@ -198,3 +198,14 @@ def sweep_state(sweep_id: str, root: Path) -> str:
     from nbtracker.sweeps.engine import open_sweep
 
     return open_sweep(sweep_id, root=root).state
+
+
+# a grid of three points whose program (HOLD_PROGRAM) holds each trial until told
+HOLD_SWEEP = """
+program: train.py
+method: grid
+project: held
+metric: {name: loss, goal: minimize}
+parameters:
+  a: {values: [1, 2, 3]}
+"""

@@ -12,22 +12,12 @@ import time
 import uuid
 
 import pytest
-from sweepcli import HOLD_PROGRAM, Agents, alive, env_for, make_sweep, nbt, views, write
+from sweepcli import HOLD_PROGRAM, HOLD_SWEEP, Agents, alive, env_for, make_sweep, nbt, views, write
 
 import nbtracker
 from nbtracker.sweeps.engine import open_sweep
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups as on Linux")
-
-HOLD_SWEEP = """
-program: train.py
-method: grid
-project: held
-metric: {name: loss, goal: minimize}
-parameters:
-  a: {values: [1, 2, 3]}
-"""
-
 
 @pytest.fixture
 def agents(tmp_path):

@@ -11,6 +11,7 @@ import sys
 import pytest
 from sweepcli import (
     HOLD_PROGRAM,
+    HOLD_SWEEP,
     Agents,
     alive,
     env_for,
@@ -26,16 +27,6 @@ import nbtracker
 from nbtracker.sweeps.process import interpreter_path
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups as on Linux")
-
-HOLD_SWEEP = """
-program: train.py
-method: grid
-project: held
-metric: {name: loss, goal: minimize}
-parameters:
-  a: {values: [1, 2, 3]}
-"""
-
 
 @pytest.fixture
 def agents(tmp_path):

@@ -49,6 +49,7 @@ import re
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -569,7 +570,9 @@ class Sweep:
             return None
         optuna = _optuna()
         try:
-            raw = optuna.importance.get_param_importances(self.study)
+            with warnings.catch_warnings():  # Optuna's notes on degenerate data are not the user's
+                warnings.simplefilter("ignore")
+                raw = optuna.importance.get_param_importances(self.study)
         except Exception:
             return None
         out: dict[str, float] = {}

@@ -328,3 +328,21 @@ def test_seeded_agents_asking_at_once_never_get_the_same_point(store, method):
         assert p.wait(timeout=120) == 0
     xs = [v.params["x"] for v in open_sweep(sid).views()]
     assert len(xs) == 12 and len(set(xs)) == 12, sorted(xs)
+
+
+def test_importance_on_equal_values_says_nothing_to_the_user():
+    import warnings
+
+    sid = nbtracker.sweep({"method": "random", "metric": {"name": "m"}, "run_cap": 6,
+                           "parameters": {"x": {"min": 0.0, "max": 1.0}}}, project="p", seed=1)
+
+    def train():
+        nbtracker.init()
+        nbtracker.log({"m": 1.0})  # every trial the same: Optuna's evaluator has nothing to rank
+
+    nbtracker.agent(sid, function=train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        importance = open_sweep(sid).importance()
+    assert importance is not None and set(importance) == {"x"}
+    assert [str(w.message) for w in caught] == []

@@ -146,16 +146,18 @@ class Api:
         another machine needs its PostgreSQL `storage` URL (or NBTRACKER_SWEEP_STORAGE)."""
         from .sweeps.engine import open_sweep
 
-        root = self.root if not self.remote else Settings.resolve().root
-        return ApiSweep(open_sweep(path, storage=storage, root=root), self)
+        return ApiSweep(open_sweep(path, storage=storage, root=self._sweeps_root()), self)
 
     def sweeps(self, path: str | None = None, storage: str | None = None) -> list[ApiSweep]:
         """The sweeps of a project (all projects when None), newest first."""
         from .sweeps.engine import list_sweeps
 
-        root = self.root if not self.remote else Settings.resolve().root
         return [ApiSweep(s, self) for s in list_sweeps(self._project(path), storage=storage,
-                                                       root=root)]
+                                                       root=self._sweeps_root())]
+
+    def _sweeps_root(self) -> Path:
+        """Sweeps live in the local store (a team server holds their runs, not the sweeps)."""
+        return self.root if not self.remote else Settings.resolve().root
 
     def reindex(self) -> int:
         if self.remote:
@@ -209,11 +211,9 @@ class ApiSweep:
     def best_run(self, order: str | None = None) -> ApiRun | None:
         """The run with the best value of the sweep's metric (or of `order`, e.g. "-summary.acc"
         for the highest acc, "summary.loss" for the lowest), among runs that have it."""
-        m = self._sweep.config.metric
-        if order is None:
-            if m is None:
-                return None
-            order = ("-" if m.goal == "maximize" else "+") + "summary." + m.name
+        if order is None:  # the sweep's own best trial, as the panel and `sweep show` name it
+            best = self._sweep.best()
+            return None if best is None else self._api.run(f"{self.project}/{best.run_id}")
         key = order.lstrip("+-")
         runs = [r for r in self._api.runs(self.project, filters={"sweep": self.id}, order=order)
                 if _finite_number(r._summary_flat().get(key.removeprefix("summary.")))]

@@ -32,7 +32,7 @@ from . import layout
 from .index import RunIndex
 from .lock import RunInUse, RunLock, is_live
 from .recordlog import ReadReport, RecordWriter, encode, read_records, repair_tail
-from .state import EDIT_TYPES, RunState, replay_records
+from .state import EDIT_TYPES, STATES, RunState, replay_records
 
 EDITS_NAME = "edits.jsonl"
 ROOTS_NAME = "roots"
@@ -123,41 +123,6 @@ def fold_edits(path: Path, state: RunState) -> int:
 
 
 # -- extra roots -------------------------------------------------------------------------------
-
-def end_run(path: Path, state: str, exit_code: int | None = None) -> bool:
-    """Give a run whose process is gone its final state: an exit record appended to its log (the
-    state replay takes is the last exit's; a run that had ended is given the new one). Used by
-    a sweep agent for the trial it stopped. False, changing nothing, while a process holds the
-    run (see store.lock) or when it has no log."""
-    from .state import STATES
-
-    assert state in STATES and state != "running"
-    log = path / layout.LOG_NAME
-    if not log.exists():
-        return False
-    lock = RunLock(path)
-    try:
-        lock.acquire(timeout=0.5)
-    except RunInUse:
-        return False
-    try:
-        repair_tail(log)
-        st, _, _ = replay(path)
-        if not st.id:
-            return False
-        w = RecordWriter(log, st.last_seq + 1)
-        rec: dict = {"t": "exit", "state": state}
-        if exit_code is not None:
-            rec["exit_code"] = int(exit_code)
-        try:
-            w.append(rec)
-            w.sync()
-        finally:
-            w.close()
-        return True
-    finally:
-        lock.release()
-
 
 def read_roots(root: Path) -> list[Path]:
     try:
@@ -300,6 +265,39 @@ class Store:
                 if d.name == run_id:
                     return self.load(d, self._row(d))
         return None
+
+    def end_run(self, path: Path, state: str, exit_code: int | None = None) -> bool:
+        """Give a run whose process is gone its final state: an exit record appended to its log
+        through the one writer (the state replay takes is the last exit's; a run that had ended
+        is given the new one). Used by a sweep agent for the trial it stopped. False, changing
+        nothing, while a process holds the run (see store.lock) or when it has no log. The log
+        is read from where the index's cached state stands, not replayed whole."""
+        assert state in STATES and state != "running"
+        log = path / layout.LOG_NAME
+        if not log.exists():
+            return False
+        lock = RunLock(path)
+        try:
+            lock.acquire(timeout=0.5)
+        except RunInUse:
+            return False
+        try:
+            repair_tail(log)
+            stored = self.load(path, self._row(path))
+            if stored is None:
+                return False
+            w = RecordWriter(log, stored.base.last_seq + 1)
+            rec: dict = {"t": "exit", "state": state}
+            if exit_code is not None:
+                rec["exit_code"] = int(exit_code)
+            try:
+                w.append(rec)
+                w.sync()
+            finally:
+                w.close()
+            return True
+        finally:
+            lock.release()
 
     def reload(self, path: Path) -> StoredRun | None:
         """The run in `path` as it is now (the index brought up to date on the way)."""

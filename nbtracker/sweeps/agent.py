@@ -519,13 +519,14 @@ class Agent:
         run whose lock the interrupted `init()` still holds stays as it is)."""
         import gc
 
-        from ..store.store import Store, end_run
+        from ..store.store import Store
 
         try:
-            found = Store(self.sweep.root).find(self.sweep.project, t.run_id)
+            store = Store(self.sweep.root)
+            found = store.find(self.sweep.project, t.run_id)
             if found is not None and found.status in ("running", "crashed"):
                 gc.collect()
-                end_run(found.path, outcome, {"failed": 1, "interrupted": 255}.get(outcome))
+                store.end_run(found.path, outcome, _exit_code(outcome))
         except Exception:
             pass
 
@@ -538,7 +539,7 @@ class Agent:
             if other is run or any(other is b for b in before):
                 continue
             try:
-                other._finish(state, {"failed": 1, "interrupted": 255}.get(state))
+                other._finish(state, _exit_code(state))
             except Exception as e:
                 self._warn_once("finish-other", f"sweep: could not finish a run ({e})")
 
@@ -549,9 +550,9 @@ class Agent:
             run.finish()  # nothing is stored; it is no longer the active run
             return
         from ..sdk.init import _forget
-        from ..store.store import end_run
+        from ..store.store import Store
 
-        code = {"failed": 1, "interrupted": 255}.get(outcome)
+        code = _exit_code(outcome)
         failed = None
         if not run._done:
             try:
@@ -562,7 +563,7 @@ class Agent:
                 run.state != outcome and outcome in ("pruned", "failed", "interrupted")):
             # by its record log; a finish() cut short may still hold the run's lock
             run._lock.release()
-            if not end_run(run._path, outcome, code) and failed is not None:
+            if not Store(self.sweep.root).end_run(run._path, outcome, code) and failed is not None:
                 self._warn_once("finish", f"sweep: could not finish the trial's run ({failed})")
         if run in _active_runs():  # a finish() cut short left it the active run
             _forget(run)
@@ -570,7 +571,7 @@ class Agent:
 
     # -- subprocess mode -----------------------------------------------------------------------
     def _run_process(self, t: _Trial, held: _Held) -> tuple[str, bool]:
-        from ..store.store import Store, end_run
+        from ..store.store import Store
         from .config import nest
         from .process import TrialProcess, interpreter_path, prepare_trial
 
@@ -626,15 +627,22 @@ class Agent:
                 end_strays(sweep.id, t.run_id)  # what left the group (a daemon) ends with it
             if outcome == "finished" and proc.returncode != 0:
                 outcome, exit = "failed", proc.exit_description
-        found = Store(sweep.root).find(sweep.project, t.run_id)
+        store = Store(sweep.root)
+        found = store.find(sweep.project, t.run_id)
         if found is not None and outcome != "finished" and found.status != outcome:
-            end_run(found.path, outcome, {"failed": proc.returncode, "interrupted": 255}.get(outcome))
+            store.end_run(found.path, outcome,
+                          proc.returncode if outcome == "failed" else _exit_code(outcome))
         elif found is not None and outcome == "finished" and found.status == "running":
             pass  # alive: a daemon of the trial holds it; its state is its own
         self._end(t, outcome, exit=exit)
         if stop and self.interrupted:
             _say(f"agent stopped ({exit})")
         return outcome, stop
+
+
+def _exit_code(outcome: str) -> int | None:
+    """The exit code a trial's run records with its outcome (as `finish()` and hooks.py do)."""
+    return {"failed": 1, "interrupted": 255}.get(outcome)
 
 
 def _release_memory() -> None:

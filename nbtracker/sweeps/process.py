@@ -515,10 +515,20 @@ class TrialProcess:
         for p in self._tracked.values():
             _signal_proc(p, sig)
 
+    def _reap(self) -> None:
+        """Collect the leader's status once nothing of the trial is left alive: it may have died
+        between `_remaining`'s reap and its scan of the group, and is then a zombie to wait for."""
+        if self._popen.returncode is None:
+            try:
+                self._popen.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+
     def _wait_gone(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while True:
             if not self._remaining():
+                self._reap()
                 return True
             if time.monotonic() >= deadline:
                 return False

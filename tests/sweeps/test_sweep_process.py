@@ -413,3 +413,14 @@ def test_output_to_a_file(tmp_path):
     with TrialProcess.start([PY, "-c", code], output=out, env={"PYTHONUNBUFFERED": "1"}) as p:
         p.wait(timeout=20)
     assert out.read_text().splitlines() == ["before", "to stdout", "to stderr"]
+
+
+def test_stop_returns_the_leaders_signal_however_fast_it_dies():
+    # A leader that dies at once on SIGTERM can die between the reap and the scan of its group:
+    # stop() must still reap it and return its code, every time.
+    codes = []
+    for _ in range(30):
+        proc = TrialProcess.start(["sleep", "30"])
+        time.sleep(0.005)
+        codes.append(proc.stop(grace=5))
+    assert codes == [-signal.SIGTERM] * 30

@@ -35,6 +35,7 @@ __all__ = [
     "unwatch", "plot", "Settings", "setup", "teardown", "require", "termlog", "termwarn",
     "termerror", "join", "restore", "mark_preempting", "util", "errors", "plot_table",
     "sweep", "agent", "TrialPruned",
+    "Artifact", "log_artifact", "use_artifact", "log_model", "use_model", "link_model",
     "visualize",
 ]
 
@@ -150,6 +151,37 @@ def login(key: str | None = None, host: str | None = None, relogin: bool | None 
     except (ValueError, UploadError) as e:
         raise UsageError(f"login to {url} failed: {e}; nothing was stored") from None
     return True
+
+
+def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None,
+                 aliases: list[str] | None = None, tags: list[str] | None = None):
+    """Log an artifact as the current run's output. See `Run.log_artifact`."""
+    return _current("log_artifact").log_artifact(artifact_or_path, name, type, aliases, tags)
+
+
+def use_artifact(artifact_or_name: Any, type: str | None = None,
+                 aliases: list[str] | None = None, use_as: str | None = None):
+    """An artifact version as the current run's input. See `Run.use_artifact`."""
+    return _current("use_artifact").use_artifact(artifact_or_name, type, aliases, use_as)
+
+
+def log_model(path: Any, name: str | None = None, aliases: list[str] | None = None):
+    """Log a model file or folder in the current run. See `Run.log_model`.
+
+    >>> nbtracker.log_model("model.pt", name="mnist-cnn", aliases=[f"epoch-{epoch}"])
+    """
+    return _current("log_model").log_model(path, name, aliases)
+
+
+def use_model(name: str) -> str:
+    """Download a logged model and return its path. See `Run.use_model`."""
+    return _current("use_model").use_model(name)
+
+
+def link_model(path: Any, registered_model_name: str, name: str | None = None,
+               aliases: list[str] | None = None):
+    """Log the model in the current run (there is no model registry). See `Run.link_model`."""
+    return _current("link_model").link_model(path, registered_model_name, name, aliases)
 
 
 join = finish  # wandb's older name
@@ -312,6 +344,10 @@ def __getattr__(name: str) -> Any:
         from .sdk import media
 
         return getattr(media, name)
+    if name == "Artifact":  # wandb.Artifact
+        from .artifacts import Artifact
+
+        return Artifact
     if name in ("sweep", "agent", "TrialPruned"):  # optuna loads only when a sweep is used
         from . import sweeps
 

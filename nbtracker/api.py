@@ -159,6 +159,62 @@ class Api:
         """Sweeps live in the local store (a team server holds their runs, not the sweeps)."""
         return self.root if not self.remote else Settings.resolve().root
 
+    # -- artifacts (nbtracker/artifacts) ---------------------------------------------------
+    def _registry(self):
+        from .artifacts import Registry
+
+        if self.remote:  # artifacts live in the local store; the team server does not hold them
+            return Registry(Settings.resolve().root)
+        return Registry(self.root)
+
+    def artifact(self, name: str, type: str | None = None):
+        """An artifact version: "project/mnist:v1", "entity/project/mnist:best", or
+        "mnist:latest" in the default project."""
+        from .artifacts import Artifact
+
+        r = self._registry()
+        return Artifact._fetch(name, self.default_project, r.store_root, type)
+
+    def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        from .artifacts import ArtifactNotFound
+
+        try:
+            self.artifact(name, type)
+            return True
+        except ArtifactNotFound:
+            return False
+
+    def artifacts(self, type_name: str | None = None, name: str = "", per_page: int = 50,
+                  tags: Any = None) -> list:
+        """The versions of one artifact ("mnist" or "project/mnist"), oldest first, of
+        `type_name` when given."""
+        from .artifacts import Artifact
+        from .artifacts.names import parse_ref
+
+        ref = parse_ref(name.split(":", 1)[0], self.default_project or "uncategorized")
+        r = self._registry()
+        out = [Artifact._from_doc(r, d) for d in r.versions(ref.project, ref.name)
+               if type_name is None or d["type"] == type_name]
+        if tags:
+            want = {tags} if isinstance(tags, str) else set(tags)
+            out = [a for a in out if want & set(a.tags)]
+        return out
+
+    artifact_versions = artifacts
+
+    def artifact_collections(self, project_name: str | None = None,
+                             type_name: str | None = None) -> list[dict]:
+        """The artifacts of a project (all when None): name, type, project, versions."""
+        r = self._registry()
+        project = self._project(project_name)
+        return [{"project": c["project"], "name": c["name"], "type": c["type"],
+                 "versions": len(c["digests"]), "aliases": dict(c["aliases"])}
+                for c in r.collections(project)
+                if type_name is None or c["type"] == type_name]
+
+    def artifact_types(self, project: str | None = None) -> list[str]:
+        return sorted({c["type"] for c in self.artifact_collections(project)})
+
     def reindex(self) -> int:
         if self.remote:
             raise UsageError("reindex rebuilds the local run index; use Api(dir=...) for it")
@@ -699,6 +755,30 @@ class ApiRun:
         (os, args, program, startedAt, root); None when it was not recorded."""
         env = read_env(self._log_dir() / layout.LOG_NAME)
         return None if env is None else with_wandb_names(env)
+
+    def logged_artifacts(self, per_page: int = 100) -> list:
+        """The artifact versions this run logged (still stored), in the order logged."""
+        return self._artifacts("out")
+
+    def used_artifacts(self, per_page: int = 100) -> list:
+        """The artifact versions this run used (still stored), in the order used."""
+        return self._artifacts("in")
+
+    def _artifacts(self, io: str) -> list:
+        from .artifacts import Artifact, ArtifactNotFound, Registry
+
+        root = self._store.root if not self._remote else Settings.resolve().root
+        r = Registry(root)
+        out = []
+        for a in self._stored.state.artifacts:
+            if a.get("io") != io:
+                continue
+            try:
+                out.append(Artifact._from_doc(
+                    r, r.resolve(a["project"], a["name"], f"v{a['version']}")))
+            except ArtifactNotFound:
+                continue  # deleted since
+        return out
 
     def _file(self, rec: dict) -> ApiFile:
         if self._remote:

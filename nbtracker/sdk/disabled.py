@@ -68,6 +68,25 @@ class DisabledRun:
     def save(self, *args: Any, **kwargs: Any) -> list:
         return []
 
+    def log_artifact(self, artifact_or_path: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return artifact_or_path  # nothing is stored
+
+    log_model = log_artifact
+
+    def use_artifact(self, artifact_or_name: Any, type: Any = None, *args: Any,
+                     **kwargs: Any) -> Any:
+        """A stored version can still be read (nothing records the use)."""
+        from ..artifacts import Artifact
+
+        if isinstance(artifact_or_name, Artifact):
+            return artifact_or_name
+        return Artifact._fetch(str(artifact_or_name), self.project, None, type)
+
+    def use_model(self, name: str) -> str:
+        art = self.use_artifact(name)
+        root = art.download()
+        return f"{root}/{next(iter(art._entries))}" if art.file_count == 1 else root
+
     def watch(self, *args: Any, **kwargs: Any) -> None:
         return None
 

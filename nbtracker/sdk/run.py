@@ -602,6 +602,56 @@ class Run:
             output.debug(f"save({glob_str!r}) matched no files yet", self._debug_path)
         return saved
 
+    # -- artifacts (nbtracker/artifacts) -------------------------------------------------
+    def log_artifact(self, artifact_or_path: Any, name: str | None = None,
+                     type: str | None = None, aliases: list[str] | None = None,
+                     tags: list[str] | None = None):
+        """Log an artifact (or a file, folder or URI as one) as the run's output: a new
+        version when its content is new, else the version that holds it; `latest` and
+        `aliases` move to it. Returns the logged `Artifact` ("mnist:v3").
+
+        >>> art = nbtracker.Artifact("mnist", type="dataset"); art.add_dir("data/")
+        >>> run.log_artifact(art, aliases=["best"])
+        """
+        from ..artifacts.runs import log_artifact
+
+        return log_artifact(self, artifact_or_path, name, type, aliases, tags)
+
+    def use_artifact(self, artifact_or_name: Any, type: str | None = None,
+                     aliases: list[str] | None = None, use_as: str | None = None):
+        """An artifact version as the run's input ("mnist:latest", "mnist:v3",
+        "project/mnist:best"); the run is recorded as using it.
+
+        >>> path = run.use_artifact("mnist:latest").download()
+        """
+        from ..artifacts.runs import use_artifact
+
+        return use_artifact(self, artifact_or_name, type, aliases, use_as)
+
+    def log_model(self, path: Any, name: str | None = None, aliases: list[str] | None = None):
+        """Log a model file or folder as a "model" artifact (default name
+        `run-<run id>-<file name>`), as wandb's `log_model`."""
+        from ..artifacts.runs import log_model
+
+        return log_model(self, path, name, aliases)
+
+    def use_model(self, name: str) -> str:
+        """Download a logged model ("mnist-cnn:latest") and return the path of its file."""
+        from ..artifacts.runs import use_model
+
+        return use_model(self, name)
+
+    def link_model(self, path: Any, registered_model_name: str, name: str | None = None,
+                   aliases: list[str] | None = None):
+        """Log the model; there is no model registry here, so the link is its aliases."""
+        self._warn_once("link_model", "link_model(): there is no model registry here; the "
+                        "model is logged, and its aliases name it")
+        return self.log_model(path, name, aliases)
+
+    def link_artifact(self, artifact: Any, target_path: str, aliases: list[str] | None = None):
+        self._warn_once("link_artifact", "link_artifact() has no effect here: there is no "
+                        "model registry; aliases name the versions to use")
+
     def _copy_file(self, rel: str, src: Path) -> None:
         dst = self._path / layout.FILES_DIR / rel
         try:

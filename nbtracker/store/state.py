@@ -15,6 +15,9 @@ Rules shared by the writer and every reader:
   holds.
 - sweep: a run started as a sweep's trial names the sweep in its `run` record (`"sweep": id`);
   a later `run` record (a resume) without it leaves it.
+- artifact: `{"t": "artifact", "io": "out" | "in", "project", "name", "version", "type",
+  "digest"}` — a version of an artifact the run logged or used (artifacts/registry.py); the run's
+  `artifacts` lists each once, in the order first recorded.
 - steps: `steps` is the set of distinct steps that hold a history row (a `StepSet`); the writer
   keeps it as it logs, readers fold it from the history records, and the index caches it with
   the rest of the state (its count and largest step also as columns).
@@ -194,6 +197,7 @@ class RunState:
         self.metrics: list[dict] = []
         self.files: dict[str, dict] = {}
         self.alerts: list[dict] = []
+        self.artifacts: list[dict] = []  # versions the run logged ("out") and used ("in")
         self.step: int = 0  # the step the next history record goes to
         self.rows: int = 0  # history records applied
         self.last_seq: int = 0
@@ -228,6 +232,8 @@ class RunState:
             self.files[rec["path"]] = {k: v for k, v in rec.items() if k not in ("t", "seq")}
         elif t == "alert":
             self.alerts.append({k: v for k, v in rec.items() if k not in ("t", "seq")})
+        elif t == "artifact":
+            self.apply_artifact(rec)
         elif t == "exit":
             self.state = rec.get("state", "finished")
             self.exit_code = rec.get("exit_code")
@@ -298,6 +304,19 @@ class RunState:
         self.state = "running"
         self.exit_code = None
         self._segment_start = rec.get("ts", 0.0)
+
+    def apply_artifact(self, rec: dict) -> None:
+        """An artifact version the run logged (`"io": "out"`) or used (`"in"`); the same one
+        twice is kept once."""
+        a = {"io": rec["io"], "project": rec["project"], "name": rec["name"],
+             "version": rec["version"], "type": rec.get("type"), "digest": rec.get("digest")}
+        if a["io"] not in ("in", "out") or type(a["version"]) is not int \
+                or not all(type(a[k]) is str for k in ("project", "name")):
+            raise ValueError("not an artifact record")
+        if not any(x["io"] == a["io"] and x["project"] == a["project"]
+                   and x["name"] == a["name"] and x["version"] == a["version"]
+                   for x in self.artifacts):
+            self.artifacts.append(a)
 
     def apply_history(self, step: int, values: dict) -> None:
         self.rows += 1

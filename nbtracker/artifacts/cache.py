@@ -1,0 +1,148 @@
+"""The download cache: files an artifact references elsewhere (http(s)://, s3://, gs://, …),
+fetched through fsspec when a version is downloaded, kept for the next download, and held
+under a size cap.
+
+    <cache>/artifacts/<2 hex>/<sha256 of the URI and its version>
+
+`<cache>` is NBTRACKER_CACHE_DIR (or WANDB_CACHE_DIR), else `<store root>/cache`. The cap is
+NBTRACKER_ARTIFACT_CACHE_MAX ("10GB", "500MB", bytes; default 10GB): after each fetch the least
+recently used files go until the cache fits. `nbtracker artifact cache cleanup --max-size 1GB`
+does the same by hand. A cached copy is used again only when the remote says it is the same
+(its ETag, or version id, or size and modification time, as fsspec reports them) and, when the
+manifest holds the file's SHA-256, when it has that hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+
+from .errors import ArtifactError
+
+DEFAULT_MAX = 10 * 1000**3
+_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+          "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """"10GB", "500MB", "1.5GiB", "12345" → bytes."""
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ArtifactError(f"not a size: {text!r} (use bytes or a unit: 500MB, 10GB, 1GiB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def cache_dir(store_root: Path) -> Path:
+    base = os.environ.get("NBTRACKER_CACHE_DIR") or os.environ.get("WANDB_CACHE_DIR")
+    return (Path(base).expanduser() if base else Path(store_root) / "cache") / "artifacts"
+
+
+def cache_max() -> int:
+    text = os.environ.get("NBTRACKER_ARTIFACT_CACHE_MAX")
+    return parse_size(text) if text else DEFAULT_MAX
+
+
+def _filesystem(uri: str):
+    try:
+        import fsspec
+    except ImportError:
+        raise ArtifactError(f"downloading {uri} needs fsspec (pip install fsspec, and the "
+                            f"package for its scheme: aiohttp for http, s3fs for s3://, "
+                            f"gcsfs for gs://)") from None
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as e:
+        raise ArtifactError(f"cannot fetch {uri}: {e}") from None
+    return fs, path
+
+
+def _version_of(info: dict) -> str:
+    for k in ("ETag", "etag", "VersionId", "version_id", "generation", "md5Hash"):
+        if info.get(k):
+            return f"{k}={info[k]}"
+    return f"size={info.get('size')};mtime={info.get('mtime') or info.get('LastModified') or info.get('updated') or info.get('created')}"
+
+
+def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
+    """A local copy of what `uri` holds now: the cached one when still current, else fetched
+    into the cache (and the cache held under its cap)."""
+    from .objects import copy_checked
+
+    fs, path = _filesystem(uri)
+    try:
+        info = fs.info(path)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any backend's failure: one clear line
+        raise ArtifactError(f"{label}: cannot reach {uri}: {e}") from None
+    key = hashlib.sha256(f"{uri}\0{_version_of(info)}".encode()).hexdigest()
+    root = cache_dir(store_root)
+    target = root / key[:2] / key[2:]
+    if target.exists():
+        os.utime(target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{key[2:]}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        copy_checked(Path(tmp), digest, target, label, opener=lambda: fs.open(path, "rb"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ArtifactError):
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise ArtifactError(f"{label}: fetching {uri} failed: {e}") from None
+    cleanup(store_root, cache_max(), keep={target})
+    return target
+
+
+def usage(store_root: Path) -> tuple[int, int]:
+    """(files, bytes) in the cache."""
+    files = [p for p in _entries(cache_dir(store_root))]
+    return len(files), sum(st.st_size for _, st in files)
+
+
+def _entries(root: Path) -> list[tuple[Path, os.stat_result]]:
+    out = []
+    try:
+        heads = list(os.scandir(root))
+    except FileNotFoundError:
+        return out
+    for h in heads:
+        if not h.is_dir():
+            continue
+        for e in os.scandir(h.path):
+            try:
+                st = e.stat()
+            except OSError:
+                continue
+            if e.name.endswith(".part") and st.st_mtime > time.time() - 3600:
+                continue  # being written
+            out.append((Path(e.path), st))
+    return out
+
+
+def cleanup(store_root: Path, max_size: int, keep: set[Path] = frozenset()) -> tuple[int, int]:
+    """Remove the least recently used cached files until the cache holds at most `max_size`
+    bytes. Returns (files removed, bytes freed)."""
+    files = sorted(_entries(cache_dir(store_root)), key=lambda x: x[1].st_mtime)
+    total = sum(st.st_size for _, st in files)
+    removed = freed = 0
+    for p, st in files:
+        if total <= max_size:
+            break
+        if p in keep:
+            continue
+        try:
+            p.unlink()
+        except OSError:
+            continue
+        total -= st.st_size
+        freed += st.st_size
+        removed += 1
+    return removed, freed

@@ -1,0 +1,365 @@
+"""The store-wide object directory: every file of every artifact version, once, by SHA-256.
+
+    <root>/artifacts/objects/<first 2 hex>/<other 62 hex>     read-only, never changed in place
+    <root>/artifacts/objects/tmp/                               files being written
+
+A file is read once, hashed as it is copied (one pass, so the object's name is the hash of the
+bytes it holds whatever the source does meanwhile) and renamed into place; content already
+stored is not written again. Copies out are hashed as they are written and compared with the
+name before they are renamed into place: a damaged object is reported, never returned as good.
+
+`HashCache` remembers the SHA-256 of a source file by its (device, inode, size, mtime, ctime), so
+logging the same unchanged files again reads none of them. A hash taken less than a timestamp
+tick after the file's last change is not remembered (a file changed again within the same tick
+would look unchanged; git calls this racy-clean).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from .errors import ArtifactCorrupt
+
+CHUNK = 1 << 20
+WORKERS = max(2, min(8, (os.cpu_count() or 2) * 2))
+
+
+def _digest_ok(digest: object) -> bool:
+    return isinstance(digest, str) and len(digest) == 64 and all(
+        c in "0123456789abcdef" for c in digest)
+
+
+def copy_hashing(src: str | os.PathLike, dst_fd: int) -> tuple[str, int]:
+    """Copy `src` into the open file `dst_fd`, hashing what is written; (sha256, size)."""
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    size = 0
+    with open(src, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            chunk = view[:n]
+            h.update(chunk)
+            while chunk:
+                w = os.write(dst_fd, chunk)
+                chunk = chunk[w:]
+            size += n
+    return h.hexdigest(), size
+
+
+def hash_file(path: str | os.PathLike) -> tuple[str, int]:
+    h = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    size = 0
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            size += n
+    return h.hexdigest(), size
+
+
+def stat_key(st: os.stat_result) -> tuple:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _settled(st: os.stat_result, now: float) -> bool:
+    """Whether a hash taken at `now` may be remembered: the file's last change is more than a
+    timestamp tick before (2 s on file systems with whole-second times, else 0.1 s)."""
+    whole_seconds = st.st_mtime_ns % 1_000_000_000 == 0 and st.st_ctime_ns % 1_000_000_000 == 0
+    tick = 2.0 if whole_seconds else 0.1
+    return now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > tick
+
+
+class HashCache:
+    """SQLite table path → (stat key, sha256). A cache: losing it costs one read of each file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection | None:
+        con = getattr(self._local, "con", None)
+        if con is None or getattr(self._local, "pid", None) != os.getpid():
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=NORMAL")
+                con.execute("CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, "
+                            "key TEXT NOT NULL, sha256 TEXT NOT NULL)")
+            except sqlite3.Error:
+                self._remove()
+                return None
+            self._local.con, self._local.pid = con, os.getpid()
+        return con
+
+    def _remove(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.remove(f"{self.path}{suffix}")
+            except OSError:
+                pass
+
+    def get_many(self, items: Iterable[tuple[str, os.stat_result]]) -> dict[str, str]:
+        items = list(items)
+        con = self._db()
+        if con is None or not items:
+            return {}
+        out = {}
+        try:
+            keys = {p: repr(stat_key(st)) for p, st in items}
+            paths = list(keys)
+            for i in range(0, len(paths), 500):
+                part = paths[i:i + 500]
+                q = f"SELECT path, key, sha256 FROM hashes WHERE path IN ({','.join('?' * len(part))})"
+                for p, k, d in con.execute(q, part):
+                    if keys.get(p) == k and _digest_ok(d):
+                        out[p] = d
+        except sqlite3.Error:
+            return {}
+        return out
+
+    def put_many(self, items: Iterable[tuple[str, os.stat_result, str]]) -> None:
+        now = time.time()
+        rows = [(p, repr(stat_key(st)), d) for p, st, d in items if _settled(st, now)]
+        con = self._db()
+        if con is None or not rows:
+            return
+        try:
+            con.execute("BEGIN")
+            con.executemany("INSERT OR REPLACE INTO hashes VALUES (?,?,?)", rows)
+            con.execute("COMMIT")
+        except sqlite3.Error:
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+
+class Objects:
+    """The object directory of a store (`<root>/artifacts/objects`)."""
+
+    def __init__(self, root: Path):
+        self.dir = Path(root) / "objects"
+        self.tmp = self.dir / "tmp"
+        self.hashes = HashCache(Path(root) / "hashes.sqlite")
+
+    def path(self, digest: str) -> Path:
+        if not _digest_ok(digest):
+            raise ValueError(f"not a SHA-256 digest: {digest!r}")
+        return self.dir / digest[:2] / digest[2:]
+
+    def has(self, digest: str) -> bool:
+        try:
+            return stat.S_ISREG(os.stat(self.path(digest)).st_mode)
+        except (OSError, ValueError):
+            return False
+
+    def _touch(self, digest: str) -> bool:
+        """Mark a stored object as wanted now (see `collect`); False when it is not there."""
+        try:
+            os.utime(self.path(digest))
+            return True
+        except OSError:
+            return False
+
+    def _tmp_file(self) -> tuple[int, Path]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        p = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
+        return os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), p
+
+    def _install(self, tmp: Path, digest: str) -> None:
+        final = self.path(digest)
+        if final.exists():
+            os.unlink(tmp)
+            self._touch(digest)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+
+    def put_file(self, src: str | os.PathLike, known: str | None = None) -> tuple[str, int]:
+        """Store the bytes of `src`; (sha256, size). `known` is the hash the cache remembers for
+        the file as it stands: when that object is stored, nothing is read."""
+        if known is not None and self._touch(known):
+            return known, os.stat(src).st_size
+        fd, tmp = self._tmp_file()
+        try:
+            try:
+                digest, size = copy_hashing(src, fd)
+            finally:
+                os.close(fd)
+            self._install(tmp, digest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return digest, size
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if self._touch(digest):
+            return digest
+        fd, tmp = self._tmp_file()
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            self._install(tmp, digest)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return digest
+
+    def put_files(self, sources: list[tuple[str, Path]], cancel: threading.Event | None = None
+                  ) -> dict[str, tuple[str, int]]:
+        """Store many files at once (threads; hashing releases the GIL): {name: (sha256, size)}.
+        Each source is stat-ed first; unchanged files whose object is stored are not read."""
+        stats = {}
+        for _, src in sources:
+            key = os.fspath(src)
+            if key not in stats:
+                stats[key] = os.stat(src)
+        known = self.hashes.get_many(stats.items())
+
+        def one(src: Path) -> tuple[str, int]:
+            key = os.fspath(src)
+            return self.put_file(src, known.get(key))
+
+        out: dict[str, tuple[str, int]] = {}
+        results = _map(one, [s for _, s in sources])
+        learnt = []
+        for (name, src), res in zip(sources, results):
+            out[name] = res
+            key = os.fspath(src)
+            st = stats[key]
+            if known.get(key) != res[0] and st.st_size == res[1]:
+                try:  # remembered only if the file did not change while it was read
+                    if stat_key(os.stat(src)) == stat_key(st):
+                        learnt.append((key, st, res[0]))
+                except OSError:
+                    pass
+        self.hashes.put_many(learnt)
+        return out
+
+    def hash_files(self, paths: list[Path]) -> list[tuple[str, int]]:
+        """The (sha256, size) of files left where they are (file:// references)."""
+        stats = {os.fspath(p): os.stat(p) for p in paths}
+        known = self.hashes.get_many(stats.items())
+
+        def one(p: Path) -> tuple[str, int]:
+            key = os.fspath(p)
+            if key in known:
+                return known[key], stats[key].st_size
+            return hash_file(p)
+
+        results = _map(one, paths)
+        learnt = [(os.fspath(p), stats[os.fspath(p)], d) for p, (d, n) in zip(paths, results)
+                  if os.fspath(p) not in known and stats[os.fspath(p)].st_size == n]
+        self.hashes.put_many(learnt)
+        return results
+
+    def copy_out(self, digest: str, dest: Path, label: str) -> None:
+        """Write the object to `dest` (replacing it), checked against its name on the way."""
+        copy_checked(self.path(digest), digest, dest, label)
+
+    def collect(self, candidates: Iterable[str], referenced: set[str]) -> int:
+        """Remove the objects of `candidates` no version references (caller holds the store's
+        artifact lock). An object is first renamed aside; one touched after that (a draft
+        artifact adding the same bytes at that moment) is put back. Returns bytes freed."""
+        freed = 0
+        started = time.time()
+        for digest in set(candidates) - referenced:
+            if not _digest_ok(digest):
+                continue
+            p = self.path(digest)
+            aside = p.with_name(p.name + ".deleting")
+            try:
+                os.replace(p, aside)
+            except OSError:
+                continue
+            try:
+                st = os.stat(aside)
+                if st.st_mtime >= started:
+                    os.replace(aside, p)
+                    continue
+                os.unlink(aside)
+                freed += st.st_size
+            except OSError:
+                pass
+        return freed
+
+    def all_digests(self) -> Iterable[tuple[str, os.stat_result]]:
+        try:
+            heads = list(os.scandir(self.dir))
+        except FileNotFoundError:
+            return
+        for head in heads:
+            if len(head.name) != 2 or not head.is_dir():
+                continue
+            for e in os.scandir(head.path):
+                d = head.name + e.name
+                if _digest_ok(d):
+                    try:
+                        yield d, e.stat()
+                    except OSError:
+                        pass
+
+
+def copy_checked(src: Path, digest: str | None, dest: Path, label: str,
+                 opener: Callable | None = None) -> tuple[str, int]:
+    """Copy `src` to `dest` through a temporary file beside it, hashing; if `digest` is given
+    and the bytes differ, the copy is removed and ArtifactCorrupt raised naming `label`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            got, size = copy_hashing(src, fd) if opener is None else _copy_from(opener, fd)
+        finally:
+            os.close(fd)
+        if digest is not None and got != digest:
+            raise ArtifactCorrupt(
+                f"{label}: the stored bytes do not match the artifact's manifest (sha256 "
+                f"{got[:12]}… instead of {digest[:12]}…); it was not downloaded", [label])
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return got, size
+
+
+def _copy_from(opener: Callable, fd: int) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with opener() as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _map(fn: Callable, items: list) -> list:
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
+        return list(pool.map(fn, items))

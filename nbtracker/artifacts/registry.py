@@ -1,0 +1,307 @@
+"""The artifact registry of a store: collections, their versions and aliases, on disk.
+
+    <root>/artifacts/lock                                    flock: numbering, aliases, deletes
+    <root>/artifacts/collections/<project>/<name>/
+        collection.json    {"project", "name", "type", "next", "digests": {digest: N},
+                            "aliases": {alias: N}, "created"}
+        v<N>.json          one version: its manifest ("entries": {path: {"digest", "size"[,
+                           "ref"]}}), "digest" (of the manifest), "description", "metadata",
+                           "tags", "created", "updated", "created_by" ({"project", "id"} of the
+                           run that logged it, or null), "size", "file_count"
+
+`<project>` and `<name>` are the labels percent-encoded (store/layout.py), never the text as
+given. Every change happens under the lock and ends with one atomic rename of
+`collection.json`, so a version number is given once even to two processes logging the same
+name at the same moment, and aliases move together (`latest` to the version logged last).
+A version is written (and synced) before the collection names it; a crash in between leaves a
+file a later version number overwrites. The version's digest is the hash of its manifest:
+logging the same content again returns the version that holds it.
+
+Which runs logged and used each version is in the runs' record logs (`artifact` records, see
+store/state.py); `created_by` is a copy kept for speed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..store import layout
+from .errors import ArtifactError, ArtifactNotFound
+from .names import LATEST, VERSION_RE
+from .objects import Objects
+
+COLLECTION = "collection.json"
+_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+
+
+def manifest_digest(entries: dict[str, dict]) -> str:
+    """The digest of a manifest: what its files are, not how they were added."""
+    rows = [[p, e.get("ref"), e.get("digest"), e.get("size")] for p, e in sorted(entries.items())]
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+
+
+def write_json(path: Path, doc: Any) -> None:
+    """Write `doc` to `path` atomically and durably (temporary file, fsync, rename, fsync dir)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = json.dumps(doc, ensure_ascii=False, allow_nan=True).encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"cannot read {path}: {e}") from None
+
+
+class Registry:
+    def __init__(self, store_root: str | os.PathLike):
+        self.store_root = Path(store_root).expanduser().resolve()
+        self.root = self.store_root / "artifacts"
+        self.objects = Objects(self.root)
+
+    # -- places ----------------------------------------------------------------------------
+    def collection_dir(self, project: str, name: str) -> Path:
+        return (self.root / "collections" / layout.project_folder(project)
+                / quote(name, safe="-_."))
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- reading ---------------------------------------------------------------------------
+    def collection(self, project: str, name: str) -> dict | None:
+        doc = read_json(self.collection_dir(project, name) / COLLECTION)
+        if not isinstance(doc, dict) or doc.get("name") != name or doc.get("project") != project:
+            return None
+        return doc
+
+    def _version_doc(self, coll: dict, n: int) -> dict | None:
+        folder = self.collection_dir(coll["project"], coll["name"])
+        doc = read_json(folder / f"v{n}.json")
+        if not isinstance(doc, dict) or doc.get("version") != n or n >= coll["next"] \
+                or coll["digests"].get(doc.get("digest")) != n:
+            return None
+        doc["aliases"] = sorted(a for a, v in coll["aliases"].items() if v == n)
+        return doc
+
+    def resolve(self, project: str, name: str, selector: str = LATEST) -> dict:
+        """The version `selector` ("latest", an alias or "v3") names, or ArtifactNotFound."""
+        coll = self.collection(project, name)
+        if coll is None:
+            raise ArtifactNotFound(f"no artifact {name!r} in project {project!r}")
+        m = VERSION_RE.match(selector)
+        n = int(m.group(1)) if m else coll["aliases"].get(selector)
+        doc = self._version_doc(coll, n) if isinstance(n, int) else None
+        if doc is None:
+            have = ", ".join([f"v{v}" for v in sorted(set(coll["digests"].values()))]
+                             + sorted(coll["aliases"])) or "none"
+            raise ArtifactNotFound(f"artifact {name!r} in project {project!r} has no version "
+                                   f"or alias {selector!r} (it has: {have})")
+        return doc
+
+    def versions(self, project: str, name: str) -> list[dict]:
+        coll = self.collection(project, name)
+        if coll is None:
+            return []
+        docs = [self._version_doc(coll, n) for n in sorted(set(coll["digests"].values()))]
+        return [d for d in docs if d is not None]
+
+    def collections(self, project: str | None = None) -> list[dict]:
+        base = self.root / "collections"
+        folders = [base / layout.project_folder(project)] if project else _subdirs(base)
+        out = []
+        for folder in folders:
+            for d in _subdirs(folder):
+                doc = read_json(d / COLLECTION) if (d / COLLECTION).exists() else None
+                if isinstance(doc, dict) and (project is None or doc.get("project") == project):
+                    out.append(doc)
+        out.sort(key=lambda c: (c.get("project", ""), c.get("name", "")))
+        return out
+
+    def referenced(self) -> set[str]:
+        """Every object digest some version's manifest names."""
+        used: set[str] = set()
+        for coll in self.collections():
+            for doc in self.versions(coll["project"], coll["name"]):
+                for e in doc.get("entries", {}).values():
+                    if not e.get("ref") and e.get("digest"):
+                        used.add(e["digest"])
+        return used
+
+    # -- writing ---------------------------------------------------------------------------
+    def commit(self, *, project: str, name: str, type: str, entries: dict[str, dict],
+               description: str | None, metadata: dict, aliases: list[str], tags: list[str],
+               created_by: dict | None, sources: dict[str, Path]) -> tuple[dict, bool]:
+        """Log a version: the existing one when its manifest is the same, else the next
+        number. `aliases` (and `latest`) move to it. `sources` are the files the entries were
+        stored from, to store again an object removed since (a delete at the same moment).
+        Returns (the version, whether it is new)."""
+        digest = manifest_digest(entries)
+        with self.lock():
+            folder = self.collection_dir(project, name)
+            coll = self.collection(project, name)
+            if coll is None:
+                coll = {"project": project, "name": name, "type": type, "next": 0,
+                        "digests": {}, "aliases": {}, "created": time.time()}
+            elif coll["type"] != type:
+                raise ArtifactError(f"artifact {name!r} in project {project!r} is of type "
+                                    f"{coll['type']!r}, not {type!r}")
+            n = coll["digests"].get(digest)
+            doc = self._version_doc(coll, n) if n is not None else None
+            new = doc is None
+            if new:
+                self._restore_missing(entries, sources)
+                n = coll["next"]
+                now = time.time()
+                doc = {"project": project, "name": name, "type": type, "version": n,
+                       "digest": digest, "description": description, "metadata": metadata,
+                       "tags": tags, "created": now, "updated": now, "created_by": created_by,
+                       "size": sum(int(e.get("size") or 0) for e in entries.values()),
+                       "file_count": len(entries), "entries": entries}
+                write_json(folder / f"v{n}.json", doc)
+                coll["next"] = n + 1
+                coll["digests"][digest] = n
+            for a in [LATEST, *aliases]:
+                coll["aliases"][a] = n
+            write_json(folder / COLLECTION, coll)
+            doc["aliases"] = sorted(a for a, v in coll["aliases"].items() if v == n)
+            return doc, new
+
+    def _restore_missing(self, entries: dict[str, dict], sources: dict[str, Path]) -> None:
+        for path, e in entries.items():
+            d = e.get("digest")
+            if e.get("ref") or not d or self.objects.has(d):
+                continue
+            src = sources.get(path)
+            got = None
+            if src is not None:
+                try:
+                    got, _ = self.objects.put_file(src)
+                except OSError:
+                    pass
+            if got != d:
+                raise ArtifactError(f"{path}: its stored copy was removed (a version holding "
+                                    f"the same bytes was deleted meanwhile) and the file it "
+                                    f"came from is gone or changed; add it again")
+
+    def update(self, project: str, name: str, version: int, *, aliases: list[str] | None = None,
+               description: Any = ..., metadata: Any = ..., tags: Any = ...) -> dict:
+        """Change what may change in a version: its aliases (moved here from wherever they
+        were; ones it loses are removed), description, metadata and tags."""
+        with self.lock():
+            coll = self.collection(project, name)
+            doc = self._version_doc(coll, version) if coll else None
+            if doc is None:
+                raise ArtifactNotFound(f"artifact {name}:v{version} in project {project!r} "
+                                       f"is not there (deleted?)")
+            folder = self.collection_dir(project, name)
+            fields = {"description": description, "metadata": metadata, "tags": tags}
+            if any(v is not ... for v in fields.values()):
+                for k, v in fields.items():
+                    if v is not ...:
+                        doc[k] = v
+                doc["updated"] = time.time()
+                write_json(folder / f"v{version}.json",
+                           {k: v for k, v in doc.items() if k != "aliases"})
+            if aliases is not None:
+                for a, v in list(coll["aliases"].items()):
+                    if v == version and a not in aliases and a != LATEST:
+                        del coll["aliases"][a]
+                for a in aliases:
+                    coll["aliases"][a] = version
+                write_json(folder / COLLECTION, coll)
+            doc["aliases"] = sorted(a for a, v in coll["aliases"].items() if v == version)
+            return doc
+
+    def delete(self, project: str, name: str, version: int, delete_aliases: bool = False) -> int:
+        """Remove a version: its manifest, its aliases (`latest` moves to the newest version
+        left) and then the objects no other version names. Returns the bytes freed."""
+        with self.lock():
+            coll = self.collection(project, name)
+            doc = self._version_doc(coll, version) if coll else None
+            if doc is None:
+                raise ArtifactNotFound(f"artifact {name}:v{version} in project {project!r} "
+                                       f"is not there (deleted already?)")
+            held = [a for a, v in coll["aliases"].items() if v == version and a != LATEST]
+            if held and not delete_aliases:
+                raise ArtifactError(f"{name}:v{version} has the aliases {', '.join(held)}; "
+                                    f"pass delete_aliases=True to delete it with them")
+            coll["digests"] = {d: v for d, v in coll["digests"].items() if v != version}
+            coll["aliases"] = {a: v for a, v in coll["aliases"].items() if v != version}
+            if LATEST not in coll["aliases"] and coll["digests"]:
+                coll["aliases"][LATEST] = max(coll["digests"].values())
+            folder = self.collection_dir(project, name)
+            write_json(folder / COLLECTION, coll)
+            try:
+                os.unlink(folder / f"v{version}.json")
+            except FileNotFoundError:
+                pass
+            mine = {e["digest"] for e in doc["entries"].values()
+                    if not e.get("ref") and e.get("digest")}
+            return self.objects.collect(mine, self.referenced())
+
+    def collect_garbage(self, older_than: float = 3600.0) -> tuple[int, int]:
+        """Remove stored objects no version names that were not touched for `older_than`
+        seconds (left by artifacts that were built and never logged, or by a crash), and
+        half-written files. Returns (objects removed, bytes freed)."""
+        with self.lock():
+            used = self.referenced()
+            cutoff = time.time() - older_than
+            old = [d for d, st in self.objects.all_digests()
+                   if d not in used and st.st_mtime < cutoff]
+            freed = self.objects.collect(old, used)
+            for p in _files(self.objects.tmp):
+                try:
+                    if p.stat().st_mtime < cutoff:
+                        p.unlink()
+                except OSError:
+                    pass
+            return len(old), freed
+
+
+def _subdirs(p: Path) -> list[Path]:
+    try:
+        return sorted(Path(e.path) for e in os.scandir(p) if e.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _files(p: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(p) if e.is_file()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -216,3 +216,21 @@ def test_a_long_run_is_read_whole_page_by_page(server, tmp_path, monkeypatch):
     assert rr.history()["i"].tolist() == list(range(350))
     local = nbtracker.Api(dir=str(root)).run(f"long/{run.id}")
     pd.testing.assert_frame_equal(rr.history(), local.history())
+
+
+def test_artifact_lineage_reaches_the_server_with_the_runs_records(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("NBTRACKER_DIR", str(tmp_path / "lineage"))
+    (tmp_path / "data.csv").write_text("x\n1\n")
+    with nbtracker.init(project="lineage", mode="offline") as prep:
+        art = nbtracker.Artifact("table", type="dataset")
+        art.add_file(tmp_path / "data.csv")
+        prep.log_artifact(art)
+    with nbtracker.init(project="lineage", mode="offline") as train:
+        train.use_artifact("table:latest")
+    for run in (prep, train):
+        _upload(layout.run_dir(tmp_path / "lineage", "lineage", run.id), server.url,
+                server.admin_key, "lineage", run.id)
+    remote = _remote(server)
+    assert [a.name for a in remote.run(f"lineage/{prep.id}").logged_artifacts()] == ["table:v0"]
+    assert [a.name for a in remote.run(f"lineage/{train.id}").used_artifacts()] == ["table:v0"]
+    assert remote.run(f"lineage/{train.id}").logged_artifacts() == []

@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -675,5 +674,3 @@ def _stat(p: Path) -> os.stat_result | None:
     except OSError:
         return None
 
-
-_ = time  # noqa: F841

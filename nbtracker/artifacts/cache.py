@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import time
-import uuid
 from pathlib import Path
 
 from .errors import ArtifactError
@@ -62,11 +61,15 @@ def _filesystem(uri: str):
     return fs, path
 
 
-def _version_of(info: dict) -> str:
-    for k in ("ETag", "etag", "VersionId", "version_id", "generation", "md5Hash"):
-        if info.get(k):
-            return f"{k}={info[k]}"
-    return f"size={info.get('size')};mtime={info.get('mtime') or info.get('LastModified') or info.get('updated') or info.get('created')}"
+_VALIDATORS = ("ETag", "etag", "VersionId", "version_id", "generation", "md5Hash", "Content-MD5",
+               "Digest", "Last-Modified", "LastModified", "mtime", "updated", "created")
+
+
+def _version_of(info: dict) -> str | None:
+    """What says which content a remote path holds now (with its size), or None when the
+    remote says nothing of the kind: then a cached copy is never trusted."""
+    found = [f"{k}={info[k]}" for k in _VALIDATORS if info.get(k)]
+    return ";".join([f"size={info.get('size')}", *found]) if found else None
 
 
 def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
@@ -81,16 +84,15 @@ def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
         raise
     except Exception as e:  # noqa: BLE001 - any backend's failure: one clear line
         raise ArtifactError(f"{label}: cannot reach {uri}: {e}") from None
-    key = hashlib.sha256(f"{uri}\0{_version_of(info)}".encode()).hexdigest()
+    version = _version_of(info)
+    key = hashlib.sha256(f"{uri}\0{version}".encode()).hexdigest()
     root = cache_dir(store_root)
     target = root / key[:2] / key[2:]
-    if target.exists():
+    if version is not None and target.exists():
         os.utime(target)
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f"{key[2:]}.{uuid.uuid4().hex[:8]}.part")
     try:
-        copy_checked(Path(tmp), digest, target, label, opener=lambda: fs.open(path, "rb"))
+        copy_checked(None, digest, target, label, opener=lambda: fs.open(path, "rb"))
     except FileNotFoundError:
         raise
     except (OSError, ArtifactError):

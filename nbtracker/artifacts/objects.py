@@ -319,7 +319,7 @@ class Objects:
                         pass
 
 
-def copy_checked(src: Path, digest: str | None, dest: Path, label: str,
+def copy_checked(src: Path | None, digest: str | None, dest: Path, label: str,
                  opener: Callable | None = None) -> tuple[str, int]:
     """Copy `src` to `dest` through a temporary file beside it, hashing; if `digest` is given
     and the bytes differ, the copy is removed and ArtifactCorrupt raised naming `label`."""

@@ -33,6 +33,9 @@ def _record(run: Any, io: str, art: Artifact) -> None:
 
 def _from_path(run: Any, path: Any, name: str | None, type: str | None, default_type: str
                ) -> Artifact:
+    if not isinstance(path, (str, os.PathLike)):
+        raise ArtifactError(f"log_artifact takes an Artifact or a path, not "
+                            f"{path.__class__.__name__}")
     p = Path(os.fspath(path))
     art = Artifact(name or f"run-{run.id}-{p.name}", type or default_type)
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
@@ -48,7 +51,11 @@ def _from_path(run: Any, path: Any, name: str | None, type: str | None, default_
 
 def log_artifact(run: Any, artifact_or_path: Any, name: str | None = None,
                  type: str | None = None, aliases: list[str] | None = None,
-                 tags: list[str] | None = None) -> Artifact:
+                 tags: list[str] | None = None, default_type: str = "unspecified"
+                 ) -> Artifact | None:
+    """Returns the logged artifact; None (after one warning line) when a file or folder given
+    by path could not be stored, and the draft, still a draft, when the version could not be
+    written."""
     if run._done:
         run._closed_call("log_artifact")
         return artifact_or_path if isinstance(artifact_or_path, Artifact) else None
@@ -58,7 +65,14 @@ def log_artifact(run: Any, artifact_or_path: Any, name: str | None = None,
             raise ArtifactError(f"{art.source_name} is logged already; log a new version with "
                                 f"new_draft()")
     else:
-        art = _from_path(run, artifact_or_path, name, type, "unspecified")
+        try:
+            art = _from_path(run, artifact_or_path, name, type, default_type)
+        except ArtifactError:
+            raise
+        except OSError as e:
+            output.warn(f"could not store {os.fspath(artifact_or_path)!r} as an artifact: {e}; "
+                        f"it was not logged")
+            return None
     if tags:
         art.tags = list(dict.fromkeys([*art.tags, *tags]))
     if art._registry is None or art._registry.store_root != Path(run.settings.root).resolve():
@@ -96,7 +110,8 @@ def use_artifact(run: Any, artifact_or_name: Any, type: str | None = None,
 
 def log_model(run: Any, path: Any, name: str | None = None,
               aliases: list[str] | None = None) -> Artifact | None:
-    return log_artifact(run, path, name=name, type="model", aliases=aliases)
+    return log_artifact(run, path, name=name, type="model", aliases=aliases,
+                        default_type="model")
 
 
 def use_model(run: Any, name: str) -> str:

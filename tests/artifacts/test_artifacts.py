@@ -1,0 +1,651 @@
+"""Artifacts through the public API: versions by content, dedupe, aliases, integrity, lineage,
+bad names, and two processes logging one name at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import nbtracker
+from nbtracker.artifacts import ArtifactCorrupt, ArtifactError, ArtifactNotFound
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def objects(store: Path) -> dict[str, int]:
+    """The stored objects: {digest: size on disk}."""
+    base = store / "artifacts" / "objects"
+    out = {}
+    for head in base.iterdir() if base.exists() else ():
+        if len(head.name) == 2:
+            for f in head.iterdir():
+                out[head.name + f.name] = f.stat().st_size
+    return out
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return path
+
+
+def dataset(tmp_path: Path, n: int = 5, seed: int = 0, size: int = 2048) -> Path:
+    d = tmp_path / f"data{seed}"
+    for i in range(n):
+        write(d / "shard" / f"{i}.bin", bytes([(i * 7 + seed + j) % 251 for j in range(size)]))
+    return d
+
+
+def test_versions_by_content_and_aliases_move(tmp_path, store):
+    d = dataset(tmp_path)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("mnist", type="dataset", metadata={"rows": 5})
+        a.add_dir(d, name="data")
+        v0 = run.log_artifact(a, aliases=["best"])
+        assert (v0.name, v0.version, v0.aliases) == ("mnist:v0", "v0", ["best", "latest"])
+        # the same content again: the same version, `latest` and the new alias on it
+        b = nbtracker.Artifact("mnist", type="dataset")
+        b.add_dir(d, name="data")
+        again = run.log_artifact(b, aliases=["prod"])
+        assert again.version == "v0" and again.aliases == ["best", "latest", "prod"]
+        assert again.metadata == {"rows": 5}  # the version as stored, not the second draft's
+        # one byte changes: a new version, and `latest` follows it
+        write(d / "shard" / "0.bin", b"changed")
+        c = nbtracker.Artifact("mnist", type="dataset")
+        c.add_dir(d, name="data")
+        v1 = run.log_artifact(c, aliases=["best"])
+    assert v1.version == "v1" and v1.aliases == ["best", "latest"]
+    api = nbtracker.Api()
+    assert api.artifact("p/mnist:latest").version == "v1"
+    assert api.artifact("p/mnist:best").version == "v1"  # moved
+    assert api.artifact("p/mnist:prod").version == "v0"
+    assert api.artifact("p/mnist:v0").aliases == ["prod"]
+    assert [x.version for x in api.artifacts("dataset", "p/mnist")] == ["v0", "v1"]
+    assert api.artifacts("model", "p/mnist") == []
+    with pytest.raises(ArtifactNotFound, match="has no version or alias 'v7'"):
+        api.artifact("p/mnist:v7")
+
+
+def test_dedupe_across_versions_and_artifacts_costs_no_space_twice(tmp_path, store):
+    d = dataset(tmp_path, n=4, size=10_000)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("one", type="dataset")
+        a.add_dir(d)
+        run.log_artifact(a)
+        first = objects(store)
+        assert len(first) == 4 and sum(first.values()) == 40_000
+        # another artifact holding the same files under other names, plus one new file
+        b = nbtracker.Artifact("two", type="dataset")
+        b.add_dir(d, name="copy")
+        b.add_file(write(tmp_path / "extra.txt", "x" * 123))
+        with b.new_file("same-as-shard0.bin", mode="wb") as f:
+            f.write((d / "shard" / "0.bin").read_bytes())
+        run.log_artifact(b)
+        # a second version of the first: one file changed
+        write(d / "shard" / "3.bin", b"y" * 10_000)
+        c = nbtracker.Artifact("one", type="dataset")
+        c.add_dir(d)
+        run.log_artifact(c)
+    after = objects(store)
+    assert len(after) == 4 + 1 + 1  # the extra file and the changed shard only
+    assert sum(after.values()) == 40_000 + 123 + 10_000
+    v1 = nbtracker.Api().artifact("p/one:v1")
+    assert v1.size == 40_000 and v1.file_count == 4
+    assert v1.get_entry("shard/3.bin").digest != nbtracker.Api().artifact(
+        "p/one:v0").get_entry("shard/3.bin").digest
+
+
+def test_download_checks_every_file_and_reports_a_corrupt_one(tmp_path, store):
+    d = dataset(tmp_path, n=3)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("data", type="dataset")
+        a.add_dir(d)
+        run.log_artifact(a)
+    art = nbtracker.Api().artifact("p/data:v0")
+    good = Path(art.download(root=tmp_path / "ok"))
+    for p in (d / "shard").iterdir():
+        assert (good / "shard" / p.name).read_bytes() == p.read_bytes()
+    # a downloaded file changed since is put right by the next download
+    write(good / "shard" / "0.bin", b"tampered")
+    assert Path(art.download(root=good)) == good
+    assert (good / "shard" / "0.bin").read_bytes() == (d / "shard" / "0.bin").read_bytes()
+    # damage one stored object (same size, one byte flipped)
+    victim = art.get_entry("shard/1.bin")
+    obj = store / "artifacts" / "objects" / victim.digest[:2] / victim.digest[2:]
+    os.chmod(obj, 0o644)
+    data = bytearray(obj.read_bytes())
+    data[100] ^= 1
+    obj.write_bytes(bytes(data))
+    dest = tmp_path / "bad"
+    with pytest.raises(ArtifactCorrupt, match="shard/1.bin") as e:
+        art.download(root=dest)
+    assert e.value.paths == ["shard/1.bin"]
+    assert not (dest / "shard" / "1.bin").exists()  # never left as if it were good
+    assert (dest / "shard" / "0.bin").read_bytes() == (d / "shard" / "0.bin").read_bytes()
+    assert not [p for p in dest.rglob("*") if p.name.endswith(".part")]
+
+
+def test_an_edited_file_with_its_old_size_and_mtime_is_a_new_version(tmp_path, store):
+    f = write(tmp_path / "w.bin", b"a" * 1000)
+    old = time.time() - 100
+    os.utime(f, (old, old))
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("w", type="model")
+        a.add_file(f)
+        run.log_artifact(a)
+        st = f.stat()
+        with open(f, "r+b") as fh:  # same size, and the mtime put back as it was
+            fh.write(b"b")
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        b = nbtracker.Artifact("w", type="model")
+        b.add_file(f)
+        v = run.log_artifact(b)
+    assert v.version == "v1"
+    out = Path(v.download(root=tmp_path / "out")) / "w.bin"
+    assert out.read_bytes() == b"b" + b"a" * 999
+
+
+def test_what_is_logged_is_the_file_as_it_was_added(tmp_path, store):
+    f = write(tmp_path / "m.txt", "first")
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("m", type="model")
+        a.add_file(f)
+        write(f, "second, longer")
+        run.log_artifact(a)
+    got = nbtracker.Api().artifact("p/m:v0").file(root=tmp_path / "o")
+    assert Path(got).read_text() == "first"
+
+
+@pytest.mark.parametrize("bad", ["../x", "..", "a/b", "/abs", "a\0b", "a\nb", "a:b", "a b", "",
+                                 "x" * 129, "a..b"])
+def test_bad_artifact_names_are_refused(bad):
+    with pytest.raises(ArtifactError):
+        nbtracker.Artifact(bad, type="dataset")
+
+
+@pytest.mark.parametrize("bad", ["../escape.txt", "a/../../b", "/etc/passwd", "a\\b", "a\0b",
+                                 "a\x01b", "C:/x", ".", "./"])
+def test_bad_file_names_are_refused_everywhere(tmp_path, store, bad):
+    f = write(tmp_path / "f.txt", "x")
+    a = nbtracker.Artifact("ok", type="dataset")
+    with pytest.raises(ArtifactError):
+        a.add_file(f, name=bad)
+    with pytest.raises(ArtifactError):
+        with a.new_file(bad) as fh:
+            fh.write("x")
+    with pytest.raises(ArtifactError):
+        a.add_dir(tmp_path, name=bad + "/sub" if bad not in (".", "./") else "../up")
+    assert a.file_count == 0
+    with pytest.raises(ArtifactError):
+        a.add_reference(f.as_uri(), name=bad)
+    assert a.file_count == 0
+
+
+def test_bad_references_and_aliases_are_refused(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("ok", type="dataset")
+        a.add_file(write(tmp_path / "f.txt", "x"))
+        for alias in ["v3", "../x", "a/b", "a:b", ""]:
+            with pytest.raises(ArtifactError):
+                run.log_artifact(a, aliases=[alias])
+        assert a.is_draft()
+        run.log_artifact(a)
+        for ref in ["../ok:v0", "a/b/c/ok:v0", "ok:", "ok:../x", "ok\0:v0"]:
+            with pytest.raises(ArtifactError):
+                run.use_artifact(ref)
+
+
+def test_a_missing_file_is_a_clear_error_at_add_file(tmp_path, store):
+    a = nbtracker.Artifact("d", type="dataset")
+    with pytest.raises(ArtifactError, match="add_file: no such file: .*nope.csv"):
+        a.add_file(tmp_path / "nope.csv")
+    with pytest.raises(ArtifactError, match="is a folder; use add_dir"):
+        a.add_file(tmp_path)
+    with pytest.raises(ArtifactError, match="add_dir: no such folder"):
+        a.add_dir(tmp_path / "nope")
+    with pytest.raises(ArtifactError, match="no such file or folder"):
+        a.add_reference((tmp_path / "nope").as_uri())
+    assert a.file_count == 0
+
+
+def test_a_file_name_taken_twice_needs_overwrite(tmp_path, store):
+    a = nbtracker.Artifact("d", type="dataset")
+    a.add_file(write(tmp_path / "x.txt", "1"))
+    with pytest.raises(ArtifactError, match="already holds a file named 'x.txt'"):
+        a.add_file(write(tmp_path / "other" / "x.txt", "2"))
+    a.add_file(tmp_path / "other" / "x.txt", overwrite=True)
+    assert a.get_entry("x.txt").size == 1 and a.file_count == 1
+
+
+def test_a_name_keeps_its_type(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("thing", type="dataset")
+        a.add_file(write(tmp_path / "x", "1"))
+        run.log_artifact(a)
+        b = nbtracker.Artifact("thing", type="model")
+        b.add_file(write(tmp_path / "y", "2"))
+        with pytest.raises(ArtifactError, match="is of type 'dataset', not 'model'"):
+            run.log_artifact(b)
+
+
+def test_delete_removes_the_manifest_and_objects_no_one_else_holds(tmp_path, store):
+    shared = write(tmp_path / "shared.bin", b"s" * 500)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("d", type="dataset")
+        a.add_file(shared)
+        a.add_file(write(tmp_path / "only0.bin", b"0" * 300))
+        run.log_artifact(a, aliases=["keep"])
+        b = nbtracker.Artifact("d", type="dataset")
+        b.add_file(shared)
+        b.add_file(write(tmp_path / "only1.bin", b"1" * 200))
+        run.log_artifact(b)
+    api = nbtracker.Api()
+    assert len(objects(store)) == 3
+    v0 = api.artifact("p/d:v0")
+    with pytest.raises(ArtifactError, match="has the aliases keep"):
+        v0.delete()
+    v1 = api.artifact("p/d:v1")
+    v1.delete()  # its only alias is `latest`, which moves back to v0
+    assert sorted(objects(store).values()) == [300, 500]
+    assert api.artifact("p/d:latest").version == "v0"
+    assert not (store / "artifacts" / "collections" / "p" / "d" / "v1.json").exists()
+    with pytest.raises(ArtifactNotFound):
+        api.artifact("p/d:v1")
+    v0.delete(delete_aliases=True)
+    assert objects(store) == {}
+    assert api.artifacts("dataset", "p/d") == []
+    # numbers are never given twice
+    with nbtracker.init(project="p") as run:
+        c = nbtracker.Artifact("d", type="dataset")
+        c.add_file(shared)
+        assert run.log_artifact(c).version == "v2"
+
+
+def test_edits_to_a_logged_version_are_saved(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("d", type="dataset", description="first")
+        a.add_file(write(tmp_path / "x", "1"))
+        run.log_artifact(a)
+        with pytest.raises(ArtifactError, match="cannot change"):
+            a.add_file(tmp_path / "x", name="y")
+    art = nbtracker.Api().artifact("p/d:v0")
+    art.aliases.append("prod")
+    art.metadata["acc"] = 0.9
+    art.description = "checked"
+    art.save()
+    again = nbtracker.Api().artifact("p/d:prod")
+    assert again.version == "v0" and again.metadata == {"acc": 0.9}
+    assert again.description == "checked" and again.aliases == ["latest", "prod"]
+    again.aliases.remove("prod")
+    again.save()
+    with pytest.raises(ArtifactNotFound):
+        nbtracker.Api().artifact("p/d:prod")
+
+
+def test_lineage_both_ways_survives_losing_the_index(tmp_path, store):
+    with nbtracker.init(project="p", name="prep") as prep:
+        a = nbtracker.Artifact("mnist", type="dataset")
+        a.add_file(write(tmp_path / "train.csv", "a,b\n1,2\n"))
+        prep.log_artifact(a)
+    with nbtracker.init(project="p", name="train") as train:
+        data = train.use_artifact("mnist:latest")
+        assert Path(data.download()).joinpath("train.csv").read_text() == "a,b\n1,2\n"
+        train.log_model(write(tmp_path / "model.pt", "weights"), name="cnn")
+    with nbtracker.init(project="other", name="eval") as ev:
+        ev.use_artifact("p/cnn:latest")
+    (store / "index.sqlite").unlink()
+    api = nbtracker.Api()
+    ds = api.artifact("p/mnist:v0")
+    assert ds.logged_by().id == prep.id
+    assert [r.id for r in ds.used_by()] == [train.id]
+    model = api.artifact("p/cnn:v0")
+    assert model.logged_by().id == train.id and [r.id for r in model.used_by()] == [ev.id]
+    r = api.run(f"p/{train.id}")
+    assert [x.name for x in r.used_artifacts()] == ["mnist:v0"]
+    assert [x.name for x in r.logged_artifacts()] == ["cnn:v0"]
+    # the records are in the run's log, where a replay (sync, reindex) finds them
+    recs = [json.loads(line) for line in (Path(train.dir).parent / "records.jsonl")
+            .read_text().splitlines()]
+    arts = [(x["io"], x["name"], x["version"]) for x in recs if x["t"] == "artifact"]
+    assert arts == [("in", "mnist", 0), ("out", "cnn", 0)]
+
+
+def test_file_references_are_checked_on_download(tmp_path, store):
+    src = write(tmp_path / "big" / "part-0.csv", "1,2,3\n")
+    write(tmp_path / "big" / "sub" / "part-1.csv", "4,5,6\n")
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("refs", type="dataset")
+        entries = a.add_reference((tmp_path / "big").as_uri(), name="big")
+        assert sorted(e.path for e in entries) == ["big/part-0.csv", "big/sub/part-1.csv"]
+        assert all(e.ref.startswith("file://") and len(e.digest) == 64 for e in entries)
+        run.log_artifact(a)
+    assert objects(store) == {}  # a reference stores no copy
+    art = nbtracker.Api().artifact("p/refs:v0")
+    out = Path(art.download(root=tmp_path / "o1"))
+    assert (out / "big" / "sub" / "part-1.csv").read_text() == "4,5,6\n"
+    write(src, "9,9,9\n")  # the referenced data changed since it was logged
+    with pytest.raises(ArtifactCorrupt, match="big/part-0.csv"):
+        art.download(root=tmp_path / "o2")
+    src.unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        art.download(root=tmp_path / "o3")
+    art.download(root=tmp_path / "o4", allow_missing_references=True)
+    assert (tmp_path / "o4" / "big" / "sub" / "part-1.csv").exists()
+
+
+def test_remote_references_are_kept_not_fetched_until_download(tmp_path, store):
+    fsspec = pytest.importorskip("fsspec")
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/bucket/w.bin", b"remote bytes")
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("r", type="model")
+        (e,) = a.add_reference("memory://bucket/w.bin")
+        (s3,) = a.add_reference("s3://no-such-bucket/key/model.ckpt")  # never reached
+        assert (e.path, e.digest, s3.path) == ("w.bin", None, "model.ckpt")
+        run.log_artifact(a)
+    art = nbtracker.Api().artifact("p/r:v0")
+    out = Path(art.download(root=tmp_path / "o", path_prefix="w.bin"))
+    assert (out / "w.bin").read_bytes() == b"remote bytes"
+    cached = list((store / "cache" / "artifacts").rglob("*"))
+    assert [p.read_bytes() for p in cached if p.is_file()] == [b"remote bytes"]
+
+
+def test_log_model_at_each_epoch_of_a_training_loop(tmp_path, store):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 4), torch.randn(32, 2)
+    with nbtracker.init(project="p", config={"epochs": 3}) as run:
+        for epoch in range(3):
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            nbtracker.log({"loss": loss.item(), "epoch": epoch})
+            torch.save(model.state_dict(), "model.pt")
+            nbtracker.log_model("model.pt", name="tiny", aliases=[f"epoch-{epoch}"])
+        # the same weights again: no new version
+        torch.save(model.state_dict(), "model.pt")
+        same = nbtracker.log_model("model.pt", name="tiny", aliases=["final"])
+        default = run.log_model("model.pt")
+    assert same.version == "v2" and same.aliases == ["epoch-2", "final", "latest"]
+    assert default.name == f"run-{run.id}-model.pt:v0" and default.type == "model"
+    api = nbtracker.Api()
+    versions = api.artifacts("model", "p/tiny")
+    assert [v.version for v in versions] == ["v0", "v1", "v2"]
+    assert [v.aliases for v in versions] == [["epoch-0"], ["epoch-1"], ["epoch-2", "final", "latest"]]
+    with nbtracker.init(project="p") as run2:
+        path = run2.use_model("tiny:epoch-2")
+        weights = torch.load(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(weights[k], v)
+    assert [a.name for a in api.run(f"p/{run.id}").logged_artifacts()] == [
+        "tiny:v0", "tiny:v1", "tiny:v2", f"run-{run.id}-model.pt:v0"]
+
+
+LOGGER = """
+import sys, pathlib, time, nbtracker
+who, n, go = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3])
+while not go.exists():
+    time.sleep(0.001)
+out = []
+with nbtracker.init(project="race", name=who) as run:
+    for i in range(n):
+        a = nbtracker.Artifact("shared", type="dataset")
+        with a.new_file("who.txt", mode="w") as f:
+            f.write(f"{who}-{i}")
+        out.append(run.log_artifact(a).version)
+print(" ".join(out))
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_logging_one_name_at_once_get_distinct_versions(tmp_path, store):
+    script = write(tmp_path / "logger.py", LOGGER)
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NBTRACKER_SILENT": "true"}
+    procs = [subprocess.Popen([sys.executable, str(script), who, "15", str(go)],
+                              stdout=subprocess.PIPE, text=True, env=env)
+             for who in ("a", "b", "c")]
+    time.sleep(0.5)
+    go.touch()
+    got = {}
+    for who, p in zip("abc", procs):
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        got[who] = out.split()
+    every = [v for vs in got.values() for v in vs]
+    assert sorted(every, key=lambda v: int(v[1:])) == [f"v{i}" for i in range(45)]
+    api = nbtracker.Api()
+    for who, versions in got.items():  # each version holds what its process wrote
+        for i, v in enumerate(versions):
+            art = api.artifact(f"race/shared:{v}")
+            path = Path(art.download(root=tmp_path / "dl" / v)) / "who.txt"
+            assert path.read_text() == f"{who}-{i}"
+            assert art.logged_by().name == who
+
+
+WALKTHROUGH = '''
+import wandb
+
+wandb.login()
+
+# make the dataset the walkthrough logs
+with open("dataset.h5", "wb") as f:
+    f.write(bytes(range(256)) * 40)
+
+with wandb.init(project="artifacts-example", job_type="upload-dataset") as run:
+    artifact = wandb.Artifact(name="bicycle-dataset", type="dataset")
+    artifact.add_file(local_path="dataset.h5")
+    run.log_artifact(artifact)
+
+with wandb.init(project="artifacts-example", job_type="training") as run:
+    artifact = run.use_artifact("bicycle-dataset:latest")
+    artifact_dir = artifact.download()
+    print("downloaded", artifact_dir)
+
+# a new version, with an alias, and the public API to update it
+with open("dataset.h5", "ab") as f:
+    f.write(b"more rows")
+with wandb.init(project="artifacts-example", job_type="upload-dataset") as run:
+    artifact = wandb.Artifact(name="bicycle-dataset", type="dataset")
+    artifact.add_file(local_path="dataset.h5")
+    run.log_artifact(artifact, aliases=["latest", "v2-data"])
+
+api = wandb.Api()
+artifact = api.artifact("artifacts-example/bicycle-dataset:v1")
+artifact.description = "bicycles, with more rows"
+artifact.metadata["rows"] = 2
+artifact.aliases.append("production")
+artifact.save()
+entry = artifact.get_entry("dataset.h5")
+print("entry", entry.path, entry.size)
+print("versions", [a.version for a in api.artifacts(type_name="dataset",
+                                                      name="artifacts-example/bicycle-dataset")])
+'''
+
+
+def test_wandbs_artifact_walkthrough_runs_with_only_its_import_changed(tmp_path, store):
+    script = write(tmp_path / "walkthrough.py",
+                   WALKTHROUGH.replace("import wandb\n", "import nbtracker as wandb\n", 1))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert "downloaded artifacts/bicycle-dataset:v0" in lines
+    assert "entry dataset.h5 10249" in lines and "versions ['v0', 'v1']" in lines
+    assert (tmp_path / "artifacts" / "bicycle-dataset:v0" / "dataset.h5").read_bytes() == \
+        bytes(range(256)) * 40
+    v1 = nbtracker.Api().artifact("artifacts-example/bicycle-dataset:production")
+    assert v1.version == "v1" and v1.metadata == {"rows": 2}
+    assert v1.aliases == ["latest", "production", "v2-data"]
+    assert v1.description == "bicycles, with more rows"
+    (user,) = nbtracker.Api().artifact("artifacts-example/bicycle-dataset:v0").used_by()
+    assert user.job_type == "training"
+
+
+class _Files:
+    """A loopback HTTP server of in-memory files, with or without an ETag."""
+
+    def __init__(self, etag: bool):
+        import http.server
+        import threading
+
+        self.files: dict[str, bytes] = {}
+        self.gets = 0
+        files, outer = self.files, self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _head(self) -> bytes | None:
+                data = files.get(self.path)
+                if data is None:
+                    self.send_error(404)
+                    return None
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                if etag:
+                    import hashlib
+
+                    self.send_header("ETag", '"' + hashlib.md5(data).hexdigest() + '"')
+                self.end_headers()
+                return data
+
+            def do_HEAD(self):
+                self._head()
+
+            def do_GET(self):
+                data = self._head()
+                if data is not None:
+                    outer.gets += 1
+                    self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("etag", [True, False])
+def test_http_references_are_fetched_on_download_and_cached_only_when_validated(
+        tmp_path, store, etag):
+    pytest.importorskip("fsspec")
+    pytest.importorskip("aiohttp")
+    srv = _Files(etag)
+    try:
+        srv.files["/w.bin"] = b"A" * 100
+        with nbtracker.init(project="p") as run:
+            a = nbtracker.Artifact("web", type="model")
+            a.add_reference(f"{srv.url}/w.bin")
+            run.log_artifact(a)
+        assert srv.gets == 0  # nothing is fetched when it is logged
+        art = nbtracker.Api().artifact("p/web:v0")
+        assert (Path(art.download(root=tmp_path / "1")) / "w.bin").read_bytes() == b"A" * 100
+        assert srv.gets == 1
+        art.download(root=tmp_path / "2")
+        assert srv.gets == (1 if etag else 2)  # the cached copy, only when the server vouches
+        srv.files["/w.bin"] = b"B" * 100  # same size, new content
+        assert (Path(art.download(root=tmp_path / "3")) / "w.bin").read_bytes() == b"B" * 100
+        del srv.files["/w.bin"]
+        with pytest.raises(ArtifactError, match="w.bin"):
+            art.download(root=tmp_path / "4")
+    finally:
+        srv.close()
+
+
+FULL_DISK = """
+import os, resource, signal, nbtracker
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+with open("model.pt", "wb") as f:
+    f.write(os.urandom(300_000))
+with nbtracker.init(project="disk") as run:
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, hard))  # no room for the model
+    for epoch in range(3):
+        nbtracker.log({"epoch": epoch})
+        got = nbtracker.log_model("model.pt", name="m", aliases=[f"epoch-{epoch}"])
+        print("logged", got)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space is back
+    print("then", nbtracker.log_model("model.pt", name="m").version)
+print("alive")
+"""
+
+
+def test_a_full_disk_while_logging_a_model_is_one_line_and_training_goes_on(tmp_path, store):
+    script = write(tmp_path / "full.py", FULL_DISK)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                       cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines() == ["logged None"] * 3 + ["then v0", "alive"]
+    assert p.stderr.count("could not store 'model.pt' as an artifact") == 3
+    assert "Traceback" not in p.stderr
+    assert not list((store / "artifacts" / "objects" / "tmp").iterdir())  # no half-written copy
+    (r,) = nbtracker.Api().runs("disk")
+    assert r.history()["epoch"].tolist() == [0, 1, 2]
+    assert [a.name for a in r.logged_artifacts()] == ["m:v0"]
+    out = Path(nbtracker.Api().artifact("disk/m:v0").file(root=tmp_path / "o"))
+    assert out.read_bytes() == (tmp_path / "model.pt").read_bytes()
+
+
+KILLED = """
+import os, sys, nbtracker
+with nbtracker.init(project="kill") as run:
+    for i in range(10_000):
+        a = nbtracker.Artifact("ckpt", type="model")
+        with a.new_file("w.bin", mode="wb") as f:
+            f.write(bytes([i % 256]) * 200_000 + str(i).encode())
+        a.add_file(sys.argv[1])
+        run.log_artifact(a)
+"""
+
+
+@pytest.mark.slow
+def test_a_logger_killed_at_any_moment_leaves_every_version_whole(tmp_path, store):
+    import signal
+
+    script = write(tmp_path / "killed.py", KILLED)
+    common = write(tmp_path / "common.bin", os.urandom(100_000))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NBTRACKER_SILENT": "true"}
+    coll = store / "artifacts" / "collections" / "kill" / "ckpt" / "collection.json"
+    for round_ in range(3):
+        p = subprocess.Popen([sys.executable, str(script), str(common)], env=env, cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        start = json.loads(coll.read_text())["next"] if coll.exists() else 0
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(coll.read_text())["next"] >= start + 3 + round_ * 2:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.005)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    api = nbtracker.Api()
+    versions = api.artifacts("model", "kill/ckpt")
+    assert len(versions) >= 9
+    assert [v.version for v in versions] == [f"v{i}" for i in range(len(versions))]
+    for v in versions:  # every version that is named is whole and downloads checked
+        out = Path(v.download(root=tmp_path / "dl" / v.version))
+        assert (out / "w.bin").stat().st_size > 200_000
+        assert (out / "common.bin").read_bytes() == common.read_bytes()
+    assert api.artifact("kill/ckpt:latest").version == versions[-1].version
+    with nbtracker.init(project="kill") as run:  # numbering goes on after the kills
+        a = nbtracker.Artifact("ckpt", type="model")
+        a.add_file(common)
+        assert run.log_artifact(a).version == f"v{len(versions)}"

@@ -367,8 +367,10 @@ def __getattr__(name: str) -> Any:
     if name == "apis":  # wandb.apis.public.Api and friends
         from . import api
 
+        from .artifacts import Artifact
+
         public = types.SimpleNamespace(Api=api.Api, Run=api.ApiRun, Runs=api.Runs,
-                                       File=api.ApiFile, Project=api.Project)
+                                       File=api.ApiFile, Project=api.Project, Artifact=Artifact)
         return types.SimpleNamespace(public=public, PublicApi=api.Api)
     if name in _NO_EFFECT:
         why = _NO_EFFECT[name]

@@ -14,6 +14,7 @@ description, metadata, tags and aliases can (`save()`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -377,6 +378,84 @@ class Artifact:
                 out.append(ArtifactManifestEntry(self, n, self._entries[n]))
             return out
 
+    def _scratch(self) -> Path:
+        """A new empty folder that lives as long as the draft (for new_file and add)."""
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="nbtracker-artifact-")
+            weakref.finalize(self, shutil.rmtree, self._tmp, True)
+        path = Path(self._tmp) / f"{len(os.listdir(self._tmp))}"
+        path.mkdir()
+        return path
+
+    def add(self, obj: Any, name: str, overwrite: bool = False) -> ArtifactManifestEntry:
+        """Add a media value (`Table`, `Image`, `Histogram`, `Html`, …) as `name.<kind>.json`
+        with the files it refers to; `get(name)` gives it back.
+
+        >>> art.add(nbtracker.Table(columns=["x", "pred"], data=rows), "predictions")
+        """
+        from ..sdk.media.base import MediaError
+        from ..store.media import KINDS
+
+        self._need_draft("add")
+        if not getattr(obj, "_nbtracker_media", False):
+            raise ArtifactError(f"add() takes a media value (Table, Image, …), not "
+                                f"{obj.__class__.__name__}; use add_file() for files")
+        name = names.check_path(name)
+        scratch = self._scratch()
+        try:
+            ref = obj.bind(scratch / "media")
+        except MediaError as e:
+            raise ArtifactError(f"add({name!r}): {e}") from None
+        kind = KINDS.get(ref.get("_type"), "media")
+        json_name = name if name.endswith(f".{kind}.json") else f"{name}.{kind}.json"
+        if json_name in self._entries and not overwrite:
+            raise ArtifactError(f"the artifact already holds {json_name!r} "
+                                f"(pass overwrite=True to replace it)")
+        if (scratch / "media").is_dir():  # the files the reference names, as media/<...>
+            self.add_dir(scratch / "media", name="media")
+        ref_file = scratch / "ref.json"
+        ref_file.write_text(json.dumps(ref, allow_nan=True), encoding="utf-8")
+        return self.add_file(ref_file, name=json_name, overwrite=True)
+
+    def get(self, name: str) -> Any:
+        """A media value added with `add(obj, name)`: a `Table` for a table, an `Image` for an
+        image; other kinds as `nbtracker.Api` loads them (arrays, text, dicts)."""
+        from ..store.media import MediaItem
+
+        self._need_logged("get")
+        name = names.check_path(name)
+        hits = [p for p in self._entries if p == name or (
+            p.startswith(name + ".") and p.endswith(".json") and p.count(".") >= 2)]
+        if not hits:
+            raise KeyError(f"{self.source_name} holds no media named {name!r}")
+        root = self._download_root(None)
+        self._download_entries(root, [hits[0]], False)
+        ref = json.loads((root / hits[0]).read_text(encoding="utf-8"))
+
+        def fetch(r: dict) -> Path:
+            p = names.check_path(str(r["path"]))
+            if p not in self._entries:
+                raise KeyError(f"{self.source_name} lacks {p}, which {hits[0]} refers to")
+            self._download_entries(root, [p], False)
+            return root / p
+
+        item = MediaItem(None, ref, fetch)
+        data = item.load()
+        if item.kind == "table":
+            from ..sdk.media import Table
+
+            return Table(dataframe=data)
+        if item.kind == "image":
+            from ..sdk.media import Image
+
+            return Image(data, caption=item.caption)
+        return data
+
+    __getitem__ = get
+
+    def __setitem__(self, name: str, obj: Any) -> None:
+        self.add(obj, name)
+
     @contextlib.contextmanager
     def new_file(self, name: str, mode: str = "x", encoding: str | None = None
                  ) -> Iterator[Any]:
@@ -387,12 +466,7 @@ class Artifact:
             raise ArtifactError(f"the artifact already holds a file named {name!r}")
         if "r" in mode and "+" not in mode:
             raise ArtifactError(f"new_file: mode {mode!r} does not write")
-        if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="nbtracker-artifact-")
-            weakref.finalize(self, shutil.rmtree, self._tmp, True)
-        path = Path(self._tmp) / f"{len(os.listdir(self._tmp))}"
-        path.mkdir()
-        path = path / Path(name).name
+        path = self._scratch() / Path(name).name
         mode = mode.replace("x", "w")
         with open(path, mode, encoding=encoding if "b" not in mode else None) as f:
             yield f

@@ -649,3 +649,29 @@ def test_a_logger_killed_at_any_moment_leaves_every_version_whole(tmp_path, stor
         a = nbtracker.Artifact("ckpt", type="model")
         a.add_file(common)
         assert run.log_artifact(a).version == f"v{len(versions)}"
+
+
+def test_media_added_to_an_artifact_come_back_with_get(tmp_path, store):
+    np = pytest.importorskip("numpy")
+    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    table = nbtracker.Table(columns=["id", "pred", "image"])
+    table.add_data(1, 0.25, nbtracker.Image(img))
+    table.add_data(2, 0.75, nbtracker.Image(img[::-1]))
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("preds", type="predictions")
+        a.add(table, "val/predictions")
+        a["sample"] = nbtracker.Image(img, caption="first")
+        with pytest.raises(ArtifactError, match="takes a media value"):
+            a.add({"not": "media"}, "x")
+        run.log_artifact(a)
+    art = nbtracker.Api().artifact("p/preds:v0")
+    names = sorted(e.path for e in art.files())
+    assert "val/predictions.table.json" in names and "sample.image.json" in names
+    got = art.get("val/predictions")
+    assert got.columns == ["id", "pred", "image"]
+    assert [row[:2] for row in got.data] == [[1, 0.25], [2, 0.75]]
+    assert (got.data[1][2].load() == img[::-1]).all()
+    sample = art["sample"]
+    assert isinstance(sample, nbtracker.Image)
+    with pytest.raises(KeyError):
+        art.get("nothing")

@@ -187,11 +187,12 @@ class Objects:
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
-    def put_file(self, src: str | os.PathLike, known: str | None = None) -> tuple[str, int]:
-        """Store the bytes of `src`; (sha256, size). `known` is the hash the cache remembers for
-        the file as it stands: when that object is stored, nothing is read."""
-        if known is not None and self._touch(known):
-            return known, os.stat(src).st_size
+    def put_file(self, src: str | os.PathLike, known: tuple[str, int] | None = None
+                 ) -> tuple[str, int]:
+        """Store the bytes of `src`; (sha256, size). `known` is the (hash, size) the cache
+        remembers for the file as it stood: when that object is stored, nothing is read."""
+        if known is not None and self._touch(known[0]):
+            return known
         fd, tmp = self._tmp_file()
         try:
             try:
@@ -228,6 +229,7 @@ class Objects:
                   ) -> dict[str, tuple[str, int]]:
         """Store many files at once (threads; hashing releases the GIL): {name: (sha256, size)}.
         Each source is stat-ed first; unchanged files whose object is stored are not read."""
+        sources = [(name, Path(os.path.abspath(src))) for name, src in sources]
         stats = {}
         for _, src in sources:
             key = os.fspath(src)
@@ -237,7 +239,7 @@ class Objects:
 
         def one(src: Path) -> tuple[str, int]:
             key = os.fspath(src)
-            return self.put_file(src, known.get(key))
+            return self.put_file(src, (known[key], stats[key].st_size) if key in known else None)
 
         out: dict[str, tuple[str, int]] = {}
         results = _map(one, [s for _, s in sources])
@@ -257,6 +259,7 @@ class Objects:
 
     def hash_files(self, paths: list[Path]) -> list[tuple[str, int]]:
         """The (sha256, size) of files left where they are (file:// references)."""
+        paths = [Path(os.path.abspath(p)) for p in paths]
         stats = {os.fspath(p): os.stat(p) for p in paths}
         known = self.hashes.get_many(stats.items())
 

@@ -8,6 +8,8 @@
     %tracker compare RUN RUN ... [--metrics a,b] [--group-by KEY] [--smooth 0.6] [--x step|time|KEY]
     %tracker diff RUN RUN ... [--all]
     %tracker sweep SWEEP_ID [--storage URL]   a sweep's live panel: trials, best, charts, importance
+    %tracker lineage REF [--depth N] [--run]   an artifact version's lineage (mnist:v1,
+                                          project/mnist:latest), or a run's with --run
     %tracker status | silent on|off | offline | online
     %tracker panel [auto|widget|static]   live widget, or a chart image refreshed through the
                                           output (auto: static in Colab)
@@ -168,7 +170,8 @@ class TrackerMagics(Magics):
         fn = getattr(self, f"_cmd_{cmd.replace('-', '_')}", None)
         if fn is None:
             raise MagicUsageError(f"unknown command {cmd!r}; commands: init, finish, runs, "
-                                  "compare, diff, sweep, status, silent, panel, offline, online")
+                                  "compare, diff, sweep, lineage, status, silent, panel, offline, "
+                                  "online")
         return fn(rest)
 
     # -- runs --------------------------------------------------------------------------
@@ -297,6 +300,40 @@ class TrackerMagics(Magics):
         from .sweep import sweep_panel
 
         display(sweep_panel(a.sweep_id, storage=a.storage))
+
+    def _cmd_lineage(self, rest: list[str]):
+        p = _parser("lineage", "Where an artifact version came from and went: the runs that "
+                               "logged and used it, their inputs and outputs, as a graph.")
+        p.add_argument("ref", metavar="REF", help="mnist:v1, mnist:latest, project/mnist:best; "
+                                                  "with --run: project/run_id, an id or a name")
+        p.add_argument("--depth", type=int, default=1, help="hops each way (default 1)")
+        p.add_argument("--run", action="store_true", help="REF names a run")
+        a = p.parse_args(rest)
+        if a.depth < 0:
+            raise MagicUsageError("--depth must be 0 or more")
+        from ..artifacts.lineage import Lineage
+
+        api = _store_api()
+        if a.run:
+            display(Lineage.of_run(api.find(a.ref), depth=a.depth))
+        else:
+            display(Lineage.of(api.artifact(a.ref), depth=a.depth))
+
+
+def _store_api():
+    """The local store as the current run sees it (its folder; its project for names that
+    give none), as `use_artifact` reads names; the default store without a run."""
+    run = nbtracker.run
+    root = getattr(getattr(run, "settings", None), "root", None)
+    if run is None or getattr(run, "disabled", False) or root is None:
+        return nbtracker.Api(dir=str(_default_root()))
+    return nbtracker.Api(overrides={"project": run.project}, dir=str(root))
+
+
+def _default_root():
+    from ..sdk.settings import Settings
+
+    return Settings.resolve().root
 
 
 def _resolve(refs: list[str]) -> list:

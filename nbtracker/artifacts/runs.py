@@ -94,11 +94,13 @@ def use_artifact(run: Any, artifact_or_name: Any, type: str | None = None,
                  aliases: list[str] | None = None, use_as: str | None = None) -> Artifact:
     if isinstance(artifact_or_name, Artifact):
         art = artifact_or_name
-        if art.is_draft():  # wandb logs a draft that is used: it is this run's input then
-            log = log_artifact(run, art, aliases=aliases)
-            if log.is_draft():
-                return log
-            art = log
+        if art.is_draft():  # stored first, as an input this run did not make
+            if art._registry is None or \
+                    art._registry.store_root != Path(run.settings.root).resolve():
+                from .registry import Registry
+
+                art._registry = Registry(run.settings.root)
+            commit(art, run.project, list(aliases or []), None)
     else:
         art = Artifact._fetch(str(artifact_or_name), run.project, run.settings.root, type)
     if not getattr(run, "_done", True):

@@ -675,3 +675,14 @@ def test_media_added_to_an_artifact_come_back_with_get(tmp_path, store):
     assert isinstance(sample, nbtracker.Image)
     with pytest.raises(KeyError):
         art.get("nothing")
+
+
+def test_a_draft_that_is_used_is_stored_as_an_input_the_run_did_not_make(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("given", type="dataset")
+        a.add_file(write(tmp_path / "x.csv", "1"))
+        used = run.use_artifact(a)
+        assert used.version == "v0"
+    art = nbtracker.Api().artifact("p/given:v0")
+    assert art.logged_by() is None and [r.id for r in art.used_by()] == [run.id]
+    assert nbtracker.Api().run(f"p/{run.id}").logged_artifacts() == []

@@ -76,8 +76,8 @@ def add_commands(sub) -> None:
     s = acts.add_parser("alias", help="move aliases onto a version, or take them off",
                         usage="nbtracker artifact alias REF [ALIAS ...] [--remove ALIAS]",
                         description="Put aliases on a version (an alias another version has "
-                        "moves here), or take them off with --remove. `latest` always names "
-                        "the newest version and cannot be removed.")
+                        "moves here), or take them off with --remove. `latest` names the "
+                        "version logged last and cannot be removed.")
     s.add_argument("ref", metavar="REF", help="name[:vN|:alias], project/name[:…]")
     s.add_argument("aliases", nargs="*", metavar="ALIAS", help="aliases to put on the version")
     s.add_argument("--remove", action="append", default=[], metavar="ALIAS",
@@ -312,7 +312,7 @@ def cmd_alias(args: argparse.Namespace) -> int:
     if both:
         raise UsageError(f"{', '.join(both)}: both added and removed")
     if LATEST in remove:
-        raise ArtifactError("`latest` always names the newest version; it cannot be removed")
+        raise ArtifactError("`latest` names the version logged last; it cannot be removed")
     registry, doc = _resolve(args, args.ref)
     missing = [a for a in remove if a not in doc["aliases"]]
     if missing:

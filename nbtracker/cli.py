@@ -11,6 +11,9 @@
     nbtracker sweep sweep.yaml               make a sweep (prints its id); also pause, resume,
                                              stop, cancel, requeue-failed, ls, show
     nbtracker agent SWEEP_ID [--count N]     run a sweep's trials (see nbtracker.sweeps.commands)
+    nbtracker artifact ls [PROJECT]          artifacts, their versions and aliases; also show,
+                                             get, rm, alias, cache size|cleanup, gc
+                                             (see nbtracker.artifacts.commands)
 
 Exit codes: 0 done, 1 the command failed (no such run, unreadable store), 2 bad usage (bad
 arguments, a filter that is not valid JSON or uses an unknown operator). Errors are one line on
@@ -412,14 +415,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("version", help="print the version", description="Print the version.")
     s.set_defaults(fn=cmd_version)
 
-    # the team server's commands (server, user, project, key), the client's (login, sync) and
-    # the sweeps' (sweep, agent) live beside the code they drive; none imports its stack
-    # (the server's, optuna) until it runs
+    # the team server's commands (server, user, project, key), the client's (login, sync), the
+    # sweeps' (sweep, agent) and the artifacts' (artifact) live beside the code they drive; none
+    # imports its stack (the server's, optuna, fsspec) until it runs
+    from .artifacts.commands import add_commands as add_artifact_commands
     from .server.commands import add_commands as add_server_commands
     from .sweeps.commands import add_commands as add_sweep_commands
     from .sync.commands import add_commands as add_sync_commands
 
     add_sweep_commands(sub)
+    add_artifact_commands(sub)
     add_sync_commands(sub)
     add_server_commands(sub)
     return p

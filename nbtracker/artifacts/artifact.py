@@ -550,13 +550,15 @@ class Artifact:
         have = registry.objects.hashes.get_many(
             [(str(d), st) for _, d in jobs if (st := _stat(d)) is not None])
 
+        fetched = []
+
         def one(job: tuple[str, Path]) -> tuple[str, str | None, BaseException | None]:
             p, dest = job
             e = self._entries[p]
             label = f"{self.source_name}/{p}"
             try:
-                if e.get("digest") and have.get(str(dest)) == e["digest"]:
-                    return p, None, None  # already there, unchanged
+                if _in_place(dest, e, have):
+                    return p, str(dest), None  # already there, unchanged
                 ref = e.get("ref")
                 if not ref:
                     registry.objects.copy_out(e["digest"], dest, label)
@@ -564,15 +566,17 @@ class Artifact:
                     src = Path(unquote(urlparse(ref).path))
                     copy_checked(src, e.get("digest"), dest, label)
                 else:
-                    from .cache import fetch
-
-                    cached = fetch(registry.store_root, ref, e.get("digest"), label)
-                    copy_checked(cached, e.get("digest"), dest, label)
+                    self._fetch_ref(registry, ref, e.get("digest"), dest, label)
+                    fetched.append(p)
                 return p, str(dest), None
             except BaseException as err:  # noqa: BLE001 - reported together below
                 return p, None, err
 
         results = _map(one, jobs)
+        if fetched:  # the cache's cap, once every file of the download is out of it
+            from .cache import cache_max, cleanup
+
+            cleanup(registry.store_root, cache_max())
         corrupt = [p for p, _, err in results if isinstance(err, ArtifactCorrupt)]
         if corrupt:
             raise ArtifactCorrupt(
@@ -593,6 +597,23 @@ class Artifact:
                    if w and err is None and self._entries[p].get("digest")
                    and (st := _stat(Path(w))) is not None]
         registry.objects.hashes.put_many(written)
+
+    @staticmethod
+    def _fetch_ref(registry: Registry, ref: str, digest: str | None, dest: Path,
+                   label: str) -> None:
+        """A remote reference into `dest`, through the download cache. A cached copy removed
+        by another process's cleanup between the fetch and the copy is fetched again."""
+        from .cache import fetch
+
+        for _ in range(3):
+            cached = fetch(registry.store_root, ref, digest, label)
+            try:
+                copy_checked(cached, digest, dest, label)
+                return
+            except FileNotFoundError:
+                continue
+        raise ArtifactError(f"{label}: the cached copy of {ref} kept being removed while it was "
+                            f"copied (the cache's cap is too small for this download)")
 
     def file(self, root: str | os.PathLike | None = None) -> str:
         """The path of the one file of a one-file artifact, downloaded."""
@@ -739,6 +760,25 @@ def _is_regular(st: os.stat_result) -> bool:
     import stat
 
     return stat.S_ISREG(st.st_mode)
+
+
+def _in_place(dest: Path, entry: dict, have: dict[str, str]) -> bool:
+    """Whether `dest` already holds the entry's bytes: remembered so by the hash cache, or
+    read and hashed now (reading costs less than writing it again)."""
+    digest = entry.get("digest")
+    if not digest:
+        return False
+    if have.get(str(dest)) == digest:
+        return True
+    st = _stat(dest)
+    if st is None or st.st_size != entry.get("size"):
+        return False
+    from .objects import hash_file
+
+    try:
+        return hash_file(dest)[0] == digest
+    except OSError:
+        return False
 
 
 def _stat(p: Path) -> os.stat_result | None:

@@ -2,11 +2,13 @@
 fetched through fsspec when a version is downloaded, kept for the next download, and held
 under a size cap.
 
-    <cache>/artifacts/<2 hex>/<sha256 of the URI and its version>
+    <store root>/cache/artifacts/<2 hex>/<62 hex: sha256 of the URI and its version>
 
-`<cache>` is NBTRACKER_CACHE_DIR (or WANDB_CACHE_DIR), else `<store root>/cache`. The cap is
-NBTRACKER_ARTIFACT_CACHE_MAX ("10GB", "500MB", bytes; default 10GB): after each fetch the least
-recently used files go until the cache fits. `nbtracker artifact cache cleanup --max-size 1GB`
+or `nbtracker-artifacts/` in the folder NBTRACKER_CACHE_DIR (or WANDB_CACHE_DIR) names; only
+names of that shape are counted or removed. The cap is NBTRACKER_ARTIFACT_CACHE_MAX ("10GB",
+"500MB", bytes; default 10GB): after a download that fetched something, the least recently
+used files go until the cache fits (a cached copy another process removes meanwhile is fetched
+again). `nbtracker artifact cache cleanup --max-size 1GB`
 does the same by hand. A cached copy is used again only when the remote says it is the same
 (its ETag, or version id, or size and modification time, as fsspec reports them) and, when the
 manifest holds the file's SHA-256, when it has that hash.
@@ -38,8 +40,12 @@ def parse_size(text: str | int) -> int:
 
 
 def cache_dir(store_root: Path) -> Path:
+    """`<store root>/cache/artifacts`, or `nbtracker-artifacts` in the folder NBTRACKER_CACHE_DIR
+    (or WANDB_CACHE_DIR) names: never a folder another program keeps its files in."""
     base = os.environ.get("NBTRACKER_CACHE_DIR") or os.environ.get("WANDB_CACHE_DIR")
-    return (Path(base).expanduser() if base else Path(store_root) / "cache") / "artifacts"
+    if base:
+        return Path(base).expanduser() / "nbtracker-artifacts"
+    return Path(store_root) / "cache" / "artifacts"
 
 
 def cache_max() -> int:
@@ -84,6 +90,8 @@ def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
         raise
     except Exception as e:  # noqa: BLE001 - any backend's failure: one clear line
         raise ArtifactError(f"{label}: cannot reach {uri}: {e}") from None
+    if info.get("type") == "directory":
+        raise ArtifactError(f"{label}: {uri} is a folder, not a file")
     version = _version_of(info)
     key = hashlib.sha256(f"{uri}\0{version}".encode()).hexdigest()
     root = cache_dir(store_root)
@@ -99,7 +107,6 @@ def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
         raise
     except Exception as e:  # noqa: BLE001
         raise ArtifactError(f"{label}: fetching {uri} failed: {e}") from None
-    cleanup(store_root, cache_max(), keep={target})
     return target
 
 
@@ -110,23 +117,32 @@ def usage(store_root: Path) -> tuple[int, int]:
 
 
 def _entries(root: Path) -> list[tuple[Path, os.stat_result]]:
+    """The cached files (and stale partial ones): only names this cache gives, so nothing
+    else that may sit in the folder is counted or removed."""
     out = []
     try:
         heads = list(os.scandir(root))
     except FileNotFoundError:
         return out
     for h in heads:
-        if not h.is_dir():
+        if not (_HEX.fullmatch(h.name) and len(h.name) == 2 and h.is_dir(follow_symlinks=False)):
             continue
         for e in os.scandir(h.path):
+            m = _CACHED.fullmatch(e.name)
+            if not m or not e.is_file(follow_symlinks=False):
+                continue
             try:
                 st = e.stat()
             except OSError:
                 continue
-            if e.name.endswith(".part") and st.st_mtime > time.time() - 3600:
+            if m.group(1) and st.st_mtime > time.time() - 3600:
                 continue  # being written
             out.append((Path(e.path), st))
     return out
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+_CACHED = re.compile(r"(\.)?[0-9a-f]{62}(?:\.[0-9a-f]{8}\.part)?")
 
 
 def cleanup(store_root: Path, max_size: int, keep: set[Path] = frozenset()) -> tuple[int, int]:

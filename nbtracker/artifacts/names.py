@@ -115,6 +115,8 @@ def parse_ref(text: object, project: str | None = None) -> Ref:
     if not sep:
         head, selector = text, LATEST
     parts = head.split("/")
+    if any(p in (".", "..") for p in parts):
+        raise ArtifactError(f"artifact reference {text!r} may not contain '..' or '.' as a part")
     if len(parts) > 3 or any(not p for p in parts):
         raise ArtifactError(f"artifact reference {text!r} is not '[project/]name[:alias]'")
     name = check_name(parts[-1])

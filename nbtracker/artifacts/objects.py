@@ -279,11 +279,12 @@ class Objects:
         """Write the object to `dest` (replacing it), checked against its name on the way."""
         copy_checked(self.path(digest), digest, dest, label)
 
-    def collect(self, candidates: Iterable[str], referenced: set[str]) -> int:
+    def collect(self, candidates: Iterable[str], referenced: set[str]) -> tuple[int, int]:
         """Remove the objects of `candidates` no version references (caller holds the store's
         artifact lock). An object is first renamed aside; one touched after that (a draft
-        artifact adding the same bytes at that moment) is put back. Returns bytes freed."""
-        freed = 0
+        artifact adding the same bytes at that moment) is put back. Returns (objects removed,
+        bytes freed)."""
+        freed = removed = 0
         started = time.time()
         for digest in set(candidates) - referenced:
             if not _digest_ok(digest):
@@ -301,9 +302,10 @@ class Objects:
                     continue
                 os.unlink(aside)
                 freed += st.st_size
+                removed += 1
             except OSError:
                 pass
-        return freed
+        return removed, freed
 
     def all_digests(self) -> Iterable[tuple[str, os.stat_result]]:
         try:

@@ -140,23 +140,36 @@ class Registry:
         docs = [self._version_doc(coll, n) for n in sorted(set(coll["digests"].values()))]
         return [d for d in docs if d is not None]
 
-    def collections(self, project: str | None = None) -> list[dict]:
+    def collections(self, project: str | None = None, strict: bool = False) -> list[dict]:
+        """The collections of a project (all when None). One that cannot be read is left out
+        with a warning, or raises ArtifactError when `strict` (deleting must not guess)."""
         base = self.root / "collections"
         folders = [base / layout.project_folder(project)] if project else _subdirs(base)
         out = []
         for folder in folders:
             for d in _subdirs(folder):
-                doc = read_json(d / COLLECTION) if (d / COLLECTION).exists() else None
+                try:
+                    doc = read_json(d / COLLECTION)
+                except ArtifactError as e:
+                    if strict:
+                        raise
+                    from ..sdk.output import warn
+
+                    warn(f"{e}; that artifact is left out")
+                    continue
                 if isinstance(doc, dict) and (project is None or doc.get("project") == project):
                     out.append(doc)
         out.sort(key=lambda c: (c.get("project", ""), c.get("name", "")))
         return out
 
-    def referenced(self) -> set[str]:
-        """Every object digest some version's manifest names."""
+    def referenced(self, skip: tuple | None = None) -> set[str]:
+        """Every object digest some version's manifest names (but the version `skip`, a
+        (project, name, version)). ArtifactError when a collection cannot be read."""
         used: set[str] = set()
-        for coll in self.collections():
+        for coll in self.collections(strict=True):
             for doc in self.versions(coll["project"], coll["name"]):
+                if skip == (doc["project"], doc["name"], doc["version"]):
+                    continue
                 for e in doc.get("entries", {}).values():
                     if not e.get("ref") and e.get("digest"):
                         used.add(e["digest"])
@@ -260,6 +273,7 @@ class Registry:
             if held and not delete_aliases:
                 raise ArtifactError(f"{name}:v{version} has the aliases {', '.join(held)}; "
                                     f"pass delete_aliases=True to delete it with them")
+            used = self.referenced(skip=(project, name, version))  # before anything changes
             coll["digests"] = {d: v for d, v in coll["digests"].items() if v != version}
             coll["aliases"] = {a: v for a, v in coll["aliases"].items() if v != version}
             if LATEST not in coll["aliases"] and coll["digests"]:
@@ -272,7 +286,7 @@ class Registry:
                 pass
             mine = {e["digest"] for e in doc["entries"].values()
                     if not e.get("ref") and e.get("digest")}
-            return self.objects.collect(mine, self.referenced())
+            return self.objects.collect(mine, used)[1]
 
     def collect_garbage(self, older_than: float = 3600.0) -> tuple[int, int]:
         """Remove stored objects no version names that were not touched for `older_than`
@@ -283,14 +297,14 @@ class Registry:
             cutoff = time.time() - older_than
             old = [d for d, st in self.objects.all_digests()
                    if d not in used and st.st_mtime < cutoff]
-            freed = self.objects.collect(old, used)
+            removed, freed = self.objects.collect(old, used)
             for p in _files(self.objects.tmp):
                 try:
                     if p.stat().st_mtime < cutoff:
                         p.unlink()
                 except OSError:
                     pass
-            return len(old), freed
+            return removed, freed
 
 
 def _subdirs(p: Path) -> list[Path]:

@@ -266,7 +266,7 @@ def test_cache_cleanup_keeps_at_most_the_cap_removing_the_least_recently_used(
         art.download(root=tmp_path / "first")                # fetched: a, b, c land in the cache
 
         def cached() -> dict[bytes, Path]:
-            return {p.read_bytes(): p for p in (cache / "artifacts").rglob("*") if p.is_file()}
+            return {p.read_bytes(): p for p in (cache / "nbtracker-artifacts").rglob("*") if p.is_file()}
 
         assert set(cached()) == set(blobs.values())
         # used long ago, in the order a, b, c; then a is used again now (a cache hit)

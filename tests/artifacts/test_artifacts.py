@@ -686,3 +686,83 @@ def test_a_draft_that_is_used_is_stored_as_an_input_the_run_did_not_make(tmp_pat
     art = nbtracker.Api().artifact("p/given:v0")
     assert art.logged_by() is None and [r.id for r in art.used_by()] == [run.id]
     assert nbtracker.Api().run(f"p/{run.id}").logged_artifacts() == []
+
+
+def _remote_version(n: int, size: int) -> nbtracker.Artifact:
+    fsspec = pytest.importorskip("fsspec")
+    mem = fsspec.filesystem("memory")
+    for i in range(n):
+        mem.pipe(f"/capped/f{i}.bin", bytes([i]) * size)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("capped", type="dataset")
+        for i in range(n):
+            a.add_reference(f"memory://capped/f{i}.bin")
+        run.log_artifact(a)
+    return nbtracker.Api().artifact("p/capped:v0")
+
+
+def test_a_download_larger_than_the_cache_cap_gets_every_file(tmp_path, store, monkeypatch):
+    monkeypatch.setenv("NBTRACKER_ARTIFACT_CACHE_MAX", "300KB")
+    art = _remote_version(40, 100_000)
+    for attempt in range(3):
+        for allow in (False, True):
+            out = Path(art.download(root=tmp_path / f"o{attempt}{allow}",
+                                    allow_missing_references=allow))
+            assert sorted(p.name for p in out.iterdir()) == sorted(f"f{i}.bin" for i in range(40))
+            assert all((out / f"f{i}.bin").read_bytes() == bytes([i]) * 100_000
+                       for i in range(40))
+    cached = [p for p in (store / "cache" / "artifacts").rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in cached) <= 300_000  # the cap holds after the download
+
+
+def test_the_cache_in_wandbs_cache_folder_leaves_wandbs_files_alone(tmp_path, store, monkeypatch):
+    theirs = tmp_path / "wc" / "artifacts"
+    write(theirs / "tmp" / "upload-1234", "staging")
+    write(theirs / "obj" / "md5" / "ab" / "cdef", "object")
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wc"))
+    monkeypatch.setenv("NBTRACKER_ARTIFACT_CACHE_MAX", "0")
+    art = _remote_version(2, 10)
+    art.download(root=tmp_path / "o")
+    from helpers import run_cli
+
+    p = run_cli("artifact", "cache", "size")
+    assert p.stdout.split()[0] == "0", p.stdout  # nothing of ours is left, wandb's is not ours
+    run_cli("artifact", "cache", "cleanup", "--max-size", "0")
+    assert (theirs / "tmp" / "upload-1234").read_text() == "staging"
+    assert (theirs / "obj" / "md5" / "ab" / "cdef").read_text() == "object"
+
+
+def test_downloading_again_leaves_unchanged_files_in_place(tmp_path, store):
+    write(tmp_path / "d" / "a.bin", os.urandom(5000))
+    write(tmp_path / "d" / "b.bin", os.urandom(5000))
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("same", type="dataset")
+        a.add_dir(tmp_path / "d")
+        run.log_artifact(a)
+    art = nbtracker.Api().artifact("p/same:v0")
+    out = Path(art.download(root=tmp_path / "o"))
+    inodes = {p.name: p.stat().st_ino for p in out.iterdir()}
+    write(out / "b.bin", b"changed")
+    art.download(root=out)
+    assert (out / "a.bin").stat().st_ino == inodes["a.bin"]  # not written again
+    assert (out / "b.bin").read_bytes() == (tmp_path / "d" / "b.bin").read_bytes()
+
+
+def test_one_damaged_collection_hides_no_other_and_stops_a_delete_from_guessing(tmp_path, store):
+    shared = write(tmp_path / "shared.bin", b"s" * 100)
+    with nbtracker.init(project="p") as run:
+        for name in ("a", "b"):
+            art = nbtracker.Artifact(name, type="dataset")
+            art.add_file(shared)
+            run.log_artifact(art)
+    (store / "artifacts" / "collections" / "p" / "a" / "collection.json").write_text('{"proj')
+    api = nbtracker.Api()
+    assert [c["name"] for c in api.artifact_collections("p")] == ["b"]
+    with pytest.raises(ArtifactError, match="collection.json"):
+        api.artifact("p/b:v0").delete()  # it cannot know whether "a" still holds the bytes
+    assert len(objects(store)) == 1 and api.artifact("p/b:v0").version == "v0"
+
+
+def test_a_reference_with_dots_says_so():
+    with pytest.raises(ArtifactError, match=r"may not contain '\.\.'"):
+        nbtracker.Api().artifact("../x:v0")

@@ -705,10 +705,12 @@ class Artifact:
             return self
         registry = self._need_logged("save")
         aliases = names.check_aliases(self.aliases)
+        metadata, description, tags = _checked_fields(self)
         self._doc = registry.update(
-            self._project, self._name, self._doc["version"], aliases=aliases,
-            description=self.description, metadata=_plain(self.metadata),
-            tags=list(self.tags))
+            self._project, self._name, self._doc["version"],
+            add=[a for a in aliases if a not in self._saved_aliases],
+            remove=[a for a in self._saved_aliases if a not in aliases],
+            description=description, metadata=metadata, tags=tags)
         self.aliases = list(self._doc["aliases"])
         self._saved_aliases = list(self.aliases)
         return self
@@ -737,19 +739,44 @@ def commit(art: Artifact, project: str, aliases: list[str], created_by: dict | N
         if art._registry is None:
             art._registry = _registry_for()
         aliases = names.check_aliases(aliases)
+        metadata, description, tags = _checked_fields(art)
         doc, new = art._registry.commit(
             project=project, name=art._name, type=art._type, entries=art._entries,
-            description=art.description, metadata=_plain(art.metadata), aliases=aliases,
-            tags=list(art.tags), created_by=created_by, sources=art._sources)
+            description=description, metadata=metadata, aliases=aliases,
+            tags=tags, created_by=created_by, sources=art._sources)
         art._doc = doc
         art._project = project
         art.aliases = list(doc["aliases"])
         art._saved_aliases = list(art.aliases)
-        if not new:  # the same content was logged before: that version, as it was stored
-            art.description = doc.get("description")
-            art.metadata = dict(doc.get("metadata") or {})
-            art._entries = dict(doc["entries"])
+        # the version as stored (the same content logged before: that version, updated)
+        art.description = doc.get("description")
+        art.metadata = dict(doc.get("metadata") or {})
+        art.tags = list(doc.get("tags") or [])
+        art._entries = dict(doc["entries"])
         return art, new
+
+
+def _checked_fields(art: Artifact) -> tuple[dict, str | None, list[str]]:
+    """The metadata, description and tags to store, as JSON and UTF-8 can hold them, or
+    ArtifactError naming the field."""
+    if not isinstance(art.metadata, dict):
+        raise ArtifactError(f"metadata must be a dict, not {art.metadata.__class__.__name__}")
+    metadata = _plain(art.metadata)
+    description = art.description
+    if description is not None and not isinstance(description, str):
+        raise ArtifactError(f"description must be text, not {description.__class__.__name__}")
+    tags = names.check_tags(art.tags)
+    for field, value in (("metadata", metadata), ("description", description), ("tags", tags)):
+        try:
+            json.dumps(value, ensure_ascii=False, allow_nan=True).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ArtifactError(f"the artifact's {field} holds text that is not valid UTF-8 "
+                                f"(a lone surrogate, as a file name read with the wrong "
+                                f"encoding gives): {value!r:.200}") from None
+        except (TypeError, ValueError) as e:
+            raise ArtifactError(f"the artifact's {field} cannot be stored as JSON: {e}") \
+                from None
+    return metadata, description, tags
 
 
 def _iso(ts: float) -> str:

@@ -321,11 +321,7 @@ def cmd_alias(args: argparse.Namespace) -> int:
     coll = registry.collection(doc["project"], doc["name"]) or {"aliases": {}}
     moved = {a: coll["aliases"][a] for a in add
              if a in coll["aliases"] and coll["aliases"][a] != doc["version"]}
-    # `latest` is left out: the registry keeps it, and it must not move back here if a newer
-    # version was logged since this one was read
-    keep = [a for a in doc["aliases"] if a != LATEST and a not in remove]
-    new = registry.update(doc["project"], doc["name"], doc["version"],
-                          aliases=list(dict.fromkeys([*keep, *add])))
+    new = registry.update(doc["project"], doc["name"], doc["version"], add=add, remove=remove)
     for a, v in sorted(moved.items()):
         _out(f"moved {a} from v{v}")
     if remove:

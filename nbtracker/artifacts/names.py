@@ -65,6 +65,17 @@ def check_aliases(aliases: object) -> list[str]:
     return list(dict.fromkeys(check_alias(a) for a in aliases))
 
 
+def check_tags(tags: object) -> list[str]:
+    """Tags: a label or a list of labels (a string is one tag, not its letters)."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        tags = [tags]
+    if not isinstance(tags, (list, tuple, set)):
+        raise ArtifactError(f"tags must be a list of strings, not {type(tags).__name__}")
+    return list(dict.fromkeys(_label("tag", t) for t in tags))
+
+
 def check_path(path: object) -> str:
     """A path inside an artifact, normalised (`a//b`, `./a` → `a/b`, `a`); ArtifactError for an
     absolute path, `..`, a backslash, NUL or control characters."""

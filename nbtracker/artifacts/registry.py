@@ -196,6 +196,16 @@ class Registry:
             n = coll["digests"].get(digest)
             doc = self._version_doc(coll, n) if n is not None else None
             new = doc is None
+            if not new:  # the same files again: what this log adds is kept with the version
+                merged = {**(doc.get("metadata") or {}), **metadata}
+                fields = {"metadata": merged,
+                          "tags": list(dict.fromkeys([*(doc.get("tags") or []), *tags]))}
+                if description is not None:
+                    fields["description"] = description
+                if any(doc.get(k) != v for k, v in fields.items()):
+                    doc.update(fields, updated=time.time())
+                    write_json(folder / f"v{n}.json",
+                               {k: v for k, v in doc.items() if k != "aliases"})
             if new:
                 self._restore_missing(entries, sources)
                 n = coll["next"]
@@ -231,10 +241,12 @@ class Registry:
                                     f"the same bytes was deleted meanwhile) and the file it "
                                     f"came from is gone or changed; add it again")
 
-    def update(self, project: str, name: str, version: int, *, aliases: list[str] | None = None,
-               description: Any = ..., metadata: Any = ..., tags: Any = ...) -> dict:
-        """Change what may change in a version: its aliases (moved here from wherever they
-        were; ones it loses are removed), description, metadata and tags."""
+    def update(self, project: str, name: str, version: int, *, add: list[str] = (),
+               remove: list[str] = (), description: Any = ..., metadata: Any = ...,
+               tags: Any = ...) -> dict:
+        """Change what may change in a version: aliases to `add` (moved here from wherever
+        they were) and to `remove` (if still here); `latest` is never moved by hand. Also its
+        description, metadata and tags."""
         with self.lock():
             coll = self.collection(project, name)
             doc = self._version_doc(coll, version) if coll else None
@@ -250,11 +262,12 @@ class Registry:
                 doc["updated"] = time.time()
                 write_json(folder / f"v{version}.json",
                            {k: v for k, v in doc.items() if k != "aliases"})
-            if aliases is not None:
-                for a, v in list(coll["aliases"].items()):
-                    if v == version and a not in aliases and a != LATEST:
-                        del coll["aliases"][a]
-                for a in aliases:
+            add = [a for a in add if a != LATEST]
+            remove = [a for a in remove if a != LATEST and coll["aliases"].get(a) == version]
+            if add or remove:
+                for a in remove:
+                    del coll["aliases"][a]
+                for a in add:
                     coll["aliases"][a] = version
                 write_json(folder / COLLECTION, coll)
             doc["aliases"] = sorted(a for a, v in coll["aliases"].items() if v == version)

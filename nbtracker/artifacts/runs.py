@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sdk import output
+from . import names
 from .artifact import Artifact, commit
 from .errors import ArtifactError
 
@@ -33,9 +34,11 @@ def _record(run: Any, io: str, art: Artifact) -> None:
 
 def _from_path(run: Any, path: Any, name: str | None, type: str | None, default_type: str
                ) -> Artifact:
-    if not isinstance(path, (str, os.PathLike)):
-        raise ArtifactError(f"log_artifact takes an Artifact or a path, not "
-                            f"{path.__class__.__name__}")
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        what = "an empty path" if isinstance(path, (str, os.PathLike)) else \
+            path.__class__.__name__
+        raise ArtifactError(f"log_artifact and log_model take an Artifact or the path of a file "
+                            f"or folder, not {what}")
     p = Path(os.fspath(path))
     art = Artifact(name or f"run-{run.id}-{p.name}", type or default_type)
     if isinstance(path, str) and "://" in path and not path.startswith("file://"):
@@ -73,14 +76,15 @@ def log_artifact(run: Any, artifact_or_path: Any, name: str | None = None,
             output.warn(f"could not store {os.fspath(artifact_or_path)!r} as an artifact: {e}; "
                         f"it was not logged")
             return None
+    aliases = names.check_aliases(aliases)
     if tags:
-        art.tags = list(dict.fromkeys([*art.tags, *tags]))
+        art.tags = list(dict.fromkeys([*names.check_tags(art.tags), *names.check_tags(tags)]))
     if art._registry is None or art._registry.store_root != Path(run.settings.root).resolve():
         from .registry import Registry
 
         art._registry = Registry(run.settings.root)
     try:
-        commit(art, run.project, list(aliases or []), {"project": run.project, "id": run.id})
+        commit(art, run.project, aliases, {"project": run.project, "id": run.id})
     except ArtifactError:
         raise
     except OSError as e:
@@ -100,7 +104,14 @@ def use_artifact(run: Any, artifact_or_name: Any, type: str | None = None,
                 from .registry import Registry
 
                 art._registry = Registry(run.settings.root)
-            commit(art, run.project, list(aliases or []), None)
+            try:
+                commit(art, run.project, names.check_aliases(aliases), None)
+            except ArtifactError:
+                raise
+            except OSError as e:
+                output.warn(f"could not store artifact {art.collection_name!r}: {e}; it was "
+                            f"not used")
+                return art
     else:
         art = Artifact._fetch(str(artifact_or_name), run.project, run.settings.root, type)
     if not getattr(run, "_done", True):

@@ -766,3 +766,80 @@ def test_one_damaged_collection_hides_no_other_and_stops_a_delete_from_guessing(
 def test_a_reference_with_dots_says_so():
     with pytest.raises(ArtifactError, match=r"may not contain '\.\.'"):
         nbtracker.Api().artifact("../x:v0")
+
+
+# -- found on review -------------------------------------------------------------------------
+def _log(run, name: str, data: str, tmp_path: Path, **kw):
+    a = nbtracker.Artifact(name, type=kw.pop("type", "model"), **{
+        k: kw.pop(k) for k in ("metadata", "description") if k in kw})
+    a.add_file(write(tmp_path / f"{name}-{data}.bin", data), name="w.bin")
+    return run.log_artifact(a, **kw)
+
+
+def test_save_applies_only_the_aliases_added_and_removed_on_that_handle(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        v0 = _log(run, "m", "0", tmp_path)
+        _log(run, "m", "1", tmp_path, aliases=["best"])
+        v0.aliases.append("first")  # a stale handle: it still believes it is `latest`
+        v0.save()
+    api = nbtracker.Api()
+    assert api.artifact("p/m:latest").version == "v1"
+    assert api.artifact("p/m:best").version == "v1"
+    assert api.artifact("p/m:first").version == "v0"
+    a, b = api.artifact("p/m:v1"), api.artifact("p/m:v1")
+    a.aliases.append("reviewed")
+    a.save()
+    b.aliases.append("prod")
+    b.save()
+    v0 = api.artifact("p/m:v0")
+    v0.description = "only the description"
+    v0.save()  # moves no alias back
+    assert api.artifact("p/m:v1").aliases == ["best", "latest", "prod", "reviewed"]
+    assert api.artifact("p/m:v0").aliases == ["first"]
+    v0.aliases.remove("first")
+    v0.aliases.append("latest")  # `latest` is not moved by hand
+    v0.save()
+    assert api.artifact("p/m:latest").version == "v1" and api.artifact("p/m:v0").aliases == []
+
+
+def test_logging_the_same_files_with_new_metadata_keeps_it(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        _log(run, "cnn", "w", tmp_path, metadata={"val_acc": 0.71}, description="first")
+        a = nbtracker.Artifact("cnn", type="model", description="evaluated",
+                               metadata={"test_acc": 0.69})
+        a.add_file(tmp_path / "cnn-w.bin", name="w.bin")
+        got = run.log_artifact(a, tags=["evaluated"])
+    assert got.version == "v0"
+    stored = nbtracker.Api().artifact("p/cnn:v0")
+    assert stored.metadata == got.metadata == {"val_acc": 0.71, "test_acc": 0.69}
+    assert stored.description == got.description == "evaluated"
+    assert stored.tags == got.tags == ["evaluated"]
+
+
+def test_bad_input_to_log_model_and_log_artifact_is_one_clear_error(tmp_path, store):
+    write(tmp_path / "m.pt", "w")
+    with nbtracker.init(project="p") as run:
+        for bad in ("", None, 5):
+            with pytest.raises(ArtifactError):
+                run.log_model(bad)
+        with pytest.raises(ArtifactError):
+            run.log_model("m.pt", aliases=5)
+        with pytest.raises(ArtifactError):
+            run.log_model("m.pt", name="../up")
+        art = run.log_artifact("m.pt", name="m", type="model", tags="abc")
+    assert art.tags == ["abc"] and nbtracker.Api().artifact("p/m:v0").tags == ["abc"]
+    assert not (store / "artifacts" / "collections" / "p" / "run-").exists()
+
+
+def test_text_that_utf8_cannot_hold_in_metadata_is_a_clear_error(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("m", type="model", metadata={"file": "caf\udce9.csv"})
+        a.add_file(write(tmp_path / "x", "1"))
+        with pytest.raises(ArtifactError, match="metadata"):
+            run.log_artifact(a)
+        a.metadata = {"file": "café.csv"}
+        v = run.log_artifact(a)
+        v.description = "bad \udce9"
+        with pytest.raises(ArtifactError, match="description"):
+            v.save()
+    assert nbtracker.Api().artifact("p/m:v0").metadata == {"file": "café.csv"}

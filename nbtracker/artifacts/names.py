@@ -2,10 +2,11 @@
 
 An artifact name (`mnist`, `mnist-cnn.v2`, `run-1a2b3c-model.pt`) and a type (`dataset`, `model`)
 are labels: letters, digits, `-`, `_` and `.`, up to 128 characters, not `.` or `..`. On disk a
-collection lives in a folder whose name is the label percent-encoded (store/layout.py's rule), so a
-label never reaches the file system as written. An alias is a label too, and may not look like a
-version (`v3`). A path inside an artifact (`images/cat.png`) is relative, POSIX, with no `..`,
-empty or `.` part, no backslash, and no NUL or control characters.
+collection lives in a folder named from the label (registry.label_folder: percent-encoded, with a
+hash for capitals and long names), so a label never reaches the file system as written. An alias is
+a label too, and may not look like a version (`v3`). A path inside an artifact (`images/cat.png`)
+is relative, POSIX, with no `..`, empty or `.` part, no backslash, and no NUL or control
+characters.
 
 References to a version: `name`, `name:alias`, `name:v3`, `project/name:alias` or
 `entity/project/name:alias`; without `:…` the version is `latest`.

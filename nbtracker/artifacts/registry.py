@@ -9,13 +9,13 @@
                            "tags", "created", "updated", "created_by" ({"project", "id"} of the
                            run that logged it, or null), "size", "file_count"
 
-`<project>` and `<name>` are the labels percent-encoded (store/layout.py), never the text as
-given. Every change happens under the lock and ends with one atomic rename of
-`collection.json`, so a version number is given once even to two processes logging the same
-name at the same moment, and aliases move together (`latest` to the version logged last).
-A version is written (and synced) before the collection names it; a crash in between leaves a
-file a later version number overwrites. The version's digest is the hash of its manifest:
-logging the same content again returns the version that holds it.
+`<project>` and `<name>` are the labels percent-encoded, with a hash for names holding capitals or
+too long for a folder (`label_folder`), never the text as given. Every change happens under the
+lock and ends with one atomic rename of `collection.json`, so a version number is given once even
+to two processes logging the same name at the same moment, and aliases move together (`latest` to
+the version logged last). A version is written (and synced) before the collection names it; a crash
+in between leaves a file a later version number overwrites. The version's digest is the hash of its
+manifest: logging the same content again returns the version that holds it.
 
 Which runs logged and used each version is in the runs' record logs (`artifact` records, see
 store/state.py); `created_by` is a copy kept for speed.
@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..store import layout
 from .errors import ArtifactError, ArtifactNotFound
 from .names import LATEST, VERSION_RE
 from .objects import Objects
@@ -48,6 +47,26 @@ def manifest_digest(entries: dict[str, dict]) -> str:
     """The digest of a manifest: what its files are, not how they were added."""
     rows = [[p, e.get("ref"), e.get("digest"), e.get("size")] for p, e in sorted(entries.items())]
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+
+
+FOLDER_MAX = 200
+
+
+def label_folder(label: str) -> str:
+    """The folder of a project or artifact name: the name percent-encoded, or, for a name with
+    capitals or too long for a folder, a prefix of that and `~` and 16 hex digits of its hash —
+    so two names never share a folder, also on a disk that folds case or caps name length."""
+    q = quote(label, safe="-_.").replace("~", "%7E")
+    if label == label.lower() and len(q) <= FOLDER_MAX:
+        return q
+    digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    prefix = ""
+    for ch in label.lower():
+        part = quote(ch, safe="-_.").replace("~", "%7E")
+        if len(prefix) + len(part) > FOLDER_MAX - 17:
+            break
+        prefix += part
+    return f"{prefix}~{digest}"
 
 
 def write_json(path: Path, doc: Any) -> None:
@@ -89,8 +108,7 @@ class Registry:
 
     # -- places ----------------------------------------------------------------------------
     def collection_dir(self, project: str, name: str) -> Path:
-        return (self.root / "collections" / layout.project_folder(project)
-                / quote(name, safe="-_."))
+        return self.root / "collections" / label_folder(project) / label_folder(name)
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -144,7 +162,7 @@ class Registry:
         """The collections of a project (all when None). One that cannot be read is left out
         with a warning, or raises ArtifactError when `strict` (deleting must not guess)."""
         base = self.root / "collections"
-        folders = [base / layout.project_folder(project)] if project else _subdirs(base)
+        folders = [base / label_folder(project)] if project else _subdirs(base)
         out = []
         for folder in folders:
             for d in _subdirs(folder):
@@ -187,6 +205,11 @@ class Registry:
         with self.lock():
             folder = self.collection_dir(project, name)
             coll = self.collection(project, name)
+            if coll is None and (folder / COLLECTION).exists():
+                other = read_json(folder / COLLECTION)
+                raise ArtifactError(
+                    f"{folder} holds the artifact {other.get('project')}/{other.get('name')}, "
+                    f"not {project}/{name}; nothing was written over it")
             if coll is None:
                 coll = {"project": project, "name": name, "type": type, "next": 0,
                         "digests": {}, "aliases": {}, "created": time.time()}

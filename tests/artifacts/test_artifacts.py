@@ -843,3 +843,33 @@ def test_text_that_utf8_cannot_hold_in_metadata_is_a_clear_error(tmp_path, store
         with pytest.raises(ArtifactError, match="description"):
             v.save()
     assert nbtracker.Api().artifact("p/m:v0").metadata == {"file": "café.csv"}
+
+
+def test_names_that_differ_only_in_case_or_are_long_live_apart(tmp_path, store):
+    long_name = "д" * 120  # 120 letters, 720 bytes percent-encoded
+    with nbtracker.init(project="P") as run:
+        _log(run, "Model", "A", tmp_path)
+        _log(run, "model", "b", tmp_path)
+        _log(run, long_name, "c", tmp_path)
+    with nbtracker.init(project="p") as run:
+        _log(run, "model", "d", tmp_path)
+    folders = [p for p in (store / "artifacts" / "collections").rglob("collection.json")]
+    assert len({str(p.relative_to(store)).casefold() for p in folders}) == 4  # apart on any disk
+    assert all(len(part.encode()) <= 255 for p in folders for part in p.parts)
+    api = nbtracker.Api()
+    for ref, data in (("P/Model:v0", "A"), ("P/model:v0", "b"), (f"P/{long_name}:v0", "c"),
+                      ("p/model:v0", "d")):
+        path = api.artifact(ref).file(root=tmp_path / "o" / str(abs(hash(ref))))
+        assert Path(path).read_text() == data
+
+
+def test_a_folder_that_holds_another_artifact_is_never_written_over(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        _log(run, "a", "1", tmp_path)
+        coll = store / "artifacts" / "collections" / "p" / "a" / "collection.json"
+        doc = json.loads(coll.read_text())
+        doc["name"] = "other"  # as a disk that folds names would make it look
+        coll.write_text(json.dumps(doc))
+        with pytest.raises(ArtifactError, match="holds the artifact"):
+            _log(run, "a", "2", tmp_path)
+    assert json.loads(coll.read_text())["name"] == "other"

@@ -274,6 +274,17 @@ class Artifact:
         if self._registry is None:
             self._registry = _registry_for()
 
+    @property
+    def _pin(self):
+        """What this draft holds, kept from deletes until it is logged (objects.Pin)."""
+        if self.__dict__.get("_pin_obj") is None:
+            from .objects import Pin
+
+            pin = Pin(self._registry.objects.pins)
+            self.__dict__["_pin_obj"] = pin
+            weakref.finalize(self, pin.release)
+        return self.__dict__["_pin_obj"]
+
     def _put(self, name: str, entry: dict, source: Path | None, overwrite: bool) -> None:
         if name in self._entries and not overwrite and self._entries[name] != entry:
             raise ArtifactError(f"the artifact already holds a file named {name!r} "
@@ -305,7 +316,7 @@ class Artifact:
             if not _is_regular(st):
                 raise ArtifactError(f"add_file: {os.fspath(local_path)!r} is not a regular file")
             name = names.check_path(name if name is not None else src.name)
-            (digest, size), = self._registry.objects.put_files([(name, src)]).values()
+            (digest, size), = self._registry.objects.put_files([(name, src)], self._pin).values()
             self._put(name, {"digest": digest, "size": size}, src.absolute(), overwrite)
             return ArtifactManifestEntry(self, name, self._entries[name], src)
 
@@ -332,7 +343,7 @@ class Artifact:
                         continue  # a dangling link
                     rel = p.relative_to(base).as_posix()
                     todo.append((names.check_path(prefix + rel), p))
-            stored = self._registry.objects.put_files(todo)
+            stored = self._registry.objects.put_files(todo, self._pin)
             for n, p in todo:
                 d, s = stored[n]
                 self._put(n, {"digest": d, "size": s}, p.absolute(), True)
@@ -490,6 +501,8 @@ class Artifact:
         a._entries = {p: dict(e) for p, e in self._entries.items()}
         a._registry = self._registry
         a._project = self._project
+        a._pin.add(e["digest"] for e in a._entries.values()
+                   if not e.get("ref") and e.get("digest"))
         return a
 
     # -- reading ---------------------------------------------------------------------------
@@ -744,6 +757,8 @@ def commit(art: Artifact, project: str, aliases: list[str], created_by: dict | N
             project=project, name=art._name, type=art._type, entries=art._entries,
             description=description, metadata=metadata, aliases=aliases,
             tags=tags, created_by=created_by, sources=art._sources)
+        if art.__dict__.get("_pin_obj") is not None:  # the version holds them now
+            art.__dict__["_pin_obj"].release()
         art._doc = doc
         art._project = project
         art.aliases = list(doc["aliases"])

@@ -145,12 +145,83 @@ class HashCache:
                 pass
 
 
+class Pin:
+    """The objects a draft holds, written to `<root>/artifacts/pins/<pid>-<random>` (one digest
+    a line, appended) so that a delete running meanwhile keeps them. The file goes when the
+    draft is logged or dropped; one left by a process that died is ignored and removed."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / f"{os.getpid()}-{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._held: set[str] = set()
+
+    def add(self, digests: Iterable[str]) -> None:
+        with self._lock:
+            new = [d for d in digests if d not in self._held]
+            if not new:
+                return
+            if self._fd is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            os.write(self._fd, "".join(d + "\n" for d in new).encode())
+            self._held.update(new)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+                try:
+                    os.unlink(self.path)
+                except OSError:
+                    pass
+            self._held.clear()
+
+
+def pinned(folder: Path) -> set[str]:
+    """The digests drafts of live processes hold (pins of dead ones are removed)."""
+    out: set[str] = set()
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return out
+    for e in entries:
+        pid = e.name.split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        if not _pid_alive(int(pid)):
+            try:
+                os.unlink(e.path)
+            except OSError:
+                pass
+            continue
+        try:
+            with open(e.path, encoding="ascii", errors="replace") as f:
+                out.update(line.strip() for line in f if _digest_ok(line.strip()))
+        except OSError:
+            pass
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
 class Objects:
     """The object directory of a store (`<root>/artifacts/objects`)."""
 
     def __init__(self, root: Path):
         self.dir = Path(root) / "objects"
         self.tmp = self.dir / "tmp"
+        self.pins = Path(root) / "pins"
         self.hashes = HashCache(Path(root) / "hashes.sqlite")
 
     def path(self, digest: str) -> Path:
@@ -187,18 +258,24 @@ class Objects:
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
 
-    def put_file(self, src: str | os.PathLike, known: tuple[str, int] | None = None
-                 ) -> tuple[str, int]:
+    def put_file(self, src: str | os.PathLike, known: tuple[str, int] | None = None,
+                 pin: Pin | None = None) -> tuple[str, int]:
         """Store the bytes of `src`; (sha256, size). `known` is the (hash, size) the cache
-        remembers for the file as it stood: when that object is stored, nothing is read."""
-        if known is not None and self._touch(known[0]):
-            return known
+        remembers for the file as it stood: when that object is stored, nothing is read. The
+        digest is added to `pin` before the object is looked up or put in place."""
+        if known is not None:
+            if pin is not None:
+                pin.add([known[0]])
+            if self._touch(known[0]):
+                return known
         fd, tmp = self._tmp_file()
         try:
             try:
                 digest, size = copy_hashing(src, fd)
             finally:
                 os.close(fd)
+            if pin is not None:
+                pin.add([digest])
             self._install(tmp, digest)
         except BaseException:
             try:
@@ -225,7 +302,7 @@ class Objects:
             raise
         return digest
 
-    def put_files(self, sources: list[tuple[str, Path]], cancel: threading.Event | None = None
+    def put_files(self, sources: list[tuple[str, Path]], pin: Pin | None = None
                   ) -> dict[str, tuple[str, int]]:
         """Store many files at once (threads; hashing releases the GIL): {name: (sha256, size)}.
         Each source is stat-ed first; unchanged files whose object is stored are not read."""
@@ -239,7 +316,8 @@ class Objects:
 
         def one(src: Path) -> tuple[str, int]:
             key = os.fspath(src)
-            return self.put_file(src, (known[key], stats[key].st_size) if key in known else None)
+            return self.put_file(src, (known[key], stats[key].st_size) if key in known else None,
+                                 pin)
 
         out: dict[str, tuple[str, int]] = {}
         results = _map(one, [s for _, s in sources])

@@ -37,7 +37,7 @@ from urllib.parse import quote
 
 from .errors import ArtifactError, ArtifactNotFound
 from .names import LATEST, VERSION_RE
-from .objects import Objects
+from .objects import Objects, pinned
 
 COLLECTION = "collection.json"
 _VERSION_FILE = re.compile(r"^v(\d+)\.json$")
@@ -182,15 +182,27 @@ class Registry:
 
     def referenced(self, skip: tuple | None = None) -> set[str]:
         """Every object digest some version's manifest names (but the version `skip`, a
-        (project, name, version)). ArtifactError when a collection cannot be read."""
-        used: set[str] = set()
+        (project, name, version)), or a draft of a live process holds. ArtifactError when a
+        collection or version cannot be read: a delete must not guess. A version's files never
+        change, so what a manifest names is read once per process (by its digest)."""
+        used = pinned(self.objects.pins)
         for coll in self.collections(strict=True):
-            for doc in self.versions(coll["project"], coll["name"]):
-                if skip == (doc["project"], doc["name"], doc["version"]):
+            folder = self.collection_dir(coll["project"], coll["name"])
+            for digest, n in coll["digests"].items():
+                if skip == (coll["project"], coll["name"], n):
                     continue
-                for e in doc.get("entries", {}).values():
-                    if not e.get("ref") and e.get("digest"):
-                        used.add(e["digest"])
+                held = _MANIFESTS.get(digest)
+                if held is None:
+                    doc = read_json(folder / f"v{n}.json")
+                    if not isinstance(doc, dict) or doc.get("digest") != digest:
+                        raise ArtifactError(f"{folder / f'v{n}.json'} is missing or damaged; "
+                                            f"nothing was deleted")
+                    held = frozenset(e["digest"] for e in doc.get("entries", {}).values()
+                                     if not e.get("ref") and e.get("digest"))
+                    if len(_MANIFESTS) >= _MANIFESTS_MAX:
+                        _MANIFESTS.pop(next(iter(_MANIFESTS)))
+                    _MANIFESTS[digest] = held
+                used |= held
         return used
 
     # -- writing ---------------------------------------------------------------------------
@@ -309,7 +321,10 @@ class Registry:
             if held and not delete_aliases:
                 raise ArtifactError(f"{name}:v{version} has the aliases {', '.join(held)}; "
                                     f"pass delete_aliases=True to delete it with them")
-            used = self.referenced(skip=(project, name, version))  # before anything changes
+            mine = {e["digest"] for e in doc["entries"].values()
+                    if not e.get("ref") and e.get("digest")}
+            # what else holds the bytes, read before anything changes
+            used = self.referenced(skip=(project, name, version)) if mine else set()
             coll["digests"] = {d: v for d, v in coll["digests"].items() if v != version}
             coll["aliases"] = {a: v for a, v in coll["aliases"].items() if v != version}
             if LATEST not in coll["aliases"] and coll["digests"]:
@@ -320,9 +335,7 @@ class Registry:
                 os.unlink(folder / f"v{version}.json")
             except FileNotFoundError:
                 pass
-            mine = {e["digest"] for e in doc["entries"].values()
-                    if not e.get("ref") and e.get("digest")}
-            return self.objects.collect(mine, used)[1]
+            return self.objects.collect(mine, used)[1] if mine else 0
 
     def collect_garbage(self, older_than: float = 3600.0) -> tuple[int, int]:
         """Remove stored objects no version names that were not touched for `older_than`
@@ -341,6 +354,10 @@ class Registry:
                 except OSError:
                     pass
             return removed, freed
+
+
+_MANIFESTS: dict[str, frozenset] = {}  # manifest digest -> the object digests it names
+_MANIFESTS_MAX = 4096
 
 
 def _subdirs(p: Path) -> list[Path]:

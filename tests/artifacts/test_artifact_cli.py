@@ -307,6 +307,7 @@ def test_gc_removes_only_orphans_older_than_the_grace(logged, store, tmp_path):
         draft = nbtracker.Artifact("never-logged", type="dataset")   # stored, never logged
         data = (n.encode() * 150)[:150]
         orphans[n] = draft.add_file(write(tmp_path / f"{n}.bin", data)).digest
+    del draft  # a draft alive in a process holds its files; dropped, they are orphans
     long_ago = time.time() - 7200
     for d in (orphans["old"], kept):
         os.utime(object_path(store, d), (long_ago, long_ago))

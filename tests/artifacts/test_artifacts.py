@@ -873,3 +873,47 @@ def test_a_folder_that_holds_another_artifact_is_never_written_over(tmp_path, st
         with pytest.raises(ArtifactError, match="holds the artifact"):
             _log(run, "a", "2", tmp_path)
     assert json.loads(coll.read_text())["name"] == "other"
+
+
+def test_a_draft_keeps_the_files_it_holds_while_their_version_is_deleted(tmp_path, store):
+    src = write(tmp_path / "train.csv", "only here")
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("ds", type="dataset")
+        a.add_file(src)
+        run.log_artifact(a, aliases=["keep"])
+    src.unlink()  # the data now lives in the artifact only
+    api = nbtracker.Api()
+    draft = api.artifact("p/ds:v0").new_draft()
+    added = nbtracker.Artifact("other", type="dataset")
+    added.add_file(write(tmp_path / "x.csv", "only here"))  # the same bytes, added, not logged
+    api.artifact("p/ds:v0").delete(delete_aliases=True)
+    assert len(objects(store)) == 1  # held by the drafts
+    draft.add_file(write(tmp_path / "extra.csv", "more"))
+    with nbtracker.init(project="p") as run:
+        v = run.log_artifact(draft)
+    out = Path(v.download(root=tmp_path / "o"))
+    assert (out / "train.csv").read_text() == "only here" and (out / "extra.csv").read_text() == "more"
+    del draft, added  # once no draft holds them, the next delete frees what no version names
+    import gc
+
+    gc.collect()
+    api.artifact("p/ds:v1").delete()
+    assert objects(store) == {}
+
+
+def test_deleting_many_versions_one_by_one_reads_each_manifest_once(tmp_path, store, monkeypatch):
+    import nbtracker.artifacts.registry as registry
+
+    with nbtracker.init(project="p") as run:
+        for i in range(60):
+            _log(run, "ckpt", str(i), tmp_path)
+    reads = []
+    real = registry.read_json
+    monkeypatch.setattr(registry, "read_json",
+                        lambda p: reads.append(p.name) or real(p))
+    for a in nbtracker.Api().artifacts("model", "p/ckpt")[:-1]:
+        a.delete()
+    version_reads = [n for n in reads if n.startswith("v")]
+    assert len(version_reads) <= 4 * 60, len(version_reads)  # not one pass over all per delete
+    assert [a.version for a in nbtracker.Api().artifacts("model", "p/ckpt")] == ["v59"]
+    assert len(objects(store)) == 1

@@ -384,9 +384,19 @@ class Artifact:
                     out.append(ArtifactManifestEntry(self, n, self._entries[n]))
             else:
                 tail = parsed.path.rstrip("/").rsplit("/", 1)[-1] or parsed.netloc or "ref"
-                n = names.check_path(name or unquote(tail))
-                self._put(n, {"ref": uri, "digest": None, "size": None}, None, True)
-                out.append(ArtifactManifestEntry(self, n, self._entries[n]))
+                listed = _describe(uri, max_objects) if checksum else None
+                if listed is None:
+                    listed = [(uri, None, {})]
+                base = names.check_path(name or unquote(tail))
+                for sub, rel, info in listed:
+                    n = names.check_path(f"{base}/{rel}" if rel else base)
+                    entry = {"ref": sub, "digest": None, "size": info.get("size")}
+                    if info:
+                        from .cache import version_of
+
+                        entry["etag"] = version_of(info)
+                    self._put(n, entry, None, True)
+                    out.append(ArtifactManifestEntry(self, n, self._entries[n]))
             return out
 
     def _scratch(self) -> Path:
@@ -579,7 +589,7 @@ class Artifact:
                     src = Path(unquote(urlparse(ref).path))
                     copy_checked(src, e.get("digest"), dest, label)
                 else:
-                    self._fetch_ref(registry, ref, e.get("digest"), dest, label)
+                    self._fetch_ref(registry, ref, e.get("digest"), dest, label, e.get("etag"))
                     fetched.append(p)
                 return p, str(dest), None
             except BaseException as err:  # noqa: BLE001 - reported together below
@@ -590,12 +600,14 @@ class Artifact:
             from .cache import cache_max, cleanup
 
             cleanup(registry.store_root, cache_max())
-        corrupt = [p for p, _, err in results if isinstance(err, ArtifactCorrupt)]
+        corrupt = [(p, err) for p, _, err in results if isinstance(err, ArtifactCorrupt)]
         if corrupt:
+            more = [p for p, _ in corrupt[1:]]
             raise ArtifactCorrupt(
-                f"{self.source_name}: {len(corrupt)} file(s) do not match the manifest and were "
-                f"not downloaded: {', '.join(corrupt[:5])}" + (" …" if len(corrupt) > 5 else ""),
-                corrupt)
+                str(corrupt[0][1]) + (f"; so do {len(more)} more, not downloaded either: "
+                                      f"{', '.join(more[:5])}" + (" …" if len(more) > 5 else "")
+                                      if more else ""),
+                [p for p, _ in corrupt])
         for p, _, err in results:
             if err is None:
                 continue
@@ -613,13 +625,13 @@ class Artifact:
 
     @staticmethod
     def _fetch_ref(registry: Registry, ref: str, digest: str | None, dest: Path,
-                   label: str) -> None:
+                   label: str, expected: str | None = None) -> None:
         """A remote reference into `dest`, through the download cache. A cached copy removed
         by another process's cleanup between the fetch and the copy is fetched again."""
         from .cache import fetch
 
         for _ in range(3):
-            cached = fetch(registry.store_root, ref, digest, label)
+            cached = fetch(registry.store_root, ref, digest, label, expected)
             try:
                 copy_checked(cached, digest, dest, label)
                 return
@@ -802,6 +814,24 @@ def _is_regular(st: os.stat_result) -> bool:
     import stat
 
     return stat.S_ISREG(st.st_mode)
+
+
+def _describe(uri: str, max_objects: int | None) -> list | None:
+    """What the remote says of a reference (cache.describe), or None after one warning line
+    when it cannot be asked: the reference is then kept as given, without a checksum."""
+    from ..sdk.output import warn
+    from .cache import describe
+
+    try:
+        return describe(uri, max_objects)
+    except FileNotFoundError:
+        raise ArtifactError(f"add_reference: no such remote file or folder: {uri}") from None
+    except ArtifactError as e:
+        warn(f"{e}; {uri} is kept without a checksum")
+    except Exception as e:  # noqa: BLE001 - any backend's failure: the reference is still kept
+        warn(f"could not ask {uri} for its checksum ({e.__class__.__name__}: {e}); it is kept "
+             f"without one")
+    return None
 
 
 def _in_place(dest: Path, entry: dict, have: dict[str, str]) -> bool:

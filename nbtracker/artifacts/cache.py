@@ -74,13 +74,71 @@ _VALIDATORS = ("ETag", "etag", "VersionId", "version_id", "generation", "md5Hash
 def _version_of(info: dict) -> str | None:
     """What says which content a remote path holds now (with its size), or None when the
     remote says nothing of the kind: then a cached copy is never trusted."""
-    found = [f"{k}={info[k]}" for k in _VALIDATORS if info.get(k)]
+    found = [f"{k}={_plain(info[k])}" for k in _VALIDATORS if info.get(k)]
     return ";".join([f"size={info.get('size')}", *found]) if found else None
 
 
-def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
+def _plain(v: object) -> str:
+    """One spelling of a validator, whichever call of the backend gave it (a listing may give
+    a time as a number where `info` gives a datetime)."""
+    import datetime
+
+    if isinstance(v, datetime.datetime):
+        v = v.timestamp()
+    if isinstance(v, float):
+        return f"{v:.6f}"
+    return str(v)
+
+
+DESCRIBE_TIMEOUT = 30.0
+
+
+def describe(uri: str, max_objects: int | None = None) -> list[tuple[str, str | None, dict]]:
+    """What the remote says of `uri` (metadata only, no content): [(uri, relative path or None,
+    info)] — one object, or each object under a prefix (sorted, at most `max_objects`). Raises
+    FileNotFoundError when there is nothing there, ArtifactError when fsspec or the package for
+    the scheme is missing, TimeoutError when the remote does not answer in time."""
+    import concurrent.futures
+
+    fs, path = _filesystem(uri)
+
+    def ask() -> list[tuple[str, str | None, dict]]:
+        info = fs.info(path)
+        if info.get("type") != "directory":
+            return [(uri, None, info)]
+        base = path.rstrip("/")
+        found = fs.find(base, detail=True)
+        out = []
+        for name in sorted(found):
+            rel = name[len(base):].lstrip("/") if name.startswith(base) else None
+            if not rel or found[name].get("type") == "directory":
+                continue
+            out.append((uri.rstrip("/") + "/" + rel, rel, found[name]))
+            if max_objects is not None and len(out) >= max_objects:
+                break
+        return out
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(ask).result(timeout=DESCRIBE_TIMEOUT)
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"{uri} did not answer in {DESCRIBE_TIMEOUT:.0f} s") from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def version_of(info: dict) -> str | None:
+    """The validator a reference records: see `_version_of`."""
+    return _version_of(info)
+
+
+def fetch(store_root: Path, uri: str, digest: str | None, label: str,
+          expected: str | None = None) -> Path:
     """A local copy of what `uri` holds now: the cached one when still current, else fetched
-    into the cache (and the cache held under its cap)."""
+    into the cache. `expected` is what the remote said of it when it was logged (its ETag or
+    the like, `version_of`): a remote that says otherwise now holds other bytes, and raises
+    ArtifactCorrupt before anything is fetched."""
+    from .errors import ArtifactCorrupt
     from .objects import copy_checked
 
     fs, path = _filesystem(uri)
@@ -93,6 +151,9 @@ def fetch(store_root: Path, uri: str, digest: str | None, label: str) -> Path:
     if info.get("type") == "directory":
         raise ArtifactError(f"{label}: {uri} is a folder, not a file")
     version = _version_of(info)
+    if expected is not None and version != expected:
+        raise ArtifactCorrupt(f"{label}: {uri} changed since it was logged (it was {expected}, "
+                              f"it is {version}); it was not downloaded", [label])
     key = hashlib.sha256(f"{uri}\0{version}".encode()).hexdigest()
     root = cache_dir(store_root)
     target = root / key[:2] / key[2:]

@@ -45,7 +45,8 @@ _VERSION_FILE = re.compile(r"^v(\d+)\.json$")
 
 def manifest_digest(entries: dict[str, dict]) -> str:
     """The digest of a manifest: what its files are, not how they were added."""
-    rows = [[p, e.get("ref"), e.get("digest"), e.get("size")] for p, e in sorted(entries.items())]
+    rows = [[p, e.get("ref"), e.get("digest"), e.get("size"), *([e["etag"]] if e.get("etag") else [])]
+            for p, e in sorted(entries.items())]
     return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
 
 

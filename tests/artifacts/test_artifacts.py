@@ -348,8 +348,9 @@ def test_remote_references_are_kept_not_fetched_until_download(tmp_path, store):
     with nbtracker.init(project="p") as run:
         a = nbtracker.Artifact("r", type="model")
         (e,) = a.add_reference("memory://bucket/w.bin")
-        (s3,) = a.add_reference("s3://no-such-bucket/key/model.ckpt")  # never reached
+        (s3,) = a.add_reference("s3://no-such-bucket/key/model.ckpt", checksum=False)
         assert (e.path, e.digest, s3.path) == ("w.bin", None, "model.ckpt")
+        assert e.size == 12 and s3.size is None  # what the remote said of it, nothing fetched
         run.log_artifact(a)
     art = nbtracker.Api().artifact("p/r:v0")
     out = Path(art.download(root=tmp_path / "o", path_prefix="w.bin"))
@@ -560,7 +561,11 @@ def test_http_references_are_fetched_on_download_and_cached_only_when_validated(
         art.download(root=tmp_path / "2")
         assert srv.gets == (1 if etag else 2)  # the cached copy, only when the server vouches
         srv.files["/w.bin"] = b"B" * 100  # same size, new content
-        assert (Path(art.download(root=tmp_path / "3")) / "w.bin").read_bytes() == b"B" * 100
+        if etag:  # the server says it is not what was logged
+            with pytest.raises(ArtifactCorrupt, match="changed since it was logged"):
+                art.download(root=tmp_path / "3")
+        else:  # the server says nothing: what it holds now
+            assert (Path(art.download(root=tmp_path / "3")) / "w.bin").read_bytes() == b"B" * 100
         del srv.files["/w.bin"]
         with pytest.raises(ArtifactError, match="w.bin"):
             art.download(root=tmp_path / "4")
@@ -917,3 +922,31 @@ def test_deleting_many_versions_one_by_one_reads_each_manifest_once(tmp_path, st
     assert len(version_reads) <= 4 * 60, len(version_reads)  # not one pass over all per delete
     assert [a.version for a in nbtracker.Api().artifacts("model", "p/ckpt")] == ["v59"]
     assert len(objects(store)) == 1
+
+
+def test_a_remote_reference_keeps_what_the_remote_says_of_it_and_a_change_is_caught(
+        tmp_path, store):
+    fsspec = pytest.importorskip("fsspec")
+    mem = fsspec.filesystem("memory")
+    mem.pipe("/prefix/data/a.csv", b"1,2")
+    mem.pipe("/prefix/data/sub/b.csv", b"3,4")
+    mem.pipe("/prefix/data/c.csv", b"5,6")
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("lake", type="dataset")
+        entries = a.add_reference("memory://prefix/data/", name="data", max_objects=2)
+        assert sorted(e.path for e in entries) == ["data/a.csv", "data/c.csv"]  # each object
+        v0 = run.log_artifact(a)
+        b = nbtracker.Artifact("lake", type="dataset")
+        b.add_reference("memory://prefix/data/", name="data", max_objects=2)
+        assert run.log_artifact(b).version == "v0"  # nothing changed remotely
+        mem.pipe("/prefix/data/a.csv", b"9,9,9")
+        c = nbtracker.Artifact("lake", type="dataset")
+        c.add_reference("memory://prefix/data/", name="data", max_objects=2)
+        assert run.log_artifact(c).version == "v1"  # the remote changed: a new version
+    assert (Path(v0.download(root=tmp_path / "new", path_prefix="data/c.csv")) / "data" /
+            "c.csv").read_bytes() == b"5,6"
+    with pytest.raises(ArtifactCorrupt, match="changed since it was logged"):
+        v0.download(root=tmp_path / "old")  # v0 held "1,2": the new bytes are not it
+    assert not (tmp_path / "old" / "data" / "a.csv").exists()
+    with pytest.raises(ArtifactError, match="no such"):
+        nbtracker.Artifact("x", type="dataset").add_reference("memory://prefix/nothing.csv")

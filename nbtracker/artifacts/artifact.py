@@ -90,7 +90,7 @@ class ArtifactManifestEntry:
                  ) -> str:
         """Download this one file (checked against its hash); returns its path."""
         root = self._artifact._download_root(root)
-        self._artifact._download_entries(root, [self.path], False)
+        self._artifact._download_entries(root, [self.path], False, use_cache=not skip_cache)
         return str(Path(root) / self.path)
 
     def __repr__(self) -> str:
@@ -316,7 +316,8 @@ class Artifact:
             if not _is_regular(st):
                 raise ArtifactError(f"add_file: {os.fspath(local_path)!r} is not a regular file")
             name = names.check_path(name if name is not None else src.name)
-            (digest, size), = self._registry.objects.put_files([(name, src)], self._pin).values()
+            (digest, size), = self._registry.objects.put_files(
+                [(name, src)], self._pin, use_cache=not skip_cache).values()
             self._put(name, {"digest": digest, "size": size}, src.absolute(), overwrite)
             return ArtifactManifestEntry(self, name, self._entries[name], src)
 
@@ -343,7 +344,7 @@ class Artifact:
                         continue  # a dangling link
                     rel = p.relative_to(base).as_posix()
                     todo.append((names.check_path(prefix + rel), p))
-            stored = self._registry.objects.put_files(todo, self._pin)
+            stored = self._registry.objects.put_files(todo, self._pin, use_cache=not skip_cache)
             for n, p in todo:
                 d, s = stored[n]
                 self._put(n, {"digest": d, "size": s}, p.absolute(), True)
@@ -351,9 +352,10 @@ class Artifact:
     def add_reference(self, uri: str, name: str | None = None, checksum: bool = True,
                       max_objects: int | None = None) -> list[ArtifactManifestEntry]:
         """Keep a reference to data that stays where it is. A `file://` path (a file, or every
-        file under a folder) is hashed now, with checksum=True, and checked when downloaded;
-        other URIs (http(s)://, s3://, gs://, …) are kept as given and fetched (through fsspec)
-        only when downloaded. Nothing is fetched now."""
+        file under a folder) is hashed now, with checksum=True, and checked when downloaded.
+        Other URIs (http(s)://, s3://, gs://, …) are fetched (through fsspec) only when
+        downloaded; with checksum=True the remote is asked now what it holds (size, ETag or the
+        like; a prefix is listed object by object), and a download checks it is still that."""
         with self._lock:
             self._need_draft("add_reference")
             if not isinstance(uri, str) or "\0" in uri:
@@ -557,10 +559,11 @@ class Artifact:
         dest = self._download_root(root)
         paths = [p for p in sorted(self._entries)
                  if path_prefix is None or p.startswith(path_prefix)]
-        self._download_entries(dest, paths, allow_missing_references)
+        self._download_entries(dest, paths, allow_missing_references, use_cache=not skip_cache)
         return str(dest)
 
-    def _download_entries(self, root: Path, paths: list[str], allow_missing: bool) -> None:
+    def _download_entries(self, root: Path, paths: list[str], allow_missing: bool,
+                          use_cache: bool = True) -> None:
         registry = self._need_logged("download")
         root.mkdir(parents=True, exist_ok=True)
         base = root.resolve()
@@ -571,7 +574,7 @@ class Artifact:
                 raise ArtifactError(f"{p}: would be written outside {root}")
             jobs.append((p, dest))
         have = registry.objects.hashes.get_many(
-            [(str(d), st) for _, d in jobs if (st := _stat(d)) is not None])
+            [(str(d), st) for _, d in jobs if (st := _stat(d)) is not None]) if use_cache else {}
 
         fetched = []
 

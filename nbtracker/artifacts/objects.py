@@ -128,8 +128,10 @@ class HashCache:
             return {}
         return out
 
-    def put_many(self, items: Iterable[tuple[str, os.stat_result, str]]) -> None:
-        now = time.time()
+    def put_many(self, items: Iterable[tuple[str, os.stat_result, str]],
+                 now: float | None = None) -> None:
+        """Remember hashes; `now` is when the files were stat-ed, before they were read."""
+        now = time.time() if now is None else now
         rows = [(p, repr(stat_key(st)), d) for p, st, d in items if _settled(st, now)]
         con = self._db()
         if con is None or not rows:
@@ -302,17 +304,19 @@ class Objects:
             raise
         return digest
 
-    def put_files(self, sources: list[tuple[str, Path]], pin: Pin | None = None
-                  ) -> dict[str, tuple[str, int]]:
+    def put_files(self, sources: list[tuple[str, Path]], pin: Pin | None = None,
+                  use_cache: bool = True) -> dict[str, tuple[str, int]]:
         """Store many files at once (threads; hashing releases the GIL): {name: (sha256, size)}.
-        Each source is stat-ed first; unchanged files whose object is stored are not read."""
+        Each source is stat-ed first; unchanged files whose object is stored are not read
+        (unless `use_cache` is False: then every file is read)."""
         sources = [(name, Path(os.path.abspath(src))) for name, src in sources]
+        before = time.time()  # a change after this moment may not show in the stats below
         stats = {}
         for _, src in sources:
             key = os.fspath(src)
             if key not in stats:
                 stats[key] = os.stat(src)
-        known = self.hashes.get_many(stats.items())
+        known = self.hashes.get_many(stats.items()) if use_cache else {}
 
         def one(src: Path) -> tuple[str, int]:
             key = os.fspath(src)
@@ -332,12 +336,13 @@ class Objects:
                         learnt.append((key, st, res[0]))
                 except OSError:
                     pass
-        self.hashes.put_many(learnt)
+        self.hashes.put_many(learnt, before)
         return out
 
     def hash_files(self, paths: list[Path]) -> list[tuple[str, int]]:
         """The (sha256, size) of files left where they are (file:// references)."""
         paths = [Path(os.path.abspath(p)) for p in paths]
+        before = time.time()
         stats = {os.fspath(p): os.stat(p) for p in paths}
         known = self.hashes.get_many(stats.items())
 
@@ -350,7 +355,7 @@ class Objects:
         results = _map(one, paths)
         learnt = [(os.fspath(p), stats[os.fspath(p)], d) for p, (d, n) in zip(paths, results)
                   if os.fspath(p) not in known and stats[os.fspath(p)].st_size == n]
-        self.hashes.put_many(learnt)
+        self.hashes.put_many(learnt, before)
         return results
 
     def copy_out(self, digest: str, dest: Path, label: str) -> None:

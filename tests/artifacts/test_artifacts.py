@@ -950,3 +950,26 @@ def test_a_remote_reference_keeps_what_the_remote_says_of_it_and_a_change_is_cau
     assert not (tmp_path / "old" / "data" / "a.csv").exists()
     with pytest.raises(ArtifactError, match="no such"):
         nbtracker.Artifact("x", type="dataset").add_reference("memory://prefix/nothing.csv")
+
+
+def test_skip_cache_reads_a_file_changed_where_its_times_do_not_show_it(tmp_path, store):
+    import mmap
+
+    path = write(tmp_path / "data.bin", b"\0" * 65536)
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        m[0:5] = b"AAAAA"  # a write through a memory map: times change at its first fault only
+        time.sleep(0.3)
+        with nbtracker.init(project="p") as run:
+            a = nbtracker.Artifact("ds", type="dataset")
+            a.add_file(path)
+            run.log_artifact(a)
+            m[0:5] = b"BBBBB"  # the same dirty page: often no new times at all
+            b = nbtracker.Artifact("ds", type="dataset")
+            b.add_file(path, skip_cache=True)
+            v = run.log_artifact(b)
+            c = nbtracker.Artifact("ds2", type="dataset")
+            c.add_dir(tmp_path, skip_cache=True)
+            v2 = run.log_artifact(c)
+    assert v.version == "v1"
+    assert Path(v.file(root=tmp_path / "o")).read_bytes()[:5] == b"BBBBB"
+    assert (Path(v2.download(root=tmp_path / "o2")) / "data.bin").read_bytes()[:5] == b"BBBBB"

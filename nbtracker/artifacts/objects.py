@@ -231,14 +231,19 @@ class Objects:
             raise ValueError(f"not a SHA-256 digest: {digest!r}")
         return self.dir / digest[:2] / digest[2:]
 
-    def has(self, digest: str) -> bool:
+    def has(self, digest: str, size: int | None = None) -> bool:
+        """Whether the object is stored (and of `size` bytes, when given)."""
         try:
-            return stat.S_ISREG(os.stat(self.path(digest)).st_mode)
+            st = os.stat(self.path(digest))
         except (OSError, ValueError):
             return False
+        return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
 
-    def _touch(self, digest: str) -> bool:
-        """Mark a stored object as wanted now (see `collect`); False when it is not there."""
+    def _touch(self, digest: str, size: int | None = None) -> bool:
+        """Mark a stored object as wanted now (see `collect`); False when it is not there, or
+        not of `size` bytes (cut short: then it is stored again)."""
+        if size is not None and not self.has(digest, size):
+            return False
         try:
             os.utime(self.path(digest))
             return True
@@ -252,9 +257,8 @@ class Objects:
 
     def _install(self, tmp: Path, digest: str) -> None:
         final = self.path(digest)
-        if final.exists():
+        if self._touch(digest, os.stat(tmp).st_size):  # stored already, whole
             os.unlink(tmp)
-            self._touch(digest)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o444)
@@ -268,7 +272,7 @@ class Objects:
         if known is not None:
             if pin is not None:
                 pin.add([known[0]])
-            if self._touch(known[0]):
+            if self._touch(known[0], known[1]):
                 return known
         fd, tmp = self._tmp_file()
         try:
@@ -289,7 +293,7 @@ class Objects:
 
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
-        if self._touch(digest):
+        if self._touch(digest, len(data)):
             return digest
         fd, tmp = self._tmp_file()
         try:

@@ -263,7 +263,7 @@ class Registry:
     def _restore_missing(self, entries: dict[str, dict], sources: dict[str, Path]) -> None:
         for path, e in entries.items():
             d = e.get("digest")
-            if e.get("ref") or not d or self.objects.has(d):
+            if e.get("ref") or not d or self.objects.has(d, e.get("size")):
                 continue
             src = sources.get(path)
             got = None

@@ -203,17 +203,53 @@ class Api:
     artifact_versions = artifacts
 
     def artifact_collections(self, project_name: str | None = None,
-                             type_name: str | None = None) -> list[dict]:
-        """The artifacts of a project (all when None): name, type, project, versions."""
+                             type_name: str | None = None) -> list:
+        """The artifacts of a project (all projects when None), as `ArtifactCollection`s
+        (`name`, `type`, `aliases`, `versions()`, `delete()`), of `type_name` when given."""
+        from .artifacts.collection import ArtifactCollection
+
         r = self._registry()
         project = self._project(project_name)
-        return [{"project": c["project"], "name": c["name"], "type": c["type"],
-                 "versions": len(c["digests"]), "aliases": dict(c["aliases"])}
-                for c in r.collections(project)
+        return [ArtifactCollection(r, c) for c in r.collections(project)
                 if type_name is None or c["type"] == type_name]
 
-    def artifact_types(self, project: str | None = None) -> list[str]:
-        return sorted({c["type"] for c in self.artifact_collections(project)})
+    def artifact_collection(self, type_name: str, name: str):
+        """One artifact's versions as a whole: "project/cnn" (or "cnn" in the default
+        project)."""
+        from .artifacts import ArtifactNotFound
+        from .artifacts.collection import ArtifactCollection
+        from .artifacts.names import parse_ref
+
+        ref = parse_ref(name.split(":", 1)[0], self.default_project or "uncategorized")
+        r = self._registry()
+        doc = r.collection(ref.project, ref.name)
+        if doc is None or (type_name is not None and doc["type"] != type_name):
+            what = f"{type_name} artifact" if type_name else "artifact"
+            raise ArtifactNotFound(f"no {what} {ref.name!r} in project {ref.project!r}")
+        return ArtifactCollection(r, doc)
+
+    def artifact_collection_exists(self, name: str, type: str | None = None) -> bool:
+        from .artifacts import ArtifactNotFound
+
+        try:
+            self.artifact_collection(type, name)
+            return True
+        except ArtifactNotFound:
+            return False
+
+    def artifact_types(self, project: str | None = None) -> list:
+        """The artifact types of a project, as `ArtifactType`s (`name`, `collections()`)."""
+        from .artifacts.collection import ArtifactType
+
+        r = self._registry()
+        p = self._project(project) or self.default_project or "uncategorized"
+        return [ArtifactType(r, p, t) for t in sorted({c["type"] for c in r.collections(p)})]
+
+    def artifact_type(self, type_name: str, project: str | None = None):
+        from .artifacts.collection import ArtifactType
+
+        p = self._project(project) or self.default_project or "uncategorized"
+        return ArtifactType(self._registry(), p, type_name)
 
     def reindex(self) -> int:
         if self.remote:

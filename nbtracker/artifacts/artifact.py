@@ -200,6 +200,23 @@ class Artifact:
         return self._name
 
     @property
+    def collection(self):
+        """Every version of this artifact's name (`ArtifactCollection`), once logged."""
+        from .collection import ArtifactCollection
+
+        registry = self._need_logged("collection")
+        doc = registry.collection(self._project, self._name)
+        if doc is None:
+            raise ArtifactNotFound(f"{self.source_name} is not there (deleted?)")
+        return ArtifactCollection(registry, doc)
+
+    @property
+    def source_version(self) -> str | None:
+        return self.version
+
+    history_step = None  # not logged at a step of the run's history
+
+    @property
     def type(self) -> str:
         return self._type
 

@@ -338,6 +338,19 @@ class Registry:
                 pass
             return self.objects.collect(mine, used)[1] if mine else 0
 
+    def delete_collection(self, project: str, name: str) -> None:
+        """Remove a name whose versions are all deleted (its numbering starts again)."""
+        import shutil
+
+        with self.lock():
+            coll = self.collection(project, name)
+            if coll is None:
+                return
+            if coll["digests"]:
+                raise ArtifactError(f"artifact {name!r} in project {project!r} still has "
+                                    f"{len(coll['digests'])} version(s)")
+            shutil.rmtree(self.collection_dir(project, name), ignore_errors=True)
+
     def collect_garbage(self, older_than: float = 3600.0) -> tuple[int, int]:
         """Remove stored objects no version names that were not touched for `older_than`
         seconds (left by artifacts that were built and never logged, or by a crash), and

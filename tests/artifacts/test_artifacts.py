@@ -762,7 +762,7 @@ def test_one_damaged_collection_hides_no_other_and_stops_a_delete_from_guessing(
             run.log_artifact(art)
     (store / "artifacts" / "collections" / "p" / "a" / "collection.json").write_text('{"proj')
     api = nbtracker.Api()
-    assert [c["name"] for c in api.artifact_collections("p")] == ["b"]
+    assert [c.name for c in api.artifact_collections("p")] == ["b"]
     with pytest.raises(ArtifactError, match="collection.json"):
         api.artifact("p/b:v0").delete()  # it cannot know whether "a" still holds the bytes
     assert len(objects(store)) == 1 and api.artifact("p/b:v0").version == "v0"
@@ -996,3 +996,24 @@ def test_adding_the_same_bytes_again_repairs_a_stored_copy_cut_short(tmp_path, s
         assert Path(v0.file(root=tmp_path / f"v0-{skip}")).read_bytes() == src.read_bytes()
         os.chmod(obj, 0o644)
         obj.write_bytes(b"")
+
+
+def test_wandbs_collection_api_for_cleaning_up_versions(tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        for i in range(4):
+            _log(run, "cnn", str(i), tmp_path, aliases=["best"] if i == 1 else None)
+        _log(run, "data", "d", tmp_path, type="dataset")
+    api = nbtracker.Api()
+    (coll,) = api.artifact_collections("p", type_name="model")
+    assert (coll.name, coll.type, coll.project, len(coll)) == ("cnn", "model", "p", 4)
+    assert coll.aliases == ["best", "latest"]
+    for v in api.artifact_collection("model", "p/cnn").versions():  # wandb's clean-up recipe
+        if not ({"best", "latest"} & set(v.aliases)):
+            v.delete()
+    assert [v.version for v in api.artifact("p/cnn:best").collection.versions()] == ["v1", "v3"]
+    assert [t.name for t in api.artifact_types("p")] == ["dataset", "model"]
+    assert [c.name for c in api.artifact_type("dataset", "p").collections()] == ["data"]
+    with pytest.raises(ArtifactNotFound):
+        api.artifact_collection("dataset", "p/cnn")
+    api.artifact_collection("model", "p/cnn").delete()
+    assert not api.artifact_collection_exists("p/cnn") and api.artifact_collection_exists("p/data")

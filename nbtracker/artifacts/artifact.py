@@ -671,9 +671,12 @@ class Artifact:
     def checkout(self, root: str | os.PathLike | None = None) -> str:
         """download(), then remove from `root` every file the artifact does not hold."""
         dest = Path(self.download(root))
-        keep = {(dest / p).resolve() for p in self._entries}
+        keep = {(dest / p) for p in self._entries}
         for p in sorted(dest.rglob("*"), reverse=True):
-            if p.is_file() and p.resolve() not in keep:
+            if p.is_symlink():
+                if p not in keep:
+                    p.unlink()  # the link, never what it points to
+            elif p.is_file() and p not in keep:
                 p.unlink()
             elif p.is_dir() and not any(p.iterdir()):
                 p.rmdir()

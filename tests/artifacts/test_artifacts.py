@@ -1017,3 +1017,17 @@ def test_wandbs_collection_api_for_cleaning_up_versions(tmp_path, store):
         api.artifact_collection("dataset", "p/cnn")
     api.artifact_collection("model", "p/cnn").delete()
     assert not api.artifact_collection_exists("p/cnn") and api.artifact_collection_exists("p/data")
+
+
+def test_checkout_removes_what_the_version_lacks_and_only_links_never_their_targets(
+        tmp_path, store):
+    with nbtracker.init(project="p") as run:
+        v = _log(run, "c", "x", tmp_path)
+    root = tmp_path / "co"
+    write(root / "stale.txt", "old")
+    outside = write(tmp_path / "outside" / "keep.txt", "mine")
+    (root / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "empty-link").symlink_to(tmp_path / "nowhere")
+    assert Path(v.checkout(root)) == root
+    assert sorted(p.name for p in root.iterdir()) == ["w.bin"]
+    assert outside.read_text() == "mine"

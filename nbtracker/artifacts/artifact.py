@@ -350,6 +350,7 @@ class Artifact:
                 raise ArtifactError(f"add_dir: {what}: {os.fspath(local_path)!r}")
             prefix = names.check_path(name) + "/" if name not in (None, "", ".", "/") else ""
             todo = []
+            skipped: list[str] = []
             for folder, dirs, files in os.walk(base):
                 dirs.sort()
                 for f in sorted(files):
@@ -360,7 +361,16 @@ class Artifact:
                     except OSError:
                         continue  # a dangling link
                     rel = p.relative_to(base).as_posix()
-                    todo.append((names.check_path(prefix + rel), p))
+                    try:
+                        todo.append((names.check_path(prefix + rel), p))
+                    except ArtifactError:
+                        skipped.append(rel)
+            if skipped:
+                from ..sdk.output import warn
+
+                warn(f"add_dir: {len(skipped)} file(s) under {os.fspath(local_path)!r} have "
+                     f"names an artifact cannot hold (not UTF-8, or control characters) and "
+                     f"were left out, e.g. {os.fsencode(skipped[0])!r}")
             stored = self._registry.objects.put_files(todo, self._pin, use_cache=not skip_cache)
             for n, p in todo:
                 d, s = stored[n]

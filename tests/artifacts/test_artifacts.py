@@ -1031,3 +1031,15 @@ def test_checkout_removes_what_the_version_lacks_and_only_links_never_their_targ
     assert Path(v.checkout(root)) == root
     assert sorted(p.name for p in root.iterdir()) == ["w.bin"]
     assert outside.read_text() == "mine"
+
+
+def test_add_dir_leaves_out_a_file_whose_name_is_not_utf8_with_one_line(tmp_path, store, capsys):
+    data = tmp_path / "data"
+    write(data / "ok.csv", "x\n")
+    with open(os.path.join(os.fsencode(data), b"caf\xe9.csv"), "w") as f:
+        f.write("y\n")
+    with nbtracker.init(project="p") as run:
+        m = run.log_model(data, name="m")
+    assert [e.path for e in m.files()] == ["ok.csv"]
+    err = capsys.readouterr().err
+    assert err.count("left out") == 1 and "caf\\xe9.csv" in err

@@ -66,6 +66,13 @@ def test_example_notebook_runs_clean(path, tmp_path):
         assert [m.step for m in images] == sorted(m.step for m in images) and len(images) == 5
         assert images[-1].load().shape == (48, 48) and images[-1].caption == "epoch 4"
         assert len(run.media("weights")) == 5
+        # a checkpoint logged each epoch: five versions, the last one shown with its lineage
+        versions = nbtracker.Api().artifacts("model", "quickstart/toy-model")
+        assert [v.aliases[0] for v in versions] == [f"epoch-{i}" for i in range(5)]
+        assert versions[-1].logged_by().id == run.id
+        last = nb.cells[-1].outputs
+        assert any("image/svg+xml" in o.get("data", {}) for o in last)
+        assert "toy-model:v4" in "".join(o.get("data", {}).get("text/plain", "") for o in last)
 
 
 def test_saved_size_per_extra_panel(tmp_path):

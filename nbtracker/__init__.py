@@ -366,7 +366,6 @@ def __getattr__(name: str) -> Any:
         return getattr(notebook, name)
     if name == "apis":  # wandb.apis.public.Api and friends
         from . import api
-
         from .artifacts import Artifact
 
         public = types.SimpleNamespace(Api=api.Api, Run=api.ApiRun, Runs=api.Runs,

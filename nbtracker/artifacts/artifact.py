@@ -696,7 +696,7 @@ class Artifact:
         """Check that `root` holds exactly this version's files; ValueError naming the first
         difference."""
         dest = self._download_root(root)
-        from .objects import hash_file
+        from ..store.layout import sha256_file
 
         found = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()}
         extra = found - set(self._entries)
@@ -705,7 +705,7 @@ class Artifact:
         for p, e in sorted(self._entries.items()):
             if p not in found:
                 raise ValueError(f"{dest} lacks {p}")
-            if e.get("digest") and hash_file(dest / p)[0] != e["digest"]:
+            if e.get("digest") and sha256_file(dest / p) != e["digest"]:
                 raise ValueError(f"{dest / p} differs from the artifact's {p}")
 
     # -- lineage ---------------------------------------------------------------------------
@@ -878,10 +878,10 @@ def _in_place(dest: Path, entry: dict, have: dict[str, str]) -> bool:
     st = _stat(dest)
     if st is None or st.st_size != entry.get("size"):
         return False
-    from .objects import hash_file
+    from ..store.layout import sha256_file
 
     try:
-        return hash_file(dest)[0] == digest
+        return sha256_file(dest) == digest
     except OSError:
         return False
 

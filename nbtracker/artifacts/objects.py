@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..store import layout
 from .errors import ArtifactCorrupt
 
 CHUNK = 1 << 20
@@ -51,18 +52,6 @@ def copy_hashing(src: str | os.PathLike, dst_fd: int) -> tuple[str, int]:
             while chunk:
                 w = os.write(dst_fd, chunk)
                 chunk = chunk[w:]
-            size += n
-    return h.hexdigest(), size
-
-
-def hash_file(path: str | os.PathLike) -> tuple[str, int]:
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    size = 0
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
             size += n
     return h.hexdigest(), size
 
@@ -291,23 +280,6 @@ class Objects:
             raise
         return digest, size
 
-    def put_bytes(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        if self._touch(digest, len(data)):
-            return digest
-        fd, tmp = self._tmp_file()
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            self._install(tmp, digest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return digest
-
     def put_files(self, sources: list[tuple[str, Path]], pin: Pin | None = None,
                   use_cache: bool = True) -> dict[str, tuple[str, int]]:
         """Store many files at once (threads; hashing releases the GIL): {name: (sha256, size)}.
@@ -352,13 +324,14 @@ class Objects:
 
         def one(p: Path) -> tuple[str, int]:
             key = os.fspath(p)
-            if key in known:
-                return known[key], stats[key].st_size
-            return hash_file(p)
+            return known.get(key) or layout.sha256_file(p), stats[key].st_size
 
         results = _map(one, paths)
-        learnt = [(os.fspath(p), stats[os.fspath(p)], d) for p, (d, n) in zip(paths, results)
-                  if os.fspath(p) not in known and stats[os.fspath(p)].st_size == n]
+        learnt = []
+        for p, (d, _) in zip(paths, results):  # remembered only if unchanged while it was read
+            key = os.fspath(p)
+            if key not in known and stat_key(os.stat(p)) == stat_key(stats[key]):
+                learnt.append((key, stats[key], d))
         self.hashes.put_many(learnt, before)
         return results
 

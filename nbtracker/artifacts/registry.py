@@ -23,18 +23,16 @@ store/state.py); `created_by` is a copy kept for speed.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..store.lock import flocked
 from .errors import ArtifactError, ArtifactNotFound
 from .names import LATEST, VERSION_RE
 from .objects import Objects, pinned
@@ -118,15 +116,8 @@ class Registry:
     def collection_dir(self, project: str, name: str) -> Path:
         return self.root / "collections" / label_folder(project) / label_folder(name)
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def lock(self):
+        return flocked(self.root / "lock")
 
     # -- reading ---------------------------------------------------------------------------
     def collection(self, project: str, name: str) -> dict | None:

@@ -6,9 +6,11 @@ lock knows the run is no longer running: a run left `running` in its log is then
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -69,5 +71,18 @@ def is_live(run_dir: str | os.PathLike) -> bool:
     else:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return False
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def flocked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive flock on the file `path` (made if missing, its folder too) for the
+    block: one process at a time, and a killed holder leaves no stale lock."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(fd)

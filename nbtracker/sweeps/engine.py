@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..store.lock import flocked
 from .config import SweepConfig, parse_sweep
 
 STATES = ("running", "paused", "stopped", "cancelled", "finished")
@@ -471,13 +472,8 @@ class Sweep:
         """One process at a time in this sweep's bookkeeping on this machine (for PostgreSQL
         sweeps, PostgreSQL's row locks settle races between machines: a finished trial cannot be
         ended twice)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with flocked(self.folder / "lock"):
             yield
-        finally:
-            os.close(fd)
 
     def recover(self, *, now: float | None = None) -> list[int]:
         """End as `crashed` the trials whose agent is gone (see the module doc); returns their

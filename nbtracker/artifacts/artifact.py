@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -351,18 +352,23 @@ class Artifact:
             prefix = names.check_path(name) + "/" if name not in (None, "", ".", "/") else ""
             todo = []
             skipped: list[str] = []
-            for folder, dirs, files in os.walk(base):
+            stats: dict[str, os.stat_result] = {}
+            before = time.time()  # see Objects.put_files
+            top = os.path.abspath(base)
+            for folder, dirs, files in os.walk(top):
                 dirs.sort()
                 for f in sorted(files):
                     p = Path(folder) / f
                     try:
-                        if not _is_regular(p.stat()):
-                            continue
+                        st = os.stat(p)
                     except OSError:
                         continue  # a dangling link
-                    rel = p.relative_to(base).as_posix()
+                    if not _is_regular(st):
+                        continue
+                    rel = p.relative_to(top).as_posix()
                     try:
                         todo.append((names.check_path(prefix + rel), p))
+                        stats[os.fspath(p)] = st
                     except ArtifactError:
                         skipped.append(rel)
             if skipped:
@@ -371,7 +377,8 @@ class Artifact:
                 warn(f"add_dir: {len(skipped)} file(s) under {os.fspath(local_path)!r} have "
                      f"names an artifact cannot hold (not UTF-8, or control characters) and "
                      f"were left out, e.g. {os.fsencode(skipped[0])!r}")
-            stored = self._registry.objects.put_files(todo, self._pin, use_cache=not skip_cache)
+            stored = self._registry.objects.put_files(todo, self._pin, use_cache=not skip_cache,
+                                                      stats=stats, before=before)
             for n, p in todo:
                 d, s = stored[n]
                 self._put(n, {"digest": d, "size": s}, p.absolute(), True)
@@ -595,9 +602,14 @@ class Artifact:
         root.mkdir(parents=True, exist_ok=True)
         base = root.resolve()
         jobs = []
+        folders: dict[Path, Path] = {}  # each folder resolved once
         for p in paths:
             dest = base / p
-            if base not in dest.resolve().parents:
+            real = folders.get(dest.parent)
+            if real is None:
+                real = folders[dest.parent] = dest.parent.resolve()
+            if (real != base and base not in real.parents) or (
+                    os.path.islink(dest) and base not in dest.resolve().parents):
                 raise ArtifactError(f"{p}: would be written outside {root}")
             jobs.append((p, dest))
         have = registry.objects.hashes.get_many(

@@ -3,10 +3,11 @@
     <root>/artifacts/objects/<first 2 hex>/<other 62 hex>     read-only, never changed in place
     <root>/artifacts/objects/tmp/                               files being written
 
-A file is read once, hashed as it is copied (one pass, so the object's name is the hash of the
-bytes it holds whatever the source does meanwhile) and renamed into place; content already
-stored is not written again. Copies out are hashed as they are written and compared with the
-name before they are renamed into place: a damaged object is reported, never returned as good.
+A file is copied to a temporary file by the kernel (sendfile on Linux), the copy is hashed
+while it is still in the page cache (so the object's name is the hash of the bytes it holds,
+whatever the source does meanwhile) and renamed into place; content already stored is not
+written again. Copies out are hashed the same way and compared with the name before they are
+renamed into place: a damaged object is reported, never returned as good.
 
 `HashCache` remembers the SHA-256 of a source file by its (device, inode, size, mtime, ctime), so
 logging the same unchanged files again reads none of them. A hash taken less than a timestamp
@@ -16,10 +17,12 @@ would look unchanged; git calls this racy-clean).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
 import stat
+import sys
 import threading
 import time
 import uuid
@@ -40,19 +43,58 @@ def _digest_ok(digest: object) -> bool:
 
 
 def copy_hashing(src: str | os.PathLike, dst_fd: int) -> tuple[str, int]:
-    """Copy `src` into the open file `dst_fd`, hashing what is written; (sha256, size)."""
+    """Copy `src` into the open file `dst_fd` (opened for reading too) and hash the copy;
+    (sha256, size). The hash is of the bytes the copy holds, whatever `src` did meanwhile."""
+    with open(src, "rb", buffering=0) as f:
+        if _SENDFILE:
+            try:
+                return _send_hashing(f.fileno(), dst_fd)
+            except OSError as e:
+                if e.errno not in _NO_SENDFILE:
+                    raise
+                os.lseek(dst_fd, 0, os.SEEK_SET)  # start again by read and write
+                os.ftruncate(dst_fd, 0)
+        return _write_hashing(f, dst_fd)
+
+
+_SENDFILE = sys.platform.startswith("linux") and hasattr(os, "sendfile")
+_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV, errno.EBADF}
+SEND_STEP = 8 << 20
+HASH_CHUNK = 256 << 10
+
+
+def _send_hashing(src_fd: int, dst_fd: int) -> tuple[str, int]:
+    """The kernel copies (sendfile, no pass through Python's buffers); the copy is then read
+    back while it is still in the page cache and hashed. Faster than reading, hashing and
+    writing each chunk (one copy to user space instead of two), and the name is the copy's."""
+    size = 0
+    while n := os.sendfile(dst_fd, src_fd, size, SEND_STEP):
+        size += n
+    h = hashlib.sha256()
+    buf = bytearray(HASH_CHUNK)
+    view = memoryview(buf)
+    done = 0
+    while done < size:
+        n = os.preadv(dst_fd, [buf], done)
+        if n == 0:
+            raise OSError(errno.EIO, "the copy came out shorter than it was written")
+        h.update(view[:n])
+        done += n
+    return h.hexdigest(), size
+
+
+def _write_hashing(f, dst_fd: int) -> tuple[str, int]:
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
     view = memoryview(buf)
     size = 0
-    with open(src, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            chunk = view[:n]
-            h.update(chunk)
-            while chunk:
-                w = os.write(dst_fd, chunk)
-                chunk = chunk[w:]
-            size += n
+    while n := f.readinto(buf):
+        chunk = view[:n]
+        h.update(chunk)
+        while chunk:
+            w = os.write(dst_fd, chunk)
+            chunk = chunk[w:]
+        size += n
     return h.hexdigest(), size
 
 
@@ -66,6 +108,15 @@ def _settled(st: os.stat_result, now: float) -> bool:
     whole_seconds = st.st_mtime_ns % 1_000_000_000 == 0 and st.st_ctime_ns % 1_000_000_000 == 0
     tick = 2.0 if whole_seconds else 0.1
     return now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9 > tick
+
+
+def _storable(path: str) -> bool:
+    """Whether SQLite can hold the path as text (not so a non-UTF-8 name: never remembered)."""
+    try:
+        path.encode()
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class HashCache:
@@ -99,7 +150,7 @@ class HashCache:
                 pass
 
     def get_many(self, items: Iterable[tuple[str, os.stat_result]]) -> dict[str, str]:
-        items = list(items)
+        items = [(p, st) for p, st in items if _storable(p)]
         con = self._db()
         if con is None or not items:
             return {}
@@ -121,7 +172,8 @@ class HashCache:
                  now: float | None = None) -> None:
         """Remember hashes; `now` is when the files were stat-ed, before they were read."""
         now = time.time() if now is None else now
-        rows = [(p, repr(stat_key(st)), d) for p, st, d in items if _settled(st, now)]
+        rows = [(p, repr(stat_key(st)), d) for p, st, d in items
+                if _settled(st, now) and _storable(p)]
         con = self._db()
         if con is None or not rows:
             return
@@ -242,7 +294,7 @@ class Objects:
     def _tmp_file(self) -> tuple[int, Path]:
         self.tmp.mkdir(parents=True, exist_ok=True)
         p = self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
-        return os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), p
+        return os.open(p, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), p
 
     def _install(self, tmp: Path, digest: str) -> None:
         final = self.path(digest)
@@ -281,28 +333,37 @@ class Objects:
         return digest, size
 
     def put_files(self, sources: list[tuple[str, Path]], pin: Pin | None = None,
-                  use_cache: bool = True) -> dict[str, tuple[str, int]]:
+                  use_cache: bool = True, stats: dict[str, os.stat_result] | None = None,
+                  before: float | None = None) -> dict[str, tuple[str, int]]:
         """Store many files at once (threads; hashing releases the GIL): {name: (sha256, size)}.
         Each source is stat-ed first; unchanged files whose object is stored are not read
-        (unless `use_cache` is False: then every file is read)."""
+        (unless `use_cache` is False: then every file is read). A caller that stat-ed the
+        sources already passes `stats` (by absolute path) and `before`, the time taken before
+        those stats."""
         sources = [(name, Path(os.path.abspath(src))) for name, src in sources]
-        before = time.time()  # a change after this moment may not show in the stats below
-        stats = {}
+        if stats is None or before is None:
+            stats, before = {}, time.time()  # a change after `before` may not show in stats
         for _, src in sources:
             key = os.fspath(src)
             if key not in stats:
                 stats[key] = os.stat(src)
         known = self.hashes.get_many(stats.items()) if use_cache else {}
 
-        def one(src: Path) -> tuple[str, int]:
-            key = os.fspath(src)
-            return self.put_file(src, (known[key], stats[key].st_size) if key in known else None,
-                                 pin)
-
+        # unchanged files whose object is stored: pinned at once, then touched, none read
+        if pin is not None and known:
+            pin.add(known.values())
         out: dict[str, tuple[str, int]] = {}
-        results = _map(one, [s for _, s in sources])
+        todo = []
+        for name, src in sources:
+            key = os.fspath(src)
+            size = stats[key].st_size
+            if key in known and self._touch(known[key], size):
+                out[name] = (known[key], size)
+            else:
+                todo.append((name, src))
+        results = _map(lambda src: self.put_file(src, None, pin), [s for _, s in todo])
         learnt = []
-        for (name, src), res in zip(sources, results):
+        for (name, src), res in zip(todo, results):
             out[name] = res
             key = os.fspath(src)
             st = stats[key]
@@ -390,7 +451,7 @@ def copy_checked(src: Path | None, digest: str | None, dest: Path, label: str,
     and the bytes differ, the copy is removed and ArtifactCorrupt raised naming `label`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
             got, size = copy_hashing(src, fd) if opener is None else _copy_from(opener, fd)

@@ -1043,3 +1043,52 @@ def test_add_dir_leaves_out_a_file_whose_name_is_not_utf8_with_one_line(tmp_path
     assert [e.path for e in m.files()] == ["ok.csv"]
     err = capsys.readouterr().err
     assert err.count("left out") == 1 and "caf\\xe9.csv" in err
+
+
+def test_add_file_from_a_path_that_is_not_utf8_under_a_name_that_is(tmp_path, store):
+    src = os.path.join(os.fsencode(tmp_path), b"caf\xe9.bin")
+    with open(src, "wb") as f:
+        f.write(b"\x01" * 1000)
+    with nbtracker.init(project="p") as run:
+        for _ in range(2):  # the second time as the first: the hash is never remembered
+            a = nbtracker.Artifact("m", type="model")
+            a.add_file(os.fsdecode(src), name="model.bin")
+            v = run.log_artifact(a)
+    assert v.version == "v0"
+    assert Path(v.download(tmp_path / "out"), "model.bin").read_bytes() == b"\x01" * 1000
+
+
+def test_objects_are_stored_whole_without_sendfile(tmp_path, store, monkeypatch):
+    """Where the kernel cannot copy file to file (not Linux, or a file system that refuses),
+    files are read, hashed and written instead: the same objects, the same download."""
+    from nbtracker.artifacts import objects as objmod
+
+    d = dataset(tmp_path, n=3, size=(1 << 20) + 7)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("ds", type="dataset")
+        a.add_dir(d)
+        first = run.log_artifact(a)
+    by_sendfile = objects(store)
+
+    real, calls = objmod.os.sendfile, []
+
+    def refuse(*args):  # every other call copies: some files are refused part way through
+        calls.append(1)
+        if len(calls) % 2:
+            return real(*args)
+        raise OSError(objmod.errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(objmod.os, "sendfile", refuse)
+    for f in (store / "artifacts" / "objects").rglob("*"):
+        if f.is_file() and len(f.parent.name) == 2:
+            f.chmod(0o644)
+            f.unlink()
+    with nbtracker.init(project="p") as run:
+        b = nbtracker.Artifact("ds", type="dataset")
+        b.add_dir(d, skip_cache=True)
+        second = run.log_artifact(b)
+    assert second.version == first.version == "v0" and len(calls) >= 3
+    assert objects(store) == by_sendfile and len(by_sendfile) == 3
+    out = Path(second.download(tmp_path / "out"))
+    for f in sorted(d.rglob("*.bin")):
+        assert (out / f.relative_to(d)).read_bytes() == f.read_bytes()

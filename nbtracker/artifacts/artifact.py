@@ -138,7 +138,7 @@ class Artifact:
         self.ttl = None
         self.incremental = incremental
         self._entries: dict[str, dict] = {}
-        self._sources: dict[str, Path] = {}
+        self._sources: dict[str, str | Path] = {}
         self._registry: Registry | None = None
         self._doc: dict | None = None  # the version, once logged or fetched
         self._project: str | None = None
@@ -303,7 +303,7 @@ class Artifact:
             weakref.finalize(self, pin.release)
         return self.__dict__["_pin_obj"]
 
-    def _put(self, name: str, entry: dict, source: Path | None, overwrite: bool) -> None:
+    def _put(self, name: str, entry: dict, source: str | Path | None, overwrite: bool) -> None:
         if name in self._entries and not overwrite and self._entries[name] != entry:
             raise ArtifactError(f"the artifact already holds a file named {name!r} "
                                 f"(pass overwrite=True to replace it)")
@@ -357,18 +357,20 @@ class Artifact:
             top = os.path.abspath(base)
             for folder, dirs, files in os.walk(top):
                 dirs.sort()
+                under = os.path.relpath(folder, top).replace(os.sep, "/") + "/"
+                under = "" if under == "./" else under
                 for f in sorted(files):
-                    p = Path(folder) / f
+                    p = os.path.join(folder, f)
                     try:
                         st = os.stat(p)
                     except OSError:
                         continue  # a dangling link
                     if not _is_regular(st):
                         continue
-                    rel = p.relative_to(top).as_posix()
+                    rel = under + f
                     try:
                         todo.append((names.check_path(prefix + rel), p))
-                        stats[os.fspath(p)] = st
+                        stats[p] = st
                     except ArtifactError:
                         skipped.append(rel)
             if skipped:
@@ -379,9 +381,9 @@ class Artifact:
                      f"were left out, e.g. {os.fsencode(skipped[0])!r}")
             stored = self._registry.objects.put_files(todo, self._pin, use_cache=not skip_cache,
                                                       stats=stats, before=before)
-            for n, p in todo:
+            for n, p in todo:  # p is absolute
                 d, s = stored[n]
-                self._put(n, {"digest": d, "size": s}, p.absolute(), True)
+                self._put(n, {"digest": d, "size": s}, p, True)
 
     def add_reference(self, uri: str, name: str | None = None, checksum: bool = True,
                       max_objects: int | None = None) -> list[ArtifactManifestEntry]:

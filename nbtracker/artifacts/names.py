@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
 from .errors import ArtifactError
 
@@ -86,10 +85,9 @@ def check_path(path: object) -> str:
         raise ArtifactError(f"file name {path!r} holds a control character (NUL included)")
     if "\\" in path:
         raise ArtifactError(f"file name {path!r} holds a backslash: use '/' between folders")
-    p = PurePosixPath(path)
-    if p.is_absolute() or re.match(r"^[A-Za-z]:", path):
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise ArtifactError(f"file name {path!r} is absolute: names in an artifact are relative")
-    parts = [x for x in p.parts if x != "."]
+    parts = [x for x in path.split("/") if x not in ("", ".")]
     if ".." in parts:
         raise ArtifactError(f"file name {path!r} may not contain '..'")
     if not parts:

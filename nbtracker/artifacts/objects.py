@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import sqlite3
 import stat
 import sys
@@ -37,9 +38,11 @@ CHUNK = 1 << 20
 WORKERS = max(2, min(8, (os.cpu_count() or 2) * 2))
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def _digest_ok(digest: object) -> bool:
-    return isinstance(digest, str) and len(digest) == 64 and all(
-        c in "0123456789abcdef" for c in digest)
+    return isinstance(digest, str) and _HEX64.fullmatch(digest) is not None
 
 
 def copy_hashing(src: str | os.PathLike, dst_fd: int) -> tuple[str, int]:
@@ -263,19 +266,23 @@ class Objects:
 
     def __init__(self, root: Path):
         self.dir = Path(root) / "objects"
+        self._dir = os.fspath(self.dir)
         self.tmp = self.dir / "tmp"
         self.pins = Path(root) / "pins"
         self.hashes = HashCache(Path(root) / "hashes.sqlite")
 
     def path(self, digest: str) -> Path:
+        return Path(self._path(digest))
+
+    def _path(self, digest: str) -> str:
         if not _digest_ok(digest):
             raise ValueError(f"not a SHA-256 digest: {digest!r}")
-        return self.dir / digest[:2] / digest[2:]
+        return f"{self._dir}/{digest[:2]}/{digest[2:]}"
 
     def has(self, digest: str, size: int | None = None) -> bool:
         """Whether the object is stored (and of `size` bytes, when given)."""
         try:
-            st = os.stat(self.path(digest))
+            st = os.stat(self._path(digest))
         except (OSError, ValueError):
             return False
         return stat.S_ISREG(st.st_mode) and (size is None or st.st_size == size)
@@ -283,12 +290,15 @@ class Objects:
     def _touch(self, digest: str, size: int | None = None) -> bool:
         """Mark a stored object as wanted now (see `collect`); False when it is not there, or
         not of `size` bytes (cut short: then it is stored again)."""
-        if size is not None and not self.has(digest, size):
-            return False
         try:
-            os.utime(self.path(digest))
+            p = self._path(digest)
+            if size is not None:
+                st = os.stat(p)
+                if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+                    return False
+            os.utime(p)
             return True
-        except OSError:
+        except (OSError, ValueError):
             return False
 
     def _tmp_file(self) -> tuple[int, Path]:
@@ -340,13 +350,12 @@ class Objects:
         (unless `use_cache` is False: then every file is read). A caller that stat-ed the
         sources already passes `stats` (by absolute path) and `before`, the time taken before
         those stats."""
-        sources = [(name, Path(os.path.abspath(src))) for name, src in sources]
+        sources = [(name, os.path.abspath(src)) for name, src in sources]
         if stats is None or before is None:
             stats, before = {}, time.time()  # a change after `before` may not show in stats
         for _, src in sources:
-            key = os.fspath(src)
-            if key not in stats:
-                stats[key] = os.stat(src)
+            if src not in stats:
+                stats[src] = os.stat(src)
         known = self.hashes.get_many(stats.items()) if use_cache else {}
 
         # unchanged files whose object is stored: pinned at once, then touched, none read
@@ -355,22 +364,20 @@ class Objects:
         out: dict[str, tuple[str, int]] = {}
         todo = []
         for name, src in sources:
-            key = os.fspath(src)
-            size = stats[key].st_size
-            if key in known and self._touch(known[key], size):
-                out[name] = (known[key], size)
+            size = stats[src].st_size
+            if src in known and self._touch(known[src], size):
+                out[name] = (known[src], size)
             else:
                 todo.append((name, src))
         results = _map(lambda src: self.put_file(src, None, pin), [s for _, s in todo])
         learnt = []
         for (name, src), res in zip(todo, results):
             out[name] = res
-            key = os.fspath(src)
-            st = stats[key]
-            if known.get(key) != res[0] and st.st_size == res[1]:
+            st = stats[src]
+            if known.get(src) != res[0] and st.st_size == res[1]:
                 try:  # remembered only if the file did not change while it was read
                     if stat_key(os.stat(src)) == stat_key(st):
-                        learnt.append((key, st, res[0]))
+                        learnt.append((src, st, res[0]))
                 except OSError:
                     pass
         self.hashes.put_many(learnt, before)

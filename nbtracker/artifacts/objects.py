@@ -314,6 +314,7 @@ class Objects:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)
+        DURABLE.add(os.fspath(final))
 
     def put_file(self, src: str | os.PathLike, known: tuple[str, int] | None = None,
                  pin: Pin | None = None) -> tuple[str, int]:
@@ -450,6 +451,102 @@ class Objects:
                         yield d, e.stat()
                     except OSError:
                         pass
+
+
+class Durable:
+    """Makes new objects durable (fsync of each, then of their folders) from a background
+    thread, soon after they are put in place, as the record log's flusher does for records:
+    logging an artifact costs the copy, not the wait for the disk. A run's `finish()` and the
+    interpreter's exit wait for what is pending (`wait`). Until then a crash of the machine
+    (not of the process) can leave an object short; a download reports it, and logging the
+    same bytes again stores it again."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[str] = []
+        self._busy = False
+        self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def add(self, path: str) -> None:
+        with self._cond:
+            if self._pid != os.getpid():  # a forked child starts with no thread
+                self._queue, self._busy, self._thread = [], False, None
+                self._pid = os.getpid()
+            self._queue.append(path)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="nbtracker-objects-sync",
+                                                daemon=True)
+                self._thread.start()
+                if not _atexit_registered:
+                    _register_atexit(self)
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue))
+                batch, self._queue, self._busy = self._queue, [], True
+            try:
+                _fsync_all(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def pending(self) -> int:
+        with self._cond:
+            if self._pid != os.getpid():
+                return 0
+            return len(self._queue) + (1 if self._busy else 0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every object put in place so far is on disk; False on timeout."""
+        with self._cond:
+            if self._pid != os.getpid():
+                return True
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+
+def _fsync_all(paths: list[str]) -> None:
+    folders = set()
+    for p in paths:
+        try:
+            fd = os.open(p, os.O_RDONLY)
+        except OSError:
+            continue  # deleted meanwhile
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        folders.add(os.path.dirname(p))
+    for d in sorted(folders | {os.path.dirname(f) for f in folders}):  # new names, new folders
+        try:
+            fd = os.open(d, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+_atexit_registered = False
+
+
+def _register_atexit(durable: Durable) -> None:
+    global _atexit_registered
+    import atexit
+
+    _atexit_registered = True
+    atexit.register(durable.wait, 120)
+
+
+DURABLE = Durable()
 
 
 def copy_checked(src: Path | None, digest: str | None, dest: Path, label: str,

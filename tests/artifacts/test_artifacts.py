@@ -1092,3 +1092,30 @@ def test_objects_are_stored_whole_without_sendfile(tmp_path, store, monkeypatch)
     out = Path(second.download(tmp_path / "out"))
     for f in sorted(d.rglob("*.bin")):
         assert (out / f.relative_to(d)).read_bytes() == f.read_bytes()
+
+
+def test_objects_are_on_disk_when_the_run_finishes(tmp_path, store, monkeypatch):
+    """Each new object and the folder naming it are fsynced (in the background, while the run
+    goes on) by the time finish() returns, as the run's records are."""
+    synced = []
+    real = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    d = dataset(tmp_path, n=4)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("ds", type="dataset")
+        a.add_dir(d)
+        run.log_artifact(a)
+        b = nbtracker.Artifact("ds2", type="dataset")
+        b.add_dir(d)  # the same bytes: nothing new to write
+        run.log_artifact(b)
+    stored = [p for p in (store / "artifacts" / "objects").rglob("*")
+              if p.is_file() and len(p.parent.name) == 2]
+    assert len(stored) == 4
+    for p in stored:
+        assert str(p) in synced and str(p.parent) in synced
+        assert synced.count(str(p)) == 1

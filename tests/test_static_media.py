@@ -85,7 +85,7 @@ def test_table_cells_escaped_and_image_cells_as_thumbnails(tmp_path):
     thumbs = data_urls(block, "image/png")
     assert thumbs == [png_bytes(img), png_bytes(img[:4])]
     plain = media_block(html, "plain")
-    assert plain.count("<tr>") == static_media.TABLE_ROWS + 1  # header + first 50 rows
+    assert plain.count("<tr") == static_media.TABLE_ROWS + 1  # header + first 50 rows
     assert "first 50 of 80 rows" in plain
 
 
@@ -298,7 +298,7 @@ def test_a_parquet_table_reads_its_media_column():
     run.finish()
     assert nbtracker.Api().run(run.path).media("big")[0].ref["format"] == "parquet"
     block = media_block(bundle_of(run)["text/html"], "big")
-    assert block.count("<tr>") == 51 and "first 50 of 1200 rows" in block
+    assert block.count("<tr") == 51 and "first 50 of 1200 rows" in block
     assert "{&quot;_type&quot;: &quot;text&quot;}" in block  # a string column stays text
     assert data_urls(block, "image/png") == [png_bytes(img)] * 3
 
@@ -411,3 +411,45 @@ def test_a_table_with_a_repeated_column_name_keeps_every_column_in_place(fmt, mo
     heads = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<th[^>]*>(.*?)</th>", block)]
     cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", block)]
     assert heads == ["a", "a", "b"] and cells == ["1", "-1", "x", "2", "-2", "y"]
+
+
+def test_earlier_steps_are_radio_labels_that_show_their_image_in_place(tmp_path):
+    """The static form's step slider: one radio per step (the last checked), each thumbnail a
+    label of its own radio, the style sheet scoped to this form; each image embedded once."""
+    run = nbtracker.init(project="media", name="stepper")
+    imgs = [np.full((8, 8), 20 * s, np.uint8) for s in range(5)]
+    for s, img in enumerate(imgs):
+        run.log({"samples": nbtracker.Image(img)}, step=s)
+    run.finish()
+    block = media_block(bundle_of(run)["text/html"], "samples")
+    (tok,) = re.findall(r'<div class="nbt-stepper" id="(nbt-st-[0-9a-f]+)">', block)
+    radios = re.findall(r'<input type="radio" name="([^"]+)" id="([^"]+)"[^>]*?( checked)?>', block)
+    assert [n for n, _, _ in radios] == [tok] * 5
+    assert [i for _, i, c in radios if c] == [f"{tok}-last"]  # the last step is shown
+    labels = re.findall(r'<label for="([^"]+)" class="nbt-step', block)
+    assert sorted(labels) == sorted(i for _, i, _ in radios)
+    assert data_urls(block, "image/png") == [png_bytes(i) for i in [imgs[4], *imgs[:4]]]
+    (css,) = re.findall(r"<style>(.*?)</style>", block)
+    assert all(rule.startswith(f"#{tok}") for rule in css.split("}") if rule)
+
+
+def test_a_static_table_ranks_each_sortable_column(tmp_path):
+    """Each row carries its place in every sortable column (numbers, then text, empty cells
+    last); the ▲/▼ radios order the rows by it; media and list columns are not sortable."""
+    run = nbtracker.init(project="media", name="sortable")
+    img = np.zeros((4, 4), np.uint8)
+    rows = [[3, "b", None, nbtracker.Image(img), [1]], [1, "C", 2.5, nbtracker.Image(img), [2]],
+            [2, "a", -1.0, nbtracker.Image(img), [3]], [0, None, float("nan"), nbtracker.Image(img), [4]]]
+    run.log({"t": nbtracker.Table(columns=["id", "name", "x", "img", "l"], data=rows)})
+    run.finish()
+    block = media_block(bundle_of(run)["text/html"], "t")
+    (tok,) = re.findall(r'<div class="nbt-table-sort" id="(nbt-tb-[0-9a-f]+)">', block)
+    orders = [dict((int(c), int(v)) for c, v in re.findall(r"--o(\d+):(\d+)", tr))
+              for tr in re.findall(r"<tr style=\"([^\"]*)\">", block)]
+    assert len(orders) == 4 and all(set(o) == {0, 1, 2} for o in orders)  # no img, no list
+    by = {c: [r[0] for r in sorted(rows, key=lambda r, c=c: [o[c] for o in orders][rows.index(r)])]
+          for c in range(3)}
+    assert by == {0: [0, 1, 2, 3], 1: [2, 3, 1, 0], 2: [2, 1, 3, 0]}
+    sorts = re.findall(r'<label for="([^"]+)" class="nbt-sort', block)
+    assert sorts == [f"{tok}-{c}{d}" for c in range(3) for d in "ad"]
+    assert f"#{tok}-0d:checked~div tbody tr{{order:calc(-1*var(--o0))}}" in block

@@ -110,6 +110,28 @@ MEDIA = """() => {
 }"""
 
 
+# the image the static form's step slider shows big (a thumbnail's step, or "last"), and
+# whether the last image is a thumbnail now
+STEPS = """() => {
+  const st = document.querySelector(".nbt-kind-image-file .nbt-stepper");
+  const big = [...st.querySelectorAll("label.nbt-step")].find(
+    l => l.previousElementSibling && l.previousElementSibling.checked);
+  const img = big.querySelector("img");
+  const last = st.querySelector("label.nbt-step-last img");
+  return {shown: big.classList.contains("nbt-step-last") ? "last"
+                   : img.getAttribute("alt").replace("step ", ""),
+          big: img.getBoundingClientRect().height > 60,
+          lastSmall: last.getBoundingClientRect().height <= 50};
+}"""
+
+# the id cell of the table row drawn highest
+FIRST_ROW = """() => {
+  const rows = [...document.querySelectorAll(".nbt-table-sort tbody tr")];
+  rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+  return rows[0].querySelector("td").textContent;
+}"""
+
+
 def _media_seen(page) -> dict:
     try:
         page.wait_for_function(f"() => {{ const m = ({MEDIA})(); return m && m.images > 0 && m.thumbs > 0 "
@@ -164,6 +186,18 @@ def test_headless_run_without_widget_state_shows_charts_and_media(lab_server, pa
     frame = page.frame_locator(".nbt-static iframe.nbt-html")
     assert frame.locator("h3").inner_text() == "report"
     screenshot(page.locator(".nbt-static", has=page.locator(".nbt-media")), "static-media-trusted")
+    # the form's style sheet is kept: a thumbnail shows its step in place of the last image
+    # (the last one shrinks to a thumbnail), and a column's ▼ sorts the table's rows by it
+    assert page.evaluate(STEPS) == {"shown": "last", "big": True, "lastSmall": False}
+    page.locator(".nbt-kind-image-file label.nbt-step:not(.nbt-step-last)").first.click()
+    page.wait_for_function(f"() => ({STEPS})().shown === '0'", timeout=10_000)
+    assert page.evaluate(STEPS) == {"shown": "0", "big": True, "lastSmall": True}
+    assert page.evaluate(FIRST_ROW) == "0"
+    page.locator(".nbt-table-sort label.nbt-sort-d").first.click()
+    page.wait_for_function(f"() => ({FIRST_ROW})() === '3'", timeout=10_000)
+    page.locator(".nbt-table-sort label.nbt-sort-a").nth(1).click()  # by label: <b>class 1</b> …
+    page.wait_for_function(f"() => ({FIRST_ROW})() === '1'", timeout=10_000)
+    screenshot(page.locator(".nbt-static", has=page.locator(".nbt-media")), "static-media-sorted")
     assert foreign_requests(page) == []
 
 

@@ -462,19 +462,20 @@ class Durable:
     same bytes again stores it again."""
 
     def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):  # a child gets its own lock (the parent's thread
+            os.register_at_fork(after_in_child=self._reset)  # may hold this one) and no thread
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._queue: list[str] = []
         self._busy = False
-        self._pid: int | None = None
         self._thread: threading.Thread | None = None
 
     def add(self, path: str) -> None:
         with self._cond:
-            if self._pid != os.getpid():  # a forked child starts with no thread
-                self._queue, self._busy, self._thread = [], False, None
-                self._pid = os.getpid()
             self._queue.append(path)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="nbtracker-objects-sync",
                                                 daemon=True)
                 self._thread.start()
@@ -494,17 +495,9 @@ class Durable:
                     self._busy = False
                     self._cond.notify_all()
 
-    def pending(self) -> int:
-        with self._cond:
-            if self._pid != os.getpid():
-                return 0
-            return len(self._queue) + (1 if self._busy else 0)
-
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every object put in place so far is on disk; False on timeout."""
         with self._cond:
-            if self._pid != os.getpid():
-                return True
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
 

@@ -1119,3 +1119,44 @@ def test_objects_are_on_disk_when_the_run_finishes(tmp_path, store, monkeypatch)
     for p in stored:
         assert str(p) in synced and str(p.parent) in synced
         assert synced.count(str(p)) == 1
+
+
+def test_a_child_forked_while_objects_are_being_synced_logs_and_finishes(tmp_path, store):
+    """fork() while the parent's objects are being synced: each child gets a sync lock and
+    thread of its own (os.register_at_fork), logs an artifact and finishes."""
+    d = dataset(tmp_path, n=40, size=64 * 1024)
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("big", type="dataset")
+        a.add_dir(d)
+        run.log_artifact(a)  # 40 objects to sync: the thread is busy for a while
+        pids = []
+        for i in range(8):
+            pid = os.fork()
+            if pid == 0:  # the child: log, finish, exit with what happened
+                code = 1
+                try:
+                    with nbtracker.init(project="p", name=f"child-{i}") as child:
+                        c = nbtracker.Artifact(f"c{i}", type="dataset")
+                        c.add_file(str(write(tmp_path / f"c{i}.txt", f"child {i}")))
+                        child.log_artifact(c)
+                    code = 0
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+        deadline = time.monotonic() + 60
+        codes = {}
+        while len(codes) < len(pids) and time.monotonic() < deadline:
+            for pid in pids:
+                if pid not in codes:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        codes[pid] = os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        for pid in set(pids) - set(codes):
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+    assert sorted(codes.values()) == [0] * 8, codes
+    api = nbtracker.Api()
+    for i in range(8):
+        got = Path(api.artifact(f"p/c{i}:v0").download(tmp_path / f"out{i}"), f"c{i}.txt")
+        assert got.read_text() == f"child {i}"

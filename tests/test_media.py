@@ -322,6 +322,44 @@ def test_video_arrays_become_animated_pngs():
     assert b"acTL" in data and data.count(b"fcTL") == 5
 
 
+def test_video_arrays_as_gif_when_asked(capsys):
+    pytest.importorskip("PIL.Image")
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    frames = colours[RNG.integers(0, 4, size=(4, 8, 6))]  # T, H, W, C: four colours
+    frames[np.arange(4), 0, 0] = colours[np.arange(4)]  # each frame unlike the one before
+    r = logged({"anim": wandb.Video(np.transpose(frames, (0, 3, 1, 2)), fps=5, format="gif",
+                                    caption="c")})
+    assert not warnings_about(capsys.readouterr().err, "anim")
+    [v] = r.media("anim")
+    assert v.ref["format"] == "gif" and v.path.suffix == ".gif" and v.ref["frames"] == 4
+    assert (v.ref["width"], v.ref["height"], v.ref["fps"]) == (6, 8, 5) and v.caption == "c"
+    data = v.path.read_bytes()
+    assert data[:6] == b"GIF89a" and b"NETSCAPE2.0" in data  # loops
+    assert (v.load() == frames).all()
+
+
+def test_video_array_formats_not_made_here_are_one_warning_and_an_animated_png(
+        capsys, monkeypatch):
+    frames = RNG.integers(0, 256, size=(3, 5, 6, 3), dtype=np.uint8)  # T, H, W, C
+    run = wandb.init(project="media")
+    for i in range(2):
+        wandb.log({"mp4": wandb.Video(frames, format="mp4"), "loss": i})
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)  # Pillow not installed
+    wandb.log({"gif": wandb.Video(frames, format="gif"), "loss": 2})
+    run.finish()
+    err = capsys.readouterr().err
+    [mp4] = warnings_about(err, "mp4")
+    assert "'mp4'" in mp4 and "ffmpeg" in mp4 and "animated PNG" in mp4
+    [gif] = warnings_about(err, "gif")
+    assert "Pillow" in gif and "animated PNG" in gif
+    r = wandb.Api().run(run.path)
+    assert r.history()["loss"].tolist() == [0, 1, 2]
+    for key in ("mp4", "gif"):
+        v = r.media(key)[-1]
+        assert v.ref["format"] == "png" and v.path.suffix == ".png"
+        assert (v.load() == frames).all()
+
+
 def test_video_files_are_kept_as_given(tmp_path):
     PIL = pytest.importorskip("PIL.Image")
     mp4 = tmp_path / "clip.mp4"

@@ -188,6 +188,23 @@ def test_histograms_round_trip():
     assert len(v) == 500 and v.sum() == 1000 and b[0] == 0 and b[-1] == 1000
 
 
+def test_more_than_512_bins_is_one_warning_and_512_bins(capsys):
+    values = RNG.normal(size=5000)
+    run = wandb.init(project="media")
+    for i in range(3):
+        wandb.log({"h": wandb.Histogram(values, num_bins=1000), "fine": wandb.Histogram(
+            values, num_bins=512), "loss": i})
+    run.finish()
+    err = capsys.readouterr().err
+    [line] = warnings_about(err, "h")
+    assert "num_bins=1000" in line and "512" in line
+    assert not warnings_about(err, "fine")
+    r = wandb.Api().run(run.path)
+    v, b = r.media("h")[-1].load()
+    c, e = np.histogram(values, bins=512)
+    assert (v == c).all() and np.allclose(b, e) and r.history()["loss"].tolist() == [0, 1, 2]
+
+
 def test_html_from_text_path_and_file(tmp_path):
     page = tmp_path / "page.html"
     page.write_text("<h1>from a file</h1>")

@@ -65,9 +65,12 @@ class Histogram(Media):
             raise MediaError(f"num_bins must be an integer, not {num_bins!r}") from None
         if bins < 1:
             raise MediaError(f"num_bins must be at least 1, not {bins}")
+        if bins > MAX_BINS:
+            self._note(f"num_bins={bins} is more than {MAX_BINS}; {MAX_BINS} bins were used")
+            bins = MAX_BINS
         with np.errstate(all="ignore"):  # a range past float64's (±1e308): one warning at log()
             try:
-                counts, edges = np.histogram(a, bins=min(bins, MAX_BINS))
+                counts, edges = np.histogram(a, bins=bins)
             except ValueError as e:
                 raise MediaError(f"cannot bin these values: {e}") from None
         self._set(counts, edges)

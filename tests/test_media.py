@@ -510,6 +510,7 @@ def test_nothing_heavy_is_imported_by_media_classes():
     import sys
 
     code = ("import sys, nbtracker; nbtracker.Image; nbtracker.Video; nbtracker.Object3D; "
+            "nbtracker.Classes; nbtracker.data_types.ImageMask; nbtracker.data_types.Table; "
             "print(sorted(m for m in ('numpy', 'PIL', 'matplotlib', 'plotly', 'pyarrow', "
             "'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -215,6 +215,15 @@ def test_a_gif_video_from_an_array_is_an_animated_image():
     assert media_file(run, "anim")[:6] == b"GIF89a"
 
 
+def test_a_class_set_is_a_line_of_text():
+    run = nbtracker.init(project="media", name="classes")
+    run.log({"classes": nbtracker.Classes([{"id": 0, "name": "bg"}, {"id": 1, "name": "<cat>"}])})
+    run.finish()
+    b = bundle_of(run)
+    assert "2 classes: 0: bg, 1: &lt;cat&gt;" in media_block(b["text/html"], "classes")
+    assert "classes: 1 class set" in b["text/plain"]
+
+
 def test_system_alerts_and_info(tmp_path):
     run = nbtracker.init(project="media", name="sys")
     run.log({"loss": 1.0})

@@ -108,7 +108,7 @@ export function extrasStore(model) {
 const KINDS = {
   "image-file": "image", "media-list": "list", "histogram": "histogram", "table-file": "table",
   "audio-file": "audio", "video-file": "video", "html-file": "html", "object3D-file": "points",
-  "plotly-file": "plotly",
+  "plotly-file": "plotly", "classes": "classes",
 };
 const kindOf = (ref) => (ref && ref._type === "table-file" && ref.chart && typeof ref.chart === "object" ? "chart"
   : KINDS[ref && ref._type] || "other");
@@ -506,6 +506,14 @@ function drawTable(st, ref) {
   return box;
 }
 
+// a class set (nbtracker.Classes): its ids and names as a line of text
+function drawClasses(ref) {
+  const cs = (Array.isArray(ref.class_set) ? ref.class_set : []).filter((c) => c && typeof c === "object");
+  const shown = cs.slice(0, 50).map((c) => `${c.id}: ${String(c.name).slice(0, 200)}`).join(", ");
+  const more = cs.length > 50 ? ` and ${cs.length - 50} more` : "";
+  return h("div", { class: "nbt-caption", text: `${cs.length} classes: ${shown}${more}` });
+}
+
 function drawOne(st, ref, key = "") {
   switch (kindOf(ref)) {
     case "chart": return drawChart(st, ref, key, drawTable);
@@ -517,6 +525,7 @@ function drawOne(st, ref, key = "") {
     case "plotly": return drawPlotly(st, ref);
     case "table": return drawTable(st, ref);
     case "list": return h("div", { class: "nbt-media-list" }, ...(ref.items || []).map((r) => drawOne(st, r)));
+    case "classes": return drawClasses(ref);
     default: return h("div", { class: "nbt-missing", text: `${(ref && ref._type) || "value"} (not shown here)` });
   }
 }

@@ -28,7 +28,7 @@ from .sdk.settings import InitSettings as Settings
 
 __all__ = [
     "init", "log", "finish", "define_metric", "alert", "AlertLevel", "save", "watch", "login",
-    "Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly",
+    "Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly", "Classes",
     "Api", "Run", "Config", "Error", "UsageError",
     "run", "config", "summary", "set_silent", "compare", "compare_view", "runs_table", "diff",
     "load_ipython_extension", "__version__",
@@ -284,7 +284,8 @@ class _PreInit:
         return f"<nbtracker.{self._name} before init()>"
 
 
-_MEDIA = ("Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly")
+_MEDIA = ("Image", "Histogram", "Html", "Table", "Video", "Audio", "Object3D", "Plotly",
+          "Classes")
 
 # wandb names that mean nothing here: each is accepted and says so once (a name not listed,
 # a misspelt one included, stays an AttributeError)
@@ -300,6 +301,14 @@ _NO_EFFECT = {
     "tensorboard": {n: "TensorBoard's event files are not read into nbtracker; log the values "
                     "with nbtracker.log" for n in ("patch", "unpatch")},
 }
+# wandb media kinds nbtracker does not store: making one says so once, and log() leaves it out
+# (its constructors, such as Molecule.from_smiles, too)
+_NOT_STORED = {
+    "Molecule": ("a molecule drawn by wandb's web page; keep the file with nbtracker.save()",
+                 ("from_rdkit", "from_smiles")),
+    "Graph": ("a model graph drawn by wandb's web page", ("from_keras",)),
+}
+_not_stored_types: dict[str, type] = {}
 # wandb features that would change what a script does, missing here: a clear error
 _MISSING = {"controller": "sweeps need no controller here: nbtracker.agent(sweep_id) takes "
                           "its trials from the sweep's Optuna study"}
@@ -317,6 +326,28 @@ def _no_effect(name: str, why: str):
     accept.__name__ = name.rsplit(".", 1)[-1]
     accept.__doc__ = f"Accepted for compatibility: {why}. Does nothing."
     return accept
+
+
+def _not_stored(name: str) -> type:
+    """A stand-in class for wandb's media kind `name`: instances warn once when made and are
+    left out by log() (`_nbtracker_unstored`)."""
+    if name in _not_stored_types:
+        return _not_stored_types[name]
+    why, constructors = _NOT_STORED[name]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        _no_effect(name, f"{why}; it is not logged")()
+
+    def make(cls, *args: Any, **kwargs: Any):
+        return cls()
+
+    ns: dict[str, Any] = {
+        "__init__": __init__, "_nbtracker_unstored": True, "__module__": __name__,
+        "__doc__": f"Accepted for compatibility: {why}. Not logged.",
+        "__repr__": lambda self: f"<wandb.{name}: not stored by nbtracker>"}
+    ns.update({c: classmethod(make) for c in constructors})
+    cls = _not_stored_types[name] = type(name, (), ns)
+    return cls
 
 
 def _missing(name: str, why: str):
@@ -377,6 +408,12 @@ def __getattr__(name: str) -> Any:
             return types.SimpleNamespace(**{n: _no_effect(f"{name}.{n}", w)
                                             for n, w in why.items()})
         return _no_effect(name, why)
+    if name in _NOT_STORED:
+        return _not_stored(name)
+    if name == "data_types":  # wandb.data_types.ImageMask, BoundingBoxes2D, the media classes
+        import importlib
+
+        return importlib.import_module(".data_types", __name__)
     if name in _MISSING:
         return _missing(name, _MISSING[name])
     raise AttributeError(f"module 'nbtracker' has no attribute {name!r}")

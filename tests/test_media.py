@@ -188,6 +188,23 @@ def test_histograms_round_trip():
     assert len(v) == 500 and v.sum() == 1000 and b[0] == 0 and b[-1] == 1000
 
 
+def test_more_than_512_bins_is_one_warning_and_512_bins(capsys):
+    values = RNG.normal(size=5000)
+    run = wandb.init(project="media")
+    for i in range(3):
+        wandb.log({"h": wandb.Histogram(values, num_bins=1000), "fine": wandb.Histogram(
+            values, num_bins=512), "loss": i})
+    run.finish()
+    err = capsys.readouterr().err
+    [line] = warnings_about(err, "h")
+    assert "num_bins=1000" in line and "512" in line
+    assert not warnings_about(err, "fine")
+    r = wandb.Api().run(run.path)
+    v, b = r.media("h")[-1].load()
+    c, e = np.histogram(values, bins=512)
+    assert (v == c).all() and np.allclose(b, e) and r.history()["loss"].tolist() == [0, 1, 2]
+
+
 def test_html_from_text_path_and_file(tmp_path):
     page = tmp_path / "page.html"
     page.write_text("<h1>from a file</h1>")
@@ -320,6 +337,44 @@ def test_video_arrays_become_animated_pngs():
     assert (r.media("gray")[0].load() == np.transpose(gray, (0, 2, 3, 1))).all()
     data = v.path.read_bytes()  # an animated PNG that loops, 100 ms a frame
     assert b"acTL" in data and data.count(b"fcTL") == 5
+
+
+def test_video_arrays_as_gif_when_asked(capsys):
+    pytest.importorskip("PIL.Image")
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    frames = colours[RNG.integers(0, 4, size=(4, 8, 6))]  # T, H, W, C: four colours
+    frames[np.arange(4), 0, 0] = colours[np.arange(4)]  # each frame unlike the one before
+    r = logged({"anim": wandb.Video(np.transpose(frames, (0, 3, 1, 2)), fps=5, format="gif",
+                                    caption="c")})
+    assert not warnings_about(capsys.readouterr().err, "anim")
+    [v] = r.media("anim")
+    assert v.ref["format"] == "gif" and v.path.suffix == ".gif" and v.ref["frames"] == 4
+    assert (v.ref["width"], v.ref["height"], v.ref["fps"]) == (6, 8, 5) and v.caption == "c"
+    data = v.path.read_bytes()
+    assert data[:6] == b"GIF89a" and b"NETSCAPE2.0" in data  # loops
+    assert (v.load() == frames).all()
+
+
+def test_video_array_formats_not_made_here_are_one_warning_and_an_animated_png(
+        capsys, monkeypatch):
+    frames = RNG.integers(0, 256, size=(3, 5, 6, 3), dtype=np.uint8)  # T, H, W, C
+    run = wandb.init(project="media")
+    for i in range(2):
+        wandb.log({"mp4": wandb.Video(frames, format="mp4"), "loss": i})
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)  # Pillow not installed
+    wandb.log({"gif": wandb.Video(frames, format="gif"), "loss": 2})
+    run.finish()
+    err = capsys.readouterr().err
+    [mp4] = warnings_about(err, "mp4")
+    assert "'mp4'" in mp4 and "ffmpeg" in mp4 and "animated PNG" in mp4
+    [gif] = warnings_about(err, "gif")
+    assert "Pillow" in gif and "animated PNG" in gif
+    r = wandb.Api().run(run.path)
+    assert r.history()["loss"].tolist() == [0, 1, 2]
+    for key in ("mp4", "gif"):
+        v = r.media(key)[-1]
+        assert v.ref["format"] == "png" and v.path.suffix == ".png"
+        assert (v.load() == frames).all()
 
 
 def test_video_files_are_kept_as_given(tmp_path):
@@ -455,6 +510,7 @@ def test_nothing_heavy_is_imported_by_media_classes():
     import sys
 
     code = ("import sys, nbtracker; nbtracker.Image; nbtracker.Video; nbtracker.Object3D; "
+            "nbtracker.Classes; nbtracker.data_types.ImageMask; nbtracker.data_types.Table; "
             "print(sorted(m for m in ('numpy', 'PIL', 'matplotlib', 'plotly', 'pyarrow', "
             "'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

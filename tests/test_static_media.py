@@ -201,6 +201,29 @@ def test_audio_video_html_points_plotly(tmp_path):
         assert line in text, text
 
 
+def test_a_gif_video_from_an_array_is_an_animated_image():
+    pytest.importorskip("PIL.Image")
+    run = nbtracker.init(project="media", name="gif")
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    frames[1, :4] = 255
+    frames[2, 4:] = 255
+    run.log({"anim": nbtracker.Video(frames, fps=2, format="gif", caption="<roll>")})
+    run.finish()
+    block = media_block(bundle_of(run)["text/html"], "anim")
+    assert '<img class="nbt-img"' in block and "<video" not in block and "&lt;roll&gt;" in block
+    assert data_urls(block, "image/gif") == [media_file(run, "anim")]
+    assert media_file(run, "anim")[:6] == b"GIF89a"
+
+
+def test_a_class_set_is_a_line_of_text():
+    run = nbtracker.init(project="media", name="classes")
+    run.log({"classes": nbtracker.Classes([{"id": 0, "name": "bg"}, {"id": 1, "name": "<cat>"}])})
+    run.finish()
+    b = bundle_of(run)
+    assert "2 classes: 0: bg, 1: &lt;cat&gt;" in media_block(b["text/html"], "classes")
+    assert "classes: 1 class set" in b["text/plain"]
+
+
 def test_system_alerts_and_info(tmp_path):
     run = nbtracker.init(project="media", name="sys")
     run.log({"loss": 1.0})

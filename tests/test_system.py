@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -216,6 +218,174 @@ def test_gpu_keys_from_nvml_readings():
         "gpu.1.powerWatts": 215.5}
     # what a GPU cannot report (power on some boards) is left out, not guessed
     assert gpu_values(0, gpu=3, used=1, total=0) == {"gpu.0.gpu": 3}
+
+
+class FakeNvml(types.ModuleType):
+    """A stand-in for nvidia-ml-py's `pynvml`: `devices` are dicts of readings (a reading that
+    is an exception class is raised, as NVML does for what a board does not support)."""
+
+    class NVMLError(Exception):
+        pass
+
+    class NVMLError_NotSupported(NVMLError):
+        pass
+
+    class NVMLError_DriverNotLoaded(NVMLError):
+        pass
+
+    class NVMLError_NoPermission(NVMLError):
+        pass
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, devices: list[dict], init_error: type | None = None,
+                 shutdown_error: type | None = None):
+        super().__init__("pynvml")
+        self.devices, self.init_error, self.shutdown_error = devices, init_error, shutdown_error
+        self.calls: list[tuple[str, str]] = []  # (what, thread name)
+        self.live = False
+
+    def _call(self, what: str) -> None:
+        self.calls.append((what, threading.current_thread().name))
+
+    def _read(self, h: int, key: str):
+        if not self.live:
+            raise self.NVMLError("Uninitialized")
+        v = self.devices[h][key]
+        if isinstance(v, type) and issubclass(v, Exception):
+            raise v("Not Supported")
+        return v
+
+    def nvmlInit(self):
+        self._call("init")
+        if self.init_error is not None:
+            raise self.init_error("Driver Not Loaded")
+        self.live = True
+
+    def nvmlShutdown(self):
+        self._call("shutdown")
+        if not self.live:
+            raise self.NVMLError("Uninitialized")
+        if self.shutdown_error is not None:
+            raise self.shutdown_error("Unknown Error")
+        self.live = False
+
+    def nvmlDeviceGetCount(self):
+        return len(self.devices)
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        if isinstance(self.devices[i].get("handle"), type):
+            raise self.devices[i]["handle"]("Insufficient Permissions")
+        return i
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        util = self._read(h, "util")
+        return types.SimpleNamespace(gpu=util[0], memory=util[1])
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        used, total = self._read(h, "mem")
+        return types.SimpleNamespace(used=used, free=total - used, total=total)
+
+    def nvmlDeviceGetTemperature(self, h, sensor):
+        assert sensor == self.NVML_TEMPERATURE_GPU
+        return self._read(h, "temp")
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        return self._read(h, "mW")
+
+
+def _sampled_with(nvml: FakeNvml | None, monkeypatch):
+    """A run sampled every 0.1 s with `nvml` as pynvml (None: pynvml as imported), until it has
+    2 samples; its system stream as the Api reads it."""
+    if nvml is not None:
+        monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    run = nbtracker.init(project="gpu", settings={"system_interval": 0.1})
+    t0 = time.time()
+    while time.time() - t0 < 10 and len(_system_records(run)) < 2:
+        run.log({"loss": 1.0})
+        time.sleep(0.05)
+    run.finish(quiet=True)
+    return run, nbtracker.Api().run(run.path).history(stream="system")
+
+
+@pytest.mark.parametrize("case", ["no driver", "no devices"])
+def test_nvml_without_a_driver_or_a_gpu_is_no_error_and_no_gpu_keys(case, monkeypatch, capsys):
+    nvml = (FakeNvml([], init_error=FakeNvml.NVMLError_DriverNotLoaded) if case == "no driver"
+            else FakeNvml([]))
+    run, df = _sampled_with(nvml, monkeypatch)
+    [line] = capsys.readouterr().err.splitlines()  # the start line and nothing else
+    assert "started" in line
+    assert len(df) >= 2 and set(df.columns) == {f"system.{k}" for k in KEYS} | {
+        "_runtime", "_timestamp"}
+    assert run.state == "finished"
+    whats = [w for w, _ in nvml.calls]
+    assert whats == (["init"] if case == "no driver" else ["init", "shutdown"])
+    debug = (Path(run.storage_dir) / layout.DEBUG_NAME).read_text()
+    assert ("NVML did not start (Driver Not Loaded)" in debug) == (case == "no driver")
+
+
+def test_nvml_readings_of_two_gpus_are_their_keys_and_nvml_is_shut_down_at_finish(monkeypatch):
+    nvml = FakeNvml([
+        {"util": (87, 40), "mem": (3 * 2**30, 12 * 2**30), "temp": 71, "mW": 215_500},
+        {"util": (5, 1), "mem": (2**30, 16 * 2**30), "temp": 40, "mW": 30_250}])
+    run, df = _sampled_with(nvml, monkeypatch)
+    assert len(df) >= 2
+    expected = {"gpu.0.gpu": 87, "gpu.0.memory": 40, "gpu.0.memoryAllocated": 25.0,
+                "gpu.0.temp": 71, "gpu.0.powerWatts": 215.5,
+                "gpu.1.gpu": 5, "gpu.1.memory": 1, "gpu.1.memoryAllocated": 6.25,
+                "gpu.1.temp": 40, "gpu.1.powerWatts": 30.25}
+    assert set(df.columns) == {f"system.{k}" for k in KEYS | set(expected)} | {
+        "_runtime", "_timestamp"}
+    for k, v in expected.items():
+        assert df[f"system.{k}"].tolist() == [v] * len(df), k
+    assert df["system.cpu"].between(0, 100).all()  # the machine's keys beside them
+    # NVML started once and shut down once, by the sampler, when the run finished
+    assert nvml.calls == [("init", THREAD), ("shutdown", THREAD)] and not nvml.live
+    assert not _samplers()
+
+
+def test_a_reading_a_gpu_does_not_support_is_left_out(monkeypatch):
+    nvml = FakeNvml([
+        {"util": (10, 2), "mem": (2**30, 4 * 2**30), "temp": 50,
+         "mW": FakeNvml.NVMLError_NotSupported},
+        {"util": FakeNvml.NVMLError_NotSupported, "mem": (2**29, 4 * 2**30), "temp": 45,
+         "mW": 90_000}])
+    run, df = _sampled_with(nvml, monkeypatch)
+    gpu = {c for c in df.columns if c.startswith("system.gpu")}
+    assert gpu == {"system.gpu.0.gpu", "system.gpu.0.memory", "system.gpu.0.memoryAllocated",
+                   "system.gpu.0.temp", "system.gpu.1.memoryAllocated", "system.gpu.1.temp",
+                   "system.gpu.1.powerWatts"}
+    assert df["system.gpu.0.memoryAllocated"].tolist() == [25.0] * len(df)
+    assert df["system.gpu.1.powerWatts"].tolist() == [90.0] * len(df)
+    assert [w for w, _ in nvml.calls] == ["init", "shutdown"]
+
+
+def test_a_gpu_that_cannot_be_opened_leaves_the_others(monkeypatch):
+    nvml = FakeNvml([{"handle": FakeNvml.NVMLError_NoPermission},
+                     {"util": (60, 20), "mem": (2**30, 8 * 2**30), "temp": 55, "mW": 100_000}])
+    run, df = _sampled_with(nvml, monkeypatch)
+    gpu = {c for c in df.columns if c.startswith("system.gpu")}
+    assert gpu == {f"system.gpu.1.{k}" for k in ("gpu", "memory", "memoryAllocated", "temp",
+                                                 "powerWatts")}  # the device's own index
+    assert df["system.gpu.1.gpu"].tolist() == [60] * len(df)
+    assert "GPU 0" in (Path(run.storage_dir) / layout.DEBUG_NAME).read_text()
+    assert [w for w, _ in nvml.calls] == ["init", "shutdown"]
+
+
+@pytest.mark.parametrize("case", ["import fails", "shutdown fails"])
+def test_a_broken_nvml_costs_only_the_gpu_keys(case, monkeypatch, tmp_path):
+    if case == "import fails":  # an install whose import raises more than ImportError
+        (tmp_path / "lib").mkdir()
+        (tmp_path / "lib" / "pynvml.py").write_text("raise OSError('libnvidia-ml.so: bad ELF')\n")
+        monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+        monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+        run, df = _sampled_with(None, monkeypatch)
+    else:  # no devices, and NVML fails to shut down
+        run, df = _sampled_with(FakeNvml([], shutdown_error=FakeNvml.NVMLError), monkeypatch)
+    assert len(df) >= 2 and set(df.columns) == {f"system.{k}" for k in KEYS} | {
+        "_runtime", "_timestamp"}
+    debug = (Path(run.storage_dir) / layout.DEBUG_NAME).read_text()
+    assert ("pynvml could not be imported (OSError" in debug) == (case == "import fails")
 
 
 def test_import_nbtracker_does_not_import_psutil():

@@ -440,6 +440,72 @@ def test_names_wandb_has_that_mean_nothing_here_are_accepted_once_and_misspellin
     assert wandb.Api().run(run.path).summary["still"] == 1
 
 
+def test_classes_image_masks_and_boxes_as_wandbs_segmentation_examples_write_them(capsys):
+    np = pytest.importorskip("numpy")
+    img = np.zeros((8, 10, 3), np.uint8)
+    mask = np.zeros((8, 10), np.uint8)
+    mask[2:5, 3:7] = 1
+    class_set = [{"id": 0, "name": "background"}, {"id": 1, "name": "cat"}]
+    labels = {c["id"]: c["name"] for c in class_set}
+    classes = wandb.Classes(class_set)
+    box = {"position": {"minX": 3, "maxX": 7, "minY": 2, "maxY": 5}, "domain": "pixel",
+           "class_id": 1, "box_caption": "cat"}
+    seg = wandb.Image(img, classes=classes, masks={
+        "pred": wandb.data_types.ImageMask({"mask_data": mask, "class_labels": labels},
+                                           key="pred"),
+        "truth": {"mask_data": mask, "class_labels": labels}},
+        boxes={"pred": wandb.data_types.BoundingBoxes2D({"box_data": [box],
+                                                         "class_labels": labels}, key="pred")})
+    table = wandb.Table(columns=["id", "image", "classes"], data=[[0, seg, classes]])
+    run = wandb.init(project="surface")
+    run.log({"seg": seg, "table": table, "classes": classes,
+             "listed": wandb.Image(img, classes=class_set)})
+    run.log({"bad": wandb.Classes([{"id": 2, "name": "dog"}, {"name": "no id"}])})
+    run.finish()
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "warning" in line] == [
+        "nbtracker: warning: log() key 'bad' (Classes): 1 class(es) without an integer 'id' "
+        "and a 'name' left out"]
+    r = wandb.Api().run(run.path)
+    [item] = r.media("seg")
+    stored = {"_type": "classes", "class_set": class_set}
+    assert item.ref["classes"] == stored == classes.to_json()
+    assert r.media("listed")[0].ref["classes"] == stored
+    assert (item.masks["pred"].load() == mask).all() and (item.masks["truth"].load() == mask).all()
+    assert item.masks["pred"].ref["class_labels"] == {"0": "background", "1": "cat"}
+    assert item.boxes["pred"]["box_data"] == [box]
+    [c] = r.media("classes")
+    assert c.kind == "classes" and c.load() == class_set and r.summary["classes"] == stored
+    assert r.history()["classes"].iloc[0] == stored
+    assert r.media("bad")[0].load() == [{"id": 2, "name": "dog"}]
+    df = r.media("table")[0].load()
+    assert df["classes"][0].load() == class_set and df["image"][0].ref["classes"] == stored
+    assert wandb.Classes(class_set) == classes != wandb.Classes(class_set[:1])
+
+
+def test_molecule_and_graph_are_accepted_once_and_left_out_of_the_log(capsys):
+    run = wandb.init(project="surface")
+    for i in range(2):
+        run.log({"mol": wandb.Molecule("molecule.pdb"), "loss": i,
+                 "smiles": wandb.Molecule.from_smiles("CCO"),
+                 "graph": wandb.data_types.Graph.from_keras(object()),
+                 "mols": [wandb.Molecule.from_rdkit(object())]})
+    run.finish()
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 2, err
+    assert "wandb.Molecule() has no effect" in warned[0] and "not logged" in warned[0]
+    assert "wandb.Graph() has no effect" in warned[1]
+    rows = _rows(run)
+    assert [row["loss"] for row in rows] == [0, 1] and all(set(row) == {
+        "_step", "_runtime", "_timestamp", "loss"} for row in rows)
+    for misspelt in ("Molecules", "Classs"):
+        with pytest.raises(AttributeError):
+            getattr(wandb, misspelt)
+    with pytest.raises(AttributeError):
+        wandb.data_types.ImageMasks  # noqa: B018
+
+
 def test_restore_opens_a_file_kept_with_a_run(tmp_path):
     (tmp_path / "model.h5").write_text("weights v1")
     with wandb.init(project="surface") as run:

@@ -7,7 +7,7 @@ Read from the run's record log once, at finish:
   images, audio and video as data: URLs, tables as HTML tables (image cells as thumbnails),
   histograms over steps as a heat-map and plotly figures and 3-D points as SVG images of our
   own renderer, charts of `nbtracker.plot` too (`charts/custom.py`; their table folded under
-  them), HTML in a sandboxed frame;
+  them), HTML in a sandboxed frame, class sets (`Classes`) as a line of text;
 - `system` records: one small chart per group (cpu, memory, disk, network, gpu.N), x = seconds
   since the run started;
 - `alert` records: a list at the top;
@@ -69,6 +69,7 @@ MAX_ALERTS = 20
 HEAT_STEPS = 120  # columns of a histogram heat-map
 HEAT_BINS = 48  # rows of a histogram heat-map
 MAX_POINTS = 4000  # points of a projected 3-D scatter
+CLASSES_SHOWN = 50  # classes of a logged class set named
 
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
          "webp": "image/webp", "bmp": "image/bmp", "svg": "image/svg+xml",
@@ -76,7 +77,8 @@ _MIME = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "
          "m4a": "audio/mp4", "mp4": "video/mp4", "webm": "video/webm"}
 _KIND = {"image-file": "image", "histogram": "histogram", "table-file": "table",
          "audio-file": "audio clip", "video-file": "video", "html-file": "HTML document",
-         "object3D-file": "3-D object", "plotly-file": "plotly figure", "media-list": "media list"}
+         "object3D-file": "3-D object", "plotly-file": "plotly figure", "media-list": "media list",
+         "classes": "class set"}
 _LEVEL = {"ERROR": ("#c62828", "#fdecea"), "WARN": ("#ef6c00", "#fff4e5"),
           "INFO": ("#1565c0", "#e8f1fb")}
 _CAPTION = "font-size:11px;color:#555"
@@ -268,7 +270,7 @@ class _Media:
     def draw_main(self) -> None:
         draw = {"image-file": self._image, "histogram": self._histogram, "audio-file": self._audio,
                 "video-file": self._video, "html-file": self._html, "object3D-file": self._object3d,
-                "plotly-file": self._plotly, "media-list": self._list,
+                "plotly-file": self._plotly, "media-list": self._list, "classes": self._classes,
                 "table-file": self._chart if self.chart is not None else lambda ref: ""}.get(self.type)
         if draw is None:
             self.main = _note(f"{self.type}: not shown here")
@@ -541,6 +543,13 @@ class _Media:
             return _note(why) + cap
         return (f'<video class="nbt-video" controls preload="metadata" src="{url}" '
                 f'style="max-width:100%;max-height:360px"></video>{cap}')
+
+    def _classes(self, ref: dict) -> str:
+        cs = [c for c in ref.get("class_set") or [] if isinstance(c, dict)]
+        shown = ", ".join(f"{c.get('id')}: {str(c.get('name'))[:CELL_CHARS]}"
+                          for c in cs[:CLASSES_SHOWN])
+        more = f" and {len(cs) - CLASSES_SHOWN} more" if len(cs) > CLASSES_SHOWN else ""
+        return f'<div style="{_CAPTION}">{esc(f"{len(cs)} classes: {shown}{more}")}</div>'
 
     def _html(self, ref: dict) -> str:
         data, why = _file(self.run_dir, ref, ITEM_CAP // 2)

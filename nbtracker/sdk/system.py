@@ -25,8 +25,10 @@ with wandb's key names:
 
 psutil supplies the first ones (without it: no system metrics, one line in the debug log),
 nvidia-ml-py (`pip install 'nbtracker[gpu]'`) the GPU ones when an NVIDIA driver answers; a
-machine without either has no GPU keys and no error. A key the machine cannot measure (no disk
-counters in some containers, no power reading on some GPUs) is left out of the sample.
+machine without either has no GPU keys and no error (a broken nvidia-ml-py install costs the GPU
+keys only). A key the machine cannot measure (no disk counters in some containers, no power
+reading on some GPUs, a GPU NVML cannot open) is left out of the sample; GPU keys keep NVML's
+device index.
 
 The thread primes the CPU counters when it starts, records the first sample one interval later
 and then one per interval on a fixed schedule (a late sample does not shift the next ones). It
@@ -206,35 +208,44 @@ class Gpus:
 
     @classmethod
     def open(cls) -> tuple[Gpus | None, str | None]:
-        """(Gpus, None), or (None, why there are none) — None too when there is nothing to say:
-        no nvidia-ml-py installed is the usual case on a machine without a GPU."""
+        """(Gpus, a note or None), or (None, why there are none) — None too when there is
+        nothing to say: no nvidia-ml-py installed is the usual case on a machine without a GPU.
+        Never raises: a broken NVML costs the GPU keys, not the machine's."""
         try:
             import pynvml
         except ImportError:
             return None, None
+        except Exception as e:  # a broken install
+            return None, f"no GPU metrics: pynvml could not be imported ({type(e).__name__}: {e})"
         try:
             pynvml.nvmlInit()
         except Exception as e:  # no driver (NVMLError_LibraryNotFound, DriverNotLoaded, ...)
             return None, f"no GPU metrics: NVML did not start ({e})"
+        handles: list[tuple[int, Any]] = []
+        failed: list[str] = []
         try:
-            handles = [pynvml.nvmlDeviceGetHandleByIndex(i)
-                       for i in range(pynvml.nvmlDeviceGetCount())]
+            for i in range(pynvml.nvmlDeviceGetCount()):
+                try:
+                    handles.append((i, pynvml.nvmlDeviceGetHandleByIndex(i)))
+                except Exception as e:  # no permission, lost: the others are still read
+                    failed.append(f"GPU {i} ({e})")
         except Exception as e:
-            pynvml.nvmlShutdown()
+            _shutdown(pynvml)
             return None, f"no GPU metrics: {e}"
+        note = f"no GPU metrics for {', '.join(failed)}" if failed else None
         if not handles:
-            pynvml.nvmlShutdown()
-            return None, None
-        return cls(pynvml, handles), None
+            _shutdown(pynvml)
+            return None, note
+        return cls(pynvml, handles), note
 
-    def __init__(self, nvml: Any, handles: list):
+    def __init__(self, nvml: Any, handles: list[tuple[int, Any]]):
         self._nv = nvml
-        self._handles = handles
+        self._handles = handles  # (device index, NVML handle)
 
     def sample(self) -> dict:
         nv = self._nv
         d: dict[str, Any] = {}
-        for i, h in enumerate(self._handles):
+        for i, h in self._handles:
             util = _nvml(nv.nvmlDeviceGetUtilizationRates, h)
             mem = _nvml(nv.nvmlDeviceGetMemoryInfo, h)
             d.update(gpu_values(
@@ -248,10 +259,14 @@ class Gpus:
         return d
 
     def close(self) -> None:
-        try:
-            self._nv.nvmlShutdown()
-        except Exception:
-            pass
+        _shutdown(self._nv)
+
+
+def _shutdown(nvml: Any) -> None:
+    try:
+        nvml.nvmlShutdown()
+    except Exception:
+        pass
 
 
 def _nvml(fn, *args):

@@ -6,8 +6,9 @@ flattened to "a/b" keys. numpy/torch scalars and 0-d arrays become Python number
 larger arrays become a histogram (or a list when small).
 Media objects write their file and leave a reference; so do matplotlib and plotly figures
 (detected by type, without importing either) and lists of media (a "media-list" reference, see
-`sdk.media`); a chart (`nbtracker.plot`) may also log its table under a second key. Anything
-else is reported once per key and skipped: the training loop goes on.
+`sdk.media`); a chart (`nbtracker.plot`) may also log its table under a second key. Stand-ins
+for wandb media kinds not stored here (`wandb.Molecule`, `wandb.Graph`) say so once when made and
+are left out. Anything else is reported once per key and skipped: the training loop goes on.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class Normaliser:
         if getattr(v, "_nbtracker_media", False):
             self._media(key, v, flat)
             return
+        if getattr(v, "_nbtracker_unstored", False):  # wandb.Molecule, Graph: said when made
+            return
         if isinstance(v, bool):
             flat[key] = bool(v)
             return
@@ -89,6 +92,8 @@ class Normaliser:
             self.value(key, float(v) if isinstance(v, float) else int(v), flat)
             return
         if isinstance(v, (list, tuple)):
+            if v and all(getattr(x, "_nbtracker_unstored", False) for x in v):
+                return
             items = []
             for x in v:
                 if isinstance(x, (str, bool)) or x is None:

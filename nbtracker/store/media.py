@@ -11,7 +11,7 @@ logged by `nbtracker.plot`, its reference holding the chart's spec under "chart"
 DataFrame, the spec being `.spec`; audio → (float32
 samples in -1..1, shape (n,) or (n, channels), sample_rate); video → uint8 frames (T, H, W, C);
 object3d → float array of points (pts.json) or the file's path (obj/gltf/glb); html → str;
-plotly → dict.
+plotly → dict; classes → the class set, a list of {"id", "name"} dicts.
 
 Files are found through a `fetch(ref) -> Path` hook (the Api's: a local run's file, or a team
 server's blob fetched into the cache), so this module reads only what it is given. PNG (and the
@@ -31,7 +31,7 @@ from typing import Any
 
 KINDS = {"image-file": "image", "histogram": "histogram", "html-file": "html",
          "table-file": "table", "video-file": "video", "audio-file": "audio",
-         "object3D-file": "object3d", "plotly-file": "plotly"}
+         "object3D-file": "object3d", "plotly-file": "plotly", "classes": "classes"}
 ENCODING_KEY = b"nbtracker.encoding"  # Parquet field metadata of JSON-encoded columns
 
 Fetch = Callable[[dict], Path]
@@ -140,6 +140,10 @@ def _load_histogram(item: MediaItem):
     import numpy as np
 
     return np.asarray(item.ref["values"]), np.asarray(item.ref["bins"], dtype=np.float64)
+
+
+def _load_classes(item: MediaItem) -> list:
+    return list(item.ref.get("class_set") or [])
 
 
 def _load_html(item: MediaItem) -> str:
@@ -253,7 +257,8 @@ def _load_table(item: MediaItem):
 
 _LOADERS = {"image": _load_image, "histogram": _load_histogram, "html": _load_html,
             "plotly": _load_plotly, "object3d": _load_object3d, "audio": _load_audio,
-            "video": _load_video, "table": _load_table, "chart": _load_table}
+            "video": _load_video, "table": _load_table, "chart": _load_table,
+            "classes": _load_classes}
 
 
 # -- PNG and APNG ------------------------------------------------------------------------------

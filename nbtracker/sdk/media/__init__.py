@@ -1,5 +1,5 @@
-"""Media values for `log()`: Image, Histogram, Html, Table, Video, Audio, Object3D, Plotly, and
-matplotlib / plotly figures logged directly.
+"""Media values for `log()`: Image, Histogram, Html, Table, Video, Audio, Object3D, Plotly,
+Classes, and matplotlib / plotly figures logged directly.
 
 A media object is built anywhere (no run needed). When logged it writes its payload into the
 run's `media/` folder under a content-addressed name — `media/<kind>/<first 20 hex of
@@ -24,12 +24,12 @@ from typing import Any
 from .base import Media, MediaError, png_bytes
 from .image import Image, is_figure
 from .scene import Object3D
-from .simple import Histogram, Html, Plotly, is_plotly
+from .simple import Classes, Histogram, Html, Plotly, is_plotly
 from .table import Table
 from .video import Audio, Video
 
 __all__ = ["Media", "MediaError", "Image", "Histogram", "Html", "Table", "Video", "Audio",
-           "Object3D", "Plotly", "as_media", "is_media", "bind_list", "png_bytes"]
+           "Object3D", "Plotly", "Classes", "as_media", "is_media", "bind_list", "png_bytes"]
 
 
 def as_media(v: Any) -> Media | None:

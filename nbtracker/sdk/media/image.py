@@ -2,7 +2,8 @@
 
 Reference: {"_type": "image-file", "path", "sha256", "size", "format", "width", "height",
 "caption"?, "masks"?: {name: {"path", "sha256", "size", "class_labels"?}},
-"boxes"?: {name: {"box_data": [...], "class_labels"?}}}
+"boxes"?: {name: {"box_data": [...], "class_labels"?}},
+"classes"?: {"_type": "classes", "class_set": [{"id", "name"}, ...]}}
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ class Image(Media):
         boxes: {"name": {"box_data": [{"position": {"minX", "maxX", "minY", "maxY"} or
             {"middle": [x, y], "width", "height"}, "class_id": 1, "box_caption": "cat",
             "scores": {"p": 0.9}, "domain"?: "pixel"}], "class_labels": {...}}}.
+        classes: the class set of the masks and boxes: `nbtracker.Classes([{"id": 1, "name":
+            "cat"}, ...])` or that list; stored with the image.
 
     >>> nbtracker.log({"samples": nbtracker.Image(batch[0], caption="epoch 3")})
     """
@@ -129,6 +132,7 @@ class Image(Media):
         self._path: Path | None = None
         self._masks: dict[str, tuple[bytes | Path, dict | None]] = {}
         self._boxes: dict[str, dict] = {}
+        self._classes: list[dict] | None = None
         try:
             self._read(data_or_path, mode, file_type)
         except MediaError as e:
@@ -139,6 +143,8 @@ class Image(Media):
             self._read_masks(masks)
         if boxes:
             self._read_boxes(boxes)
+        if classes is not None:
+            self._read_classes(classes)
 
     def _read(self, data: Any, mode: str | None, file_type: str | None) -> None:
         if isinstance(data, Image):
@@ -252,6 +258,17 @@ class Image(Media):
                 entry["class_labels"] = {str(plain(k)): str(v) for k, v in labels.items()}
             self._boxes[str(name)] = entry
 
+    def _read_classes(self, classes: Any) -> None:
+        from .simple import Classes
+
+        c = Classes(classes)
+        if c._problem is not None:
+            self._note(f"classes: {c._problem}; left out")
+            return
+        for n in c._notes or ():
+            self._note(f"classes: {n}")
+        self._classes = c.class_set
+
     def _bind(self, media_dir: Path) -> dict:
         if self._path is not None:
             stored = store_file(media_dir, "images", self._path, self.format)
@@ -274,6 +291,8 @@ class Image(Media):
                 ref["masks"][name] = m
         if self._boxes:
             ref["boxes"] = self._boxes
+        if self._classes is not None:
+            ref["classes"] = {"_type": "classes", "class_set": self._classes}
         return ref
 
 

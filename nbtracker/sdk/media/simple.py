@@ -4,6 +4,7 @@ References:
     {"_type": "histogram", "bins": [edges...], "values": [counts...]}   (at most 512 bins)
     {"_type": "html-file", "path", "sha256", "size"}
     {"_type": "plotly-file", "path", "sha256", "size"}                 (the figure's JSON)
+    {"_type": "classes", "class_set": [{"id": 1, "name": "cat"}, ...]}  (inline, as wandb's)
 """
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ class Histogram(Media):
             raise MediaError(f"num_bins must be an integer, not {num_bins!r}") from None
         if bins < 1:
             raise MediaError(f"num_bins must be at least 1, not {bins}")
+        if bins > MAX_BINS:
+            self._note(f"num_bins={bins} is more than {MAX_BINS}; {MAX_BINS} bins were used")
+            bins = MAX_BINS
         with np.errstate(all="ignore"):  # a range past float64's (±1e308): one warning at log()
             try:
-                counts, edges = np.histogram(a, bins=min(bins, MAX_BINS))
+                counts, edges = np.histogram(a, bins=bins)
             except ValueError as e:
                 raise MediaError(f"cannot bin these values: {e}") from None
         self._set(counts, edges)
@@ -187,3 +191,55 @@ class Plotly(Media):
             return self._image.bind(media_dir)
         return {"_type": "plotly-file",
                 **store_bytes(media_dir, "plotly", self._json.encode("utf-8"), "plotly.json")}
+
+
+class Classes(Media):
+    """A set of classes, as wandb's: `[{"id": 1, "name": "cat"}, ...]`, given to
+    `Image(classes=...)` for its masks and boxes, put in a Table cell or logged as is; stored
+    inline as `{"_type": "classes", "class_set": [...]}`. Entries without an integer `id` and a
+    `name` are left out (one warning when logged).
+
+    >>> nbtracker.Image(img, masks={"pred": {"mask_data": m}}, classes=nbtracker.Classes(
+    ...     [{"id": 0, "name": "bg"}, {"id": 1, "name": "cat"}]))
+    """
+
+    def __init__(self, class_set: Any):
+        self._class_set: list[dict] = []
+        if isinstance(class_set, Classes):
+            self.__dict__.update(class_set.__dict__)
+            return
+        if isinstance(class_set, dict) and class_set.get("_type") == "classes":
+            class_set = class_set.get("class_set")
+        if isinstance(class_set, (str, bytes)) or not hasattr(class_set, "__iter__"):
+            self._fail(f"Classes needs a list of {{'id': ..., 'name': ...}} dicts, not "
+                       f"{type(class_set).__name__}")
+            return
+        bad = 0
+        for c in class_set:
+            c = plain(c) if isinstance(c, dict) else None
+            cid = c.get("id") if c is not None else None
+            if not (isinstance(cid, int) and not isinstance(cid, bool) and "name" in c):
+                bad += 1
+                continue
+            self._class_set.append({**c, "name": str(c["name"])})
+        if bad:
+            self._note(f"{bad} class(es) without an integer 'id' and a 'name' left out")
+
+    @property
+    def class_set(self) -> list[dict]:
+        return self._class_set
+
+    def to_json(self, run_or_artifact: Any = None) -> dict:
+        """The stored form, as wandb's `Classes.to_json`."""
+        return {"_type": "classes", "class_set": [dict(c) for c in self._class_set]}
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Classes) and self._class_set == other._class_set
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value, as wandb's
+
+    def __repr__(self) -> str:
+        return f"<nbtracker.Classes {len(self._class_set)} classes>"
+
+    def _bind(self, media_dir: Path) -> dict:
+        return self.to_json()

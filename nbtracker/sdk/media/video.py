@@ -6,8 +6,10 @@ References:
     {"_type": "audio-file", "path", "sha256", "size", "format": "wav" | ..., "sample_rate"?,
      "duration"?, "channels"?, "caption"?}
 
-Arrays become an animated PNG (stdlib zlib, no ffmpeg) and a WAV file (stdlib `wave`); files
-are kept byte for byte.
+Arrays become an animated PNG (stdlib zlib, no ffmpeg), or an animated GIF with `format="gif"`
+(through Pillow when installed), and a WAV file (stdlib `wave`); files are kept byte for byte.
+mp4/webm/ogg from an array would need ffmpeg, which is not used: those are stored as an animated
+PNG with one warning.
 """
 
 from __future__ import annotations
@@ -78,9 +80,25 @@ def _tile(a):
     return a.transpose(2, 3, 0, 4, 1, 5).reshape(t, c, rows * h, cols * w)
 
 
+def gif_bytes(frames, fps: float) -> bytes:
+    """Frames (uint8, shape (T, H, W) or (T, H, W, 3|4)) as an animated GIF that loops, encoded by
+    Pillow (ImportError without it). Colours beyond 256 a frame are quantised, as in any GIF;
+    GIF delays are in hundredths of a second, and browsers slow delays under 20 ms, so at most
+    50 frames a second."""
+    from PIL import Image as PILImage
+
+    delay = max(20, min(65535, round(1000.0 / fps / 10) * 10)) if fps and fps > 0 else 250
+    images = [PILImage.fromarray(f) for f in frames]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=delay,
+                   loop=0, disposal=2 if frames.ndim == 4 and frames.shape[3] == 4 else 0)
+    return buf.getvalue()
+
+
 class Video(Media):
     """A video from an array — (T, C, H, W) as wandb takes it, or (T, H, W, C); uint8, or floats
-    in 0..1 — stored as an animated PNG that browsers play, or a video file kept as given.
+    in 0..1 — stored as an animated PNG that browsers play (an animated GIF with `format="gif"`
+    when Pillow is installed), or a video file kept as given.
 
     >>> nbtracker.log({"rollout": nbtracker.Video(frames, fps=8)})
     """
@@ -112,11 +130,29 @@ class Video(Media):
             else:
                 frames = video_frames(data_or_path)
                 self.frames, self.height, self.width = (int(x) for x in frames.shape[:3])
-                self._bytes = apng_bytes(frames, float(self.fps))
+                self._bytes = self._encode(frames, format)
         except MediaError as e:
             self._fail(str(e))
         except Exception as e:
             self._fail(f"could not read {type(data_or_path).__name__} as a video: {e}")
+
+    def _encode(self, frames, format: str | None) -> bytes:
+        """Frames as an animated GIF (`format="gif"`, with Pillow) or an animated PNG; a format
+        that cannot be made from an array here is a note (the video is kept as an APNG)."""
+        want = str(format).lower().lstrip(".") if format else "png"
+        if want == "gif":
+            try:
+                data = gif_bytes(frames, float(self.fps))
+            except ImportError:
+                self._note("format='gif' from an array needs Pillow (pip install pillow); "
+                           "stored as an animated PNG instead")
+            else:
+                self.format = "gif"
+                return data
+        elif want not in ("png", "apng"):
+            self._note(f"format={format!r} from an array needs an encoder such as ffmpeg, "
+                       "which nbtracker does not use; stored as an animated PNG instead")
+        return apng_bytes(frames, float(self.fps))
 
     def _bind(self, media_dir: Path) -> dict:
         if self._path is not None:

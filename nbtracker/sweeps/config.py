@@ -131,7 +131,7 @@ class Metric:
 class Hyperband:
     min_iter: int | None = None
     max_iter: int | None = None
-    s: int | float | None = None
+    s: int | None = None
     eta: int | float = 3
     strict: bool = True
     type: str = "hyperband"
@@ -550,7 +550,7 @@ class _Validator:
             else:
                 ok = False
         if "s" in et:
-            if self.number(f"{w}.s", et["s"]):
+            if self.number(f"{w}.s", et["s"], integer=True):
                 if et["s"] < 1:
                     self.err(f"{w}.s", f"must be >= 1, not {et['s']}")
                     ok = False
@@ -570,6 +570,9 @@ class _Validator:
         if not isinstance(strict, bool):
             self.err(f"{w}.strict", f"must be true or false, not {_show(strict)}")
             ok = False
+        # hyperband.validate_early_terminate (the pruner's own check, also used outside sweeps)
+        # refuses a subset of what is refused here, so a config that parses makes a pruner; here
+        # the integers must be ints, there an integral float (27.0) is taken too
         if ok:  # the rest of hyperband.validate_early_terminate's rules, so the agent agrees
             if "min_iter" in et and "max_iter" in et:
                 self.err(f"{w}.min_iter", "and max_iter are two ways to set the brackets: give one")

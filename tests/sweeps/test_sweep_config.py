@@ -292,6 +292,8 @@ def test_config_is_frozen_and_independent_of_the_input():
     (hb({"type": "median", "min_iter": 1}), "early_terminate.type: must be hyperband"),
     (hb({"type": "hyperband", "min_iter": 0}), "early_terminate.min_iter: must be >= 1"),
     (hb({"type": "hyperband", "min_iter": 1.5}), "early_terminate.min_iter: must be an integer"),
+    (hb({"type": "hyperband", "max_iter": 27, "s": 1.5}), "early_terminate.s: must be an integer"),
+    (hb({"type": "hyperband", "max_iter": 27, "s": 0}), "early_terminate.s: must be >= 1"),
     (hb({"type": "hyperband", "min_iter": 1, "eta": 1}), "early_terminate.eta: must be > 1"),
     (hb({"type": "hyperband", "min_iter": 1, "strict": "yes!"}), "early_terminate.strict: must be true"),
     (hb({"type": "hyperband", "min_iter": 1, "bands": 3}), "early_terminate.bands: unknown key"),
@@ -432,3 +434,35 @@ def test_every_early_terminate_that_parses_makes_a_pruner(et):
 
     cfg = parse_sweep(hb(et))
     assert HyperbandPruner(cfg.raw["early_terminate"], goal=cfg.metric.goal).brackets
+
+
+def test_the_pruner_refuses_no_early_terminate_that_parses():
+    # hyperband.py checks early_terminate again when the agent makes its pruner; what it refuses
+    # must be refused here already, or a sweep is made that no agent can run
+    pytest.importorskip("optuna")
+    import itertools
+
+    from nbtracker.errors import UsageError
+    from nbtracker.sweeps.hyperband import HyperbandPruner
+
+    absent = object()
+    choices = {
+        "min_iter": [absent, 1, 3, 3.0, 1.5, 0, -2, True],
+        "max_iter": [absent, 1, 2, 27, 27.0, 2.5, 0],
+        "s": [absent, 1, 2, 2.0, 1.5, 0, False],
+        "eta": [absent, 1, 1.5, 3, 30, 0.5],
+        "strict": [absent, False],
+    }
+    parsed = 0
+    for combo in itertools.product(*choices.values()):
+        et = {"type": "hyperband", **{k: v for k, v in zip(choices, combo) if v is not absent}}
+        try:
+            cfg = parse_sweep(hb(et))
+        except SweepConfigError:
+            continue
+        parsed += 1
+        try:
+            HyperbandPruner(cfg.raw["early_terminate"], goal=cfg.metric.goal)
+        except UsageError as e:
+            raise AssertionError(f"{et} parses but the pruner refuses it: {e}") from None
+    assert parsed >= 30  # 32 of the combinations are valid

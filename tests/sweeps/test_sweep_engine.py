@@ -311,6 +311,9 @@ def test_a_trial_that_never_logs_the_metric_finishes_without_a_value():
     ({"method": "random", "run_cap": 0, "parameters": {"x": {"value": 1}}}, "run_cap"),
     ({"method": "grid", "parameters": {"x": {"distribution": "uniform", "min": 0, "max": 1}}},
      "parameters.x"),
+    # the pruner takes only a whole number of brackets: refused here, not in agent()
+    ({**RANDOM, "early_terminate": {"type": "hyperband", "max_iter": 27, "s": 1.5}},
+     "early_terminate.s: must be an integer"),
 ])
 def test_an_invalid_config_names_the_parameter_and_makes_nothing(config, named, store):
     with pytest.raises(SweepConfigError) as e:

@@ -263,6 +263,18 @@ def test_config_is_frozen_and_independent_of_the_input():
      "parameters.x.max: 1000 is a natural-log bound and exp(1000) overflows; "
      "did you mean log_uniform_values?"),
     (sweep(x={"distribution": "q_uniform", "min": 0, "max": 1, "q": 0}), "parameters.x.q: must be > 0"),
+    # values a float cannot hold: refused here, not left to overflow when the agent draws them
+    (sweep(x={"distribution": "log_normal", "mu": 800}),
+     "parameters.x: exp(mu + 7.03 sigma) = exp(807.034) overflows (mu 800, sigma 1.0); a log_normal "
+     "takes mu and sigma of the natural log of the value"),
+    (sweep(x={"distribution": "q_log_normal", "sigma": 200}), "parameters.x: exp(mu + 7.03 sigma)"),
+    (sweep(x={"min": -1e308, "max": 1e308}), "parameters.x: max - min overflows a float"),
+    (sweep(x={"distribution": "q_uniform", "min": -1e308, "max": 1e308}),
+     "parameters.x: max - min overflows a float"),
+    (sweep(x={"distribution": "normal", "sigma": 1e308}), "parameters.x: mu ± 7.03 sigma"),
+    (sweep(x={"distribution": "q_uniform", "min": 0, "max": 1e300, "q": 1e-10}),
+     "parameters.x.q: 1e-10 is too small for values up to 1e+300"),
+    (sweep(x={"distribution": "q_beta", "q": 1e-320}), "parameters.x.q: 1e-320 is too small"),
     (sweep(x={"distribution": "normal", "sigma": -1}), "parameters.x.sigma: must be > 0"),
     (sweep(x={"distribution": "beta", "a": 0}), "parameters.x.a: must be > 0"),
     (sweep(x={"values": [1, 2], "probabilities": [0.5]}),

@@ -88,6 +88,7 @@ class SweepFeed:
         self.sweep = sweep
         self.panel: Any = SweepPanel() if widget else _NoWidget()
         self.view: dict = {}
+        self.read_error: Exception | None = None  # why the last read failed
         self.handles: list = []  # display handles of this panel's outputs
         self._lock = threading.RLock()
         self._sig: Any = None
@@ -173,8 +174,11 @@ class SweepFeed:
 
     def _safe_read(self, final: bool) -> dict:
         try:
-            return self._read(final)
+            view = self._read(final)
+            self.read_error = None
+            return view
         except Exception as e:  # never a broken panel: the last view, and why it is old
+            self.read_error = e
             return {**self.view, "error": f"could not read sweep {self.sweep.id}: "
                                           f"{type(e).__name__}: {e}"} if self.view else {}
 
@@ -283,10 +287,19 @@ def sweep_panel(sweep_id: str, storage: str | None = None) -> Any:
 
     >>> nbtracker.notebook.sweep_panel("k3x9q2ab")
     """
-    from ..sweeps.engine import open_sweep
+    from ..errors import UsageError
+    from ..sweeps.engine import _hide, open_sweep
     from .live import panel_mode
 
     feed = SweepFeed(open_sweep(sweep_id, storage=storage), widget=panel_mode() != "static")
+    e = feed.read_error
+    if not feed.view and e is not None:  # nothing to show: why, in one line
+        if isinstance(e, UsageError):  # e.g. its trials cannot be read, naming the sweep
+            raise e
+        why = (str(e).strip().splitlines() or [""])[0]
+        url = feed.sweep.url
+        raise UsageError(f"sweep {feed.sweep.id} cannot be read: {type(e).__name__}: "
+                         f"{_hide(why, url) if url else why}") from None
     shown = feed.displayable()
     if isinstance(shown, SweepPanel):
         shown.feed = feed

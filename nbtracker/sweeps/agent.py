@@ -273,7 +273,9 @@ class Agent:
         self.on_prune = on_prune
         self.ran = 0
         self.interrupted = False  # stopped by Ctrl-C (or a signal the caller turned into one)
-        self.gave_up = False  # stopped after NBTRACKER_AGENT_MAX_FAILURES failures in a row
+        # stopped after NBTRACKER_AGENT_MAX_FAILURES failures in a row, or a trial whose values
+        # could not be drawn
+        self.gave_up = False
         self.max_failures = int(os.environ.get("NBTRACKER_AGENT_MAX_FAILURES", "5") or 5)
         self._warned: set[str] = set()
         self._pruner = None
@@ -410,6 +412,13 @@ class Agent:
                 self._skip(frozen(), "the grid is done")
                 _say(f"sweep {sweep.id}: every grid point is taken")
                 claim(sweep.id, trial.number, mine=False)
+                return None
+            except Exception as e:  # (the config check refuses what is known to fail here)
+                why = f"its values could not be drawn: {type(e).__name__}: {e}"
+                sweep.end_trial(frozen(), "failed", exit=why)
+                _say(f"sweep {sweep.id}: trial {trial.number} failed ({why}); the agent stops")
+                claim(sweep.id, trial.number, mine=False)
+                self.gave_up = True
                 return None
             from ..util import generate_id
 

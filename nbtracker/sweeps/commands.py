@@ -276,17 +276,25 @@ def _best(s, best) -> str:
 
 def _ls(args: argparse.Namespace, project: str | None) -> int:
     from ..cli import _table
+    from ..errors import UsageError
     from .engine import list_sweeps
+
+    def problem(sid: str, why: str) -> None:  # listed on, each in one line on stderr
+        print(_err(why if sid in why else f"sweep {sid}: {why}").code, file=sys.stderr)
 
     with _fails():
         problems: list = []
         sweeps = list_sweeps(project, storage=args.storage, root=_root(args), problems=problems)
-        for sid, why in problems:  # listed on, each in one line on stderr
-            print(_err(why if sid in why else f"sweep {sid}: {why}").code, file=sys.stderr)
+        for sid, why in problems:
+            problem(sid, why)
         rows = [["ID", "PROJECT", "NAME", "METHOD", "STATE", "TRIALS", "RUNNING", "LEFT", "BEST",
                  "CREATED"]]
         for s in sweeps:
-            c = _counts(s)
+            try:
+                c = _counts(s)
+            except UsageError as e:  # its trials cannot be read
+                problem(s.id, str(e))
+                continue
             trials = f"{c['done']}/{c['total']}" if c["total"] is not None else str(c["done"])
             rows.append([s.id, s.project, s.config.name or "-", s.config.method, s.state, trials,
                          str(c["running"]), "-" if c["left"] is None else str(c["left"]),

@@ -52,6 +52,7 @@ import json
 import math
 import os
 import re
+import statistics
 from decimal import Decimal
 from typing import Any
 
@@ -110,6 +111,10 @@ _UNSUPPORTED = {
 }
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")  # wandb's parameter name pattern
 _MAX_EXP = math.log(1.7976931348623157e308)
+# space.py draws normal and log-normal values at a quantile u in [NORMAL_TAIL, 1 - NORMAL_TAIL]
+# (mu ± 7.03 sigma), so every value is finite when the two ends are
+NORMAL_TAIL = 1e-12
+_NORMAL_Z = statistics.NormalDist().inv_cdf(1.0 - NORMAL_TAIL)
 
 
 class SweepConfigError(ValueError):
@@ -131,7 +136,7 @@ class Metric:
 class Hyperband:
     min_iter: int | None = None
     max_iter: int | None = None
-    s: int | float | None = None
+    s: int | None = None
     eta: int | float = 3
     strict: bool = True
     type: str = "hyperband"
@@ -550,7 +555,7 @@ class _Validator:
             else:
                 ok = False
         if "s" in et:
-            if self.number(f"{w}.s", et["s"]):
+            if self.number(f"{w}.s", et["s"], integer=True):
                 if et["s"] < 1:
                     self.err(f"{w}.s", f"must be >= 1, not {et['s']}")
                     ok = False
@@ -570,6 +575,9 @@ class _Validator:
         if not isinstance(strict, bool):
             self.err(f"{w}.strict", f"must be true or false, not {_show(strict)}")
             ok = False
+        # hyperband.validate_early_terminate (the pruner's own check, also used outside sweeps)
+        # refuses a subset of what is refused here, so a config that parses makes a pruner; here
+        # the integers must be ints, there an integral float (27.0) is taken too
         if ok:  # the rest of hyperband.validate_early_terminate's rules, so the agent agrees
             if "min_iter" in et and "max_iter" in et:
                 self.err(f"{w}.min_iter", "and max_iter are two ways to set the brackets: give one")
@@ -672,6 +680,8 @@ class _Validator:
         for key in ("a", "b"):
             if key in f and f[key] <= 0:
                 self.err(f"{w}.{key}", f"must be > 0, not {f[key]!r}")
+        if len(self.problems) == n0:
+            self.reach(w, dist, f)
         if "values" in f:
             if not isinstance(f["values"], list) or not f["values"]:
                 self.err(f"{w}.values", f"must be a non-empty list, not {_show(f['values'])}")
@@ -693,3 +703,34 @@ class _Validator:
             probabilities=tuple(f["probabilities"]) if "probabilities" in f else None,
             **{k: f.get(k) for k in ("min", "max", "mu", "sigma", "a", "b", "q")},
         )
+
+    def reach(self, w: str, dist: str, f: dict) -> None:
+        """Refuse bounds whose values a float cannot hold: space.py would overflow drawing them."""
+        if dist in ("uniform", "q_uniform") and not math.isfinite(f["max"] - f["min"]):
+            self.err(w, f"max - min overflows a float ({f['min']!r}..{f['max']!r}); narrow the range")
+            return
+        ends = {"q_uniform": (f.get("min"), f.get("max")),
+                "q_log_uniform_values": (f.get("min"), f.get("max")), "q_beta": (0.0, 1.0)}.get(dist)
+        if dist in ("normal", "q_normal", "log_normal", "q_log_normal"):
+            normal = statistics.NormalDist(f["mu"], f["sigma"])
+            lo, hi = normal.inv_cdf(NORMAL_TAIL), normal.inv_cdf(1.0 - NORMAL_TAIL)
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                self.err(w, f"mu ± {_NORMAL_Z:.2f} sigma, the range values are drawn from, "
+                         f"overflows a float (mu {f['mu']!r}, sigma {f['sigma']!r}); lower them")
+                return
+            if "log" in dist:
+                try:
+                    lo, hi = math.exp(lo), math.exp(hi)
+                except OverflowError:
+                    self.err(w, f"exp(mu + {_NORMAL_Z:.2f} sigma) = exp({hi:.6g}) overflows (mu "
+                             f"{f['mu']!r}, sigma {f['sigma']!r}); a {dist} takes mu and sigma of "
+                             "the natural log of the value")
+                    return
+            ends = (lo, hi)
+        elif dist == "q_log_uniform":
+            ends = (math.exp(f["min"]), math.exp(f["max"]))
+        if "q" in f and ends is not None:
+            top = max(abs(ends[0]), abs(ends[1]))
+            if not math.isfinite(top / f["q"]):
+                self.err(f"{w}.q", f"{f['q']!r} is too small for values up to {top:.6g}: "
+                         "value / q overflows a float")

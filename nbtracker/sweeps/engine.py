@@ -57,7 +57,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..store.lock import flocked
-from .config import SweepConfig, parse_sweep
+from .config import SweepConfig, SweepConfigError, parse_sweep
 
 STATES = ("running", "paused", "stopped", "cancelled", "finished")
 TRIAL_OUTCOMES = ("finished", "failed", "crashed", "interrupted", "pruned", "skipped")
@@ -326,7 +326,11 @@ class Sweep:
             raise UsageError(f"{sweep_id!r} in {self.where} is an Optuna study, not an nbtracker sweep")
         self.meta = meta
         self.raw = meta["config"]
-        self.config: SweepConfig = parse_sweep(self.raw)
+        try:
+            self.config: SweepConfig = parse_sweep(self.raw)
+        except SweepConfigError as e:  # made by a release that took it, or edited since
+            raise UsageError(f"sweep {sweep_id}: its config, stored in {self.where}, is not valid: "
+                             + "; ".join(e.problems)) from None
         self.project: str = meta["project"]
         self.seed: int | None = meta.get("seed")
         self.created: float = meta.get("created", 0.0)
@@ -354,11 +358,34 @@ class Sweep:
 
     # -- trials --------------------------------------------------------------------------
     def trials(self) -> list:
-        """Optuna's frozen trials, in number order."""
-        return self.study.get_trials(deepcopy=False)
+        """Optuna's frozen trials, in number order.
+
+        Raises:
+            UsageError: naming the sweep, when its stored trials cannot be read (a damaged row).
+        """
+        try:
+            return self.study.get_trials(deepcopy=False)
+        except _UNREADABLE as e:
+            raise self._unreadable(e) from None
+
+    def _unreadable(self, e: Exception) -> UsageError:
+        where = _safe_url(self.url) if self.url else self.folder / "journal.log"
+        why = _first_line(f"{type(e).__name__}: {e}")
+        return UsageError(f"sweep {self.id}: its trials in {where} cannot be read "
+                          f"({_hide(why, self.url) if self.url else why})")
 
     def views(self) -> list[TrialView]:
-        """Every trial that is or was meant to run (skipped ones left out), in number order."""
+        """Every trial that is or was meant to run (skipped ones left out), in number order.
+
+        Raises:
+            UsageError: naming the sweep, when its stored trials cannot be read.
+        """
+        try:
+            return self._views()
+        except _UNREADABLE as e:
+            raise self._unreadable(e) from None
+
+    def _views(self) -> list[TrialView]:
         from optuna.trial import TrialState
 
         out = []
@@ -670,6 +697,16 @@ def end_strays(sweep_id: str, run_id: Any, grace: float = 2.0) -> int:
     return len(found)
 
 
+# what reading a damaged trial raises (a row that is not JSON, a value of another type, a
+# point whose value overflows): each ends as one line naming the sweep
+_UNREADABLE = (ValueError, LookupError, TypeError, ArithmeticError)
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -682,11 +719,13 @@ def _fixed_view(trial, config: SweepConfig) -> dict:
 
     fixed = optuna.trial.FixedTrial(dict(trial.system_attrs.get("fixed_params") or trial.params))
     out = {}
-    for p in config.parameters:
-        try:
-            out[p.name] = _suggest(fixed, p)
-        except (ValueError, KeyError):
-            continue
+    with warnings.catch_warnings():  # Optuna's warning about a value out of range: left out
+        warnings.simplefilter("ignore")
+        for p in config.parameters:
+            try:
+                out[p.name] = _suggest(fixed, p)
+            except _UNREADABLE:  # not enqueued with a value for it, or one it cannot map back
+                continue
     return out
 
 
@@ -804,14 +843,17 @@ def list_sweeps(project: str | None = None, *, storage: str | None = None,
             out[s.id] = s
     url = storage_url(storage) if storage else None
     if url:
-        optuna = _optuna()
         store = _rdb_storage(url)
-        for summary in optuna.get_all_study_summaries(store, include_best_trial=False):
-            if summary.study_name in out or "nbt" not in summary.user_attrs:
+        # the studies alone: their summaries would read every trial of every study, and one
+        # damaged trial would fail the whole listing
+        for study in store.get_all_studies():
+            if study.study_name in out or "nbt" not in study.user_attrs:
                 continue
             try:
-                out[summary.study_name] = Sweep(summary.study_name, store, root=root_p, url=url)
-            except (UsageError, ValueError):
+                out[study.study_name] = Sweep(study.study_name, store, root=root_p, url=url)
+            except (UsageError, ValueError) as e:
+                if problems is not None:
+                    problems.append((study.study_name, str(e)))
                 continue
     sweeps = [s for s in out.values() if project is None or s.project == project]
     sweeps.sort(key=lambda s: s.created, reverse=True)

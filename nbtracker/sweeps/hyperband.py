@@ -80,6 +80,10 @@ def validate_early_terminate(early_terminate: Any) -> dict[str, Any]:
     Raises:
         UsageError: one message naming the key and what is wrong with it.
 
+    A sweep's config is checked first by `config.parse_sweep`, which refuses everything refused
+    here (and integral floats such as `27.0`, taken here), so a sweep that was made always gets
+    its pruner; tests/sweeps/test_sweep_config.py checks that the two agree.
+
     >>> validate_early_terminate({"type": "hyperband", "min_iter": 3})
     {'type': 'hyperband', 'min_iter': 3, 'eta': 3, 'strict': True}
     """

@@ -46,11 +46,11 @@ import math
 import statistics
 from typing import Any
 
-from .config import Parameter, SweepConfig, nest, quantize
+from .config import NORMAL_TAIL, Parameter, SweepConfig, nest, quantize
 
 __all__ = ["GridExhausted", "beta_cdf", "beta_ppf", "grid_trials", "sampler", "suggest", "suggest_flat"]
 
-_EPS = 1e-12  # quantile bounds of the unbounded distributions
+_EPS = NORMAL_TAIL  # quantile bounds of the unbounded distributions (config.py checks them)
 
 
 class GridExhausted(RuntimeError):

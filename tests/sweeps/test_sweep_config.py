@@ -263,6 +263,18 @@ def test_config_is_frozen_and_independent_of_the_input():
      "parameters.x.max: 1000 is a natural-log bound and exp(1000) overflows; "
      "did you mean log_uniform_values?"),
     (sweep(x={"distribution": "q_uniform", "min": 0, "max": 1, "q": 0}), "parameters.x.q: must be > 0"),
+    # values a float cannot hold: refused here, not left to overflow when the agent draws them
+    (sweep(x={"distribution": "log_normal", "mu": 800}),
+     "parameters.x: exp(mu + 7.03 sigma) = exp(807.034) overflows (mu 800, sigma 1.0); a log_normal "
+     "takes mu and sigma of the natural log of the value"),
+    (sweep(x={"distribution": "q_log_normal", "sigma": 200}), "parameters.x: exp(mu + 7.03 sigma)"),
+    (sweep(x={"min": -1e308, "max": 1e308}), "parameters.x: max - min overflows a float"),
+    (sweep(x={"distribution": "q_uniform", "min": -1e308, "max": 1e308}),
+     "parameters.x: max - min overflows a float"),
+    (sweep(x={"distribution": "normal", "sigma": 1e308}), "parameters.x: mu ± 7.03 sigma"),
+    (sweep(x={"distribution": "q_uniform", "min": 0, "max": 1e300, "q": 1e-10}),
+     "parameters.x.q: 1e-10 is too small for values up to 1e+300"),
+    (sweep(x={"distribution": "q_beta", "q": 1e-320}), "parameters.x.q: 1e-320 is too small"),
     (sweep(x={"distribution": "normal", "sigma": -1}), "parameters.x.sigma: must be > 0"),
     (sweep(x={"distribution": "beta", "a": 0}), "parameters.x.a: must be > 0"),
     (sweep(x={"values": [1, 2], "probabilities": [0.5]}),
@@ -292,6 +304,8 @@ def test_config_is_frozen_and_independent_of_the_input():
     (hb({"type": "median", "min_iter": 1}), "early_terminate.type: must be hyperband"),
     (hb({"type": "hyperband", "min_iter": 0}), "early_terminate.min_iter: must be >= 1"),
     (hb({"type": "hyperband", "min_iter": 1.5}), "early_terminate.min_iter: must be an integer"),
+    (hb({"type": "hyperband", "max_iter": 27, "s": 1.5}), "early_terminate.s: must be an integer"),
+    (hb({"type": "hyperband", "max_iter": 27, "s": 0}), "early_terminate.s: must be >= 1"),
     (hb({"type": "hyperband", "min_iter": 1, "eta": 1}), "early_terminate.eta: must be > 1"),
     (hb({"type": "hyperband", "min_iter": 1, "strict": "yes!"}), "early_terminate.strict: must be true"),
     (hb({"type": "hyperband", "min_iter": 1, "bands": 3}), "early_terminate.bands: unknown key"),
@@ -432,3 +446,35 @@ def test_every_early_terminate_that_parses_makes_a_pruner(et):
 
     cfg = parse_sweep(hb(et))
     assert HyperbandPruner(cfg.raw["early_terminate"], goal=cfg.metric.goal).brackets
+
+
+def test_the_pruner_refuses_no_early_terminate_that_parses():
+    # hyperband.py checks early_terminate again when the agent makes its pruner; what it refuses
+    # must be refused here already, or a sweep is made that no agent can run
+    pytest.importorskip("optuna")
+    import itertools
+
+    from nbtracker.errors import UsageError
+    from nbtracker.sweeps.hyperband import HyperbandPruner
+
+    absent = object()
+    choices = {
+        "min_iter": [absent, 1, 3, 3.0, 1.5, 0, -2, True],
+        "max_iter": [absent, 1, 2, 27, 27.0, 2.5, 0],
+        "s": [absent, 1, 2, 2.0, 1.5, 0, False],
+        "eta": [absent, 1, 1.5, 3, 30, 0.5],
+        "strict": [absent, False],
+    }
+    parsed = 0
+    for combo in itertools.product(*choices.values()):
+        et = {"type": "hyperband", **{k: v for k, v in zip(choices, combo) if v is not absent}}
+        try:
+            cfg = parse_sweep(hb(et))
+        except SweepConfigError:
+            continue
+        parsed += 1
+        try:
+            HyperbandPruner(cfg.raw["early_terminate"], goal=cfg.metric.goal)
+        except UsageError as e:
+            raise AssertionError(f"{et} parses but the pruner refuses it: {e}") from None
+    assert parsed >= 30  # 32 of the combinations are valid

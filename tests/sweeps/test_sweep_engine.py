@@ -311,6 +311,14 @@ def test_a_trial_that_never_logs_the_metric_finishes_without_a_value():
     ({"method": "random", "run_cap": 0, "parameters": {"x": {"value": 1}}}, "run_cap"),
     ({"method": "grid", "parameters": {"x": {"distribution": "uniform", "min": 0, "max": 1}}},
      "parameters.x"),
+    # the pruner takes only a whole number of brackets: refused here, not in agent()
+    ({**RANDOM, "early_terminate": {"type": "hyperband", "max_iter": 27, "s": 1.5}},
+     "early_terminate.s: must be an integer"),
+    # values a float cannot hold: refused here, not an OverflowError out of agent()
+    ({**RANDOM, "parameters": {"x": {"distribution": "log_normal", "mu": 800}}}, "parameters.x: exp("),
+    ({**RANDOM, "parameters": {"x": {"min": -1e308, "max": 1e308}}}, "parameters.x: max - min"),
+    ({**RANDOM, "parameters": {"x": {"distribution": "q_uniform", "min": 0, "max": 1e300, "q": 1e-10}}},
+     "parameters.x.q"),
 ])
 def test_an_invalid_config_names_the_parameter_and_makes_nothing(config, named, store):
     with pytest.raises(SweepConfigError) as e:

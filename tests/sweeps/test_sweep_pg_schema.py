@@ -62,3 +62,41 @@ def test_a_storage_that_cannot_be_reached_is_one_clear_error(store):
     with pytest.raises(nbtracker.UsageError, match="PostgreSQL URL"):
         nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}},
                         storage="sqlite:///x.db")
+
+
+def test_a_sweep_whose_trials_cannot_be_read_is_one_line_and_the_others_are_listed(pg_url, store):
+    import os
+    import subprocess
+    import sys
+
+    from nbtracker.notebook import sweep_panel
+
+    def train():
+        run = nbtracker.init()
+        nbtracker.log({"loss": float(run.config.x)})
+
+    config = {"method": "grid", "metric": {"name": "loss"}, "parameters": {"x": {"values": [1, 2]}}}
+    local = nbtracker.sweep(config, project="p")
+    good, bad = (nbtracker.sweep(config, project="p", storage=pg_url) for _ in range(2))
+    for sid in (local, good, bad):
+        assert nbtracker.agent(sid, function=train, count=1) == 1
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as con:  # one damaged row
+        con.execute("UPDATE nbtracker_sweeps.trial_params SET distribution_json = '~~' WHERE "
+                    "trial_id IN (SELECT t.trial_id FROM nbtracker_sweeps.trials t JOIN "
+                    "nbtracker_sweeps.studies s USING (study_id) WHERE s.study_name = %s)", (bad,))
+
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path)}
+    ls = subprocess.run([sys.executable, "-m", "nbtracker", "sweep", "ls", "--storage", pg_url],
+                        env=env, capture_output=True, text=True, timeout=60)
+    assert ls.returncode == 0 and "Traceback" not in ls.stderr, ls.stderr
+    assert local in ls.stdout and good in ls.stdout and bad not in ls.stdout, ls.stdout
+    (line,) = ls.stderr.strip().splitlines()
+    assert bad in line and "its trials in" in line and "cannot be read" in line, line
+    show = subprocess.run([sys.executable, "-m", "nbtracker", "sweep", "show", bad, "--storage",
+                           pg_url], env=env, capture_output=True, text=True, timeout=60)
+    assert show.returncode == 1 and "Traceback" not in show.stderr, show.stderr
+    (line,) = show.stderr.strip().splitlines()
+    assert bad in line and "cannot be read" in line, line
+    with pytest.raises(nbtracker.UsageError, match=f"sweep {bad}: its trials in .* cannot be read"):
+        sweep_panel(bad, storage=pg_url)
+    assert sweep_panel(good, storage=pg_url) is not None

@@ -137,6 +137,60 @@ def test_a_damaged_sweep_is_one_line_and_the_others_are_still_listed(store):
         assert len(show.stderr.strip().splitlines()) == 1 and sid in show.stderr, show.stderr
 
 
+@pytest.mark.filterwarnings("ignore:Fixed parameter")  # the point out of range, on purpose
+def test_a_point_that_cannot_be_drawn_fails_its_trial_and_every_listing_still_works(store):
+    import subprocess
+    import sys
+
+    good = nbtracker.sweep({"method": "random", "parameters": {"x": {"values": [1]}}})
+    # the widest log-normal the config check takes, and a point beyond its range in the store
+    # (edited by hand, or left by a release that checked less): exp() of it overflows
+    odd = nbtracker.sweep({"method": "random", "metric": {"name": "loss"}, "parameters": {
+        "x": {"distribution": "log_normal", "mu": 702, "sigma": 1}}})
+    open_sweep(odd).study.enqueue_trial({"x/u": 1 - 2**-53}, skip_if_exists=False)
+    # a sweep made when its config was taken, which is refused now
+    stale = nbtracker.sweep({"method": "random", "parameters": {"x": {"distribution": "log_normal"}}})
+    study = open_sweep(stale).study
+    meta = study.user_attrs["nbt"]
+    meta["config"]["parameters"]["x"]["mu"] = 800
+    study.set_user_attr("nbt", meta)
+
+    env = {**os.environ, "NBTRACKER_DIR": str(store), "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "nbtracker", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def listings_work():
+        ls = cli("sweep", "ls")
+        assert ls.returncode == 0 and "Traceback" not in ls.stderr, ls.stderr
+        assert good in ls.stdout and odd in ls.stdout and stale not in ls.stdout, ls.stdout
+        (line,) = ls.stderr.strip().splitlines()
+        assert stale in line and "parameters.x: exp(mu + 7.03 sigma)" in line, line
+        show = cli("sweep", "show", odd)
+        assert show.returncode == 0 and "Traceback" not in show.stderr, show.stderr
+        assert [v.params for v in open_sweep(odd).views()][:1] == [{}]  # its value left out
+
+    listings_work()  # the point queued
+    ran = []
+    assert nbtracker.agent(odd, function=lambda: ran.append(nbtracker.init().finish())) == 0
+    assert ran == []
+    first = open_sweep(odd).views()[0]
+    assert first.state == "failed"
+    assert first.exit == "its values could not be drawn: OverflowError: math range error"
+    listings_work()  # its trial failed
+
+    show = cli("sweep", "show", stale)
+    assert show.returncode == 1 and "Traceback" not in show.stderr, show.stderr
+    assert show.stderr.strip().splitlines() == [
+        f"nbtracker: sweep {stale}: its config, stored in the local store {store}, is not valid: "
+        "parameters.x: exp(mu + 7.03 sigma) = exp(807.034) overflows (mu 800, sigma 1.0); a "
+        "log_normal takes mu and sigma of the natural log of the value"]
+    # the agent goes on with drawn points once the damaged one has failed
+    assert nbtracker.agent(odd, function=lambda: nbtracker.init().finish(), count=2) == 2
+    assert [v.state for v in open_sweep(odd).views()] == ["failed", "finished", "finished"]
+
+
 def test_a_trial_its_agent_never_stamped_is_recovered_after_a_minute(store):
     import time
 

@@ -14,7 +14,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from nbtracker.sweeps.config import parse_sweep  # noqa: E402
+from nbtracker.sweeps.config import NORMAL_TAIL, parse_sweep  # noqa: E402
 from nbtracker.sweeps.space import (  # noqa: E402
     GridExhausted,
     beta_cdf,
@@ -111,6 +111,42 @@ def samples():
 
 def column(samples, name):
     return [d[name] for d in samples[2]]
+
+
+# the widest of each form that the config check lets through (it refuses a little more)
+WIDEST = {
+    "uniform": {"min": -8e307, "max": 8e307},
+    "q_uniform": {"distribution": "q_uniform", "min": -8e307, "max": 8e307, "q": 1},
+    "log_uniform": {"distribution": "log_uniform", "min": -709.78, "max": 709.78},
+    "q_log_uniform": {"distribution": "q_log_uniform", "min": -709.78, "max": 709.78, "q": 1.5},
+    "normal": {"distribution": "normal", "mu": 1e307, "sigma": 2e307},
+    "q_normal": {"distribution": "q_normal", "mu": 0, "sigma": 1e300, "q": 1e-7},
+    "log_normal": {"distribution": "log_normal", "mu": 702.0, "sigma": 1.0},
+    "log_normal_wide": {"distribution": "log_normal", "mu": 0.0, "sigma": 100.0},
+    "q_log_normal": {"distribution": "q_log_normal", "mu": -100.0, "sigma": 114.0, "q": 1e-3},
+    "q_beta": {"distribution": "q_beta", "q": 1e-307},
+}
+
+
+@pytest.mark.parametrize("name", WIDEST)
+def test_the_widest_bounds_that_parse_give_finite_values_at_both_ends(name):
+    config = parse_sweep({"method": "random", "parameters": {"x": WIDEST[name]}})
+    p = config.parameters[0]
+    if p.min is not None:  # the ends Optuna may draw (after exp for the natural-log bounds)
+        ends = [p.min, p.max]
+        if "log" in name:
+            ends = [math.exp(p.min), math.exp(p.max)]
+    else:  # the ends of the quantile normal and log-normal values are drawn from
+        ends = [NORMAL_TAIL, 1.0 - NORMAL_TAIL] if "normal" in name else [0.0, 1.0]
+    key = "x" if p.min is not None else "x/u"
+    for end in ends:
+        value = suggest_flat(optuna.trial.FixedTrial({key: end}), config)["x"]
+        assert math.isfinite(value), (name, end, value)
+    study = optuna.create_study(sampler=sampler(config, seed=0))
+    for _ in range(50):
+        trial = study.ask()
+        assert math.isfinite(suggest_flat(trial, config)["x"])
+        study.tell(trial, 0.0)
 
 
 @pytest.mark.parametrize("name", CONTINUOUS)

@@ -437,42 +437,54 @@ def test_a_table_with_a_repeated_column_name_keeps_every_column_in_place(fmt, mo
 
 
 def test_earlier_steps_are_radio_labels_that_show_their_image_in_place(tmp_path):
-    """The static form's step slider: one radio per step (the last checked), each thumbnail a
-    label of its own radio, the style sheet scoped to this form; each image embedded once."""
+    """The static form's step slider: a form of its own, a radio inside each step's label (the
+    last checked), the style sheet scoped by a class that is the same when drawn again; each
+    image embedded once."""
     run = nbtracker.init(project="media", name="stepper")
     imgs = [np.full((8, 8), 20 * s, np.uint8) for s in range(5)]
     for s, img in enumerate(imgs):
         run.log({"samples": nbtracker.Image(img)}, step=s)
     run.finish()
     block = media_block(bundle_of(run)["text/html"], "samples")
-    (tok,) = re.findall(r'<div class="nbt-stepper" id="(nbt-st-[0-9a-f]+)">', block)
-    radios = re.findall(r'<input type="radio" name="([^"]+)" id="([^"]+)"[^>]*?( checked)?>', block)
-    assert [n for n, _, _ in radios] == [tok] * 5
-    assert [i for _, i, c in radios if c] == [f"{tok}-last"]  # the last step is shown
-    labels = re.findall(r'<label for="([^"]+)" class="nbt-step', block)
-    assert sorted(labels) == sorted(i for _, i, _ in radios)
+    (tok,) = re.findall(r'<form class="nbt-stepper (nbt-st-[0-9a-f]+)"', block)
+    labels = re.findall(r'<label class="nbt-step[^"]*"[^>]*><input type="radio" name="([^"]+)"'
+                        r'[^>]*?( checked)?>', block)
+    assert [n for n, _ in labels] == [tok] * 5
+    assert [bool(c) for _, c in labels] == [True, False, False, False, False]  # the last step
     assert data_urls(block, "image/png") == [png_bytes(i) for i in [imgs[4], *imgs[:4]]]
     (css,) = re.findall(r"<style>(.*?)</style>", block)
-    assert all(rule.startswith(f"#{tok}") for rule in css.split("}") if rule)
+    assert all(rule.startswith(f".{tok}") for rule in css.split("}") if rule)
+    again = media_block(live._feed(run).static_bundle()["text/html"], "samples")
+    assert again == block  # drawn again: the same HTML
 
 
 def test_a_static_table_ranks_each_sortable_column(tmp_path):
-    """Each row carries its place in every sortable column (numbers, then text, empty cells
-    last); the ▲/▼ radios order the rows by it; media and list columns are not sortable."""
+    """Each row carries its place in every sortable column, up and down (numbers, then text;
+    empty cells last both ways); media and list columns are not sortable; a row longer or
+    shorter than the columns is cut or padded."""
     run = nbtracker.init(project="media", name="sortable")
     img = np.zeros((4, 4), np.uint8)
     rows = [[3, "b", None, nbtracker.Image(img), [1]], [1, "C", 2.5, nbtracker.Image(img), [2]],
             [2, "a", -1.0, nbtracker.Image(img), [3]], [0, None, float("nan"), nbtracker.Image(img), [4]]]
     run.log({"t": nbtracker.Table(columns=["id", "name", "x", "img", "l"], data=rows)})
+    ragged = nbtracker.Table(columns=["a", "b"], data=[[1, 2], [3, 4]])
+    ragged.data += [[5, 6, "extra"], [7]]  # the list is public, as wandb's
+    run.log({"ragged": ragged})
     run.finish()
-    block = media_block(bundle_of(run)["text/html"], "t")
-    (tok,) = re.findall(r'<div class="nbt-table-sort" id="(nbt-tb-[0-9a-f]+)">', block)
-    orders = [dict((int(c), int(v)) for c, v in re.findall(r"--o(\d+):(\d+)", tr))
-              for tr in re.findall(r"<tr style=\"([^\"]*)\">", block)]
-    assert len(orders) == 4 and all(set(o) == {0, 1, 2} for o in orders)  # no img, no list
-    by = {c: [r[0] for r in sorted(rows, key=lambda r, c=c: [o[c] for o in orders][rows.index(r)])]
-          for c in range(3)}
-    assert by == {0: [0, 1, 2, 3], 1: [2, 3, 1, 0], 2: [2, 1, 3, 0]}
-    sorts = re.findall(r'<label for="([^"]+)" class="nbt-sort', block)
-    assert sorts == [f"{tok}-{c}{d}" for c in range(3) for d in "ad"]
-    assert f"#{tok}-0d:checked~div tbody tr{{order:calc(-1*var(--o0))}}" in block
+    html = bundle_of(run)["text/html"]
+    cut = media_block(html, "ragged")
+    assert "nbt-media-table" in cut and "extra" not in cut and cut.count("<td") == 8
+    block = media_block(html, "t")
+    (tok,) = re.findall(r'<form class="nbt-table-sort (nbt-tb-[0-9a-f]+)"', block)
+    ranks = [dict(((d, int(c)), int(v)) for d, c, v in re.findall(r"--([ad])(\d+):(\d+)", tr))
+             for tr in re.findall(r"<tr style=\"([^\"]*)\">", block)]
+    assert len(ranks) == 4 and all(set(r) == {(d, c) for d in "ad" for c in range(3)} for r in ranks)
+
+    def ids(d, c):
+        return [row[0] for _, row in sorted(zip([r[d, c] for r in ranks], rows))]
+
+    assert [ids("a", c) for c in range(3)] == [[0, 1, 2, 3], [2, 3, 1, 0], [2, 1, 3, 0]]
+    assert [ids("d", c) for c in range(3)] == [[3, 2, 1, 0], [1, 3, 2, 0], [1, 2, 3, 0]]
+    sorts = re.findall(r'<label class="nbt-sort nbt-sort-[ad] nbt-sort-(\d[ad])"', block)
+    assert sorts == [f"{c}{d}" for c in range(3) for d in "ad"]
+    assert f".{tok}:has(.nbt-sort-0d>input:checked) td{{order:var(--d0)}}" in block

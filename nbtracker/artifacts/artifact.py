@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlparse
 
 from . import names
 from .errors import ArtifactCorrupt, ArtifactError, ArtifactNotFound
-from .objects import _map, copy_checked
+from .objects import _map, absolute, copy_checked
 from .registry import Registry
 
 ENTITY = "local"
@@ -354,11 +354,11 @@ class Artifact:
             skipped: list[str] = []
             stats: dict[str, os.stat_result] = {}
             before = time.time()  # see Objects.put_files
-            top = os.path.abspath(base)
+            top = absolute(base)
             for folder, dirs, files in os.walk(top):
                 dirs.sort()
-                under = os.path.relpath(folder, top).replace(os.sep, "/") + "/"
-                under = "" if under == "./" else under
+                under = folder[len(top):].strip(os.sep).replace(os.sep, "/")  # os.walk: top + …
+                under = under + "/" if under else ""
                 for f in sorted(files):
                     p = os.path.join(folder, f)
                     try:
@@ -606,6 +606,8 @@ class Artifact:
         jobs = []
         folders: dict[Path, Path] = {}  # each folder resolved once
         for p in paths:
+            if ".." in p.split("/"):  # never in a name logged here: the manifest was altered
+                raise ArtifactError(f"{p}: would be written outside {root}")
             dest = base / p
             real = folders.get(dest.parent)
             if real is None:

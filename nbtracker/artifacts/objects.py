@@ -101,6 +101,13 @@ def _write_hashing(f, dst_fd: int) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+def absolute(path: str | os.PathLike) -> str:
+    """`path` from the root, as the kernel reads it: joined to the working folder, never
+    normalised as text (`link/..` is the link's target's parent, not the working folder)."""
+    p = os.fspath(path)
+    return p if os.path.isabs(p) else os.path.join(os.getcwd(), p)
+
+
 def stat_key(st: os.stat_result) -> tuple:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -351,7 +358,7 @@ class Objects:
         (unless `use_cache` is False: then every file is read). A caller that stat-ed the
         sources already passes `stats` (by absolute path) and `before`, the time taken before
         those stats."""
-        sources = [(name, os.path.abspath(src)) for name, src in sources]
+        sources = [(name, absolute(src)) for name, src in sources]
         if stats is None or before is None:
             stats, before = {}, time.time()  # a change after `before` may not show in stats
         for _, src in sources:
@@ -386,7 +393,7 @@ class Objects:
 
     def hash_files(self, paths: list[Path]) -> list[tuple[str, int]]:
         """The (sha256, size) of files left where they are (file:// references)."""
-        paths = [Path(os.path.abspath(p)) for p in paths]
+        paths = [Path(absolute(p)) for p in paths]
         before = time.time()
         stats = {os.fspath(p): os.stat(p) for p in paths}
         known = self.hashes.get_many(stats.items())
@@ -457,9 +464,10 @@ class Durable:
     """Makes new objects durable (fsync of each, then of their folders) from a background
     thread, soon after they are put in place, as the record log's flusher does for records:
     logging an artifact costs the copy, not the wait for the disk. A run's `finish()` and the
-    interpreter's exit wait for what is pending (`wait`). Until then a crash of the machine
-    (not of the process) can leave an object short; a download reports it, and logging the
-    same bytes again stores it again."""
+    interpreter's exit wait for what was put in place before them (`wait`; objects added
+    meanwhile by other threads do not hold them up). Until then a crash of the machine (not of
+    the process) can leave an object short; a download reports it, and logging the same bytes
+    again stores it again."""
 
     def __init__(self) -> None:
         self._reset()
@@ -469,36 +477,63 @@ class Durable:
     def _reset(self) -> None:
         self._cond = threading.Condition()
         self._queue: list[str] = []
-        self._busy = False
+        self._added = 0  # objects handed over so far
+        self._synced = 0  # of which the first `_synced` are on disk (or gone)
         self._thread: threading.Thread | None = None
 
     def add(self, path: str) -> None:
         with self._cond:
             self._queue.append(path)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="nbtracker-objects-sync",
-                                                daemon=True)
-                self._thread.start()
-                if not _atexit_registered:
-                    _register_atexit(self)
-            self._cond.notify_all()
+            self._added += 1
+            if self._start():
+                self._cond.notify_all()
+                return
+        _fsync_all([path])  # no thread (the interpreter is shutting down): now, in this one
+        with self._cond:
+            if path in self._queue:
+                self._queue.remove(path)
+                self._synced += 1
+                self._cond.notify_all()
+
+    def _start(self) -> bool:
+        """The thread is running, started now if need be (caller holds the lock)."""
+        if self._thread is not None and self._thread.is_alive():
+            return True
+        try:
+            self._thread = threading.Thread(target=self._run, name="nbtracker-objects-sync",
+                                            daemon=True)
+            self._thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            self._thread = None
+            return False
+        if not _atexit_registered:
+            _register_atexit(self)
+        return True
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue))
-                batch, self._queue, self._busy = self._queue, [], True
+                batch, self._queue = self._queue, []
             try:
                 _fsync_all(batch)
+            except Exception:  # noqa: BLE001 - whatever went wrong, the waiters are told
+                pass
             finally:
                 with self._cond:
-                    self._busy = False
+                    self._synced += len(batch)
                     self._cond.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait until every object put in place so far is on disk; False on timeout."""
+        """Wait until every object put in place before this call is on disk; False on
+        timeout."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+            target = self._added
+            if self._synced < target and not self._start():
+                batch, self._queue = self._queue, []
+                _fsync_all(batch)
+                self._synced += len(batch)
+            return self._cond.wait_for(lambda: self._synced >= target, timeout)
 
 
 def _fsync_all(paths: list[str]) -> None:

@@ -26,13 +26,13 @@ ever a `src`: a viewer fetches nothing.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
 import os
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -424,49 +424,53 @@ class _Media:
         return (_note(f"{skipped} earlier step{'s' if skipped > 1 else ''} not embedded (too large "
                       "for thumbnails)") if skipped else "")
 
+    def _token(self, what: str) -> str:
+        """A class naming this block's style sheet: the same for the same run and key, so a
+        notebook run again gives the same HTML. Copies of one form (a panel shown in two cells)
+        share it harmlessly: their radio buttons sit in a <form> each and inside their labels,
+        so each copy works on its own."""
+        digest = hashlib.sha1(f"{self.run_dir}\0{self.key}\0{what}".encode("utf-8", "replace"))
+        return f"nbt-{what}-{digest.hexdigest()[:10]}"
+
     def _stepper(self) -> str:
         """The last image and the earlier steps' thumbnails. With the form's style sheet (every
         viewer that keeps <style>: JupyterLab and VS Code for trusted output, a browser) a click
         on a thumbnail shows that step in place of the last one, and a click on the last one's
         thumbnail brings it back: radio buttons and CSS, no script. Without the style sheet
         (sanitised output) the same HTML is the last image above a strip of thumbnails."""
-        tok = "nbt-st-" + uuid.uuid4().hex[:10]
+        tok = self._token("st")
         n = len(self.frames)
+        on, off = f".{tok}>label:has(>input:checked)", f".{tok}>label:not(:has(>input:checked))"
         rules = [
-            f"#{tok}{{display:flex;flex-wrap:wrap;align-items:flex-end}}",
-            f"#{tok}>label{{cursor:pointer}}",
-            f"#{tok}>label:hover img{{outline:2px solid #1565c0}}",
-            f"#{tok}>.nbt-strip{{display:none!important}}",
-            f"#{tok}>.nbt-step-hint{{display:block!important;order:-1;flex-basis:100%}}",
-            f"#{tok}>input:checked+label{{order:-2!important;flex-basis:100%;display:block!important;"
-            f"text-align:left!important}}",
-            f"#{tok}>input:checked+label .nbt-step-n{{display:none}}",
-            f"#{tok}>input:checked+label img.nbt-thumb{{height:auto!important;min-width:96px;"
-            f"max-width:100%;max-height:360px}}",
-            f"#{tok}>input:not(:checked)+.nbt-step-last img{{height:48px!important;width:auto!important;"
-            f"max-width:none!important}}",
-            f"#{tok}>input:not(:checked)+.nbt-step-last figure>div{{display:none}}",
-            f"#{tok}>input:not(:checked)+.nbt-step-last .nbt-step-num{{display:block!important}}",
-            f"#{tok}>input:checked+label .nbt-step-now{{display:block!important}}",
+            f".{tok}{{display:flex;flex-wrap:wrap;align-items:flex-end}}",
+            f".{tok}>label{{cursor:pointer}}",
+            f".{tok}>label:hover img{{outline:2px solid #1565c0}}",
+            f".{tok}>.nbt-strip{{display:none!important}}",
+            f".{tok}>.nbt-step-hint{{display:block!important;order:-1;flex-basis:100%}}",
+            f"{on}{{order:-2!important;flex-basis:100%;display:block!important;text-align:left!important}}",
+            f"{on} .nbt-step-n{{display:none}}",
+            f"{on} img.nbt-thumb{{height:auto!important;min-width:96px;max-width:100%;max-height:360px}}",
+            f"{off}.nbt-step-last img{{height:48px!important;width:auto!important;max-width:none!important}}",
+            f"{off}.nbt-step-last figure>div{{display:none}}",
+            f"{off}.nbt-step-last .nbt-step-num{{display:block!important}}",
+            f"{on} .nbt-step-now{{display:block!important}}",
         ]
-        radio = f'<input type="radio" name="{tok}" id="{{}}" class="nbt-step-input" style="display:none"{{}}>'
-        out = [f'<div class="nbt-stepper" id="{tok}"><style>{"".join(rules)}</style>',
-               radio.format(f"{tok}-last", " checked"),
-               f'<label for="{tok}-last" class="nbt-step nbt-step-last" style="display:block;order:{n}">'
-               f'{self.main}<div class="nbt-step-num" style="{_CAPTION};display:none;text-align:center">'
-               f'{self.step}</div></label>',
+        radio = f'<input type="radio" name="{tok}" style="display:none"{{}}>'
+        out = [f'<form class="nbt-stepper {tok}" style="margin:0"><style>{"".join(rules)}</style>',
+               f'<label class="nbt-step nbt-step-last" style="display:block;order:{n}">'
+               f'{radio.format(" checked")}{self.main}<div class="nbt-step-num" '
+               f'style="{_CAPTION};display:none;text-align:center">{self.step}</div></label>',
                f'<div class="nbt-strip" style="{_CAPTION}">earlier steps</div>',
                f'<div class="nbt-step-hint" style="{_CAPTION};display:none">steps: click one to show it'
                f'</div>']
         for i, (s, url) in enumerate(self.frames):
-            out.append(radio.format(f"{tok}-{i}", ""))
-            out.append(f'<label for="{tok}-{i}" class="nbt-step" style="display:inline-block;order:{i};'
-                       f'margin:0 4px 0 0;text-align:center;vertical-align:top">'
+            out.append(f'<label class="nbt-step" style="display:inline-block;order:{i};'
+                       f'margin:0 4px 0 0;text-align:center;vertical-align:top">{radio.format("")}'
                        f'<img class="nbt-thumb" src="{url}" alt="step {s}" title="step {s}" '
                        f'style="height:48px;image-rendering:pixelated;border:1px solid #eee">'
                        f'<div class="nbt-step-n" style="{_CAPTION}">{s}</div>'
                        f'<div class="nbt-step-now" style="{_CAPTION};display:none">step {s}</div></label>')
-        out.append("</div>")
+        out.append("</form>")
         return "".join(out)
 
     def _svg_img(self, svg: str, alt: str, what: str) -> str:
@@ -639,52 +643,49 @@ class _Media:
 
     def _table(self, ref: dict) -> str:
         """The first rows as an HTML table. With the form's style sheet, ▲/▼ in a column's
-        header sort the rows by it (radio buttons, CSS `order` and each row's rank in a custom
-        property: no script); without it (sanitised output) the table is as logged."""
+        header sort the rows by it (radio buttons; the table laid out as a grid whose cells
+        take their row's rank in that column as their `order`; no script); without it
+        (sanitised output) the table is as logged."""
         cols, rows, why = read_table(self.run_dir, ref, TABLE_ROWS)
         if cols is None:
             return _note(f"table: {why}")
-        tok = "nbt-tb-" + uuid.uuid4().hex[:10]
-        ranks = {c: _ranks([r[c] if c < len(r) else None for r in rows]) for c in range(len(cols))}
-        ranks = {c: rk for c, rk in ranks.items() if rk is not None and len(rows) > 1}
-        cells = [[self._cell(v) for v in r] for r in rows]
-        widths = [_col_width(cols[c], [r[c] if c < len(r) else None for r in rows],
-                             [r[c] if c < len(r) else "" for r in cells]) for c in range(len(cols))]
-        radio = f'<input type="radio" name="{tok}" id="{{}}" style="display:none"{{}}>'
-        radios = [radio.format(f"{tok}-n", " checked")]
-        rules = [f"#{tok} tbody{{display:flex;flex-direction:column}}",
-                 f"#{tok} tr{{display:flex}}",
-                 f"#{tok} th,#{tok} td{{flex:0 0 auto;box-sizing:border-box}}",
-                 f"#{tok} .nbt-sort{{cursor:pointer;color:#999;padding:0 1px}}",
-                 f"#{tok} .nbt-sort-a::after{{content:'\\25B2'}}",
-                 f"#{tok} .nbt-sort-d::after{{content:'\\25BC'}}",
-                 f"#{tok} .nbt-sort:hover{{color:#1565c0}}"]
+        ncol = len(cols)
+        rows = [list(r[:ncol]) + [None] * (ncol - len(r)) for r in rows]  # ragged rows: padded
+        ranks = {c: rk for c in range(ncol)
+                 if len(rows) > 1 and (rk := _ranks([r[c] for r in rows])) is not None}
+        tok = self._token("tb")
+        rules = [f".{tok} table{{display:inline-grid;grid-template-columns:repeat({ncol},auto)}}",
+                 f".{tok} thead,.{tok} tbody,.{tok} tr{{display:contents}}",
+                 f".{tok} th{{order:-1000000}}",
+                 f".{tok} .nbt-sort{{cursor:pointer;color:#999;padding:0 1px}}",
+                 f".{tok} .nbt-sort-a::after{{content:'\\25B2'}}",
+                 f".{tok} .nbt-sort-d::after{{content:'\\25BC'}}",
+                 f".{tok} .nbt-sort:hover,.{tok} .nbt-sort:has(>input:checked){{color:#1565c0}}"]
+        radio = f'<input type="radio" name="{tok}" style="display:none"{{}}>'
         th = []
         for c, name in enumerate(cols):
             sort = ""
             if c in ranks:
-                for d, sign in (("a", ""), ("d", "-1*")):
-                    rid = f"{tok}-{c}{d}"
-                    radios.append(radio.format(rid, ""))
-                    rules.append(f"#{rid}:checked~div tbody tr{{order:calc({sign}var(--o{c}))}}")
-                    rules.append(f"#{rid}:checked~div label[for={rid}]{{color:#1565c0}}")
-                    sort += (f'<label for="{rid}" class="nbt-sort nbt-sort-{d}" '
-                             f'title="sort by this column"></label>')  # an arrow, by the style sheet
-            th.append(f'<th style="{_TD};font-weight:600;width:{widths[c]}px">{esc(name)}{sort}</th>')
+                for d in "ad":
+                    rules.append(f".{tok}:has(.nbt-sort-{c}{d}>input:checked) td{{order:var(--{d}{c})}}")
+                    sort += (f'<label class="nbt-sort nbt-sort-{d} nbt-sort-{c}{d}" '
+                             f'title="sort by this column">{radio.format("")}</label>')
+            th.append(f'<th style="{_TD};font-weight:600">{esc(name)}{sort}</th>')
         body = []
-        for i, r in enumerate(cells):
-            order = ";".join(f"--o{c}:{rk[i]}" for c, rk in ranks.items())
+        for i, r in enumerate(rows):
+            order = ";".join(f"--a{c}:{rk[0][i]};--d{c}:{rk[1][i]}" for c, rk in ranks.items())
             body.append(f'<tr style="{order}">' + "".join(
-                f'<td style="{_TD};width:{widths[c]}px">{v}</td>' for c, v in enumerate(r)) + "</tr>")
+                f'<td style="{_TD}">{self._cell(v)}</td>' for v in r) + "</tr>")
         total = ref.get("nrows", len(rows))
         more = (_note(f"first {len(rows)} of {total} rows" + (" (sorted among themselves)"
                                                               if ranks else ""))
                 if isinstance(total, int) and total > len(rows) else "")
-        return (f'<div class="nbt-table-sort" id="{tok}"><style>{"".join(rules)}</style>'
-                f'{"".join(radios)}<div style="max-height:480px;overflow:auto">'
+        style = f'<style>{"".join(rules)}</style>' if ranks else ""
+        return (f'<form class="nbt-table-sort {tok}" style="margin:0">{style}'
+                f'<div style="max-height:480px;overflow:auto">'
                 f'<table class="nbt-media-table" style="border-collapse:collapse;font-size:11px">'
                 f'<thead><tr>{"".join(th)}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-                f'</div>{more}')
+                f'</form>{more}')
 
     def _cell(self, v: Any) -> str:
         if isinstance(v, dict) and isinstance(v.get("_type"), str):
@@ -699,13 +700,14 @@ class _Media:
         return esc(s if len(s) <= CELL_CHARS else s[:CELL_CHARS - 1] + "…")
 
 
-def _ranks(values: list) -> list[int] | None:
-    """Each value's place when the column is sorted (numbers, then text; empty cells last), or
-    None for a column that cannot be sorted (media, lists, all empty)."""
+def _ranks(values: list) -> tuple[list[int], list[int]] | None:
+    """Each value's place when the column is sorted up and when sorted down (numbers before
+    text; empty cells last either way), or None for a column that cannot be sorted (media,
+    lists, all empty)."""
     keys = []
     for v in values:
         if v is None or (isinstance(v, float) and math.isnan(v)):
-            keys.append((2, 0, ""))
+            keys.append(None)
         elif isinstance(v, bool):
             keys.append((0, int(v), ""))
         elif isinstance(v, (int, float)):
@@ -714,22 +716,17 @@ def _ranks(values: list) -> list[int] | None:
             keys.append((1, 0, v.casefold()))
         else:
             return None
-    if all(k[0] == 2 for k in keys):
+    full = [i for i, k in enumerate(keys) if k is not None]
+    if not full:
         return None
-    order = sorted(range(len(keys)), key=lambda i: keys[i])
-    ranks = [0] * len(keys)
-    for place, i in enumerate(order):
-        ranks[i] = place
+    empty = [i for i, k in enumerate(keys) if k is None]
+    up = sorted(full, key=lambda i: keys[i])
+    down = sorted(full, key=lambda i: keys[i], reverse=True)
+    ranks = ([0] * len(keys), [0] * len(keys))
+    for which, order in enumerate((up + empty, down + empty)):
+        for place, i in enumerate(order):
+            ranks[which][i] = place
     return ranks
-
-
-def _col_width(name: str, values: list, cells: list[str]) -> int:
-    """A column's width in pixels, the same for its header and every cell (when the rows are
-    laid out as sortable flex rows, a table no longer lines its columns up by itself)."""
-    if any(isinstance(v, dict) and v.get("_type") == "image-file" for v in values):
-        return 72
-    longest = max([len(str(name)) + 3] + [len(re.sub(r"<[^>]*>", "", c)) for c in cells])
-    return max(40, min(320, 7 * longest + 12))
 
 
 def _named(v: Any) -> Any:

@@ -1160,3 +1160,91 @@ def test_a_child_forked_while_objects_are_being_synced_logs_and_finishes(tmp_pat
     for i in range(8):
         got = Path(api.artifact(f"p/c{i}:v0").download(tmp_path / f"out{i}"), f"c{i}.txt")
         assert got.read_text() == f"child {i}"
+
+
+def test_add_dir_and_add_file_read_the_folder_a_link_and_dotdot_name(tmp_path, store, monkeypatch):
+    """`link/..` is the parent of the link's target, as the kernel reads it (not the working
+    folder, as text would make it)."""
+    real = tmp_path / "runs" / "2024"
+    write(real / "weights.bin", "in 2024")
+    write(tmp_path / "runs" / "config.json", "the runs' config")
+    write(tmp_path / "work" / "config.json", "the working folder's")
+    write(tmp_path / "work" / "notes.txt", "not data")
+    (tmp_path / "work" / "latest").symlink_to(real)
+    monkeypatch.chdir(tmp_path / "work")
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("d", type="dataset")
+        a.add_dir("latest/..")
+        a.add_file("latest/../config.json", name="top.json")
+        v = run.log_artifact(a)
+    out = Path(v.download(tmp_path / "out"))
+    assert sorted(e.path for e in v.files()) == ["2024/weights.bin", "config.json", "top.json"]
+    assert (out / "top.json").read_text() == "the runs' config"
+    assert (out / "2024" / "weights.bin").read_text() == "in 2024"
+
+
+def test_finish_waits_for_its_own_objects_not_for_other_threads_still_logging(
+        tmp_path, store, monkeypatch, capsys):
+    """While another thread keeps storing new objects (a slow disk: the sync never catches
+    up), finish() waits for the objects put in place before it, not for an empty queue."""
+    import threading
+
+    from nbtracker.artifacts import objects as objmod
+
+    real = objmod._fsync_all
+    stop = threading.Event()
+
+    def slow(paths):  # 20 ms an object while the other thread logs
+        for _ in paths:
+            if stop.is_set():
+                break
+            time.sleep(0.02)
+        real(paths)
+
+    monkeypatch.setattr(objmod, "_fsync_all", slow)
+    other = nbtracker.init(project="p", name="other", reinit="create_new")
+
+    def keep_logging():
+        i = 0
+        deadline = time.monotonic() + 40
+        while not stop.is_set() and time.monotonic() < deadline:
+            a = nbtracker.Artifact(f"o{i}", type="dataset")
+            with a.new_file("x.txt") as f:
+                f.write(f"object {i}")
+            other.log_artifact(a)
+            i += 1
+            time.sleep(0.01)  # an object each 10 ms or so: more than the sync can take
+
+    writer = threading.Thread(target=keep_logging, daemon=True)
+    run = nbtracker.init(project="p", name="mine", reinit="create_new")
+    a = nbtracker.Artifact("mine", type="dataset")
+    a.add_file(str(write(tmp_path / "m.txt", "mine")))
+    run.log_artifact(a)
+    writer.start()
+    time.sleep(0.5)
+    run.finish()
+    still_logging = writer.is_alive()
+    stop.set()
+    writer.join()
+    other.finish()
+    assert still_logging  # finish() returned while the other thread went on
+    assert "still being written" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["..", "a/..", "a/../b"])
+def test_a_manifest_altered_to_hold_dotdot_is_refused_before_anything_is_written(
+        tmp_path, store, bad):
+    with nbtracker.init(project="p") as run:
+        a = nbtracker.Artifact("m", type="dataset")
+        a.add_file(str(write(tmp_path / "x.txt", "x")))
+        run.log_artifact(a)
+    (vfile,) = (store / "artifacts" / "collections").rglob("v0.json")
+    doc = json.loads(vfile.read_text())
+    key = "entries" if "entries" in doc else "manifest"
+    doc[key] = {bad: next(iter(doc[key].values()))}
+    vfile.chmod(0o644)
+    vfile.write_text(json.dumps(doc))
+    out = tmp_path / "out" / "inner"
+    with pytest.raises(ArtifactError, match="outside"):
+        nbtracker.Api().artifact("p/m:v0").download(out)
+    assert list(out.iterdir()) == []

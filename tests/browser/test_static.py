@@ -114,8 +114,7 @@ MEDIA = """() => {
 # whether the last image is a thumbnail now
 STEPS = """() => {
   const st = document.querySelector(".nbt-kind-image-file .nbt-stepper");
-  const big = [...st.querySelectorAll("label.nbt-step")].find(
-    l => l.previousElementSibling && l.previousElementSibling.checked);
+  const big = [...st.querySelectorAll("label.nbt-step")].find(l => l.querySelector("input").checked);
   const img = big.querySelector("img");
   const last = st.querySelector("label.nbt-step-last img");
   return {shown: big.classList.contains("nbt-step-last") ? "last"
@@ -124,11 +123,11 @@ STEPS = """() => {
           lastSmall: last.getBoundingClientRect().height <= 50};
 }"""
 
-# the id cell of the table row drawn highest
+# the id cell of the table row drawn highest (rows are laid out as a grid: the cells have boxes)
 FIRST_ROW = """() => {
-  const rows = [...document.querySelectorAll(".nbt-table-sort tbody tr")];
-  rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
-  return rows[0].querySelector("td").textContent;
+  const cells = [...document.querySelectorAll(".nbt-table-sort tbody tr")].map(r => r.querySelector("td"));
+  cells.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+  return cells[0].textContent;
 }"""
 
 

@@ -537,30 +537,24 @@ class Durable:
 
 
 def _fsync_all(paths: list[str]) -> None:
-    folders = set()
-    for p in paths:
-        try:
-            fd = os.open(p, os.O_RDONLY)
-        except OSError:
-            continue  # deleted meanwhile
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        folders.add(os.path.dirname(p))
+    folders = {os.path.dirname(p) for p in paths if _fsync(p)}  # gone meanwhile: no matter
     for d in sorted(folders | {os.path.dirname(f) for f in folders}):  # new names, new folders
-        try:
-            fd = os.open(d, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        _fsync(d)
+
+
+def _fsync(path: str) -> bool:
+    """fsync a file or folder by its path; False when it cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return True
 
 
 _atexit_registered = False

@@ -83,8 +83,6 @@ class Normaliser:
         if getattr(v, "_nbtracker_media", False):
             self._media(key, v, flat)
             return
-        if getattr(v, "_nbtracker_unstored", False):  # wandb.Molecule, Graph: said when made
-            return
         if isinstance(v, bool):
             flat[key] = bool(v)
             return
@@ -92,8 +90,6 @@ class Normaliser:
             self.value(key, float(v) if isinstance(v, float) else int(v), flat)
             return
         if isinstance(v, (list, tuple)):
-            if v and all(getattr(x, "_nbtracker_unstored", False) for x in v):
-                return
             items = []
             for x in v:
                 if isinstance(x, (str, bool)) or x is None:
@@ -106,6 +102,8 @@ class Normaliser:
                 elif _media().is_media(x):
                     self._media_list(key, v, flat)
                     return
+                elif all(getattr(y, "_nbtracker_unstored", False) for y in v):
+                    return  # wandb.Molecule, Graph stand-ins: said when made
                 else:
                     self.warn(key, f"log() skipped key {key!r}: lists may hold numbers and "
                                    f"strings, not {type(x).__name__}")
@@ -137,6 +135,8 @@ class Normaliser:
         m = _media().as_media(v)  # a matplotlib or plotly figure
         if m is not None:
             self._media(key, m, flat)
+            return
+        if getattr(v, "_nbtracker_unstored", False):  # wandb.Molecule, Graph: said when made
             return
         self.warn(key, f"log() skipped key {key!r}: values of type {type(v).__module__}."
                        f"{type(v).__qualname__} cannot be logged (use a number, string, dict, "

@@ -297,13 +297,10 @@ class Objects:
     def _touch(self, digest: str, size: int | None = None) -> bool:
         """Mark a stored object as wanted now (see `collect`); False when it is not there, or
         not of `size` bytes (cut short: then it is stored again)."""
+        if size is not None and not self.has(digest, size):
+            return False
         try:
-            p = self._path(digest)
-            if size is not None:
-                st = os.stat(p)
-                if not stat.S_ISREG(st.st_mode) or st.st_size != size:
-                    return False
-            os.utime(p)
+            os.utime(self._path(digest))
             return True
         except (OSError, ValueError):
             return False
@@ -483,17 +480,12 @@ class Durable:
 
     def add(self, path: str) -> None:
         with self._cond:
-            self._queue.append(path)
-            self._added += 1
             if self._start():
+                self._queue.append(path)
+                self._added += 1
                 self._cond.notify_all()
                 return
         _fsync_all([path])  # no thread (the interpreter is shutting down): now, in this one
-        with self._cond:
-            if path in self._queue:
-                self._queue.remove(path)
-                self._synced += 1
-                self._cond.notify_all()
 
     def _start(self) -> bool:
         """The thread is running, started now if need be (caller holds the lock)."""
@@ -529,10 +521,6 @@ class Durable:
         timeout."""
         with self._cond:
             target = self._added
-            if self._synced < target and not self._start():
-                batch, self._queue = self._queue, []
-                _fsync_all(batch)
-                self._synced += len(batch)
             return self._cond.wait_for(lambda: self._synced >= target, timeout)
 
 

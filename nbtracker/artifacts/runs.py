@@ -91,7 +91,27 @@ def log_artifact(run: Any, artifact_or_path: Any, name: str | None = None,
         output.warn(f"could not store artifact {art.collection_name!r}: {e}; it was not logged")
         return art
     _record(run, "out", art)
+    _wait_at_finish(run)
     return art
+
+
+class _ObjectsOnDisk:
+    """A part of a run that logged artifacts (see sdk/parts.py): its `finish()` waits until the
+    files stored before it are on disk (objects.Durable), as its records are."""
+
+    def __init__(self, run: Any):
+        self.run = run
+
+    def close(self, state: str) -> None:
+        from .objects import DURABLE
+
+        if not DURABLE.wait(120):
+            self.run._warn_once("objects", "artifact files are still being written to disk")
+
+
+def _wait_at_finish(run: Any) -> None:
+    if not any(isinstance(p, _ObjectsOnDisk) for p in run._parts):
+        run._parts.append(_ObjectsOnDisk(run))
 
 
 def use_artifact(run: Any, artifact_or_name: Any, type: str | None = None,

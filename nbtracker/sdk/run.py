@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import operator
 import os
-import sys
 import threading
 import time
 import weakref
@@ -732,9 +731,6 @@ class Run:
             from . import parts
 
             parts.close(self, state)
-        objects = sys.modules.get("nbtracker.artifacts.objects")
-        if objects is not None and not objects.DURABLE.wait(120):  # artifacts' files on disk
-            self._warn_once("objects", "artifact files are still being written to disk")
         with self._mutex:
             if self._done:
                 return

@@ -459,13 +459,13 @@ def test_earlier_steps_are_radio_labels_that_show_their_image_in_place(tmp_path)
 
 
 def test_a_static_table_ranks_each_sortable_column(tmp_path):
-    """Each row carries its place in every sortable column, up and down (numbers, then text;
-    empty cells last both ways); media and list columns are not sortable; a row longer or
-    shorter than the columns is cut or padded."""
+    """Each row carries its place in every sortable column, up and down (numbers, then text,
+    numbers within text as numbers; empty cells last both ways); media and list columns are
+    not sortable; a row longer or shorter than the columns is cut or padded."""
     run = nbtracker.init(project="media", name="sortable")
     img = np.zeros((4, 4), np.uint8)
-    rows = [[3, "b", None, nbtracker.Image(img), [1]], [1, "C", 2.5, nbtracker.Image(img), [2]],
-            [2, "a", -1.0, nbtracker.Image(img), [3]], [0, None, float("nan"), nbtracker.Image(img), [4]]]
+    rows = [[3, "b10", None, nbtracker.Image(img), [1]], [1, "C", 2.5, nbtracker.Image(img), [2]],
+            [2, "b9", -1.0, nbtracker.Image(img), [3]], [0, None, float("nan"), nbtracker.Image(img), [4]]]
     run.log({"t": nbtracker.Table(columns=["id", "name", "x", "img", "l"], data=rows)})
     ragged = nbtracker.Table(columns=["a", "b"], data=[[1, 2], [3, 4]])
     ragged.data += [[5, 6, "extra"], [7]]  # the list is public, as wandb's

@@ -700,20 +700,25 @@ class _Media:
         return esc(s if len(s) <= CELL_CHARS else s[:CELL_CHARS - 1] + "…")
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
 def _ranks(values: list) -> tuple[list[int], list[int]] | None:
     """Each value's place when the column is sorted up and when sorted down (numbers before
-    text; empty cells last either way), or None for a column that cannot be sorted (media,
+    text, text with its numbers compared as numbers, "run 2" before "run 10"; empty cells last
+    either way: the live panel's order), or None for a column that cannot be sorted (media,
     lists, all empty)."""
     keys = []
     for v in values:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             keys.append(None)
         elif isinstance(v, bool):
-            keys.append((0, int(v), ""))
+            keys.append((0, int(v), ()))
         elif isinstance(v, (int, float)):
-            keys.append((0, v, ""))
+            keys.append((0, v, ()))
         elif isinstance(v, str):
-            keys.append((1, 0, v.casefold()))
+            keys.append((1, 0, tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
+                                     for t in _DIGITS.split(v.casefold()) if t)))
         else:
             return None
     full = [i for i, k in enumerate(keys) if k is not None]
